@@ -1,0 +1,1 @@
+"""Tested helpers behind the supplement's notebooks (one module per concern)."""

@@ -1,0 +1,538 @@
+"""Load, validate and derive the study data (the data contract of ``data/dictionary.yaml``).
+
+Validation uses pandera: its ``DataFrameSchema`` checks every column of every file lazily, so all
+violations are collected and reported together, each with its file, column, rows and the rule broken.
+(pandera was chosen over hand-written checks because it validates whole columns at once, reports every
+failure case with its row index, and keeps the rules declarative next to the dictionary.)
+
+Conventions
+-----------
+- Time zero is ``start_date`` (start of first-line treatment). Months = days / 30.4375 (365.25 / 12).
+- OS: start to death from any cause; alive patients censored at ``last_followup_date``.
+- PFS: start to progression or death, whichever comes first; otherwise censored at ``last_followup_date``.
+- Cells are read as text and trimmed of surrounding white space; an empty cell is a missing value.
+  Leading lines starting with ``#`` (the synthetic files' notice) are skipped.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import yaml
+
+from helpers.config import PROJECT_ROOT, data_dir
+
+DAYS_PER_MONTH = 365.25 / 12
+DICTIONARY_PATH = PROJECT_ROOT / "data" / "dictionary.yaml"
+FILE_KEYS = ("cohort", "adverse_events", "treatment_cycles")
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+INT_PATTERN = re.compile(r"^[+-]?\d+$")
+NUMBER_PATTERN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+MAX_ROWS_LISTED = 10
+
+
+# ----------------------------------------------------------------------------- errors
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: which file, column and rows, and what the rule is."""
+
+    file: str
+    column: str
+    rule: str
+    rows: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        where = f"{self.file}, column '{self.column}'" if self.column else self.file
+        if not self.rows:
+            return f"{where}: {self.rule}"
+        shown = ", ".join(self.rows[:MAX_ROWS_LISTED])
+        more = f" and {len(self.rows) - MAX_ROWS_LISTED} more" if len(self.rows) > MAX_ROWS_LISTED else ""
+        noun = "row" if len(self.rows) == 1 else "rows"
+        return f"{where}: {self.rule} ({noun} {shown}{more})"
+
+
+class CohortValidationError(ValueError):
+    """The input data break the data contract; ``problems`` lists every violation."""
+
+    def __init__(self, problems: list[Problem], folder: Path | None = None):
+        self.problems = list(problems)
+        self.folder = folder
+        head = f"Invalid study data in {folder}" if folder else "Invalid study data"
+        lines = [f"{head}: {len(self.problems)} problem(s)"] + [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class UnknownColumnsWarning(UserWarning):
+    """A file has columns the dictionary does not know; they are ignored."""
+
+
+# ----------------------------------------------------------------------------- dictionary and config
+def load_dictionary(path: Path | str = DICTIONARY_PATH) -> dict:
+    """The data dictionary as a dict (see ``data/dictionary.yaml``)."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Study settings from ``study.yaml``."""
+
+    title: str
+    synthetic: bool
+    cutoff_date: date
+    arm_order: tuple[str, ...]
+    reference_arm: str
+    days_per_month: float = DAYS_PER_MONTH
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def load_config(folder: Path, arm_codes: list[str]) -> StudyConfig:
+    path = folder / "study.yaml"
+    name = path.name
+    if not path.exists():
+        raise CohortValidationError([Problem(name, "", f"file not found in {folder}")], folder)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise CohortValidationError([Problem(name, "", f"not valid YAML: {exc}")], folder) from None
+    problems = []
+    cutoff = raw.get("cutoff_date")
+    if isinstance(cutoff, str):
+        try:
+            cutoff = date.fromisoformat(cutoff)
+        except ValueError:
+            cutoff = None
+    if not isinstance(cutoff, date):
+        problems.append(Problem(name, "cutoff_date", "must be a date YYYY-MM-DD"))
+    arm_order = tuple(raw.get("arm_order") or arm_codes)
+    if sorted(arm_order) != sorted(arm_codes):
+        problems.append(Problem(name, "arm_order", f"must list each arm code once: {arm_codes}"))
+    reference = raw.get("reference_arm", arm_order[0] if arm_order else None)
+    if reference not in arm_codes:
+        problems.append(Problem(name, "reference_arm", f"must be one of {arm_codes}"))
+    if not isinstance(raw.get("synthetic", False), bool):
+        problems.append(Problem(name, "synthetic", "must be true or false"))
+    if problems:
+        raise CohortValidationError(problems, folder)
+    known = {"title", "synthetic", "cutoff_date", "arm_order", "reference_arm"}
+    return StudyConfig(title=str(raw.get("title", "")), synthetic=bool(raw.get("synthetic", False)),
+                       cutoff_date=cutoff, arm_order=arm_order, reference_arm=reference,
+                       extra={k: v for k, v in raw.items() if k not in known})
+
+
+# ----------------------------------------------------------------------------- reading
+def find_file(folder: Path, stem: str) -> Path:
+    """The one ``stem.csv`` or ``stem.xlsx`` in ``folder``."""
+    candidates = [folder / f"{stem}.{ext}" for ext in ("csv", "xlsx")]
+    found = [p for p in candidates if p.exists()]
+    if not found:
+        raise CohortValidationError([Problem(f"{stem}.csv", "", f"file not found in {folder} (.csv or .xlsx)")],
+                                    folder)
+    if len(found) > 1:
+        raise CohortValidationError([Problem(f"{stem}.csv", "", f"both {stem}.csv and {stem}.xlsx exist; keep one")],
+                                    folder)
+    return found[0]
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """Read a CSV or Excel file with every cell as trimmed text ('' for empty)."""
+    name = path.name
+    if path.suffix == ".xlsx":
+        try:
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+        except Exception as exc:  # openpyxl raises several types for a broken workbook
+            raise CohortValidationError([Problem(name, "", f"cannot be read as Excel: {exc}")]) from None
+    else:
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise CohortValidationError([Problem(
+                name, "", f"is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8")]) from None
+        lines = text.splitlines(keepends=True)
+        while lines and lines[0].lstrip().startswith("#"):
+            lines.pop(0)
+        body = "".join(lines)
+        if not body.strip():
+            raise CohortValidationError([Problem(name, "", "file is empty (no header, no rows)")])
+        frame = pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False, skip_blank_lines=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.apply(lambda s: s.str.strip())
+    return frame
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- column rules
+def _is_int(value: str) -> bool:
+    return bool(INT_PATTERN.match(value))
+
+
+def _is_number(value: str) -> bool:
+    return bool(NUMBER_PATTERN.match(value))
+
+
+def _is_date(value: str) -> bool:
+    if not re.match(DATE_PATTERN, value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_checks(spec: dict) -> list[pa.Check]:
+    """pandera checks for one column read as text (empty cells are skipped; see 'required')."""
+    kind = spec["type"]
+    checks = []
+    present = "present"
+    if kind == "code":
+        codes = [str(c) for c in spec["codes"]]
+        checks.append(pa.Check(lambda s, codes=codes: (s == "") | s.isin(codes),
+                               error=f"value not among the allowed codes {codes}"))
+    elif kind == "date":
+        checks.append(pa.Check(lambda v: v == "" or _is_date(v), element_wise=True,
+                               error="not a valid date in ISO format YYYY-MM-DD"))
+    elif kind == "integer":
+        checks.append(pa.Check(lambda v: v == "" or _is_int(v), element_wise=True, error="not a whole number"))
+    elif kind == "number":
+        checks.append(pa.Check(lambda v: v == "" or _is_number(v), element_wise=True,
+                               error="not a number (use '.' as the decimal mark)"))
+    if kind in ("integer", "number"):
+        low, high = spec.get("min"), spec.get("max")
+        parse = int if kind == "integer" else float
+        ok = _is_int if kind == "integer" else _is_number
+        if low is not None or high is not None:
+            checks.append(pa.Check(
+                lambda v, low=low, high=high, parse=parse, ok=ok: v == "" or not ok(v) or (
+                    (low is None or parse(v) >= low) and (high is None or parse(v) <= high)),
+                element_wise=True, error=f"outside the allowed range {low} to {high}"))
+        step = spec.get("multiple_of")
+        if step:
+            checks.append(pa.Check(lambda v, step=step, ok=ok, parse=parse: v == "" or not ok(v) or parse(v) % step == 0,
+                                   element_wise=True, error=f"not a multiple of {step}"))
+    if spec.get("required", False):
+        checks.append(pa.Check(lambda s: s != "", error="missing value (this column is required)", name=present))
+    return checks
+
+
+def text_schema(columns: dict) -> pa.DataFrameSchema:
+    """pandera schema of a raw file read as text, built from the dictionary's columns."""
+    return pa.DataFrameSchema(
+        {name: pa.Column(str, checks=_text_checks(spec), unique=bool(spec.get("unique", False)),
+                         nullable=False, coerce=False)
+         for name, spec in columns.items()},
+        strict=False)
+
+
+def _row_label(frame: pd.DataFrame, index) -> str:
+    """'row 5 [SYN-0004]': the 1-based data row and the patient id where the file has one."""
+    try:
+        position = int(index)
+    except (TypeError, ValueError):
+        return str(index)
+    label = f"{position + 1}"
+    if "patient_id" in frame.columns and position < len(frame):
+        pid = frame["patient_id"].iloc[position]
+        if isinstance(pid, str) and pid:
+            label += f" [{pid}]"
+    return label
+
+
+def _problems_from(errors: pa.errors.SchemaErrors, frame: pd.DataFrame, file: str,
+                   rule_columns: dict[str, str] | None = None) -> list[Problem]:
+    cases = errors.failure_cases
+    problems = []
+    rule_columns = rule_columns or {}
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        check = str(check)
+        if check == "column_in_dataframe":
+            for missing in group["failure_case"]:
+                problems.append(Problem(file, str(missing), "required column is missing"))
+            continue
+        if check in rule_columns:
+            column = rule_columns[check]
+        indices = sorted({int(i) for i in group["index"].dropna()})
+        rule = {"field_uniqueness": "duplicate values (must be unique)",
+                "not_nullable": "missing value (this column is required)"}.get(check, check)
+        problems.append(Problem(file, "" if pd.isna(column) else str(column), rule,
+                                tuple(f"{_row_label(frame, i)}" for i in indices)))
+    # rules checked at data-frame level are reported once per row, not once per column
+    merged: dict[tuple, Problem] = {}
+    for p in problems:
+        key = (p.file, p.column, p.rule)
+        if key in merged:
+            rows = tuple(dict.fromkeys(merged[key].rows + p.rows))
+            merged[key] = Problem(p.file, p.column, p.rule, rows)
+        else:
+            merged[key] = p
+    return list(merged.values())
+
+
+def _validate_text(frame: pd.DataFrame, columns: dict, file: str) -> list[Problem]:
+    if frame.empty:
+        return [Problem(file, "", "file has a header but no data rows")]
+    unknown = [c for c in frame.columns if c not in columns]
+    if unknown:
+        warnings.warn(f"{file}: ignoring columns not in the data dictionary: {unknown}", UnknownColumnsWarning,
+                      stacklevel=3)
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        return [Problem(file, str(c), "column appears more than once") for c in duplicated]
+    try:
+        text_schema(columns).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return _problems_from(errors, frame, file)
+    return []
+
+
+# ----------------------------------------------------------------------------- typing
+def _typed(frame: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    """Convert text columns to their dictionary types; invalid cells become missing (already reported)."""
+    out = pd.DataFrame(index=frame.index)
+    for name, spec in columns.items():
+        if name not in frame.columns:
+            continue
+        s = frame[name].replace("", np.nan)
+        kind = spec["type"]
+        if kind == "date":
+            out[name] = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
+        elif kind == "integer":
+            out[name] = pd.to_numeric(s.where(s.fillna("").map(_is_int)), errors="coerce").astype("Int64")
+        elif kind == "number":
+            out[name] = pd.to_numeric(s.where(s.fillna("").map(_is_number)), errors="coerce").astype(float)
+        elif kind == "code":
+            out[name] = pd.Categorical(s, categories=[str(c) for c in spec["codes"]])
+        else:
+            out[name] = s.astype(object)
+    return out
+
+
+# ----------------------------------------------------------------------------- cross-field rules
+def _rule(name: str, fn) -> pa.Check:
+    return pa.Check(fn, name=name, error=name)
+
+
+def _conditional_rules(columns: dict) -> list[tuple[str, str, object]]:
+    """(rule text, column, function) for required_when / empty_when entries."""
+    rules = []
+    for name, spec in columns.items():
+        for key, must_be_empty in (("required_when", False), ("empty_when", True)):
+            condition = spec.get(key)
+            if not condition:
+                continue
+            other, value = [part.strip() for part in condition.split("==")]
+            text = (f"must be empty when {other} is {value}" if must_be_empty
+                    else f"required when {other} is {value}")
+
+            def check(df, name=name, other=other, value=value, must_be_empty=must_be_empty):
+                applies = df[other].astype(object) == value
+                filled = df[name].notna()
+                return ~applies | (~filled if must_be_empty else filled)
+
+            rules.append((text, name, check))
+    return rules
+
+
+def _patient_rules(columns: dict, cutoff: pd.Timestamp) -> tuple[list[pa.Check], dict[str, str]]:
+    known_until = lambda df: df["death_date"].fillna(df["last_followup_date"])  # noqa: E731
+    ok = lambda cond, *cols: cond | pd.concat(cols, axis=1).isna().any(axis=1)  # noqa: E731
+    rules = [
+        ("death_date is before start_date", "death_date",
+         lambda df: ok(df["death_date"] >= df["start_date"], df["death_date"], df["start_date"])),
+        ("progression_date is before start_date", "progression_date",
+         lambda df: ok(df["progression_date"] >= df["start_date"], df["progression_date"], df["start_date"])),
+        ("last_followup_date is before start_date", "last_followup_date",
+         lambda df: ok(df["last_followup_date"] >= df["start_date"], df["last_followup_date"], df["start_date"])),
+        ("progression_date is after death_date", "progression_date",
+         lambda df: ok(df["progression_date"] <= df["death_date"], df["progression_date"], df["death_date"])),
+        ("last_followup_date is after death_date", "last_followup_date",
+         lambda df: ok(df["last_followup_date"] <= df["death_date"], df["last_followup_date"], df["death_date"])),
+        ("progression_date is after last_followup_date (and no death recorded)", "progression_date",
+         lambda df: ok(df["progression_date"] <= known_until(df), df["progression_date"], df["last_followup_date"])),
+    ]
+    for column in ("start_date", "progression_date", "death_date", "last_followup_date"):
+        rules.append((f"{column} is after the data cut-off {cutoff.date()}", column,
+                      lambda df, column=column: ok(df[column] <= cutoff, df[column])))
+    rules += _conditional_rules(columns)
+    return [_rule(text, fn) for text, _, fn in rules], {text: column for text, column, _ in rules}
+
+
+def _child_rules(patients: pd.DataFrame, columns: dict, cutoff: pd.Timestamp,
+                 date_column: str | None) -> tuple[list[pa.Check], dict[str, str]]:
+    ids = set(patients["patient_id"].dropna())
+    start = patients.set_index("patient_id")["start_date"]
+    until = patients.set_index("patient_id")["death_date"].fillna(patients.set_index("patient_id")["last_followup_date"])
+    arm = patients.set_index("patient_id")["arm"].astype(object)
+    rules = [("patient_id not found in the cohort file", "patient_id",
+              lambda df: df["patient_id"].isna() | df["patient_id"].isin(ids))]
+    if date_column:
+        def within(df, series, cmp):
+            ref = df["patient_id"].map(series)
+            return cmp(df[date_column], ref) | df[date_column].isna() | ref.isna()
+
+        rules += [
+            (f"{date_column} is before the patient's start_date", date_column,
+             lambda df: within(df, start, lambda a, b: a >= b)),
+            (f"{date_column} is after the patient's death or last follow-up", date_column,
+             lambda df: within(df, until, lambda a, b: a <= b)),
+            (f"{date_column} is after the data cut-off {cutoff.date()}", date_column,
+             lambda df: (df[date_column] <= cutoff) | df[date_column].isna()),
+            ("ICI cycle given to a patient of the CMT arm", "agent_class",
+             lambda df: ~((df["agent_class"].astype(object) == "ICI") & (df["patient_id"].map(arm) == "CMT"))),
+        ]
+    return [_rule(text, fn) for text, _, fn in rules], {text: column for text, column, _ in rules}
+
+
+def _validate_rules(typed: pd.DataFrame, checks: list[pa.Check], rule_columns: dict[str, str],
+                    frame: pd.DataFrame, file: str) -> list[Problem]:
+    try:
+        pa.DataFrameSchema(checks=checks).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return _problems_from(errors, frame, file, rule_columns)
+    return []
+
+
+# ----------------------------------------------------------------------------- derivation
+def months_between(start: pd.Series, end: pd.Series, days_per_month: float = DAYS_PER_MONTH) -> pd.Series:
+    """Months from ``start`` to ``end`` (days / 30.4375)."""
+    return (pd.to_datetime(end) - pd.to_datetime(start)).dt.days / days_per_month
+
+
+def derive_endpoints(patients: pd.DataFrame, cycles: pd.DataFrame | None = None,
+                     days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+    """Add OS, PFS (months, event flags), cycle counts and the grouped Table 1 variables.
+
+    OS: start to death (event) or last follow-up (censored). PFS: start to the earlier of progression
+    and death (event), else last follow-up (censored). Times in months = days / 30.4375.
+    """
+    out = patients.copy()
+    start = pd.to_datetime(out["start_date"])
+    death = pd.to_datetime(out["death_date"])
+    progression = pd.to_datetime(out["progression_date"])
+    last = pd.to_datetime(out["last_followup_date"])
+    out["os_event"] = death.notna().astype(int)
+    out["os_months"] = months_between(start, death.fillna(last), days_per_month)
+    pfs_end = pd.concat([progression, death], axis=1).min(axis=1)
+    out["pfs_event"] = pfs_end.notna().astype(int)
+    out["pfs_months"] = months_between(start, pfs_end.fillna(last), days_per_month)
+    if cycles is not None:
+        counts = cycles.groupby(["patient_id", cycles["agent_class"].astype(object)]).size().unstack(fill_value=0)
+        for agent_class, column in (("chemotherapy", "chemo_cycles"), ("ICI", "ici_cycles")):
+            series = counts[agent_class] if agent_class in counts.columns else pd.Series(dtype=int)
+            out[column] = out["patient_id"].map(series).fillna(0).astype(int)
+    age = pd.to_numeric(out["age"]).astype(float)
+    kps = pd.to_numeric(out["kps"]).astype(float)
+    out["age_group"] = pd.Categorical(np.where(age.isna(), None, np.where(age > 60, "> 60", "<= 60")),
+                                      categories=["> 60", "<= 60"])
+    out["kps_group"] = pd.Categorical(np.where(kps.isna(), None, np.where(kps >= 70, ">= 70", "< 70")),
+                                      categories=[">= 70", "< 70"])
+    groups = load_dictionary()["derived"]
+    for column, source in (("grade_group", "differentiation"), ("t_stage_group", "t_stage"),
+                           ("n_stage_group", "n_stage")):
+        levels = groups[column]["levels"]
+        mapping = {code: level for level, codes in levels.items() for code in codes}
+        out[column] = pd.Categorical(out[source].astype(object).map(mapping), categories=list(levels))
+    out["start_year"] = start.dt.year
+    return out
+
+
+def worst_grade_per_term(adverse_events: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient and AE term with the worst CTCAE grade (and the patient's arm)."""
+    worst = (adverse_events.groupby(["patient_id", "term"], observed=True)["grade"].max()
+             .rename("worst_grade").reset_index())
+    worst["worst_grade"] = worst["worst_grade"].astype(int)
+    arm = patients.set_index("patient_id")["arm"]
+    worst.insert(1, "arm", pd.Categorical(worst["patient_id"].map(arm).astype(object), categories=arm.cat.categories))
+    return worst
+
+
+# ----------------------------------------------------------------------------- the study
+@dataclass
+class Study:
+    """A validated study: typed tables, derived variables, configuration and input checksums."""
+
+    patients: pd.DataFrame
+    adverse_events: pd.DataFrame
+    ae_worst: pd.DataFrame
+    cycles: pd.DataFrame
+    config: StudyConfig
+    dictionary: dict
+    folder: Path
+    sources: dict[str, str]
+    rules_checked: int = 0
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self.config.arm_order)
+
+
+def load_study(folder: Path | str | None = None, dictionary_path: Path | str = DICTIONARY_PATH) -> Study:
+    """Read, validate and derive a study folder (default: ``helpers.config.data_dir()``).
+
+    Raises
+    ------
+    CohortValidationError
+        listing every violation (file, column, rows, rule) across the three files and study.yaml.
+    """
+    folder = Path(folder or data_dir()).resolve()
+    if not folder.is_dir():
+        raise CohortValidationError([Problem(str(folder), "", "data folder not found")])
+    dictionary = load_dictionary(dictionary_path)
+    files = dictionary["files"]
+    arm_codes = [str(c) for c in files["cohort"]["columns"]["arm"]["codes"]]
+    config = load_config(folder, arm_codes)
+    cutoff = pd.Timestamp(config.cutoff_date)
+
+    problems: list[Problem] = []
+    raw: dict[str, pd.DataFrame] = {}
+    paths: dict[str, Path] = {}
+    for key in FILE_KEYS:
+        try:
+            path = find_file(folder, files[key]["stem"])
+            paths[key] = path
+            raw[key] = read_raw(path)
+        except CohortValidationError as exc:
+            problems += exc.problems
+            continue
+        problems += _validate_text(raw[key], files[key]["columns"], path.name)
+    if "cohort" not in raw:
+        raise CohortValidationError(problems, folder)
+
+    typed = {key: _typed(frame, files[key]["columns"]) for key, frame in raw.items()}
+    rules_checked = sum(len(_text_checks(s)) for f in files.values() for s in f["columns"].values())
+    patients = typed["cohort"]
+    cohort_name = paths["cohort"].name
+    if set(files["cohort"]["columns"]) <= set(patients.columns):
+        checks, rule_columns = _patient_rules(files["cohort"]["columns"], cutoff)
+        rules_checked += len(checks)
+        problems += _validate_rules(patients, checks, rule_columns, raw["cohort"], cohort_name)
+        for key, date_column in (("adverse_events", None), ("treatment_cycles", "cycle_date")):
+            if key in typed and set(files[key]["columns"]) <= set(typed[key].columns):
+                checks, rule_columns = _child_rules(patients, files[key]["columns"], cutoff, date_column)
+                rules_checked += len(checks)
+                problems += _validate_rules(typed[key], checks, rule_columns, raw[key], paths[key].name)
+    if problems:
+        raise CohortValidationError(problems, folder)
+
+    patients["arm"] = patients["arm"].cat.reorder_categories(list(config.arm_order))
+    cycles = typed["treatment_cycles"]
+    cycles["cycle_month"] = months_between(cycles["patient_id"].map(patients.set_index("patient_id")["start_date"]),
+                                           cycles["cycle_date"], config.days_per_month)
+    patients = derive_endpoints(patients, cycles, config.days_per_month)
+    adverse = typed["adverse_events"]
+    adverse["grade"] = adverse["grade"].astype(int)
+    sources = {path.name: sha256_of(path) for path in [*paths.values(), folder / "study.yaml"]}
+    return Study(patients=patients, adverse_events=adverse, ae_worst=worst_grade_per_term(adverse, patients),
+                 cycles=cycles, config=config, dictionary=dictionary, folder=folder, sources=sources,
+                 rules_checked=rules_checked)

@@ -1,0 +1,80 @@
+"""All number formatting in one place: P values, CIs, n (%), and Markdown tables.
+
+Tables leave the notebooks as Markdown pipe tables, which survive HTML, Typst/PDF and Word alike.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+#: Typographic dash used in ranges (CI limits).
+RANGE_SEP = "–"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_p(p: float | None, digits: int = 3) -> str:
+    """P value rounded (not truncated) to ``digits`` decimals; below 10^-digits shown as "<0.001"."""
+    if _missing(p):
+        return "–"
+    threshold = 10 ** (-digits)
+    if p < threshold:
+        return f"<{threshold:.{digits}f}"
+    return f"{round(p, digits):.{digits}f}"
+
+
+def format_number(value: float | None, digits: int = 1, missing: str = "NR") -> str:
+    """A number rounded to ``digits`` decimals; ``missing`` (default "NR", not reached) for None/NaN."""
+    if _missing(value):
+        return missing
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:.{digits}f}"
+
+
+def format_ci(lower: float | None, upper: float | None, digits: int = 1, missing: str = "NR") -> str:
+    """"lower–upper" with the given decimals; NR for a limit that was not reached."""
+    return f"{format_number(lower, digits, missing)}{RANGE_SEP}{format_number(upper, digits, missing)}"
+
+
+def format_estimate_ci(estimate: float | None, lower: float | None, upper: float | None,
+                       digits: int = 1, missing: str = "NR", level: int = 95) -> str:
+    """"10.8 (95% CI 8.9–12.9)"."""
+    return (f"{format_number(estimate, digits, missing)} "
+            f"({level}% CI {format_ci(lower, upper, digits, missing)})")
+
+
+def format_n_pct(k: int, n: int, digits: int = 1) -> str:
+    """"32 (82.1)": count and percentage of ``n``; "0 (0.0)" when n is 0."""
+    pct = 100.0 * k / n if n else 0.0
+    return f"{int(k)} ({pct:.{digits}f})"
+
+
+def markdown_table(df: pd.DataFrame, index: bool = False, align: str | None = None) -> str:
+    """A pipe table of ``df`` with every cell as text; pipes in cells are escaped."""
+    frame = df.reset_index() if index else df
+    header = [str(c) for c in frame.columns]
+    rows = [["" if _missing(v) else str(v).replace("|", "\\|") for v in row]
+            for row in frame.itertuples(index=False, name=None)]
+    if align is None:
+        align = "l" + "r" * (len(header) - 1)
+    rule = {"l": ":---", "r": "---:", "c": ":---:"}
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(rule[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def show_table(df: pd.DataFrame, index: bool = False, footnote: str | None = None,
+               align: str | None = None):
+    """Display ``df`` in a notebook as a Markdown pipe table (with an optional footnote paragraph)."""
+    from IPython.display import Markdown
+
+    text = markdown_table(df, index=index, align=align)
+    if footnote:
+        text += "\n\n" + footnote
+    return Markdown(text)

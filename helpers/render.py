@@ -1,0 +1,679 @@
+"""Render the supplement (``report.qmd``) to HTML, PDF and DOCX, with Quarto or without it.
+
+Two renderers, one source:
+
+* ``quarto`` (when ``quarto`` is on PATH): the manuscript project is copied to a staging folder with
+  the notebooks *as executed by helpers.execute* (``_output/notebooks/``) in place of the committed,
+  output-free ones, and ``quarto render`` turns them into the article. ``_quarto.yml`` disables
+  execution, so Quarto only reads the stored outputs.
+* ``pandoc+typst`` (the fallback; Quarto cannot be installed on our machines): this module does
+  what Quarto would do to the Markdown, then calls pandoc (from pypandoc-binary) and Typst (the
+  ``typst`` Python package):
+
+  1. ``{{< include file.qmd >}}`` is replaced by the file's text (paths relative to the including
+     file, as in Quarto);
+  2. ``{{< embed notebooks/NB.ipynb#LABEL >}}`` becomes the output of the cell labelled ``LABEL`` in
+     the executed notebook: a Markdown pipe table gets a pandoc caption ``Table: ... {#tbl-LABEL}``,
+     a PNG becomes ``![caption](media/LABEL.png){#fig-LABEL}``; captions come from the cell's
+     ``#| tbl-cap:`` / ``#| fig-cap:`` option, alt text from ``#| fig-alt:``; warnings the cell
+     emitted become a "Caveat" note under it;
+  3. ``{{< res a.b.c >}}`` prints the value at that dotted path of ``results.json`` (a path that does
+     not exist is an error naming it); ``{{< synthetic-notice >}}`` prints the synthetic-data
+     notice when ``data.synthetic`` is true; ``{{< renderer >}}`` names the renderer;
+  4. sections, tables and figures are numbered in document order and ``@sec-x``, ``@tbl-x``,
+     ``@fig-x`` (also ``[@fig-x]`` and ``[-@fig-x]``, as in Quarto) become linked "Section 2.1",
+     "Table 3", "Figure 2" (pandoc 3.9 has no cross-reference filter);
+  5. pandoc --citeproc with ``references.bib`` writes standalone self-contained HTML, DOCX and Typst,
+     and ``typst.compile`` turns the Typst into the PDF.
+
+Everything is written to a temporary folder next to the output folder (``_output.render-*``, ignored
+by git) and moved into ``_output/`` only when every requested format has been produced.
+
+The same shortcodes are implemented for Quarto in ``_extensions/res/res.lua``.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import nbformat
+import yaml
+
+logger = logging.getLogger(__name__)
+
+REPORT = "report.qmd"
+BIBLIOGRAPHY = "references.bib"
+EXTENSION_DIR = Path("_extensions") / "res"
+NOTICE_FILE = "synthetic-notice.md"
+FORMATS = ("html", "pdf", "docx")
+RENDERER_QUARTO = "quarto"
+RENDERER_FALLBACK = "pandoc+typst"
+
+SHORTCODE_RE = re.compile(r"\{\{<\s*([A-Za-z][\w-]*)\s*(.*?)\s*>\}\}")
+EMBED_TARGET_RE = re.compile(r"^(?P<notebook>[^#\s]+\.ipynb)#(?P<label>[A-Za-z0-9_-]+)$")
+LABEL_PREFIXES = {"fig": "Figure", "tbl": "Table", "sec": "Section"}
+_LABEL = r"(?:fig|tbl|sec)-[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*"
+HEADING_RE = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<text>.*?)(?:\s+\{(?P<attrs>[^}]*)\})?\s*$")
+TABLE_CAPTION_RE = re.compile(
+    r"^(?P<lead>(?:Table)?:)\s+(?P<caption>.*?)\s*\{#(?P<label>tbl-[A-Za-z0-9_-]+)(?P<rest>[^}]*)\}\s*$")
+FIGURE_RE = re.compile(
+    r"^!\[(?P<caption>.*)\]\((?P<src>[^)]+)\)\{#(?P<label>fig-[A-Za-z0-9_-]+)(?P<rest>[^}]*)\}\s*$")
+WARNING_RE = re.compile(r"(?:^|\s)(?P<cls>[A-Z]\w*Warning):\s*(?P<msg>.+)$")
+
+#: Styling of the Typst output: our own numbering replaces Typst's, journal-like tables.
+TYPST_HEADER = r"""
+#set figure(numbering: none)
+#show figure: set block(breakable: true)
+#show figure.caption: set text(size: 9pt)
+#show figure.caption: set align(left)
+#show table: set text(size: 8pt)
+#set table(inset: (x: 4pt, y: 3pt), stroke: (x, y) => if y == 0 { (top: 0.8pt, bottom: 0.5pt) })
+#show heading: set block(above: 1.4em, below: 0.8em)
+#show quote: set block(fill: luma(235), inset: 8pt, radius: 2pt)
+"""
+
+#: Styling of the HTML output (self-contained; no external CSS).
+HTML_CSS = """
+body { max-width: 52em; font-family: Georgia, 'Times New Roman', serif; line-height: 1.45; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+thead tr { border-top: 2px solid #333; border-bottom: 1px solid #333; }
+tbody tr:last-child { border-bottom: 2px solid #333; }
+th, td { padding: 0.2em 0.6em; vertical-align: top; }
+caption, figcaption { text-align: left; font-size: 0.9em; margin-bottom: 0.4em; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; }
+blockquote { background: #fff4e5; border-left: 4px solid #e69500; margin: 1em 0; padding: 0.5em 1em; }
+p.caveat { font-size: 0.85em; }
+"""
+
+
+class RenderError(RuntimeError):
+    """The supplement could not be rendered; the message names the file, label or path at fault."""
+
+
+class EmbedError(RenderError):
+    """An embed points to a notebook, cell label or output that does not exist."""
+
+
+class UnknownResultError(RenderError, KeyError):
+    """A ``{{< res path >}}`` shortcode names a path that results.json does not hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class RenderInfo:
+    """What a render produced: the renderer that ran and the files written to the output folder."""
+
+    renderer: str
+    files: tuple[Path, ...]
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class EmbedRef:
+    """One ``{{< embed notebook#label >}}`` in the report: where it is written and what it points to."""
+
+    source: Path
+    notebook: str
+    label: str
+
+
+# --------------------------------------------------------------------------- notebooks and embeds
+
+def parse_cell_options(source: str) -> dict:
+    """Quarto cell options (the leading ``#| key: value`` lines of a code cell) as a dict."""
+    lines = []
+    for line in source.splitlines():
+        if line.startswith("#|"):
+            lines.append(line[2:].removeprefix(" "))
+        elif line.strip() == "" and not lines:
+            continue
+        else:
+            break
+    if not lines:
+        return {}
+    try:
+        options = yaml.safe_load("\n".join(lines)) or {}
+    except yaml.YAMLError as exc:
+        raise RenderError(f"cell options are not valid YAML: {lines!r}: {exc}") from exc
+    return options if isinstance(options, dict) else {}
+
+
+def notebook_labels(path: Path) -> dict[str, dict]:
+    """Labelled code cells of a notebook: ``{label: cell options}``, in notebook order."""
+    nb = nbformat.read(str(path), as_version=4)
+    labels: dict[str, dict] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        options = parse_cell_options(cell.source)
+        label = options.get("label")
+        if label:
+            if label in labels:
+                raise EmbedError(f"{path.name}: label '{label}' is used by two cells")
+            labels[str(label)] = options
+    return labels
+
+
+def _include_path(arg: str, including: Path, root: Path) -> Path:
+    arg = arg.strip().strip('"').strip("'")
+    return (root / arg.lstrip("/")) if arg.startswith("/") else (including.parent / arg)
+
+
+def _strip_comments(text: str) -> str:
+    """Remove HTML comments, so a commented-out shortcode is neither resolved nor checked."""
+    return re.sub(r"<!--.*?-->", "", text, flags=re.S)
+
+
+def iter_documents(report: Path, root: Path) -> Iterator[tuple[Path, str]]:
+    """The report and every file it includes (recursively), with their comment-free text."""
+    stack: list[Path] = []
+
+    def visit(path: Path) -> Iterator[tuple[Path, str]]:
+        if path in stack:
+            raise RenderError(f"include cycle: {' -> '.join(str(p) for p in stack + [path])}")
+        if not path.exists():
+            where = f" (included from {stack[-1].name})" if stack else ""
+            raise RenderError(f"{path} does not exist{where}")
+        stack.append(path)
+        text = _strip_comments(path.read_text(encoding="utf-8"))
+        yield path, text
+        for match in SHORTCODE_RE.finditer(text):
+            if match.group(1) == "include":
+                yield from visit(_include_path(match.group(2), path, root).resolve())
+        stack.pop()
+
+    yield from visit(report.resolve())
+
+
+def find_embeds(project_root: Path, report: str = REPORT) -> list[EmbedRef]:
+    """Every embed shortcode in the report and its included files, in document order."""
+    root = Path(project_root).resolve()
+    refs = []
+    for path, text in iter_documents(root / report, root):
+        for match in SHORTCODE_RE.finditer(text):
+            if match.group(1) != "embed":
+                continue
+            target = match.group(2).split()[0] if match.group(2).split() else ""
+            parsed = EMBED_TARGET_RE.match(target)
+            if not parsed:
+                raise EmbedError(f"{path.name}: embed target '{target}' is not 'notebooks/NB.ipynb#label'")
+            refs.append(EmbedRef(path, parsed["notebook"], parsed["label"]))
+    return refs
+
+
+def check_embeds(project_root: Path, report: str = REPORT, excluded: Iterable[str] = (),
+                 notebooks_dir: str = "notebooks") -> list[str]:
+    """Problems with the embeds, as sentences; an empty list means the report and notebooks agree.
+
+    Checks that every embed points to an existing notebook and an existing cell label, that no label
+    is embedded twice, and that every labelled cell of ``notebooks/*.ipynb`` is embedded unless it
+    is listed in ``excluded`` (labels deliberately left out of the report).
+    """
+    root = Path(project_root).resolve()
+    problems: list[str] = []
+    embeds = find_embeds(root, report)
+    labels_by_nb: dict[str, dict] = {}
+    for nb_path in sorted((root / notebooks_dir).glob("*.ipynb")):
+        labels_by_nb[f"{notebooks_dir}/{nb_path.name}"] = notebook_labels(nb_path)
+    seen: set[str] = set()
+    for ref in embeds:
+        rel = ref.source.relative_to(root) if ref.source.is_relative_to(root) else ref.source
+        if not (root / ref.notebook).exists():
+            problems.append(f"{rel}: embeds {ref.notebook}#{ref.label} but {ref.notebook} does not exist")
+            continue
+        labels = labels_by_nb.get(ref.notebook) or notebook_labels(root / ref.notebook)
+        if ref.label not in labels:
+            problems.append(f"{rel}: embeds {ref.notebook}#{ref.label} but that notebook has no cell "
+                            f"labelled '{ref.label}'")
+        if ref.label in seen:
+            problems.append(f"{rel}: label '{ref.label}' is embedded more than once")
+        seen.add(ref.label)
+    excluded = set(excluded)
+    all_labels: dict[str, str] = {}
+    for nb, labels in labels_by_nb.items():
+        for label in labels:
+            if label in all_labels:
+                problems.append(f"label '{label}' is used in both {all_labels[label]} and {nb}")
+            all_labels[label] = nb
+            if label not in seen and label not in excluded:
+                problems.append(f"{nb}#{label} is neither embedded in {report} nor in the exclusion list")
+    for label in sorted(excluded - set(all_labels)):
+        problems.append(f"exclusion list names '{label}', which no notebook defines")
+    return problems
+
+
+def _cell_by_label(nb_path: Path, label: str):
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            options = parse_cell_options(cell.source)
+            if str(options.get("label", "")) == label:
+                return cell, options
+    raise EmbedError(f"{nb_path}: no cell labelled '{label}'")
+
+
+def _as_text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _caveats(cell) -> list[str]:
+    """Warning messages a cell emitted (stderr), de-duplicated, in order."""
+    notes: list[str] = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            for line in _as_text(output.get("text", "")).splitlines():
+                match = WARNING_RE.search(line)
+                if match and match["msg"].strip() not in notes:
+                    notes.append(match["msg"].strip())
+    return notes
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def embed_markdown(nb_path: Path, label: str, media_dir: Path) -> str:
+    """Markdown for the output of cell ``label`` of an executed notebook (see module docstring)."""
+    if not nb_path.exists():
+        raise EmbedError(f"executed notebook {nb_path} does not exist: execute the notebooks first "
+                         f"(make notebooks) before rendering")
+    cell, options = _cell_by_label(nb_path, label)
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            raise EmbedError(f"{nb_path.name}#{label}: the cell raised {output.get('ename')}: "
+                             f"{output.get('evalue')}")
+    bundles = [o.get("data", {}) for o in cell.get("outputs", [])
+               if o.get("output_type") in ("display_data", "execute_result")]
+    caveats = "".join(f"\n\n*Caveat:* {_one_line(msg)}" for msg in _caveats(cell))
+    if label.startswith("tbl-"):
+        parts = [_as_text(b["text/markdown"]).strip() for b in bundles if "text/markdown" in b]
+        if not parts:
+            raise EmbedError(f"{nb_path.name}#{label}: the cell has no Markdown table output")
+        caption = _one_line(options.get("tbl-cap", ""))
+        lines = "\n\n".join(parts).splitlines()
+        first = next((i for i, line in enumerate(lines) if line.lstrip().startswith("|")), None)
+        if first is None:
+            raise EmbedError(f"{nb_path.name}#{label}: the Markdown output holds no pipe table")
+        caption_line = f"Table: {caption} {{#{label}}}"
+        lines[first:first] = ([""] if first else []) + [caption_line, ""]
+        return "\n".join(lines).strip() + caveats
+    if label.startswith("fig-"):
+        png = next((b["image/png"] for b in bundles if "image/png" in b), None)
+        if png is None:
+            raise EmbedError(f"{nb_path.name}#{label}: the cell has no image/png output")
+        media_dir.mkdir(parents=True, exist_ok=True)
+        image = media_dir / f"{label}.png"
+        image.write_bytes(base64.b64decode(_as_text(png)))
+        caption = _one_line(options.get("fig-cap", ""))
+        alt = _one_line(options.get("fig-alt", caption)).replace('"', "'")
+        return f'![{caption}]({media_dir.name}/{image.name}){{#{label} fig-alt="{alt}" width="95%"}}' + caveats
+    # any other label: its Markdown output, else its plain text
+    parts = [_as_text(b.get("text/markdown") or b.get("text/plain", "")).strip() for b in bundles]
+    return "\n\n".join(p for p in parts if p) + caveats
+
+
+# --------------------------------------------------------------------------- shortcodes
+
+def _scalar_text(value, path: str) -> str:
+    if value is None:
+        return "not available"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        raise UnknownResultError(f"results.json '{path}' is a {type(value).__name__}, not a value to print")
+    return str(value)
+
+
+def lookup_result(results: dict, path: str):
+    """The value at a dotted path of results.json; UnknownResultError names the path if absent."""
+    node = results
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise UnknownResultError(f"{{{{< res {path} >}}}}: results.json has no '{path}' "
+                                     f"(stopped at '{part}')")
+    return node
+
+
+def synthetic_notice(results: dict, project_root: Path) -> str:
+    """The notice Markdown when ``data.synthetic`` is true in results.json, else an empty string."""
+    if not (results.get("data") or {}).get("synthetic"):
+        return ""
+    text = (Path(project_root) / EXTENSION_DIR / NOTICE_FILE).read_text(encoding="utf-8").strip()
+    return "\n".join("> " + line if line else ">" for line in text.splitlines())
+
+
+def _pandoc_path() -> str:
+    import pypandoc
+
+    return pypandoc.get_pandoc_path()
+
+
+def fallback_renderer_line() -> str:
+    """One sentence naming the fallback renderer and its versions (for the colophon)."""
+    import typst
+
+    version = subprocess.run([_pandoc_path(), "--version"], capture_output=True, text=True,
+                             check=True).stdout.split("\n", 1)[0]
+    return (f"Rendered by helpers.render without Quarto (not on PATH): {version} "
+            f"(Markdown to HTML, DOCX and Typst) and Typst via typst-py {typst.__version__} (PDF).")
+
+
+def expand(text: str, path: Path, root: Path, results: dict, media_dir: Path,
+           executed_dir: Path, renderer_line: str, stack: tuple[Path, ...] = ()) -> str:
+    """Resolve every shortcode of ``text`` (read from ``path``); includes are expanded recursively."""
+    text = _strip_comments(text)
+
+    def replace(match: re.Match) -> str:
+        name, args = match.group(1), match.group(2)
+        if name == "include":
+            target = _include_path(args, path, root).resolve()
+            if target in stack:
+                raise RenderError(f"include cycle at {target}")
+            if not target.exists():
+                raise RenderError(f"{path.name}: included file {target} does not exist")
+            return expand(target.read_text(encoding="utf-8"), target, root, results, media_dir,
+                          executed_dir, renderer_line, stack + (target,)).strip("\n")
+        if name == "embed":
+            parsed = EMBED_TARGET_RE.match(args.split()[0] if args.split() else "")
+            if not parsed:
+                raise EmbedError(f"{path.name}: embed target '{args}' is not 'notebooks/NB.ipynb#label'")
+            nb_name = Path(parsed["notebook"]).name
+            return embed_markdown(executed_dir / nb_name, parsed["label"], media_dir)
+        if name == "res":
+            key = args.strip().strip('"').strip("'")
+            return _scalar_text(lookup_result(results, key), key)
+        if name == "synthetic-notice":
+            return synthetic_notice(results, root)
+        if name == "renderer":
+            return renderer_line
+        if name == "pagebreak":
+            return ""
+        raise RenderError(f"{path.name}: unknown shortcode '{name}' in {match.group(0)}")
+
+    return SHORTCODE_RE.sub(replace, text)
+
+
+# --------------------------------------------------------------------------- numbering
+
+def _split_front_matter(text: str) -> tuple[str, str]:
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end != -1:
+            return text[: end + 5], text[end + 5:]
+    return "", text
+
+
+def _outside_code(lines: list[str]) -> Iterator[tuple[int, str]]:
+    fence = None
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if fence is None and (stripped.startswith("```") or stripped.startswith("~~~")):
+            fence = stripped[:3]
+            continue
+        if fence is not None:
+            if stripped.startswith(fence):
+                fence = None
+            continue
+        yield i, line
+
+
+def number_crossrefs(text: str) -> str:
+    """Number sections, tables and figures in order and resolve ``@sec-``/``@tbl-``/``@fig-`` refs.
+
+    Sections marked ``{.unnumbered}`` or ``{-}`` keep no number. Captions become "Table 3: ..." and
+    "Figure 2: ...". A reference to a label that is not defined is an error naming it.
+    """
+    front, body = _split_front_matter(text)
+    lines = body.split("\n")
+    numbers: dict[str, str] = {}
+    counters = {"tbl": 0, "fig": 0}
+    sec = [0] * 6
+    for i, line in _outside_code(lines):
+        heading = HEADING_RE.match(line)
+        if heading:
+            attrs = heading["attrs"] or ""
+            level = len(heading["hashes"])
+            if ".unnumbered" in attrs or re.search(r"(^|\s)-($|\s)", attrs):
+                continue
+            sec[level - 1] += 1
+            sec[level:] = [0] * (6 - level)
+            number = ".".join(str(n) for n in sec[:level] if n) or "0"
+            label = re.search(r"#(sec-[\w-]+)", attrs)
+            if label:
+                numbers[label.group(1)] = f"Section {number}"
+            lines[i] = f"{heading['hashes']} {number} {heading['text']}" + (f" {{{attrs}}}" if attrs else "")
+            continue
+        table = TABLE_CAPTION_RE.match(line)
+        if table:
+            counters["tbl"] += 1
+            tag = f"Table {counters['tbl']}"
+            numbers[table["label"]] = tag
+            lines[i] = f"Table: {tag}: {table['caption']} {{#{table['label']}{table['rest']}}}"
+            continue
+        figure = FIGURE_RE.match(line)
+        if figure:
+            counters["fig"] += 1
+            tag = f"Figure {counters['fig']}"
+            numbers[figure["label"]] = tag
+            lines[i] = f"![{tag}: {figure['caption']}]({figure['src']}){{#{figure['label']}{figure['rest']}}}"
+    body = "\n".join(lines)
+
+    def ref(label: str, bare: bool = False) -> str:
+        if label not in numbers:
+            raise RenderError(f"cross-reference @{label} points to no numbered section, table or figure")
+        text = numbers[label].split(" ", 1)[1] if bare else numbers[label]
+        return f"[{text}](#{label})"
+
+    body = re.sub(rf"\[-@({_LABEL})\]", lambda m: ref(m.group(1), bare=True), body)
+    body = re.sub(rf"\[@({_LABEL})\]", lambda m: ref(m.group(1)), body)
+    body = re.sub(rf"(?<![\w@\[])@({_LABEL})", lambda m: ref(m.group(1)), body)
+    body = re.sub(rf"(?<![\w@\[])@([FTS])((?:ig|bl|ec)-[A-Za-z0-9_-]*[A-Za-z0-9_])",
+                  lambda m: ref(m.group(1).lower() + m.group(2)), body)
+    return front + body
+
+
+def build_markdown(project_root: Path, results: dict, work_dir: Path, executed_dir: Path,
+                   renderer_line: str, report: str = REPORT) -> str:
+    """The report as plain pandoc Markdown: shortcodes resolved, cross-references numbered."""
+    root = Path(project_root).resolve()
+    source = root / report
+    if not source.exists():
+        raise RenderError(f"{source} does not exist")
+    text = expand(source.read_text(encoding="utf-8"), source, root, results, work_dir / "media",
+                  executed_dir, renderer_line, (source,))
+    return number_crossrefs(text)
+
+
+# --------------------------------------------------------------------------- renderers
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RenderError(f"{Path(cmd[0]).name} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    if proc.stderr.strip():
+        logger.warning("%s: %s", Path(cmd[0]).name, proc.stderr.strip())
+
+
+def _pandoc_common(root: Path) -> list[str]:
+    args = ["--from=markdown", "--standalone", "--citeproc", "--columns=72",
+            f"--resource-path=.:{root}"]
+    if (root / BIBLIOGRAPHY).exists():
+        args.append(f"--bibliography={root / BIBLIOGRAPHY}")
+    return args
+
+
+def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
+                       formats: Iterable[str] = FORMATS, report: str = REPORT) -> list[Path]:
+    """The fallback renderer: writes report.<format> files into ``work_dir`` and returns them."""
+    import typst
+
+    root = Path(project_root).resolve()
+    results_file = Path(output_dir) / "results.json"
+    results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else {}
+    markdown = build_markdown(root, results, work_dir, Path(output_dir) / "notebooks",
+                              fallback_renderer_line(), report)
+    stem = Path(report).stem
+    source = work_dir / f"{stem}.md"
+    source.write_text(markdown, encoding="utf-8")
+    pandoc = _pandoc_path()
+    common = _pandoc_common(root)
+    files = []
+    for fmt in formats:
+        if fmt == "html":
+            css = work_dir / "supplement.css"
+            css.write_text(HTML_CSS, encoding="utf-8")
+            out = work_dir / f"{stem}.html"
+            _run([pandoc, source.name, *common, "--to=html5", "--embed-resources", "--toc",
+                  f"--css={css.name}", "-o", out.name], work_dir)
+        elif fmt == "docx":
+            out = work_dir / f"{stem}.docx"
+            _run([pandoc, source.name, *common, "--to=docx", "-o", out.name], work_dir)
+        elif fmt == "pdf":
+            header = work_dir / "typst-header.typ"
+            header.write_text(TYPST_HEADER, encoding="utf-8")
+            typ = work_dir / f"{stem}.typ"
+            _run([pandoc, source.name, *common, "--to=typst", f"--include-in-header={header.name}",
+                  "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",
+                  "-V", "margin.y=2.4cm", "-V", "page-numbering=1", "-o", typ.name], work_dir)
+            out = work_dir / f"{stem}.pdf"
+            try:
+                typst.compile(str(typ), output=str(out), root=str(work_dir))
+            except Exception as exc:  # typst raises its own error type with the compiler message
+                raise RenderError(f"typst could not compile {typ.name}: {exc}") from exc
+        else:
+            raise RenderError(f"unknown format '{fmt}' (expected one of {', '.join(FORMATS)})")
+        files.append(out)
+    return files
+
+
+STAGED = ("_quarto.yml", REPORT, BIBLIOGRAPHY, "sections", "_extensions")
+
+
+def render_with_quarto(project_root: Path, output_dir: Path, work_dir: Path,
+                       formats: Iterable[str] = FORMATS, quarto: str = "quarto") -> list[Path]:
+    """Quarto renderer: stage the project with the executed notebooks, ``quarto render`` it there.
+
+    The staged ``notebooks/`` hold the executed copies from ``_output/notebooks/`` (the committed
+    notebooks carry no outputs), ``_output/results.json`` is copied for the ``res`` shortcode, and
+    ``_quarto.yml`` turns execution off, so Quarto renders the stored outputs only.
+    """
+    root = Path(project_root).resolve()
+    stage = work_dir / "project"
+    stage.mkdir()
+    for name in STAGED:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, stage / name)
+        elif src.exists():
+            shutil.copy2(src, stage / name)
+    executed = Path(output_dir) / "notebooks"
+    (stage / "notebooks").mkdir()
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        done = executed / nb.name
+        if not done.exists():
+            raise EmbedError(f"executed notebook {done} does not exist: execute the notebooks first")
+        shutil.copy2(done, stage / "notebooks" / nb.name)
+    (stage / "_output").mkdir()
+    if (Path(output_dir) / "results.json").exists():
+        shutil.copy2(Path(output_dir) / "results.json", stage / "_output" / "results.json")
+    env = dict(os.environ, SUPPLEMENT_RESULTS=str(stage / "_output" / "results.json"))
+    formats = list(formats)
+    quarto_formats = {"html": "html", "pdf": "typst", "docx": "docx"}
+    proc = subprocess.run([quarto, "render", "--no-execute",
+                           *[a for f in formats for a in ("--to", quarto_formats[f])]],
+                          cwd=stage, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RenderError(f"quarto render failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    built = stage / "_manuscript"
+    files = []
+    for fmt in formats:
+        candidates = sorted(built.glob(f"*.{fmt}")) if built.exists() else []
+        preferred = [c for c in candidates if c.stem in ("report", "index")]
+        if not (preferred or candidates):
+            raise RenderError(f"quarto render produced no .{fmt} file in {built}")
+        out = work_dir / f"report.{fmt}"
+        shutil.move(str((preferred or candidates)[0]), out)
+        files.append(out)
+    return files
+
+
+def render_report(project_root: Path, output_dir: Path | None = None,
+                  formats: Iterable[str] = FORMATS, renderer: str | None = None) -> RenderInfo:
+    """Render the supplement into ``output_dir`` (default ``<project_root>/_output``).
+
+    Uses Quarto when ``quarto`` is on PATH (or ``renderer="quarto"``), else pandoc + Typst
+    (``renderer="pandoc+typst"`` forces it). Files are produced in a temporary folder next to
+    ``output_dir`` and moved into it only when all formats succeeded; on failure nothing in
+    ``output_dir`` changes and a RenderError names the cause.
+    """
+    root = Path(project_root).resolve()
+    output_dir = Path(output_dir or root / "_output").resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    formats = tuple(formats)
+    quarto = shutil.which("quarto")
+    if renderer is None:
+        renderer = RENDERER_QUARTO if quarto else RENDERER_FALLBACK
+    if renderer not in (RENDERER_QUARTO, RENDERER_FALLBACK):
+        raise RenderError(f"unknown renderer '{renderer}'")
+    work_dir = Path(tempfile.mkdtemp(prefix=f"{output_dir.name}.render-", dir=output_dir.parent))
+    try:
+        if renderer == RENDERER_QUARTO:
+            if not quarto:
+                raise RenderError("renderer 'quarto' requested but quarto is not on PATH")
+            produced = render_with_quarto(root, output_dir, work_dir, formats, quarto)
+            detail = "quarto render (manuscript project, execution disabled)"
+        else:
+            produced = render_with_pandoc(root, output_dir, work_dir, formats)
+            detail = fallback_renderer_line()
+        final = []
+        for path in produced:
+            target = output_dir / path.name
+            os.replace(path, target)
+            final.append(target)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return RenderInfo(renderer=renderer, files=tuple(final), detail=detail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.render [--to html,pdf,docx] [--renderer quarto|pandoc+typst]``."""
+    import argparse
+
+    from helpers.config import PROJECT_ROOT, output_dir
+
+    parser = argparse.ArgumentParser(description="Render the supplement (report.qmd).")
+    parser.add_argument("--to", default=",".join(FORMATS), help="comma-separated formats")
+    parser.add_argument("--renderer", choices=(RENDERER_QUARTO, RENDERER_FALLBACK), default=None)
+    parser.add_argument("--project", type=Path, default=PROJECT_ROOT)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    try:
+        info = render_report(args.project, args.output or output_dir(),
+                             [f for f in args.to.split(",") if f], args.renderer)
+    except RenderError as exc:
+        print(f"render failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Renderer: {info.renderer} - {info.detail}")
+    for path in info.files:
+        print(f"  wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

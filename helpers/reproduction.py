@@ -1,0 +1,431 @@
+"""Published versus reproduced: every headline number of Dai et al. (2026) next to ours.
+
+Reads the paper's numbers from ``data/published.yaml`` and ours from ``_output/results.json``
+(the sections written by notebooks 02-07), and builds the tables of ``08-reproduction``:
+
+* :func:`compare_headline` - abstract numbers (median OS per arm, log-rank P values, median PFS,
+  the statements on ORR, DCR, TRAEs and the independent prognostic factors);
+* :func:`compare_baseline` - Table 1 counts per arm and the printed test per variable;
+* :func:`make_software_table` and :func:`make_checksum_table` - the software and input-file
+  colophon of the supplement.
+
+A results section that is missing (its notebook not run, or not written yet) shows "not computed";
+nothing here fails because another section is absent.
+
+Conventions: differences are reproduced minus published (months for medians, counts for Table 1).
+P values are compared by their conclusion at the two-sided 5% level, since a printed "<0.001" has
+no exact value; where both are numbers the arithmetic difference is shown as well.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+import yaml
+
+from helpers.config import PROJECT_ROOT
+
+NOT_COMPUTED = "not computed"
+NOT_PUBLISHED = "not published"
+ALPHA = 0.05
+ARMS = ("CMT", "CMT+ICI")
+
+HEADLINE_FOOTNOTE = (
+    "Published: as printed in the abstract of Dai et al. (2026). Reproduced: this supplement's "
+    "analysis of the data set named in the software section. Difference: reproduced minus published "
+    "(months, with the relative difference) for medians; for P values the arithmetic difference where "
+    "both are numbers and whether both lead to the same conclusion at the two-sided 5% level; for "
+    "statements whether our estimate agrees with the published direction and significance. "
+    "\"Not computed\": the analysis section has not produced this number.")
+BASELINE_FOOTNOTE = (
+    "Counts per level as CMT/CMT+ICI. Published counts are shown as printed, including the two "
+    "histology cells that do not add up to the printed totals. Count difference: sum over levels and "
+    "arms of the absolute difference between reproduced and printed counts. P comparison: reproduced "
+    "minus printed P and the conclusion at the two-sided 5% level.")
+
+#: Where each reproduced quantity lives in results.json; the first path found is used.
+RESULT_PATHS: dict[str, tuple[str, ...]] = {
+    "os_median": ("os.median.{arm}.estimate",),
+    "os_p": ("os.logrank_p",),
+    "pfs_median": ("pfs.median.{arm}.estimate",),
+    "pfs_p": ("pfs.logrank_p",),
+    "rate": ("response.{ep}.{arm}.rate",),
+    "rate_p": ("response.{ep}.p",),
+    "rate_test": ("response.{ep}.test",),
+    "trae_rate": ("safety.any_trae.{arm}.rate", "safety.any.{arm}.rate", "safety.overall.{arm}.rate"),
+    "trae_p": ("safety.any_trae.p", "safety.any.p", "safety.overall.p"),
+    "trae_test": ("safety.any_trae.test", "safety.any.test", "safety.overall.test"),
+    "cox_factors": ("cox.multivariable.significant", "cox.multivariable_significant",
+                    "cox.significant_multivariable"),
+}
+
+
+def load_published(path: str | Path | None = None) -> dict:
+    """The paper's numbers: ``data/published.yaml`` (else the shared copy next to the repository)."""
+    candidates = [Path(path)] if path else [PROJECT_ROOT / "data" / "published.yaml",
+                                             PROJECT_ROOT.parent / "shared" / "paper" / "published.yaml"]
+    for candidate in candidates:
+        if candidate.exists():
+            return yaml.safe_load(candidate.read_text(encoding="utf-8"))
+    raise FileNotFoundError(f"published.yaml not found (looked in {', '.join(map(str, candidates))})")
+
+
+def _get(results: dict, dotted: str) -> Any:
+    node: Any = results
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def find_result(results: dict, key: str, **fmt: str) -> Any:
+    """First non-null value among :data:`RESULT_PATHS` ``key`` (formatted with ``fmt``), or None."""
+    for template in RESULT_PATHS[key]:
+        value = _get(results, template.format(**fmt))
+        if value is not None:
+            return value
+    return None
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    from helpers.formatting import format_number
+
+    return NOT_COMPUTED if value is None else format_number(float(value), digits)
+
+
+def _p(value: Any) -> str:
+    from helpers.formatting import format_p
+
+    if value is None:
+        return NOT_COMPUTED
+    return format_p(float(value)) if isinstance(value, (int, float)) else str(value)
+
+
+def _signed(value: float, digits: int = 1) -> str:
+    text = f"{value:+.{digits}f}"
+    return text.replace("-", "−") if value < 0 else text
+
+
+def _p_bound(printed: Any) -> tuple[float | None, bool]:
+    """(value, is_upper_bound) of a printed P value such as 0.004 or "<0.001"."""
+    if printed is None:
+        return None, False
+    if isinstance(printed, (int, float)):
+        return float(printed), False
+    match = re.match(r"\s*<\s*([0-9.]+)", str(printed))
+    if match:
+        return float(match.group(1)), True
+    try:
+        return float(printed), False
+    except ValueError:
+        return None, False
+
+
+def _significant(printed: Any) -> bool | None:
+    value, bound = _p_bound(printed)
+    if value is None:
+        return None
+    return value <= ALPHA if bound else value < ALPHA
+
+
+def compare_p(published: Any, reproduced: float | None) -> str:
+    """Difference cell for a P value: its conclusion at 5% and, when both are numbers, the difference."""
+    if reproduced is None:
+        return NOT_COMPUTED
+    pub_sig, rep_sig = _significant(published), reproduced < ALPHA
+    verdict = "same conclusion at 5%" if pub_sig == rep_sig else "different conclusion at 5%"
+    value, bound = _p_bound(published)
+    if value is not None and not bound:
+        return f"{_signed(reproduced - value, 3)}; {verdict}"
+    return verdict
+
+
+def compare_number(published: float | None, reproduced: float | None, digits: int = 1,
+                   unit: str = "") -> str:
+    """Difference cell for a number: reproduced − published (and relative difference)."""
+    if reproduced is None:
+        return NOT_COMPUTED
+    if published is None:
+        return "–"
+    diff = float(reproduced) - float(published)
+    rel = f" ({_signed(100 * diff / float(published), 0)}%)" if published else ""
+    return f"{_signed(diff, digits)}{unit}{rel}"
+
+
+def _rate_statement(results: dict, ep: str, rate_key: str, p_key: str, test_key: str,
+                    label: str) -> tuple[str, bool | None]:
+    """"CMT 20.7% vs CMT+ICI 48.7%, P = 0.002 (test)" and whether the second is significantly higher."""
+    rates = {arm: find_result(results, rate_key, ep=ep, arm=arm) for arm in ARMS}
+    p = find_result(results, p_key, ep=ep)
+    if any(v is None for v in rates.values()) or p is None:
+        return NOT_COMPUTED, None
+    test = find_result(results, test_key, ep=ep)
+    text = (f"{label}: " + " vs ".join(f"{arm} {100 * float(rates[arm]):.1f}%" for arm in ARMS)
+            + f", P = {_p(p)}" + (f" ({test})" if test else ""))
+    higher = float(rates[ARMS[1]]) > float(rates[ARMS[0]])
+    return text, bool(higher and float(p) < ALPHA)
+
+
+def compare_headline(results: dict, published: dict) -> pd.DataFrame:
+    """The abstract's numbers and statements next to ours.
+
+    Columns: Quantity, Published, Reproduced, Difference (reproduced − published: months for
+    medians; for P values the conclusion at the 5% level; for statements whether ours agrees).
+    """
+    abstract = published.get("abstract", {})
+    rows: list[dict] = []
+
+    def add(quantity, pub, rep, diff):
+        rows.append({"Quantity": quantity, "Published": pub, "Reproduced": rep, "Difference": diff})
+
+    for endpoint, name in (("os", "overall survival"), ("pfs", "progression-free survival")):
+        pub_medians = abstract.get(f"{endpoint}_median_months", {}) or {}
+        for arm in ARMS:
+            rep = find_result(results, f"{endpoint}_median", arm=arm)
+            pub = pub_medians.get(arm)
+            add(f"Median {name}, {arm} (months)", NOT_PUBLISHED if pub is None else _num(pub),
+                _num(rep), compare_number(pub, rep, unit=" months") if pub is not None else
+                ("–" if rep is not None else NOT_COMPUTED))
+        pub_p = abstract.get(f"{endpoint}_p")
+        rep_p = find_result(results, f"{endpoint}_p")
+        add(f"Log-rank P, {name}", _p(pub_p), _p(rep_p), compare_p(pub_p, rep_p))
+
+    for ep, name in (("orr", "Objective response rate"), ("dcr", "Disease control rate")):
+        text, agrees = _rate_statement(results, ep, "rate", "rate_p", "rate_test", ep.upper())
+        add(name, str(abstract.get(ep, NOT_PUBLISHED)), text, _agreement(agrees))
+
+    text, higher_sig = _rate_statement(results, "", "trae_rate", "trae_p", "trae_test", "Any TRAE")
+    if higher_sig is None:
+        agrees = None
+    else:
+        p = find_result(results, "trae_p")
+        agrees = float(p) >= ALPHA
+    add("Treatment-related adverse events", str(abstract.get("trae", NOT_PUBLISHED)), text,
+        _agreement(agrees))
+
+    factors = abstract.get("multivariable_os_factors") or []
+    ours = find_result(results, "cox_factors")
+    if isinstance(ours, str):
+        ours = [s.strip() for s in ours.split(";") if s.strip()]
+    add("Independent factors for overall survival (multivariable Cox)",
+        "; ".join(factors) or NOT_PUBLISHED,
+        NOT_COMPUTED if ours is None else ("; ".join(map(str, ours)) or "none significant"),
+        NOT_COMPUTED if ours is None else f"{len(ours)} significant in ours vs {len(factors)} published")
+    return pd.DataFrame(rows)
+
+
+def _agreement(agrees: bool | None) -> str:
+    if agrees is None:
+        return NOT_COMPUTED
+    return "agrees" if agrees else "does not agree"
+
+
+def _counts_text(levels: dict, arm_counts) -> str:
+    return "; ".join(f"{level} {'/'.join(str(c) for c in arm_counts(level, cells))}"
+                     for level, cells in levels.items())
+
+
+def compare_baseline(results: dict, published: dict) -> pd.DataFrame:
+    """Table 1 as printed next to ours: counts per arm (CMT/CMT+ICI) and the test per variable.
+
+    Counts are compared as printed (no correction of the two histology cells that do not add up;
+    the baseline section discusses them). Columns: Characteristic, Published n (CMT/CMT+ICI),
+    Reproduced n, Count difference (sum of absolute differences over levels and arms), Published
+    P, Reproduced P (test), P comparison.
+    """
+    rows_by_label = {}
+    for key, row in (_get(results, "baseline.rows") or {}).items():
+        rows_by_label[str(row.get("label", key))] = row
+    out = []
+    for item in published.get("table1", []):
+        label = item["variable"]
+        levels = item.get("levels")
+        ours = rows_by_label.get(label)
+        pub_counts = NOT_PUBLISHED if not levels else _counts_text(
+            levels, lambda lv, cells: [cells.get(a, "–") for a in ARMS])
+        if ours is None:
+            rep_counts, diff, rep_p, p_cmp = NOT_COMPUTED, NOT_COMPUTED, NOT_COMPUTED, NOT_COMPUTED
+        else:
+            our_levels = ours.get("levels") or {}
+
+            def ours_n(level, _cells=None):
+                return [(_get(our_levels, f"{level}.{a}.n") if level in our_levels else None)
+                        for a in ARMS]
+
+            shown = levels or our_levels
+            rep_counts = "; ".join(
+                f"{lv} {'/'.join('–' if n is None else str(n) for n in ours_n(lv))}" for lv in shown)
+            if levels:
+                total = 0
+                for lv, cells in levels.items():
+                    for a, n in zip(ARMS, ours_n(lv)):
+                        if n is None or cells.get(a) is None:
+                            total = None
+                            break
+                        total += abs(int(n) - int(cells[a]))
+                    if total is None:
+                        break
+                diff = "levels differ" if total is None else str(total)
+            else:
+                diff = "–"
+            p = ours.get("p")
+            test = ours.get("test")
+            rep_p = (_p(p) + (f" ({test})" if test else "")) if p is not None else NOT_COMPUTED
+            p_cmp = compare_p(item.get("p"), p) if (p is not None and item.get("p") is not None) else "–"
+        out.append({"Characteristic": label,
+                    "Published n (CMT/CMT+ICI)": pub_counts,
+                    "Reproduced n (CMT/CMT+ICI)": rep_counts,
+                    "Count difference": diff,
+                    "Published P": _p(item.get("p")) if item.get("p") is not None else NOT_PUBLISHED,
+                    "Reproduced P (test)": rep_p,
+                    "P comparison": p_cmp})
+    return pd.DataFrame(out)
+
+
+def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results: dict | None = None,
+                         published: dict | None = None) -> dict:
+    """The ``reproduction`` section of results.json: counts of compared, agreeing and missing items.
+
+    With ``published`` it also stores the publication's design facts (``published.*``: period,
+    setting, patients per arm) and with ``results`` the analysed patients per arm (from
+    ``baseline.n``), as ready-formatted strings in ``text`` for the design section's prose.
+    """
+    def count(frame, column, predicate):
+        return int(sum(1 for v in frame[column] if predicate(str(v))))
+
+    n_p = count(headline, "Difference", lambda v: "conclusion" in v)
+    n_same = count(headline, "Difference", lambda v: "same conclusion" in v)
+    n_statements = count(headline, "Difference", lambda v: v in ("agrees", "does not agree"))
+    n_agree = count(headline, "Difference", lambda v: v == "agrees")
+    missing = count(headline, "Reproduced", lambda v: v == NOT_COMPUTED) + \
+        count(baseline, "Reproduced n (CMT/CMT+ICI)", lambda v: v == NOT_COMPUTED)
+    exact = count(baseline, "Count difference", lambda v: v == "0")
+    compared = count(baseline, "Count difference", lambda v: v.isdigit())
+    payload = {"headline_rows": len(headline), "baseline_rows": len(baseline),
+               "p_values_compared": n_p, "p_values_same_conclusion": n_same,
+               "statements_compared": n_statements, "statements_agree": n_agree,
+               "baseline_variables_compared": compared, "baseline_variables_exact": exact,
+               "not_computed": missing}
+    text = {k: str(v) for k, v in payload.items()}
+    if published is not None:
+        period = (published.get("citation") or {}).get("period") or []
+        arms = published.get("arms") or {}
+        payload["published"] = {"period": period, "total_n": published.get("total_n"),
+                                 "n": {a: (arms.get(a) or {}).get("n") for a in ARMS}}
+        text.update({
+            "published_period": "–".join(str(y) for y in period) if period else NOT_PUBLISHED,
+            "published_setting": str((published.get("citation") or {}).get("setting", NOT_PUBLISHED)),
+            "published_design": str((published.get("citation") or {}).get("design", NOT_PUBLISHED)),
+            "published_n_total": str(published.get("total_n", NOT_PUBLISHED)),
+            **{f"published_n_{arm_key(a)}": str((arms.get(a) or {}).get("n", NOT_PUBLISHED)) for a in ARMS},
+        })
+    if results is not None:
+        n = _get(results, "baseline.n") or {}
+        text["n_analysed"] = str(n.get("Overall", NOT_COMPUTED))
+        for a in ARMS:
+            text[f"n_{arm_key(a)}"] = str(n.get(a, NOT_COMPUTED))
+    payload["text"] = text
+    return payload
+
+
+def arm_key(arm: str) -> str:
+    """Key of an arm in ``text`` entries of the results file: "CMT+ICI" -> "CMT_ICI"."""
+    return arm.replace("+", "_").replace(" ", "")
+
+
+# --------------------------------------------------------------------------- colophon
+
+def _requirements(path: Path) -> list[str]:
+    names = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0])
+    return names
+
+
+def _r_versions(reference_dir: Path) -> list[tuple[str, str]]:
+    """R and package versions recorded by the golden-value scripts (tests/reference/*.json).
+
+    A script records them under a top-level ``meta`` (or ``r_version``/``R``) key, e.g.
+    ``meta = list(R = R.version.string, survival = as.character(packageVersion("survival")))``.
+    """
+    found: dict[str, set[str]] = {}
+    for path in sorted(reference_dir.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        meta = data.get("meta") or data.get("_meta") or {}
+        if not isinstance(meta, dict):
+            meta = {}
+        for key in ("r_version", "R_version", "R"):
+            if isinstance(data.get(key), str):
+                meta.setdefault("R", data[key])
+        for name, version in meta.items():
+            if isinstance(version, (str, int, float)) and str(name).lower() not in ("call", "script"):
+                found.setdefault(str(name), set()).add(str(version))
+    return [(name, ", ".join(sorted(v))) for name, v in sorted(found.items())]
+
+
+def make_software_table(requirements: str | Path | None = None,
+                        reference_dir: str | Path | None = None,
+                        packages: Sequence[str] | None = None) -> pd.DataFrame:
+    """Python and every pinned package with the installed version, then the R used for golden values.
+
+    Columns: Software, Version, Used for. A package listed in requirements.txt but not installed is
+    shown as "not installed".
+    """
+    requirements = Path(requirements or PROJECT_ROOT / "requirements.txt")
+    reference_dir = Path(reference_dir or PROJECT_ROOT / "tests" / "reference")
+    rows = [{"Software": "Python", "Version": platform.python_version(), "Used for": "analysis"}]
+    names = list(packages) if packages is not None else (
+        _requirements(requirements) if requirements.exists() else [])
+    for name in sorted(names, key=str.lower):
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "not installed"
+        rows.append({"Software": name, "Version": version, "Used for": "analysis (Python package)"})
+    r_rows = _r_versions(reference_dir) if reference_dir.exists() else []
+    if not r_rows:
+        rows.append({"Software": "R", "Version": "not recorded in tests/reference",
+                     "Used for": "golden values in the test suite (not at run time)"})
+    for name, version in r_rows:
+        rows.append({"Software": name, "Version": version,
+                     "Used for": "golden values in the test suite (not at run time)"})
+    return pd.DataFrame(rows)
+
+
+def make_checksum_table(results: dict) -> pd.DataFrame:
+    """Input files and their SHA-256 from results.json ``data.sha256`` ({file: digest})."""
+    digests = _get(results, "data.sha256") or {}
+    if not digests:
+        return pd.DataFrame([{"Input file": NOT_COMPUTED, "SHA-256": NOT_COMPUTED}])
+    return pd.DataFrame([{"Input file": name, "SHA-256": digest}
+                         for name, digest in sorted(digests.items())])
+
+
+def load_all(results_file: str | Path | None = None,
+             published_file: str | Path | None = None) -> tuple[dict, dict]:
+    """(results, published) dicts; results empty when results.json does not exist yet."""
+    from helpers.results import load_results
+
+    results = (json.loads(Path(results_file).read_text(encoding="utf-8"))
+               if results_file else load_results())
+    return results, load_published(published_file)
+
+
+__all__: Iterable[str] = (
+    "load_published", "find_result", "compare_headline", "compare_baseline", "compare_p",
+    "compare_number", "reproduction_results", "make_software_table", "make_checksum_table", "load_all",
+)

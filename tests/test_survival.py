@@ -1,0 +1,297 @@
+"""helpers.survival against R's survival package (values from tests/reference/survival.R).
+
+Each test names the R call it mirrors. Relative tolerance 1e-6. R's NA (JSON null) must be None/NaN
+here. Deliberate difference from R: km_table reports NE (None) past the last follow-up time, where
+``summary(fit, times, extend = TRUE)`` carries the last value forward.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import survival as sv
+
+REF = Path(__file__).parent / "reference"
+GOLDEN = json.loads((REF / "survival.json").read_text())["datasets"]
+RTOL = 1e-6
+
+
+def _arr(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in np.atleast_1d(values)], dtype=float)
+
+
+def _close(actual, expected) -> None:
+    a, b = _arr(actual), _arr(expected)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=0, equal_nan=True)
+
+
+def _example(name: str):
+    """time, status, group of a reference dataset (group '' when there is none)."""
+    if name == "lung":
+        d = pd.read_csv(REF / "lung.csv")
+        return d["time"].to_numpy(float), d["status"].to_numpy(int), d["sex"].to_numpy(str)
+    d = pd.read_csv(REF / "survival_examples.csv", keep_default_na=False)
+    d = d[d["dataset"] == name]
+    return d["time"].to_numpy(float), d["status"].to_numpy(int), d["group"].to_numpy(str)
+
+
+def _cohort(name: str):
+    from helpers.data import load_study
+
+    endpoint = name.split("_")[1]
+    p = load_study().patients
+    return (p[f"{endpoint}_months"].to_numpy(float), p[f"{endpoint}_event"].to_numpy(int),
+            p["arm"].astype(str).to_numpy())
+
+
+def _data(name: str):
+    return _cohort(name) if name.startswith("cohort") else _example(name)
+
+
+def _curves():
+    """(dataset, group) pairs: every group of every reference dataset, and the pooled curve."""
+    out = []
+    for name, ref in GOLDEN.items():
+        out.append((name, "overall"))
+        out += [(name, g) for g in ref["groups"]]
+    return out
+
+
+def _subset(name: str, group: str):
+    t, e, g = _data(name)
+    return (t, e) if group == "overall" else (t[g == group], e[g == group])
+
+
+def _ref(name: str, group: str) -> dict:
+    return GOLDEN[name]["overall"] if group == "overall" else GOLDEN[name]["groups"][group]
+
+
+CURVES = _curves()
+IDS = [f"{n}-{g}" for n, g in CURVES]
+SUFFIX = {"log": "log", "log-log": "loglog"}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_caveats():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sv.SurvivalCaveatWarning)
+        yield
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log"])
+@pytest.mark.parametrize(("name", "group"), CURVES, ids=IDS)
+def test_kaplan_meier_curve_and_pointwise_band_match_R_survfit(name, group, conf_type):
+    """R: survfit(Surv(time, status) ~ 1, conf.type = conf_type) -> time, n.risk, n.event, surv, std.err, lower, upper."""
+    curve = sv.fit_km(*_subset(name, group), conf_type=conf_type)
+    ref = _ref(name, group)["curve"]
+    for col, key in [("time", "time"), ("n_risk", "n_risk"), ("n_event", "n_event"), ("surv", "surv"),
+                     ("lower", f"lower_{SUFFIX[conf_type]}"), ("upper", f"upper_{SUFFIX[conf_type]}")]:
+        _close(curve[col], ref[key])
+    se = curve["std_err"].to_numpy(float)
+    _close(np.where(np.isinf(se), np.nan, se), ref["std_err"])
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log"])
+@pytest.mark.parametrize(("name", "group"), CURVES, ids=IDS)
+def test_survival_at_given_times_matches_R_summary_survfit(name, group, conf_type):
+    """R: summary(survfit(..., conf.type = conf_type), times = times[times <= max(time)])."""
+    ref = _ref(name, group)["at"]
+    table = sv.km_table(*_subset(name, group), times=_arr(ref["times"]), conf_type=conf_type)
+    _close(table["surv"], ref["surv"])
+    _close(table["n_risk"], ref["n_risk"])
+    _close(table["lower"], ref[f"lower_{SUFFIX[conf_type]}"])
+    _close(table["upper"], ref[f"upper_{SUFFIX[conf_type]}"])
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log"])
+@pytest.mark.parametrize(("name", "group"), CURVES, ids=IDS)
+def test_median_and_its_ci_match_R_print_survfit(name, group, conf_type):
+    """R: summary(survfit(..., conf.type = conf_type))$table[c("median", "0.95LCL", "0.95UCL")]."""
+    m = sv.median_survival(*_subset(name, group), conf_type=conf_type)
+    _close([m["estimate"], m["lower"], m["upper"]], _ref(name, group)[f"median_{SUFFIX[conf_type]}"])
+
+
+@pytest.mark.parametrize(("name", "group"), CURVES, ids=IDS)
+def test_rmst_and_its_standard_error_match_R_print_survfit_rmean(name, group):
+    """R: summary(survfit(...), rmean = tau)$table[c("rmean", "se(rmean)")]."""
+    ref = _ref(name, group)["rmst"]
+    r = sv.rmst(*_subset(name, group), tau=ref["tau"])
+    _close([r["estimate"], r["se"]], [ref["estimate"], ref["se"]])
+
+
+@pytest.mark.parametrize(("name", "group"), CURVES, ids=IDS)
+def test_reverse_kaplan_meier_follow_up_matches_R(name, group):
+    """R: summary(survfit(Surv(time, 1 - status) ~ 1))$table[c("median", "0.95LCL", "0.95UCL")]."""
+    f = sv.median_followup(*_subset(name, group))
+    _close([f["estimate"], f["lower"], f["upper"]], _ref(name, group)["followup_median"])
+
+
+LOGRANK = [n for n, ref in GOLDEN.items() if "logrank" in ref]
+COX = [n for n, ref in GOLDEN.items() if "cox" in ref]
+
+
+@pytest.mark.parametrize("name", LOGRANK)
+def test_log_rank_chi_square_and_p_match_R_survdiff(name):
+    """R: survdiff(Surv(time, status) ~ group); P = pchisq(chisq, df, lower.tail = FALSE)."""
+    res = sv.logrank_test(*_data(name))
+    ref = GOLDEN[name]["logrank"]
+    _close([res["chisq"], res["p"]], [ref["chisq"], ref["p"]])
+    assert res["df"] == ref["df"]
+
+
+@pytest.mark.parametrize("name", COX)
+def test_cox_hazard_ratio_ci_wald_and_likelihood_ratio_p_match_R_coxph_efron(name):
+    """R: summary(coxph(Surv(time, status) ~ group, ties = "efron")): conf.int, coefficients, logtest."""
+    ref = GOLDEN[name]["cox"]
+    hr = sv.fit_cox_arm(*_data(name), reference=ref["reference"])
+    _close([hr["coef"], hr["se"], hr["estimate"], hr["lower"], hr["upper"], hr["p"], hr["lr_chisq"], hr["lr_p"]],
+           [ref["coef"], ref["se"], ref["hr"], ref["lower"], ref["upper"], ref["wald_p"], ref["lr_chisq"],
+            ref["lr_p"]])
+    _close(hr["loglik"], ref["loglik"])
+
+
+# ------------------------------------------------------------------------------ published examples
+def test_lung_medians_by_sex_are_the_textbook_values():
+    """R: survfit(Surv(time, status) ~ sex, data = lung): medians 270 (male) and 426 (female) days."""
+    t, e, g = _example("lung")
+    assert sv.median_survival(t[g == "Male"], e[g == "Male"]) == {"estimate": 270, "lower": 212, "upper": 310}
+    assert sv.median_survival(t[g == "Female"], e[g == "Female"]) == {"estimate": 426, "lower": 348, "upper": 550}
+
+
+def test_camis_median_on_a_plateau_and_its_log_and_log_log_lower_limits():
+    """CAMIS R-vs-SAS example: median 87; lower limit 77 (log) and 54 (log-log); upper not reached."""
+    t, e, _ = _example("camis")
+    assert sv.median_survival(t, e, "log") == {"estimate": 87, "lower": 77, "upper": None}
+    assert sv.median_survival(t, e, "log-log") == {"estimate": 87, "lower": 54, "upper": None}
+
+
+def test_a_curve_sitting_at_one_half_gives_the_midpoint_median_unlike_lifelines():
+    """Six events at 1..6: S = 0.5 on [3, 4); R's median is 3.5 (lifelines says 3)."""
+    t, e, _ = _example("six_events")
+    assert sv.median_survival(t, e)["estimate"] == 3.5
+
+
+def test_survival_past_last_follow_up_is_not_estimable_rather_than_carried_forward():
+    """R summary(fit, times = 120, extend = TRUE) gives 0.5 for the CAMIS data; we report NE."""
+    t, e, _ = _example("camis")
+    table = sv.km_table(t, e, [118, 120])
+    assert table["surv"].tolist() == [0.5, None]
+    assert table["lower"].iloc[1] is None and table["upper"].iloc[1] is None
+
+
+def test_a_curve_that_reached_zero_stays_zero_past_the_last_time():
+    t, e, _ = _example("six_events")
+    table = sv.km_table(t, e, [7])
+    assert table["surv"].iloc[0] == 0.0 and table["lower"].iloc[0] is None
+
+
+# ------------------------------------------------------------------------------ edge cases
+def _patients(name: str) -> pd.DataFrame:
+    t, e, g = _example(name)
+    arm = pd.Categorical(np.where(g == "A", "CMT", "CMT+ICI"), categories=["CMT", "CMT+ICI"])
+    return pd.DataFrame({"arm": arm, "os_months": t, "os_event": e, "pfs_months": t, "pfs_event": e})
+
+
+def test_an_arm_without_events_has_median_not_reached_and_no_hazard_ratio():
+    with pytest.warns(sv.SurvivalCaveatWarning, match="no events"):
+        res = sv.survival_results(_patients("no_events_arm"), "os", rate_times=[2, 5], rmst_horizon=8)
+    assert res["median"]["CMT+ICI"] == {"estimate": None, "lower": None, "upper": None}
+    assert res["text"]["median_CMT_ICI"] == "NR (95% CI NR–NR)"
+    assert res["hr"]["estimate"] is None and res["text"]["hr"].startswith("NE")
+    assert res["logrank_p"] == pytest.approx(GOLDEN["no_events_arm"]["logrank"]["p"], rel=RTOL)
+
+
+def test_all_censored_data_give_no_median_and_an_rmst_equal_to_the_horizon():
+    t, e, _ = _example("all_censored")
+    assert sv.median_survival(t, e) == {"estimate": None, "lower": None, "upper": None}
+    assert sv.rmst(t, e, 4) == {"tau": 4.0, "estimate": 4.0, "se": 0.0}
+    with pytest.warns(sv.SurvivalCaveatWarning, match="no events"):
+        res = sv.logrank_test(t, e, ["A", "A", "B", "B", "B"])
+    assert res["p"] is None
+
+
+def test_one_patient_in_an_arm_is_analysed_with_a_caveat():
+    with pytest.warns(sv.SurvivalCaveatWarning, match="1 patient"):
+        res = sv.survival_results(_patients("single_patient_arm"), "pfs", rate_times=[2], rmst_horizon=6)
+    assert res["median"]["CMT+ICI"]["estimate"] == 4.0
+    assert res["hr"]["estimate"] == pytest.approx(GOLDEN["single_patient_arm"]["cox"]["hr"], rel=RTOL)
+
+
+def test_tied_event_and_censoring_times_follow_R_counting():
+    """R: censored observations at an event time are at risk at that time (survfit n.risk)."""
+    curve = sv.fit_km([1, 1, 2, 2, 3], [1, 0, 1, 0, 1])
+    assert curve["n_risk"].tolist() == [5, 3, 1]
+    assert curve["surv"].tolist() == pytest.approx([0.8, 0.8 * 2 / 3, 0.0])
+
+
+@pytest.mark.parametrize(("time", "event", "message"), [
+    ([1, -2], [1, 0], "negative"),
+    ([1, 2], [1, 2], "0/1"),
+    ([1, np.nan], [1, 0], "missing"),
+])
+def test_invalid_survival_input_is_rejected_with_the_offending_rows(time, event, message):
+    with pytest.raises(sv.SurvivalInputError, match=message):
+        sv.fit_km(time, event)
+
+
+def test_unknown_confidence_transform_is_rejected():
+    with pytest.raises(ValueError, match="conf_type"):
+        sv.fit_km([1, 2], [1, 1], conf_type="plain")
+
+
+def test_rmst_beyond_the_last_follow_up_warns_about_extrapolation():
+    with pytest.warns(sv.SurvivalCaveatWarning, match="beyond the last follow-up"):
+        sv.rmst([1, 2, 3], [1, 0, 0], tau=10)
+
+
+def test_rmst_difference_combines_independent_standard_errors():
+    d = sv.rmst_difference({"estimate": 10.0, "se": 3.0}, {"estimate": 14.0, "se": 4.0})
+    assert d["estimate"] == 4.0 and d["se"] == 5.0
+    assert d["lower"] == pytest.approx(4 - 1.959963984540054 * 5)
+
+
+# ------------------------------------------------------------------------------ results payload
+def test_survival_results_has_the_keys_the_results_file_promises():
+    res = sv.survival_results(_patients("ties"), "os", rate_times=[2, 4, 20], rmst_horizon=8)
+    assert {"median", "logrank_p", "logrank_chisq", "hr", "rates", "followup", "rmst", "events",
+            "text"} <= set(res)
+    assert set(res["median"]) == {"CMT", "CMT+ICI"}
+    assert set(res["hr"]) >= {"estimate", "lower", "upper", "p", "lr_p"}
+    assert res["hr"]["comparison"] == "CMT+ICI vs CMT"
+    assert res["rates"]["CMT"]["20"]["estimate"] is None       # past the last follow-up: NE
+    assert res["text"]["rate_20m_CMT"] == "NE"
+    assert res["text"]["logrank_p"].startswith("P = ")
+    json.dumps(res)                                             # plain JSON values only
+
+
+def test_results_payload_matches_R_on_the_ties_example():
+    """R: survfit by group (medians), survdiff, coxph on the same data."""
+    res = sv.survival_results(_patients("ties"), "os", rate_times=[2], rmst_horizon=8)
+    ref = GOLDEN["ties"]
+    _close([res["median"]["CMT"][k] for k in ("estimate", "lower", "upper")], ref["groups"]["A"]["median_log"])
+    _close(res["logrank_chisq"], ref["logrank"]["chisq"])
+    _close([res["hr"]["estimate"], res["hr"]["p"]], [ref["cox"]["hr"], ref["cox"]["wald_p"]])
+    _close([res["rmst"]["CMT+ICI"]["estimate"], res["rmst"]["CMT+ICI"]["se"]],
+           [ref["groups"]["B"]["rmst"]["estimate"], ref["groups"]["B"]["rmst"]["se"]])
+
+
+@pytest.mark.parametrize("maker", [sv.make_survival_table, sv.make_rmst_table, sv.make_followup_table])
+def test_notebook_tables_are_all_text_without_nan(maker):
+    res = [sv.survival_results(_patients("ties"), ep, rate_times=[2, 4], rmst_horizon=8) for ep in ("os", "pfs")]
+    table = maker(res)
+    assert len(table) > 0
+    assert not table.isna().any().any()
+    assert all(isinstance(v, str) for v in table.drop(columns=[], errors="ignore").to_numpy().ravel())
+
+
+def test_number_at_risk_counts_patients_still_followed_and_events_so_far():
+    table = sv.number_at_risk([1, 2, 3, 6, 7], [1, 0, 1, 1, 0], [0, 3, 6])
+    assert table["n_risk"].tolist() == [5, 3, 2]
+    assert table["cum_events"].tolist() == [0, 2, 3]
