@@ -732,6 +732,12 @@ def baseline_results(patients_or_summary: Any, rule: str = "paper",
         "n_smd_above_01": str(int((smd >= SMD_THRESHOLD).sum())),
         "smd_above_01_variables": ", ".join(var.loc[smd >= SMD_THRESHOLD, "label"]) or "none",
         "histology_correction": CORRECTION_NOTE,
+        "histology_printed": " and ".join(
+            f"{lv} {fix[0]}" for (lab, lv, _), fix in PUBLISHED_CORRECTIONS.items()
+            if lab == "Histology"),
+        "histology_corrected": " and ".join(
+            f"{lv} {fix[1]}" for (lab, lv, _), fix in PUBLISHED_CORRECTIONS.items()
+            if lab == "Histology"),
     }
     out = {
         "rule": summary.rule,
@@ -757,6 +763,11 @@ def baseline_results(patients_or_summary: Any, rule: str = "paper",
             "test_mismatches": n_test_mm,
             "corrections": CORRECTION_NOTE,
         }
+        hist = next((it for it in _published_table1(published) if it["variable"] == "Histology"),
+                    None)
+        if hist is not None:
+            text["histology_published_statistic"] = _fmt(hist.get("chi2"), 3)
+            text["histology_published_p"] = _format_p(hist.get("p"))
         text["n_level_mismatches"] = str(n_count_mm)
         text["n_levels_compared"] = str(out["comparison"]["levels_compared"])
         text["n_test_mismatches"] = str(n_test_mm)

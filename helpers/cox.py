@@ -106,7 +106,7 @@ class CoxWarning(UserWarning):
 
 
 class SparseLevelWarning(CoxWarning):
-    """A factor level with very few patients or with no (or only) events: unstable HR."""
+    """A factor level with very few patients (< SPARSE_MIN_N) or no events: unstable HR."""
 
 
 class SeparationWarning(CoxWarning):
@@ -250,7 +250,7 @@ def build_design(patients: pd.DataFrame, endpoint: str, covariates: list[str],
                     terms[var].append(col)
                 level_rows.append({"variable": var, "level": str(lev), "column": col,
                                    "reference": col is None, "n": n_lev, "events": ev_lev})
-                if n_lev < sparse_min_n or ev_lev == 0 or ev_lev == n_lev:
+                if n_lev < sparse_min_n or ev_lev == 0:
                     _warn(messages, SparseLevelWarning,
                           f"{var} = '{lev}' has {n_lev} patient(s) and {ev_lev} event(s) "
                           f"({ENDPOINTS[endpoint][2]}): its hazard ratio is unstable; see the "
@@ -652,3 +652,597 @@ def plot_forest(result: MultivariableResult, title: str | None = None):
             ax.set_title(title)
         fig.subplots_adjust(left=0.42, right=0.62)
     return fig
+
+
+# ----------------------------------------------------------------------------- proportional hazards
+def _km_transform(time, event) -> np.ndarray:
+    """1 - KM(t-) for each subject, as ``cox.zph(transform = "km")`` (findInterval left.open)."""
+    t_ev = np.unique(time[event == 1])
+    surv, s = [], 1.0
+    for t in t_ev:
+        at_risk = (time >= t).sum()
+        d = ((time == t) & (event == 1)).sum()
+        s *= 1 - d / at_risk
+        surv.append(s)
+    surv = np.array(surv)
+    idx = np.searchsorted(t_ev, time, side="left")      # number of event times strictly < t
+    return 1 - np.concatenate([[1.0], surv])[idx]
+
+
+def _efron_time_pieces(beta, X, time, event):
+    """Per event time: score contribution U_k, Efron information V_k and Schoenfeld residuals."""
+    w = np.exp(X @ beta - (X @ beta).max())
+    out = []
+    for t in np.unique(time[event == 1]):
+        deaths = np.flatnonzero((time == t) & (event == 1))
+        risk = np.flatnonzero(time >= t)
+        is_death = np.isin(risk, deaths)
+        d = len(deaths)
+        U = X[deaths].sum(axis=0)
+        V = np.zeros((X.shape[1], X.shape[1]))
+        means = []
+        for j in range(d):
+            wt = w[risk] * np.where(is_death, 1 - j / d, 1.0)
+            prob = wt / wt.sum()
+            m = prob @ X[risk]
+            xc = X[risk] - m
+            V += (xc * prob[:, None]).T @ xc
+            U = U - m
+            means.append(m)
+        schoen = X[deaths] - np.mean(means, axis=0)
+        out.append((t, deaths, U, V, schoen))
+    return out
+
+
+def check_proportional_hazards(fit: CoxFit | MultivariableResult, alpha: float = 0.05) -> pd.DataFrame:
+    """Scaled Schoenfeld residual tests of proportional hazards, per term and global, km time.
+
+    Columns: term, label, df, chisq, p (the score test of survival >= 3.0, equal to R's
+    ``cox.zph(fit, transform = "km")``: a score test for adding x * g(t), g = 1 - KM(t-), at the
+    fitted coefficients, multi-level factors tested jointly), chisq_gt, p_gt (the Grambsch and
+    Therneau 1994 approximation, as lifelines ``proportional_hazard_test(time_transform = "km")``
+    and survival 2.x; per coefficient, so only for 1-df terms, and global).
+    Warns ProportionalHazardsWarning for P < ``alpha``.
+    """
+    return _zph(fit, alpha)[0]
+
+
+def schoenfeld_residuals(fit: CoxFit | MultivariableResult) -> pd.DataFrame:
+    """Scaled Schoenfeld residuals (R ``cox.zph(fit)$y``): column time (months) + one per coefficient."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        return _zph(fit, 0.0)[1]
+
+
+def _zph(fit: CoxFit | MultivariableResult, alpha: float = 0.05):
+    if isinstance(fit, MultivariableResult):
+        messages = fit.warnings
+        fit = fit.fit
+    else:
+        messages = fit.design.warnings
+    X = fit.design.X.to_numpy(dtype=float)
+    time, event = fit.design.time, fit.design.event
+    beta = fit.coef[fit.design.X.columns].to_numpy()
+    p = X.shape[1]
+    g_all = _km_transform(time, event)
+    g_all = g_all - g_all[event == 1].mean()
+    pieces = _efron_time_pieces(beta, X, time, event)
+    u2 = np.zeros(p)
+    imat = np.zeros((2 * p, 2 * p))
+    schoen_rows, g_rows = [], []
+    for t, deaths, U, V, schoen in pieces:
+        g = g_all[deaths[0]]
+        u2 += g * U
+        imat[:p, :p] += V
+        imat[:p, p:] += g * V
+        imat[p:, :p] += g * V
+        imat[p:, p:] += g * g * V
+        schoen_rows.append(schoen)
+        g_rows += [g] * len(deaths)
+    cols = list(fit.design.X.columns)
+    rows = []
+
+    def score_test(idx):
+        kk = list(range(p)) + [p + i for i in idx]
+        u = np.concatenate([np.zeros(p), u2[idx]])
+        return float(np.linalg.solve(imat[np.ix_(kk, kk)], u) @ u)
+
+    # Grambsch-Therneau approximation (survival 2.x / lifelines)
+    sres = np.vstack(schoen_rows)
+    ndead = sres.shape[0]
+    var = np.linalg.inv(imat[:p, :p])
+    xx = np.asarray(g_rows)
+    xx = xx - xx.mean()
+    r2 = sres @ var * ndead
+    test = xx @ r2
+    gt_per = test ** 2 / (np.diag(var) * ndead * (xx ** 2).sum())
+    tu = xx @ sres
+    gt_global = float(tu @ var @ tu * ndead / (xx ** 2).sum())
+    for var_name, term_cols in fit.design.terms.items():
+        idx = [cols.index(c) for c in term_cols]
+        chisq = score_test(idx)
+        gt = float(gt_per[idx[0]]) if len(idx) == 1 else np.nan
+        rows.append({"term": var_name, "label": VARIABLE_LABELS.get(var_name, var_name),
+                     "df": len(idx), "chisq": chisq, "p": float(stats.chi2.sf(chisq, len(idx))),
+                     "chisq_gt": gt, "p_gt": float(stats.chi2.sf(gt, 1)) if len(idx) == 1 else np.nan})
+    glob = float(np.linalg.solve(imat, np.concatenate([np.zeros(p), u2])) @
+                 np.concatenate([np.zeros(p), u2]))
+    rows.append({"term": "GLOBAL", "label": "Global", "df": p, "chisq": glob,
+                 "p": float(stats.chi2.sf(glob, p)), "chisq_gt": gt_global,
+                 "p_gt": float(stats.chi2.sf(gt_global, p))})
+    out = pd.DataFrame(rows)
+    for _, row in out.iterrows():
+        if row["p"] < alpha:
+            _warn(messages, ProportionalHazardsWarning,
+                  f"proportional hazards rejected for {row['label']} (cox.zph km, "
+                  f"chi2 = {row['chisq']:.2f}, df = {row['df']}, P = {row['p']:.3f})")
+    # scaled Schoenfeld residuals for the plots: ndead * s V + beta (R cox.zph$y)
+    resid = pd.DataFrame(sres @ var * ndead + beta, columns=cols)
+    resid.insert(0, "time", np.concatenate([time[deaths] for _, deaths, *_ in pieces]))
+    return out, resid
+
+
+def make_ph_table(ph: pd.DataFrame) -> pd.DataFrame:
+    """Display table of :func:`check_proportional_hazards`."""
+    from helpers.formatting import format_number, format_p
+    return pd.DataFrame({
+        "Term": ph["label"], "df": ph["df"].astype(int),
+        "Chi-square (score test, R cox.zph)": [format_number(v, 2) for v in ph["chisq"]],
+        "P": [format_p(v) for v in ph["p"]],
+        "Chi-square (G-T approximation, lifelines)": [format_number(v, 2, "–") for v in ph["chisq_gt"]],
+        "P (approx.)": [format_p(v) for v in ph["p_gt"]],
+    })
+
+
+def plot_schoenfeld(ph: pd.DataFrame, fit: CoxFit | MultivariableResult):
+    """Scaled Schoenfeld residuals against time (months) per coefficient, with a lowess smoother.
+
+    A flat smoother at the coefficient (dashed line) is consistent with proportional hazards;
+    a trend means the log hazard ratio changes with time. The P value is the cox.zph score test.
+    """
+    import matplotlib.pyplot as plt
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+    from helpers.formatting import format_p
+    try:
+        from helpers.plots import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+    except ImportError:  # pragma: no cover
+        import contextlib
+        style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0", "vermillion": "C1"}, 3.35
+    if isinstance(fit, MultivariableResult):
+        fit = fit.fit
+    res = schoenfeld_residuals(fit)
+    times = res.pop("time").to_numpy()
+    cols = list(res.columns)
+    ncol = 2 if len(cols) > 1 else 1
+    nrow = int(np.ceil(len(cols) / ncol))
+    term_of = {c: v for v, cs in fit.design.terms.items() for c in cs}
+    p_of = dict(zip(ph["term"], ph["p"]))
+    with style_context():
+        fig, axes = plt.subplots(nrow, ncol, figsize=(2 * COLUMN_WIDTH_IN, 1.9 * nrow), squeeze=False)
+        for ax, col in zip(axes.ravel(), cols):
+            y = res[col].to_numpy()
+            ax.scatter(times, y, s=6, color="0.55", alpha=0.7, linewidths=0)
+            sm = lowess(y, times, frac=2 / 3, return_sorted=True)
+            ax.plot(sm[:, 0], sm[:, 1], color=OKABE_ITO.get("blue", "C0"))
+            ax.axhline(fit.coef[col], color=OKABE_ITO.get("vermillion", "C1"), ls="--", lw=0.8)
+            name = col.replace("[", ": ").replace("]", "")
+            ax.set_title(f"{name} (P {format_p(p_of[term_of[col]])})")
+            ax.set_xlabel("Months")
+            ax.set_ylabel("Beta(t)")
+        for ax in axes.ravel()[len(cols):]:
+            ax.set_visible(False)
+        fig.tight_layout()
+    return fig
+
+
+def fit_ph_remedy(result: MultivariableResult, patients: pd.DataFrame,
+                  terms: list[str] | None = None) -> pd.DataFrame:
+    """Refit the model allowing non-proportional hazards for ``terms`` (default: PH P < 0.05).
+
+    A categorical term is moved to the strata (``coxph(... + strata(x))``); a numeric term gets a
+    time interaction x * log(t) (``coxph(... + tt(x), tt = function(x, t, ...) x * log(t))``) via
+    episode splitting at every event time (lifelines ``CoxTimeVaryingFitter``).
+    Returns the coefficient table of the remedied model (term, hr, lower, upper, p, model).
+    """
+    from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+    design = result.fit.design
+    if terms is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CoxWarning)
+            ph = check_proportional_hazards(result.fit)
+        terms = [t for t, p in zip(ph["term"], ph["p"]) if t != "GLOBAL" and p < 0.05]
+    if not terms:
+        return pd.DataFrame(columns=["term", "hr", "lower", "upper", "p", "model"])
+    frame = design.X.copy()
+    frame["_time"], frame["_event"] = design.time, design.event
+    strata = [t for t in terms if t not in design.X.columns or len(design.terms[t]) > 1
+              or set(np.unique(design.X[design.terms[t][0]])) <= {0.0, 1.0}]
+    numeric = [t for t in terms if t not in strata]
+    label = []
+    for t in strata:
+        frame = frame.drop(columns=design.terms[t])
+        frame[f"_strata_{t}"] = patients.loc[design.X.index, t].astype(str).to_numpy()
+        label.append(f"stratified by {VARIABLE_LABELS.get(t, t)}")
+    if not numeric:
+        cph = CoxPHFitter()
+        cph.fit(frame, "_time", "_event", strata=[f"_strata_{t}" for t in strata],
+                fit_options=FIT_OPTIONS)
+        summ = cph.summary
+    else:
+        event_times = np.unique(design.time[design.event == 1])
+        long = []
+        for i, (t_i, e_i) in enumerate(zip(design.time, design.event)):
+            cuts = np.concatenate([[0.0], event_times[event_times < t_i], [t_i]])
+            cuts = np.unique(cuts)
+            base = frame.iloc[i].drop(["_time", "_event"])
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                rec = base.to_dict()
+                rec.update(_id=i, _start=a, _stop=b, _event=int(e_i and b == t_i))
+                for t in numeric:
+                    rec[f"{t}:log(t)"] = rec[t] * np.log(b)
+                long.append(rec)
+        long = pd.DataFrame(long)
+        strata_cols = [f"_strata_{t}" for t in strata]
+        ctv = CoxTimeVaryingFitter()
+        ctv.fit(long, id_col="_id", event_col="_event", start_col="_start", stop_col="_stop",
+                strata=strata_cols or None, fit_options=FIT_OPTIONS)
+        summ = ctv.summary
+        label += [f"{VARIABLE_LABELS.get(t, t)} x log(months)" for t in numeric]
+    out = pd.DataFrame({"term": summ.index, "coef": summ["coef"].to_numpy(),
+                        "hr": summ["exp(coef)"].to_numpy(),
+                        "lower": summ["exp(coef) lower 95%"].to_numpy(),
+                        "upper": summ["exp(coef) upper 95%"].to_numpy(), "p": summ["p"].to_numpy()})
+    out["model"] = "; ".join(label)
+    return out
+
+
+# ----------------------------------------------------------------------------- Firth sensitivity
+def find_sparse_levels(patients: pd.DataFrame, endpoint: str, covariates: list[str],
+                       min_n: int = SPARSE_MIN_N) -> pd.DataFrame:
+    """Levels with fewer than ``min_n`` patients or with 0 / only events (variable, level, n, events)."""
+    time_col, event_col, _ = ENDPOINTS[endpoint]
+    rows = []
+    for var in covariates:
+        s = patients[var]
+        if not _is_categorical(s):
+            continue
+        for lev in (s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else s.dropna().unique()):
+            mask = (s == lev) & patients[event_col].notna()
+            n, ev = int(mask.sum()), int(patients.loc[mask, event_col].sum())
+            if 0 < n and (n < min_n or ev == 0):
+                rows.append({"variable": var, "label": VARIABLE_LABELS.get(var, var),
+                             "level": str(lev), "n": n, "events": ev})
+    return pd.DataFrame(rows, columns=["variable", "label", "level", "n", "events"])
+
+
+def fit_firth_sensitivity(result: MultivariableResult) -> pd.DataFrame:
+    """Firth-penalized refit of a multivariable model, next to the ML estimates.
+
+    Columns: term, hr_ml, lower_ml, upper_ml, p_ml (Wald), hr_firth, lower_firth, upper_firth
+    (profile penalized-likelihood CI), p_firth (penalized LR test). Efron ties (see helpers.firth).
+    """
+    design = result.fit.design
+    firth = fit_firth(design.X, design.time, design.event)
+    z = stats.norm.ppf(0.975)
+    ml = result.fit
+    rows = []
+    for _, r in firth.table.iterrows():
+        col = r["term"]
+        b, s = ml.coef[col], ml.se[col]
+        est = col not in ml.separated
+        rows.append({"term": col, "hr_ml": np.exp(b) if est else np.nan,
+                     "lower_ml": np.exp(b - z * s) if est else np.nan,
+                     "upper_ml": np.exp(b + z * s) if est else np.nan,
+                     "p_ml": 2 * stats.norm.sf(abs(b / s)) if est else np.nan,
+                     "hr_firth": r["hr"], "lower_firth": r["lower"], "upper_firth": r["upper"],
+                     "p_firth": r["p"]})
+    return pd.DataFrame(rows)
+
+
+def make_firth_table(firth: pd.DataFrame) -> pd.DataFrame:
+    """Display table: term, ML HR (Wald CI), P, Firth HR (profile CI), P (penalized LR)."""
+    from helpers.formatting import format_ci, format_number, format_p
+
+    def hr(e, lo, hi):
+        if pd.isna(e):
+            return "not estimable"
+        return f"{format_number(e, 2)} ({format_ci(lo, hi, 2)})"
+    return pd.DataFrame({
+        "Term": [t.replace("[", ": ").replace("]", "") for t in firth["term"]],
+        "ML HR (Wald 95% CI)": [hr(*v) for v in firth[["hr_ml", "lower_ml", "upper_ml"]].to_numpy()],
+        "P (Wald)": [format_p(p) for p in firth["p_ml"]],
+        "Firth HR (profile 95% CI)": [hr(*v) for v in firth[["hr_firth", "lower_firth", "upper_firth"]].to_numpy()],
+        "P (penalized LR)": [format_p(p) for p in firth["p_firth"]],
+    })
+
+
+# ----------------------------------------------------------------------------- multiple imputation
+def _nelson_aalen(time, event) -> np.ndarray:
+    """Nelson-Aalen cumulative hazard at each subject's own time (White and Royston 2009)."""
+    H = np.zeros(len(time))
+    t_ev = np.unique(time[event == 1])
+    cum, values = 0.0, []
+    for t in t_ev:
+        cum += ((time == t) & (event == 1)).sum() / (time >= t).sum()
+        values.append(cum)
+    values = np.array(values)
+    idx = np.searchsorted(t_ev, time, side="right")
+    H = np.concatenate([[0.0], values])[idx]
+    return H
+
+
+def impute_chained(patients: pd.DataFrame, endpoint: str, covariates: list[str], m: int = 20,
+                   seed: int = 0, n_iter: int = 10, donors: int = 5) -> list[pd.DataFrame]:
+    """Multiple imputation by chained equations with predictive mean matching (numeric columns).
+
+    Each incomplete numeric covariate is imputed from all other covariates (dummy-coded), the event
+    indicator and the Nelson-Aalen cumulative hazard (White and Royston, Stat Med 2009): a normal
+    linear model is fitted to the observed values, its coefficients are drawn from their posterior
+    (proper imputation, Rubin 1987), and each missing value takes the observed value of one of the
+    ``donors`` closest predicted means (type-1 PMM, as R ``mice(method = "pmm")``).
+    Returns ``m`` completed copies of ``patients``. Deterministic for a given ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    time_col, event_col, _ = ENDPOINTS[endpoint]
+    data = patients.copy()
+    incomplete = [c for c in covariates if data[c].isna().any()]
+    bad = [c for c in incomplete if _is_categorical(data[c])]
+    if bad:
+        raise CoxModelError(f"imputation of categorical covariates is not implemented: {bad}")
+    complete_part = data[[time_col, event_col]].notna().all(axis=1)
+    data = data[complete_part]
+    H = _nelson_aalen(data[time_col].to_numpy(float), data[event_col].to_numpy(int))
+    miss = {c: data[c].isna().to_numpy() for c in incomplete}
+    out = []
+    for _ in range(m):
+        current = data.copy()
+        for c in incomplete:   # start from random draws of observed values
+            obs = current.loc[~miss[c], c].to_numpy(float)
+            current.loc[miss[c], c] = rng.choice(obs, miss[c].sum())
+        for _it in range(n_iter if len(incomplete) > 1 else 1):
+            for c in incomplete:
+                others = [v for v in covariates if v != c]
+                Z = [np.ones(len(current)), current[event_col].to_numpy(float), H]
+                for v in others:
+                    s = current[v]
+                    if _is_categorical(s):
+                        cats = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) \
+                            else sorted(s.dropna().unique())
+                        Z += [(s == lev).to_numpy(float) for lev in cats[1:]]
+                    else:
+                        Z.append(s.to_numpy(float))
+                Z = np.column_stack(Z)
+                keep = np.linalg.matrix_rank(Z) == Z.shape[1]
+                if not keep:   # drop aliased columns
+                    q, r = np.linalg.qr(Z)
+                    Z = Z[:, np.abs(np.diag(r)) > 1e-8]
+                y = current[c].to_numpy(float)
+                o = ~miss[c]
+                Zo, yo = Z[o], y[o]
+                XtX_inv = np.linalg.inv(Zo.T @ Zo)
+                bhat = XtX_inv @ Zo.T @ yo
+                resid = yo - Zo @ bhat
+                dof = max(len(yo) - Z.shape[1], 1)
+                sigma2 = resid @ resid / rng.chisquare(dof)
+                bdraw = rng.multivariate_normal(bhat, sigma2 * XtX_inv)
+                pred_obs = Zo @ bhat
+                pred_mis = Z[~o] @ bdraw
+                values = []
+                for pm in pred_mis:
+                    nearest = np.argsort(np.abs(pred_obs - pm), kind="stable")[:donors]
+                    values.append(yo[rng.choice(nearest)])
+                y = y.copy()
+                y[~o] = values
+                current[c] = y
+        out.append(current)
+    return out
+
+
+def pool_rubin(estimates: np.ndarray, variances: np.ndarray) -> dict:
+    """Rubin's rules for one coefficient: pooled estimate, total variance, df, FMI.
+
+    ``estimates`` and ``variances`` (squared SEs) over m imputations. Degrees of freedom by
+    Rubin (1987), nu = (m - 1) (1 + W / ((1 + 1/m) B))^2; as R ``mice::pool`` with infinite
+    complete-data df. Returns {estimate, se, df, lower, upper, p, fmi} (95% t interval).
+    """
+    q = np.asarray(estimates, float)
+    u = np.asarray(variances, float)
+    m = len(q)
+    qbar, W = q.mean(), u.mean()
+    B = q.var(ddof=1) if m > 1 else 0.0
+    T = W + (1 + 1 / m) * B
+    if B > 0:
+        r = (1 + 1 / m) * B / W
+        df = (m - 1) * (1 + 1 / r) ** 2
+        fmi = (r + 2 / (df + 3)) / (r + 1)
+    else:
+        df, fmi = np.inf, 0.0
+    se = np.sqrt(T)
+    tq = stats.t.ppf(0.975, df) if np.isfinite(df) else stats.norm.ppf(0.975)
+    pval = 2 * (stats.t.sf(abs(qbar / se), df) if np.isfinite(df) else stats.norm.sf(abs(qbar / se)))
+    return {"estimate": qbar, "se": se, "df": df, "lower": qbar - tq * se,
+            "upper": qbar + tq * se, "p": pval, "fmi": fmi}
+
+
+def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: list[str],
+                            m: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Cox model for ``covariates`` on ``m`` imputed data sets, pooled by Rubin's rules.
+
+    Returns one row per coefficient: term, hr, lower, upper, p, fmi (fraction of missing
+    information) pooled, and hr_cc, lower_cc, upper_cc, p_cc from the complete-case fit;
+    ``attrs``: n_cc, n_mi, m, seed.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        cc = fit_cox(build_design(patients, endpoint, covariates))
+        imputed = impute_chained(patients, endpoint, covariates, m=m, seed=seed)
+        fits = [fit_cox(build_design(d, endpoint, covariates)) for d in imputed]
+    z = stats.norm.ppf(0.975)
+    rows = []
+    for col in fits[0].coef.index:
+        pooled = pool_rubin([f.coef[col] for f in fits], [f.se[col] ** 2 for f in fits])
+        b, s = cc.coef.get(col, np.nan), cc.se.get(col, np.nan)
+        rows.append({"term": col, "hr": np.exp(pooled["estimate"]), "lower": np.exp(pooled["lower"]),
+                     "upper": np.exp(pooled["upper"]), "p": pooled["p"], "fmi": pooled["fmi"],
+                     "hr_cc": np.exp(b), "lower_cc": np.exp(b - z * s), "upper_cc": np.exp(b + z * s),
+                     "p_cc": 2 * stats.norm.sf(abs(b / s))})
+    out = pd.DataFrame(rows)
+    out.attrs.update(n_cc=cc.design.n, events_cc=cc.design.events, n_mi=fits[0].design.n,
+                     events_mi=fits[0].design.events, m=m, seed=seed)
+    return out
+
+
+def make_mi_table(mi: pd.DataFrame) -> pd.DataFrame:
+    """Display table: term, complete-case HR (95% CI) and P, pooled MI HR (95% CI), P and FMI."""
+    from helpers.formatting import format_ci, format_number, format_p
+    return pd.DataFrame({
+        "Term": [t.replace("[", ": ").replace("]", "") for t in mi["term"]],
+        f"Complete cases (n = {mi.attrs.get('n_cc')}) HR (95% CI)":
+            [f"{format_number(h, 2)} ({format_ci(l, u, 2)})" for h, l, u in mi[["hr_cc", "lower_cc", "upper_cc"]].to_numpy()],
+        "P (CC)": [format_p(p) for p in mi["p_cc"]],
+        f"Multiple imputation (n = {mi.attrs.get('n_mi')}, m = {mi.attrs.get('m')}) HR (95% CI)":
+            [f"{format_number(h, 2)} ({format_ci(l, u, 2)})" for h, l, u in mi[["hr", "lower", "upper"]].to_numpy()],
+        "P (MI)": [format_p(p) for p in mi["p"]],
+        "FMI": [format_number(f, 2) for f in mi["fmi"]],
+    })
+
+
+# ----------------------------------------------------------------------------- published comparison
+#: The paper's independent OS factors (abstract; no HRs published) -> our variable names.
+PUBLISHED_FACTORS = {
+    "KPS score >= 70": "kps_group",
+    "local therapy for liver metastases": "local_therapy_liver",
+    "number of chemotherapy cycles received": "chemo_cycles",
+    "number of immunotherapy cycles received": "ici_cycles",
+}
+
+
+def compare_with_published(result: MultivariableResult) -> pd.DataFrame:
+    """Published independent OS factors next to the reproduced multivariable estimates.
+
+    The paper gives no HRs, only which factors were significant; a factor not entered by the
+    entry rule is shown as such.
+    """
+    from helpers.formatting import format_p
+    rows = []
+    for published, var in PUBLISHED_FACTORS.items():
+        block = result.table[(result.table["variable"] == var) & ~result.table["reference"]]
+        if block.empty:
+            rows.append({"Published factor": published, "Published": "independent factor (HR not published)",
+                         "Reproduced HR (95% CI)": "not entered (univariable P above the entry threshold)",
+                         "P": ""})
+            continue
+        for _, row in block.iterrows():
+            rows.append({"Published factor": published, "Published": "independent factor (HR not published)",
+                         "Reproduced HR (95% CI)": f"{row['level']}: {_hr_text(row)}",
+                         "P": format_p(row["p"])})
+    return pd.DataFrame(rows)
+
+
+def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult, ph: pd.DataFrame,
+                          immortal: pd.DataFrame | None = None, time_varying: pd.DataFrame | None = None,
+                          firth: pd.DataFrame | None = None, mi: pd.DataFrame | None = None,
+                          landmark_months: float | None = None, choices: dict | None = None) -> dict:
+    """The ``cox`` section of results.json, with ready-formatted strings under ``text``."""
+    from helpers.formatting import format_ci, format_number, format_p
+
+    def hr_string(h, lo, hi, p=None):
+        text = f"HR {format_number(h, 2)} (95% CI {format_ci(lo, hi, 2)})"
+        return text + (f", P = {format_p(p)}" if p is not None else "")
+
+    uni_cols = ["endpoint", "variable", "level", "reference", "n", "events", "hr", "lower", "upper",
+                "p", "df", "p_lr", "n_model", "events_model"]
+    multi = result.table[~result.table["reference"]]
+    text = {
+        "n": str(result.n), "events": str(result.events), "n_missing": str(result.n_missing),
+        "epv": format_number(result.epv, 1), "n_params": str(result.n_params),
+        "concordance": format_number(result.concordance, 2),
+        "global_lr": f"chi-square {format_number(result.lr_test['chisq'], 1)} on {result.lr_test['df']} df, "
+                     f"P {'' if format_p(result.lr_test['p']).startswith('<') else '= '}{format_p(result.lr_test['p'])}",
+        "entry_p": f"{result.entry_p:g}" if result.entry_p is not None else "none",
+        "selected": ", ".join(VARIABLE_LABELS.get(v, v).lower() for v in result.selected),
+        "n_candidates": str(univariable["variable"].nunique()),
+        "ph_global_p": format_p(ph.loc[ph["term"] == "GLOBAL", "p"].iloc[0]),
+        "ph_violated": ", ".join(VARIABLE_LABELS.get(t, t).lower() for t, p in zip(ph["term"], ph["p"])
+                                 if t != "GLOBAL" and p < 0.05) or "none",
+    }
+    for _, row in multi.iterrows():
+        key = row["variable"] if row["level"].startswith("per ") else f"{row['variable']}_{row['level']}"
+        key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in key)
+        text[f"mv_{key}"] = hr_string(row["hr"], row["lower"], row["upper"], row["p"]) \
+            if not row["note"].startswith("not estimable") else "not estimable"
+    for _, row in univariable[~univariable["reference"]].iterrows():
+        key = row["variable"] if row["level"].startswith("per ") else f"{row['variable']}_{row['level']}"
+        key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in key)
+        text[f"uv_{key}"] = hr_string(row["hr"], row["lower"], row["upper"], row["p"])
+    payload = {
+        "choices": choices or {},
+        "univariable": univariable[uni_cols].to_dict(orient="records"),
+        "multivariable": [{"term": r["variable"] if r["level"].startswith("per ") else f"{r['variable']}[{r['level']}]",
+                           "hr": r["hr"], "lower": r["lower"], "upper": r["upper"], "p": r["p"]}
+                          for _, r in multi.iterrows()],
+        "model": {"n": result.n, "events": result.events, "n_missing": result.n_missing,
+                  "n_params": result.n_params, "selected": result.selected,
+                  "global_lr": result.lr_test, "concordance": result.concordance,
+                  "entry_p": result.entry_p, "entry_test": result.entry_test},
+        "epv": result.epv,
+        "ph_test": ph.to_dict(orient="records"),
+        "warnings": result.warnings,
+    }
+    if immortal is not None:
+        payload["landmark"] = immortal[immortal["approach"].str.startswith("Landmark")].to_dict(orient="records")
+        payload["paper_style"] = immortal[immortal["approach"].str.startswith("Baseline")].to_dict(orient="records")
+        payload["landmark_months"] = landmark_months
+        for _, r in immortal.iterrows():
+            kind = {"B": "paper", "L": "landmark", "T": "tv"}[r["approach"][0]]
+            text[f"{kind}_{r['term'].split('[')[0]}"] = hr_string(r["hr"], r["lower"], r["upper"], r["p"])
+            text[f"{kind}_n"] = str(int(r["n"]))
+            text[f"{kind}_events"] = str(int(r["events"]))
+        if landmark_months is not None:
+            text["landmark_months"] = f"{landmark_months:g}"
+    if time_varying is not None:
+        payload["time_varying"] = time_varying.to_dict(orient="records")
+    if firth is not None:
+        payload["firth"] = firth.to_dict(orient="records")
+        for _, r in firth.iterrows():
+            key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in r["term"])
+            text[f"firth_{key}"] = hr_string(r["hr_firth"], r["lower_firth"], r["upper_firth"], r["p_firth"])
+    if mi is not None:
+        payload["mice"] = {"m": mi.attrs.get("m"), "seed": mi.attrs.get("seed"), "n": mi.attrs.get("n_mi"),
+                           "n_complete_case": mi.attrs.get("n_cc"), "terms": mi.to_dict(orient="records")}
+        text["mi_m"] = str(mi.attrs.get("m"))
+        text["mi_n"] = str(mi.attrs.get("n_mi"))
+        for _, r in mi.iterrows():
+            key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in r["term"])
+            text[f"mi_{key}"] = hr_string(r["hr"], r["lower"], r["upper"], r["p"])
+    payload["text"] = text
+    return payload
+
+
+def markdown_notes(summary: pd.DataFrame, caveats: list[str]) -> str:
+    """Table footnote: the model summary statistics and the caveats raised while fitting."""
+    parts = ["; ".join(f"{a}: {b}" for a, b in summary.to_numpy())]
+    parts += [f"Warning ({c.split(':', 1)[0]}):{c.split(':', 1)[1]}" for c in caveats]
+    return "\n\n".join(parts)
+
+
+def sparse_note(sparse: pd.DataFrame) -> str:
+    """Footnote naming the sparse levels that motivated the Firth model."""
+    if sparse.empty:
+        return "No sparse level (all levels have at least 5 patients and one event)."
+    items = [f"{r['label']} {r['level']} (n = {r['n']}, {r['events']} events)" for _, r in sparse.iterrows()]
+    return "Sparse levels: " + "; ".join(items) + ". Firth model with Efron ties."
+
+
+def make_remedy_table(remedy: pd.DataFrame) -> pd.DataFrame:
+    """Display table of :func:`fit_ph_remedy`."""
+    from helpers.formatting import format_ci, format_number, format_p
+    if remedy.empty:
+        return pd.DataFrame({"Note": ["No term violated proportional hazards (P >= 0.05)."]})
+    return pd.DataFrame({
+        "Term": [t.replace("[", ": ").replace("]", "") for t in remedy["term"]],
+        "HR (95% CI)": [f"{format_number(h, 2)} ({format_ci(l, u, 2)})"
+                        for h, l, u in remedy[["hr", "lower", "upper"]].to_numpy()],
+        "P (Wald)": [format_p(p) for p in remedy["p"]],
+        "Model": remedy["model"],
+    })

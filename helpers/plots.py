@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 #: The eight Okabe-Ito colours, by name.
 OKABE_ITO = {
@@ -125,7 +125,8 @@ def save_figure(fig, name: str, output_dir: str | Path | None = None,
         # Fixed metadata keeps PDF/SVG bytes identical between runs.
         metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
                     "svg": {"Date": None}}.get(fmt)
-        fig.savefig(path, format=fmt, metadata=metadata, bbox_inches="tight", pad_inches=0.03, **kwargs)
+        with mpl.rc_context({"svg.hashsalt": "supplement", "svg.fonttype": "none", "pdf.fonttype": 42}):
+            fig.savefig(path, format=fmt, metadata=metadata, bbox_inches="tight", pad_inches=0.03, **kwargs)
         written[fmt] = path
     return written
 
@@ -185,7 +186,8 @@ def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float
 
     with style_context():
         n_rows = 2 * len(levels) + 2
-        fig = plt.figure(figsize=figsize or (COLUMN_WIDTH_IN, 2.45 + 0.16 * n_rows))
+        # A Figure outside pyplot: a notebook shows it once (as the cell's value), and nothing leaks.
+        fig = Figure(figsize=figsize or (COLUMN_WIDTH_IN, 2.45 + 0.16 * n_rows))
         gs = fig.add_gridspec(2, 1, height_ratios=[2.3, 0.16 * n_rows], hspace=0.33)
         ax = fig.add_subplot(gs[0])
         tab = fig.add_subplot(gs[1], sharex=ax)

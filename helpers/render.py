@@ -77,6 +77,7 @@ TYPST_HEADER = r"""
 #show figure.caption: set text(size: 9pt)
 #show figure.caption: set align(left)
 #show table: set text(size: 8pt)
+#show table: set par(justify: false)
 #set table(inset: (x: 4pt, y: 3pt), stroke: (x, y) => if y == 0 { (top: 0.8pt, bottom: 0.5pt) })
 #show heading: set block(above: 1.4em, below: 0.8em)
 #show quote: set block(fill: luma(235), inset: 8pt, radius: 2pt)
@@ -176,8 +177,12 @@ def _strip_comments(text: str) -> str:
     return re.sub(r"<!--.*?-->", "", text, flags=re.S)
 
 
-def iter_documents(report: Path, root: Path) -> Iterator[tuple[Path, str]]:
-    """The report and every file it includes (recursively), with their comment-free text."""
+def iter_documents(report: Path, root: Path,
+                   missing: list[str] | None = None) -> Iterator[tuple[Path, str]]:
+    """The report and every file it includes (recursively), with their comment-free text.
+
+    A missing included file raises RenderError, or is appended to ``missing`` when a list is given.
+    """
     stack: list[Path] = []
 
     def visit(path: Path) -> Iterator[tuple[Path, str]]:
@@ -185,6 +190,10 @@ def iter_documents(report: Path, root: Path) -> Iterator[tuple[Path, str]]:
             raise RenderError(f"include cycle: {' -> '.join(str(p) for p in stack + [path])}")
         if not path.exists():
             where = f" (included from {stack[-1].name})" if stack else ""
+            if missing is not None and stack:
+                missing.append(f"{path.relative_to(root) if path.is_relative_to(root) else path} "
+                               f"does not exist{where}")
+                return
             raise RenderError(f"{path} does not exist{where}")
         stack.append(path)
         text = _strip_comments(path.read_text(encoding="utf-8"))
@@ -197,11 +206,15 @@ def iter_documents(report: Path, root: Path) -> Iterator[tuple[Path, str]]:
     yield from visit(report.resolve())
 
 
-def find_embeds(project_root: Path, report: str = REPORT) -> list[EmbedRef]:
-    """Every embed shortcode in the report and its included files, in document order."""
+def find_embeds(project_root: Path, report: str = REPORT,
+                missing: list[str] | None = None) -> list[EmbedRef]:
+    """Every embed shortcode in the report and its included files, in document order.
+
+    Included files that do not exist raise RenderError, or are listed in ``missing`` if given.
+    """
     root = Path(project_root).resolve()
     refs = []
-    for path, text in iter_documents(root / report, root):
+    for path, text in iter_documents(root / report, root, missing):
         for match in SHORTCODE_RE.finditer(text):
             if match.group(1) != "embed":
                 continue
@@ -223,7 +236,7 @@ def check_embeds(project_root: Path, report: str = REPORT, excluded: Iterable[st
     """
     root = Path(project_root).resolve()
     problems: list[str] = []
-    embeds = find_embeds(root, report)
+    embeds = find_embeds(root, report, missing=problems)
     labels_by_nb: dict[str, dict] = {}
     for nb_path in sorted((root / notebooks_dir).glob("*.ipynb")):
         labels_by_nb[f"{notebooks_dir}/{nb_path.name}"] = notebook_labels(nb_path)

@@ -43,10 +43,9 @@ HEADLINE_FOOTNOTE = (
     "statements whether our estimate agrees with the published direction and significance. "
     "\"Not computed\": the analysis section has not produced this number.")
 BASELINE_FOOTNOTE = (
-    "Counts per level as CMT/CMT+ICI. Published counts are shown as printed, including the two "
-    "histology cells that do not add up to the printed totals. Count difference: sum over levels and "
-    "arms of the absolute difference between reproduced and printed counts. P comparison: reproduced "
-    "minus printed P and the conclusion at the two-sided 5% level.")
+    "Counts as CMT/CMT+ICI. Published counts are shown as printed, including the two histology "
+    "cells that do not add up to the printed totals. Difference: reproduced minus printed count, per "
+    "arm. P comparison: reproduced minus printed P and the conclusion at the two-sided 5% level.")
 
 #: Where each reproduced quantity lives in results.json; the first path found is used.
 RESULT_PATHS: dict[str, tuple[str, ...]] = {
@@ -227,18 +226,14 @@ def _agreement(agrees: bool | None) -> str:
     return "agrees" if agrees else "does not agree"
 
 
-def _counts_text(levels: dict, arm_counts) -> str:
-    return "; ".join(f"{level} {'/'.join(str(c) for c in arm_counts(level, cells))}"
-                     for level, cells in levels.items())
-
-
 def compare_baseline(results: dict, published: dict) -> pd.DataFrame:
-    """Table 1 as printed next to ours: counts per arm (CMT/CMT+ICI) and the test per variable.
+    """Table 1 as printed next to ours: counts per level and arm, and the test per variable.
 
+    One row per published level; the test columns are filled on the first row of each variable.
     Counts are compared as printed (no correction of the two histology cells that do not add up;
-    the baseline section discusses them). Columns: Characteristic, Published n (CMT/CMT+ICI),
-    Reproduced n, Count difference (sum of absolute differences over levels and arms), Published
-    P, Reproduced P (test), P comparison.
+    the baseline section discusses them). Columns: Characteristic, Level, Published n
+    (CMT/CMT+ICI), Reproduced n, Difference (reproduced − published, per arm), Published P,
+    Reproduced P (test), P comparison.
     """
     rows_by_label = {}
     for key, row in (_get(results, "baseline.rows") or {}).items():
@@ -246,46 +241,41 @@ def compare_baseline(results: dict, published: dict) -> pd.DataFrame:
     out = []
     for item in published.get("table1", []):
         label = item["variable"]
-        levels = item.get("levels")
+        levels = item.get("levels") or {}
         ours = rows_by_label.get(label)
-        pub_counts = NOT_PUBLISHED if not levels else _counts_text(
-            levels, lambda lv, cells: [cells.get(a, "–") for a in ARMS])
+        our_levels = (ours or {}).get("levels") or {}
         if ours is None:
-            rep_counts, diff, rep_p, p_cmp = NOT_COMPUTED, NOT_COMPUTED, NOT_COMPUTED, NOT_COMPUTED
+            rep_p, p_cmp = NOT_COMPUTED, NOT_COMPUTED
         else:
-            our_levels = ours.get("levels") or {}
-
-            def ours_n(level, _cells=None):
-                return [(_get(our_levels, f"{level}.{a}.n") if level in our_levels else None)
-                        for a in ARMS]
-
-            shown = levels or our_levels
-            rep_counts = "; ".join(
-                f"{lv} {'/'.join('–' if n is None else str(n) for n in ours_n(lv))}" for lv in shown)
-            if levels:
-                total = 0
-                for lv, cells in levels.items():
-                    for a, n in zip(ARMS, ours_n(lv)):
-                        if n is None or cells.get(a) is None:
-                            total = None
-                            break
-                        total += abs(int(n) - int(cells[a]))
-                    if total is None:
-                        break
-                diff = "levels differ" if total is None else str(total)
-            else:
-                diff = "–"
-            p = ours.get("p")
-            test = ours.get("test")
+            p, test = ours.get("p"), ours.get("test")
             rep_p = (_p(p) + (f" ({test})" if test else "")) if p is not None else NOT_COMPUTED
             p_cmp = compare_p(item.get("p"), p) if (p is not None and item.get("p") is not None) else "–"
-        out.append({"Characteristic": label,
-                    "Published n (CMT/CMT+ICI)": pub_counts,
-                    "Reproduced n (CMT/CMT+ICI)": rep_counts,
-                    "Count difference": diff,
-                    "Published P": _p(item.get("p")) if item.get("p") is not None else NOT_PUBLISHED,
-                    "Reproduced P (test)": rep_p,
-                    "P comparison": p_cmp})
+        pub_p = _p(item.get("p")) if item.get("p") is not None else NOT_PUBLISHED
+        shown = list(levels) or list(our_levels) or [""]
+        for i, level in enumerate(shown):
+            cells = levels.get(level) or {}
+            pub = [cells.get(a) for a in ARMS]
+            rep = [_get(our_levels, f"{level}.{a}.n") if level in our_levels else None for a in ARMS]
+            if not cells:
+                pub_text, diff = NOT_PUBLISHED, "–"
+            else:
+                pub_text = "/".join("–" if n is None else str(n) for n in pub)
+            if ours is None:
+                rep_text, diff = NOT_COMPUTED, NOT_COMPUTED
+            else:
+                rep_text = "/".join("–" if n is None else str(int(n)) for n in rep)
+                if cells:
+                    diff = ("level not found" if any(n is None for n in rep) else
+                            "/".join(_signed(int(r) - int(q), 0) if q is not None else "–"
+                                     for r, q in zip(rep, pub)).replace("+0", "0"))
+            out.append({"Characteristic": label if i == 0 else "",
+                        "Level": level,
+                        "Published n (CMT/CMT+ICI)": pub_text,
+                        "Reproduced n (CMT/CMT+ICI)": rep_text,
+                        "Difference": diff,
+                        "Published P": pub_p if i == 0 else "",
+                        "Reproduced P (test)": rep_p if i == 0 else "",
+                        "P comparison": p_cmp if i == 0 else ""})
     return pd.DataFrame(out)
 
 
@@ -305,9 +295,15 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
     n_statements = count(headline, "Difference", lambda v: v in ("agrees", "does not agree"))
     n_agree = count(headline, "Difference", lambda v: v == "agrees")
     missing = count(headline, "Reproduced", lambda v: v == NOT_COMPUTED) + \
-        count(baseline, "Reproduced n (CMT/CMT+ICI)", lambda v: v == NOT_COMPUTED)
-    exact = count(baseline, "Count difference", lambda v: v == "0")
-    compared = count(baseline, "Count difference", lambda v: v.isdigit())
+        count(baseline, "Reproduced P (test)", lambda v: v == NOT_COMPUTED)
+    diffs: dict[str, list[str]] = {}
+    variable = ""
+    for _, row in baseline.iterrows():
+        variable = row["Characteristic"] or variable
+        diffs.setdefault(variable, []).append(str(row["Difference"]))
+    numeric = {v: d for v, d in diffs.items() if all(re.fullmatch(r"[0-9+−/]+", x) for x in d)}
+    compared = len(numeric)
+    exact = sum(all(set(x) <= set("0/") for x in d) for d in numeric.values())
     payload = {"headline_rows": len(headline), "baseline_rows": len(baseline),
                "p_values_compared": n_p, "p_values_same_conclusion": n_same,
                "statements_compared": n_statements, "statements_agree": n_agree,
@@ -328,9 +324,11 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
         })
     if results is not None:
         n = _get(results, "baseline.n") or {}
-        text["n_analysed"] = str(n.get("Overall", NOT_COMPUTED))
+        total = _get(results, "data.n")
+        text["n_analysed"] = str(total if total is not None else n.get("Overall", NOT_COMPUTED))
         for a in ARMS:
-            text[f"n_{arm_key(a)}"] = str(n.get(a, NOT_COMPUTED))
+            arm_n = _get(results, f"arms.{a}.n")
+            text[f"n_{arm_key(a)}"] = str(arm_n if arm_n is not None else n.get(a, NOT_COMPUTED))
     payload["text"] = text
     return payload
 
@@ -351,13 +349,25 @@ def _requirements(path: Path) -> list[str]:
     return names
 
 
+_VERSION_RE = re.compile(r"^\d+(\.\d+)+(-\d+)?$")
+
+
 def _r_versions(reference_dir: Path) -> list[tuple[str, str]]:
     """R and package versions recorded by the golden-value scripts (tests/reference/*.json).
 
-    A script records them under a top-level ``meta`` (or ``r_version``/``R``) key, e.g.
-    ``meta = list(R = R.version.string, survival = as.character(packageVersion("survival")))``.
+    Recognised: top-level ``r_version`` / ``R_version`` and ``<package>_version`` strings, and
+    dicts under ``meta``, ``_meta`` or ``versions`` mapping ``R`` or a package name to its version
+    (other entries of those dicts, e.g. checksums or counts, are ignored).
     """
     found: dict[str, set[str]] = {}
+
+    def add(name: str, version) -> None:
+        version = str(version).strip()
+        if name.lower() in ("r", "r_version"):
+            found.setdefault("R", set()).add(version.removeprefix("R version ").strip())
+        elif _VERSION_RE.match(version):
+            found.setdefault(name, set()).add(version)
+
     for path in sorted(reference_dir.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -365,25 +375,25 @@ def _r_versions(reference_dir: Path) -> list[tuple[str, str]]:
             continue
         if not isinstance(data, dict):
             continue
-        meta = data.get("meta") or data.get("_meta") or {}
-        if not isinstance(meta, dict):
-            meta = {}
-        for key in ("r_version", "R_version", "R"):
-            if isinstance(data.get(key), str):
-                meta.setdefault("R", data[key])
-        for name, version in meta.items():
-            if isinstance(version, (str, int, float)) and str(name).lower() not in ("call", "script"):
-                found.setdefault(str(name), set()).add(str(version))
-    return [(name, ", ".join(sorted(v))) for name, v in sorted(found.items())]
+        for key, value in data.items():
+            if isinstance(value, dict) and key in ("meta", "_meta", "versions"):
+                for name, version in value.items():
+                    if isinstance(version, (str, int, float)):
+                        add(str(name), version)
+            elif isinstance(value, str) and (key.lower() == "r_version" or key.endswith("_version")):
+                add(key if key.lower() == "r_version" else key.removesuffix("_version"), value)
+    order = sorted(found, key=lambda n: (n != "R", n.lower()))
+    return [(name, ", ".join(sorted(found[name]))) for name in order]
 
 
 def make_software_table(requirements: str | Path | None = None,
                         reference_dir: str | Path | None = None,
-                        packages: Sequence[str] | None = None) -> pd.DataFrame:
+                        packages: Sequence[str] | None = None, blocks: int = 1) -> pd.DataFrame:
     """Python and every pinned package with the installed version, then the R used for golden values.
 
     Columns: Software, Version, Used for. A package listed in requirements.txt but not installed is
-    shown as "not installed".
+    shown as "not installed". With ``blocks`` > 1 only Software and Version are kept, laid out as
+    that many side-by-side column pairs (a compact table for print; see :func:`widen_table`).
     """
     requirements = Path(requirements or PROJECT_ROOT / "requirements.txt")
     reference_dir = Path(reference_dir or PROJECT_ROOT / "tests" / "reference")
@@ -403,7 +413,26 @@ def make_software_table(requirements: str | Path | None = None,
     for name, version in r_rows:
         rows.append({"Software": name, "Version": version,
                      "Used for": "golden values in the test suite (not at run time)"})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return widen_table(table[["Software", "Version"]], blocks) if blocks > 1 else table
+
+
+SOFTWARE_FOOTNOTE = (
+    "Python and its packages (all versions pinned in requirements.txt) produce every result; R and "
+    "its packages (versions recorded by the scripts in tests/reference) produced only the reference "
+    "values the test suite compares against.")
+
+
+def widen_table(df: pd.DataFrame, blocks: int = 3) -> pd.DataFrame:
+    """Lay a long two-column table out as ``blocks`` side-by-side column pairs (rows filled down)."""
+    n = -(-len(df) // blocks)
+    parts = []
+    for b in range(blocks):
+        chunk = df.iloc[b * n:(b + 1) * n].reset_index(drop=True)
+        parts.append(chunk.reindex(range(n)).fillna(""))
+    wide = pd.concat(parts, axis=1)
+    wide.columns = list(df.columns) * blocks
+    return wide
 
 
 def make_checksum_table(results: dict) -> pd.DataFrame:

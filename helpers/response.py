@@ -30,7 +30,9 @@ Conventions
 * P value: :func:`helpers.contingency.test_association` with the Table 1 rule (``"paper"``:
   2 x 2 Pearson chi-square when every expected count is >= 5, Yates-corrected chi-square when
   1 <= minimum expected < 5, Fisher's exact test when the minimum expected count is < 1 or
-  n < 40) or ``"modern"`` (Fisher's exact test whenever an expected count is < 5).
+  n < 40) or ``"modern"`` (Fisher's exact test whenever an expected count is < 5). A table with
+  an empty margin (no responder, or only responders, in both arms) admits a single table: P = 1
+  by Fisher's exact test, as R's fisher.test (chi-square is undefined there).
 """
 from __future__ import annotations
 
@@ -291,13 +293,18 @@ def compare_counts(k: dict[str, int], n: dict[str, int], arms: Sequence[str], en
     orr = conditional_odds_ratio(k[exp], n[exp], k[ref], n[ref], level)
     table = np.array([[k[exp], n[exp] - k[exp]], [k[ref], n[ref] - k[ref]]])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # an untestable table is reported as test "no test"
+        warnings.simplefilter("ignore")   # an untestable table gets Fisher's P = 1 below
         res = test_association(table, rule=rule)
+    p, test, statistic, df = res.p, res.test, res.statistic, res.df
+    if res.key == "none":
+        # an empty margin (no responder, or only responders) admits one table only: Fisher's P = 1,
+        # as R's fisher.test; chi-square is undefined there
+        p, test, statistic, df = 1.0, "Fisher's exact test", None, None
     return RateComparison(endpoint=endpoint, denominator=denominator, arms=(ref, exp),
                           k={a: int(k[a]) for a in arms}, n={a: int(n[a]) for a in arms},
                           rate=rates, difference=diff, difference_method=difference_method,
-                          odds_ratio=orr, p=res.p, test=res.test, statistic=res.statistic,
-                          df=res.df, min_expected=res.min_expected, rule=rule, level=level)
+                          odds_ratio=orr, p=p, test=test, statistic=statistic,
+                          df=df, min_expected=res.min_expected, rule=rule, level=level)
 
 
 def compare_response_rates(patients: pd.DataFrame, endpoint: str = "orr",
@@ -469,6 +476,15 @@ def plot_response_categories(patients: pd.DataFrame, ax=None, **kwargs):
 
 
 # ----------------------------------------------------------------------------- results and published
+def _significance(p: float | None, alpha: float = 0.05) -> str:
+    """"statistically significant at the 5% level" or "not statistically significant ..."."""
+    level = f"{100 * alpha:g}%"
+    if p is None:
+        return "not tested"
+    return (f"statistically significant at the two-sided {level} level" if p < alpha
+            else f"not statistically significant at the two-sided {level} level")
+
+
 def _pct_ci_text(rate: tuple[float, float, float]) -> str:
     r, lo, hi = rate
     return f"{format_number(100 * r, 1, '–')}% (95% CI {format_ci(100 * lo, 100 * hi, 1, '–')})"
@@ -483,7 +499,8 @@ def summarise_response(patients: pd.DataFrame, denominator: Denominator = "all",
     ``sensitivity`` {``orr``, ``dcr``} with the other denominator, ``categories`` {arm: {category:
     {n, percent}}}, ``denominator``, ``rule``, ``published`` (agreement with the abstract) and
     ``text``: ready-formatted strings for prose (arm names as :func:`arm_key`, e.g.
-    ``orr_CMT_ICI``).
+    ``orr_CMT_ICI``; ``orr_sensitivity_CMT`` with the other denominator; ``orr_direction``,
+    ``orr_significance`` for neutral wording).
     """
     frame = prepare_responses(patients, **kwargs)
     counts = _count_prepared(frame)
@@ -500,8 +517,7 @@ def summarise_response(patients: pd.DataFrame, denominator: Denominator = "all",
         for arm in arms:
             text[f"{ep}_{arm_key(arm)}"] = _pct_ci_text(comp.rate[arm])
             text[f"{ep}_k_{arm_key(arm)}"] = f"{comp.k[arm]}/{comp.n[arm]}"
-            text[f"{ep}_evaluable_{arm_key(arm)}" if denominator == "all" else f"{ep}_all_{arm_key(arm)}"] = \
-                _pct_ci_text(sens[ep].rate[arm])
+            text[f"{ep}_sensitivity_{arm_key(arm)}"] = _pct_ci_text(sens[ep].rate[arm])
         d = comp.difference
         text[f"{ep}_difference"] = (f"{_signed(100 * d[0])} percentage points "
                                     f"(95% CI {_signed_ci(100 * d[1], 100 * d[2])})")
@@ -510,12 +526,18 @@ def summarise_response(patients: pd.DataFrame, denominator: Denominator = "all",
                                     f"{format_number(o[0], 2)} (95% CI {format_ci(o[1], o[2], 2)})")
         text[f"{ep}_p"] = format_p(comp.p)
         text[f"{ep}_test"] = comp.test
-        text[f"{ep}_evaluable_p" if denominator == "all" else f"{ep}_all_p"] = format_p(sens[ep].p)
+        text[f"{ep}_sensitivity_p"] = format_p(sens[ep].p)
+        ref, exp = comp.arms
+        r_ref, r_exp = comp.rate[ref][0], comp.rate[exp][0]
+        text[f"{ep}_direction"] = (f"higher with {exp}" if r_exp > r_ref else
+                                   f"lower with {exp}" if r_exp < r_ref else "equal in the two arms")
+        text[f"{ep}_significance"] = _significance(comp.p)
     for arm in arms:
         text[f"n_{arm_key(arm)}"] = str(int(counts[counts["arm"] == arm]["total"].iloc[0]))
         text[f"ne_{arm_key(arm)}"] = format_n_pct(categories[arm]["NE"]["n"],
                                                   int(counts[counts["arm"] == arm]["total"].iloc[0]))
     text["denominator"] = DENOMINATORS[denominator]
+    text["sensitivity_denominator"] = DENOMINATORS[other]
     text["difference_method"] = DIFFERENCE_METHODS[difference_method]
     payload = {
         "orr": main["orr"].to_dict(), "dcr": main["dcr"].to_dict(),

@@ -13,8 +13,8 @@ Conventions
 * Terms are used as recorded (surrounding white space removed); the table lists them by decreasing
   overall any-grade frequency (then grade >= 3 frequency, then alphabetically).
 * P per term: two-sided Fisher's exact test on the 2 x 2 table arm x (event, no event), as R
-  ``fisher.test(x)$p.value``; no test (P shown as "–", null in results) when no patient of either
-  arm has the event. The summary rows (any TRAE, any grade >= 3 TRAE, any immune-related AE) use
+  ``fisher.test(x)$p.value``. When no patient (or every patient) had the event only one table is
+  possible and P = 1, as R's fisher.test (chi-square is undefined there). The summary rows (any TRAE, any grade >= 3 TRAE, any immune-related AE) use
   :func:`helpers.contingency.test_association` with the chosen rule (default the Table 1 rule).
 * Immune-related adverse events: a term is flagged when it is on :data:`IRAE_TERMS` (case-
   insensitive; "Rash" also covers its CTCAE variants such as "Rash maculo-papular") or contains
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 import warnings
 from typing import Iterable, Literal, Sequence
 
@@ -34,6 +35,7 @@ import pandas as pd
 
 from helpers.contingency import fisher_exact_rxc, test_association
 from helpers.formatting import format_n_pct, format_p
+from helpers.response import _significance, load_published_statements
 
 __all__ = [
     "IRAE_TERMS", "IRAE_MARK", "SafetyDataError", "is_immune_related", "worst_grades",
@@ -156,10 +158,9 @@ def _row(term: str, kind: str, irae: bool, any_ids: dict, g3_ids: dict, n: dict,
     for level, ids in (("any_grade", any_ids), ("grade3plus", g3_ids)):
         k = [len(ids[a]) for a in arms]
         table = np.array([[k[i], n[a] - k[i]] for i, a in enumerate(arms)])
-        if sum(k) == 0 or sum(k) == total:
-            row[f"p:{level}"], row[f"test:{level}"] = None, "no test (no patient with the event)" \
-                if sum(k) == 0 else "no test (every patient with the event)"
-        elif per_term:
+        if sum(k) == 0 or sum(k) == total or per_term:
+            # an empty margin (no patient or every patient with the event) admits one table only:
+            # Fisher's P = 1, as R's fisher.test; chi-square is undefined there
             row[f"p:{level}"], row[f"test:{level}"] = fisher_exact_rxc(table), "Fisher's exact test"
         else:
             with warnings.catch_warnings():
@@ -258,8 +259,13 @@ def make_irae_table(counts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def trae_table_footnote(counts: pd.DataFrame, min_term_percent: float | None = 10.0) -> str:
-    """Footnote of the TRAE tables, from the same conventions the counts used."""
+def trae_table_footnote(counts: pd.DataFrame, min_term_percent: float | None = 10.0,
+                        mark: bool = True) -> str:
+    """Footnote of the TRAE tables, from the same conventions the counts used.
+
+    ``min_term_percent=None`` omits the listing rule (the irAE table lists every term); ``mark``
+    explains the immune-related marker.
+    """
     rule = counts.attrs.get("rule", "paper")
     rule_text = {"paper": "the Table 1 rule (Pearson chi-square if every expected count is >= 5, "
                           "Yates-corrected chi-square if the smallest is 1 to < 5, Fisher's exact test "
@@ -269,8 +275,9 @@ def trae_table_footnote(counts: pd.DataFrame, min_term_percent: float | None = 1
               f"decreasing overall frequency." if min_term_percent is not None else "")
     return (f"n (%) of all patients of the arm (patients without any adverse event count as none); each "
             f"patient counted once per term at the worst CTCAE v5.0 grade; grade ≥ 3 includes grades 4 and "
-            f"5.{listed} {IRAE_MARK} immune-related term. P: two-sided; per term Fisher's exact test; "
-            f"summary rows by {rule_text}; – no test possible (no patient, or every patient, had the event).")
+            f"5.{listed}{f' {IRAE_MARK} immune-related term.' if mark else ''} P: two-sided; per term Fisher's exact test; "
+            f"summary rows by {rule_text}; when no patient (or every patient) had the event only one table "
+            f"is possible and P = 1 (Fisher's exact test, as R's fisher.test).")
 
 
 # ----------------------------------------------------------------------------- figure
@@ -291,7 +298,8 @@ def plot_trae_butterfly(counts: pd.DataFrame, min_term_percent: float = 10.0, in
     if include_any:
         mask = mask | (counts["term"] == ANY_TRAE)
     rows = counts[mask].reset_index(drop=True)
-    labels = [r.term + (f" {IRAE_MARK}" if r.irae and r.kind == "term" else "") for r in rows.itertuples()]
+    labels = [textwrap.fill(r.term, 34) + (f" {IRAE_MARK}" if r.irae and r.kind == "term" else "")
+              for r in rows.itertuples()]
     y = np.arange(len(rows))[::-1]
     with style_context():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN * 1.9, 0.9 + 0.22 * len(rows)))
@@ -316,7 +324,7 @@ def plot_trae_butterfly(counts: pd.DataFrame, min_term_percent: float = 10.0, in
                     color=arm_colour(arm, arms.index(arm)), fontweight="bold")
         handles = [Patch(facecolor="grey", alpha=0.35, label="Any grade"),
                    Patch(facecolor="grey", label="Grade ≥ 3")]
-        ax.legend(handles=handles, loc="lower right", ncol=1)
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
         ax.set_ylim(-0.7, len(rows) + 0.4)
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
@@ -330,6 +338,7 @@ def _arm_key(arm: str) -> str:
 
 def _level_payload(row: pd.Series, level: str, arms: list[str], n: dict) -> dict:
     out = {arm: {"k": int(row[f"{level}:{arm}"]), "n": n[arm],
+                 "rate": row[f"{level}:{arm}"] / n[arm] if n[arm] else None,
                  "percent": 100.0 * row[f"{level}:{arm}"] / n[arm] if n[arm] else None} for arm in arms}
     p = row[f"p:{level}"]
     out["p"] = None if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)
@@ -367,16 +376,10 @@ def summarise_safety(counts: pd.DataFrame, min_term_percent: float = 10.0, publi
         "ctcae_version": "5.0",
     }
     if published is None:
-        from helpers.response import load_published_statements
         published = load_published_statements()
     p_any = payload["any_grade"]["p"]
     differs = p_any is not None and p_any < alpha
-    if differs:
-        agrees = "no: incidence differs significantly"
-    elif p_any is None:
-        agrees = "yes: identical incidence in both arms (no test possible)"
-    else:
-        agrees = "yes"
+    agrees = "no: incidence differs significantly" if differs else "yes"
     payload["published"] = {"statement": published.get("trae", ""), "alpha": alpha,
                             "significant": bool(differs), "agrees": agrees}
     text: dict[str, str] = {}
@@ -387,7 +390,11 @@ def summarise_safety(counts: pd.DataFrame, min_term_percent: float = 10.0, publi
         text[f"{level}_p"] = format_p(payload[level]["p"])
         text[f"{level}_test"] = payload[level]["test"]
         text[f"irae_{level}_p"] = format_p(payload["irae"][level]["p"])
+        text[f"{level}_significance"] = _significance(payload[level]["p"], alpha)
+        text[f"irae_{level}_significance"] = _significance(payload["irae"][level]["p"], alpha)
     text["n_terms"] = str(len(terms))
+    irae_terms = counts.loc[(counts["kind"] == "term") & counts["irae"], "term"].tolist()
+    text["irae_terms"] = ", ".join(t[0].lower() + t[1:] if not t.isupper() else t for t in irae_terms) or "none"
     text["n_terms_listed"] = str(int(listed.sum()))
     text["min_term_percent"] = f"{min_term_percent:g}%"
     term_rows = counts[counts["kind"] == "term"]

@@ -489,11 +489,11 @@ def survival_results(patients: pd.DataFrame, endpoint: str, conf_type: str = "lo
     for a in levels:
         k = arm_key(a)
         m = median[a]
-        text[f"median_{k}"] = format_estimate_ci(m["estimate"], m["lower"], m["upper"])
+        text[f"median_{k}"] = _estimate_ci_text(m)
         text[f"median_{k}_estimate"] = format_number(m["estimate"])
         text[f"events_{k}"] = f"{events[a]['events']} of {events[a]['n']}"
         f = followup[a]
-        text[f"followup_{k}"] = format_estimate_ci(f["estimate"], f["lower"], f["upper"])
+        text[f"followup_{k}"] = _estimate_ci_text(f)
         for key, r in rates[a].items():
             est = None if r["estimate"] is None else 100 * r["estimate"]
             lo = None if r["lower"] is None else 100 * r["lower"]
@@ -504,7 +504,7 @@ def survival_results(patients: pd.DataFrame, endpoint: str, conf_type: str = "lo
         text[f"rmst_{k}"] = format_estimate_ci(r["estimate"], r["estimate"] - 1.959963984540054 * r["se"],
                                                r["estimate"] + 1.959963984540054 * r["se"])
     f = followup["overall"]
-    text["followup_overall"] = format_estimate_ci(f["estimate"], f["lower"], f["upper"])
+    text["followup_overall"] = _estimate_ci_text(f)
     d = rm["difference"]
     text["rmst_difference"] = format_estimate_ci(d["estimate"], d["lower"], d["upper"])
     text["rmst_difference_p"] = _p_statement(d["p"], format_p)
@@ -529,6 +529,15 @@ def survival_results(patients: pd.DataFrame, endpoint: str, conf_type: str = "lo
                     "rmst": METHODS["rmst"], "followup": METHODS["followup"]},
         "text": text,
     }
+
+
+def _estimate_ci_text(d: dict, digits: int = 1) -> str:
+    """"10.8 (95% CI 8.9–12.9)"; "NR" alone when the estimate itself was not reached."""
+    from helpers.formatting import format_estimate_ci
+
+    if d.get("estimate") is None:
+        return "NR"
+    return format_estimate_ci(d["estimate"], d.get("lower"), d.get("upper"), digits=digits)
 
 
 def _p_statement(p, format_p) -> str:
@@ -559,7 +568,7 @@ def make_survival_table(results: Sequence[dict]) -> pd.DataFrame:
         row("Events, n (%)", [f"{res['events'][a]['events']} ({100 * res['events'][a]['events'] / res['events'][a]['n']:.1f})"
                               for a in arms])
         row("Median, months (95% CI)",
-            [format_estimate_ci(**res["median"][a]).replace(" (95% CI ", " (") for a in arms])
+            [_estimate_ci_text(res["median"][a]).replace(" (95% CI ", " (") for a in arms])
         for key in res["rates"][arms[0]]:
             vals = []
             for a in arms:
@@ -582,6 +591,15 @@ def make_survival_table(results: Sequence[dict]) -> pd.DataFrame:
     # Show the endpoint name once per block.
     df.loc[df["Endpoint"].duplicated(), "Endpoint"] = ""
     return df
+
+
+def survival_footnote(conf_type: str = "log") -> str:
+    """Footnote of the survival table: every method named (same strings as the methods text)."""
+    _check_conf_type(conf_type)
+    return ("Medians and rates: " + METHODS["km"] + ", " + METHODS[f"ci_{conf_type}"] + "; " + METHODS["median"]
+            + ". NR, not reached; NE, not estimable (beyond the last follow-up of the arm). "
+            + "Log-rank: " + METHODS["logrank"] + ". Hazard ratio: " + METHODS["cox"] + "; "
+            + METHODS["cox_p"] + ".")
 
 
 def make_rmst_table(results: Sequence[dict]) -> pd.DataFrame:
@@ -607,8 +625,13 @@ def make_rmst_table(results: Sequence[dict]) -> pd.DataFrame:
 
 
 def make_followup_table(results: Sequence[dict]) -> pd.DataFrame:
-    """Median follow-up by reverse Kaplan-Meier per arm and overall, one row per endpoint."""
-    from helpers.formatting import format_estimate_ci
+    """Median follow-up by reverse Kaplan-Meier per arm and overall, one row per endpoint.
+
+    A reverse Kaplan-Meier median is "NR" when fewer than half of the patients were censored before the
+    last death (follow-up was then complete for most patients); the range of censored follow-up times
+    is given alongside.
+    """
+    from helpers.formatting import RANGE_SEP, format_number
 
     rows = []
     for res in results:
@@ -617,8 +640,12 @@ def make_followup_table(results: Sequence[dict]) -> pd.DataFrame:
         for a in arms + ["overall"]:
             f = res["followup"][a]
             name = "Overall" if a == "overall" else a
-            row[f"{name}, months (95% CI)"] = format_estimate_ci(f["estimate"], f["lower"], f["upper"]).replace("95% CI ", "")
-        row["Censored, n"] = str(res["followup"]["overall"]["n_censored"])
+            row[f"{name}, months (95% CI)"] = _estimate_ci_text(f).replace("95% CI ", "")
+        fo = res["followup"]["overall"]
+        row["Censored, n"] = str(fo["n_censored"])
+        row["Censored follow-up range, months"] = (
+            "–" if fo["min_censored"] is None else
+            f"{format_number(fo['min_censored'])}{RANGE_SEP}{format_number(fo['max_censored'])}")
         rows.append(row)
     return pd.DataFrame(rows)
 

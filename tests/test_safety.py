@@ -42,12 +42,8 @@ def test_term_counts_and_fisher_p_match_r(counts, term):
     for level in ("any_grade", "grade3plus"):
         for arm in ARMS:
             assert row[f"{level}:{arm}"] == golden[level]["k"][arm]
-        if golden[level]["fisher_p"] is None:
-            assert pd.isna(row[f"p:{level}"])
-            assert row[f"test:{level}"].startswith("no test")
-        else:
-            assert row[f"p:{level}"] == pytest.approx(golden[level]["fisher_p"], rel=RTOL)
-            assert row[f"test:{level}"] == "Fisher's exact test"
+        assert row[f"p:{level}"] == pytest.approx(golden[level]["fisher_p"], rel=RTOL)
+        assert row[f"test:{level}"] == "Fisher's exact test"
 
 
 @pytest.mark.parametrize("key,row_level", [("any_trae", "any_grade"), ("any_grade3plus", "grade3plus")])
@@ -84,11 +80,20 @@ def test_a_term_present_in_one_arm_only_is_tabulated_with_zero_in_the_other(coun
     assert table.loc["Alopecia", "any_grade:CMT+ICI"] == 0
 
 
-def test_no_grade_3_event_in_either_arm_gives_no_test(counts):
+def test_no_grade_3_event_in_either_arm_gives_p_one_as_r_fisher_test(counts):
+    # R: fisher.test(matrix(c(0, 0, 6, 10), 2))$p.value == 1 (a single table has these margins)
     nausea = counts.set_index("term").loc["Nausea"]
-    assert pd.isna(nausea["p:grade3plus"])
+    assert nausea["p:grade3plus"] == 1.0
     table = sf.make_trae_table(counts, min_term_percent=0).set_index("Adverse event")
-    assert table.loc["Nausea", "P, grade ≥ 3"] == "–"
+    assert table.loc["Nausea", "P, grade ≥ 3"] == "1.000"
+
+
+def test_every_patient_with_an_event_gives_p_one_instead_of_an_undefined_chi_square():
+    patients = pd.DataFrame({"patient_id": [f"P{i}" for i in range(80)],
+                             "arm": pd.Categorical(["CMT"] * 50 + ["CMT+ICI"] * 30, categories=ARMS)})
+    ae = pd.DataFrame({"patient_id": patients["patient_id"], "term": "Anaemia", "grade": 1})
+    row = sf.tabulate_trae(patients, ae).set_index("term").loc[sf.ANY_TRAE]
+    assert row["p:any_grade"] == 1.0 and row["test:any_grade"] == "Fisher's exact test"
 
 
 def test_worst_grade_table_as_input_gives_the_same_counts(patients, adverse_events, counts):
@@ -167,9 +172,9 @@ def test_safety_payload_has_the_documented_keys_and_is_valid_json(counts):
         assert {"p", "test"} <= set(payload[level])
         for arm in ARMS:
             assert {"k", "n"} <= set(payload[level][arm])
-    assert payload["any_grade"]["CMT"] == {"k": 9, "n": 10, "percent": 90.0}
+    assert payload["any_grade"]["CMT"] == {"k": 9, "n": 10, "rate": 0.9, "percent": 90.0}
     assert [t["term"] for t in payload["terms"]][0] == "Anaemia"
-    assert payload["terms"][3]["grade3plus"]["p"] is None
+    assert payload["terms"][3]["grade3plus"]["p"] == 1.0
     assert payload["text"]["any_grade_CMT_ICI"] == "5 (83.3)"
     json.dumps(payload, allow_nan=False)
 

@@ -6,8 +6,9 @@ here. Deliberate difference from R: km_table reports NE (None) past the last fol
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
-import math
 import warnings
 from pathlib import Path
 
@@ -18,8 +19,21 @@ import pytest
 from helpers import survival as sv
 
 REF = Path(__file__).parent / "reference"
-GOLDEN = json.loads((REF / "survival.json").read_text())["datasets"]
+_JSON = json.loads((REF / "survival.json").read_text())
+GOLDEN, META = _JSON["datasets"], _JSON["meta"]
+COHORT_CSV = REF.parents[1] / "data" / "cohort.csv"
 RTOL = 1e-6
+
+
+def _md5(path: Path) -> str | None:
+    return hashlib.md5(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def test_reference_values_were_computed_on_the_current_default_cohort():
+    """R: tests/reference/survival.R records tools::md5sum("data/cohort.csv"); re-run it after a new cohort."""
+    if "cohort_md5" not in META:
+        pytest.skip("survival.json was written before data/cohort.csv existed")
+    assert _md5(COHORT_CSV) == META["cohort_md5"], "re-run: Rscript tests/reference/survival.R"
 
 
 def _arr(values) -> np.ndarray:
@@ -42,11 +56,18 @@ def _example(name: str):
     return d["time"].to_numpy(float), d["status"].to_numpy(int), d["group"].to_numpy(str)
 
 
-def _cohort(name: str):
+@functools.lru_cache(maxsize=1)
+def _cohort_patients() -> pd.DataFrame:
     from helpers.data import load_study
 
+    if _md5(COHORT_CSV) != META.get("cohort_md5"):
+        pytest.skip("data/cohort.csv changed since survival.json was written (see the md5 test)")
+    return load_study(COHORT_CSV.parent).patients
+
+
+def _cohort(name: str):
     endpoint = name.split("_")[1]
-    p = load_study().patients
+    p = _cohort_patients()
     return (p[f"{endpoint}_months"].to_numpy(float), p[f"{endpoint}_event"].to_numpy(int),
             p["arm"].astype(str).to_numpy())
 
@@ -203,7 +224,7 @@ def test_an_arm_without_events_has_median_not_reached_and_no_hazard_ratio():
     with pytest.warns(sv.SurvivalCaveatWarning, match="no events"):
         res = sv.survival_results(_patients("no_events_arm"), "os", rate_times=[2, 5], rmst_horizon=8)
     assert res["median"]["CMT+ICI"] == {"estimate": None, "lower": None, "upper": None}
-    assert res["text"]["median_CMT_ICI"] == "NR (95% CI NR–NR)"
+    assert res["text"]["median_CMT_ICI"] == "NR"
     assert res["hr"]["estimate"] is None and res["text"]["hr"].startswith("NE")
     assert res["logrank_p"] == pytest.approx(GOLDEN["no_events_arm"]["logrank"]["p"], rel=RTOL)
 
@@ -295,3 +316,17 @@ def test_number_at_risk_counts_patients_still_followed_and_events_so_far():
     table = sv.number_at_risk([1, 2, 3, 6, 7], [1, 0, 1, 1, 0], [0, 3, 6])
     assert table["n_risk"].tolist() == [5, 3, 2]
     assert table["cum_events"].tolist() == [0, 2, 3]
+
+
+@pytest.mark.parametrize(("endpoint", "arm"), [("os", "CMT"), ("os", "CMT+ICI"), ("pfs", "CMT+ICI")])
+def test_default_cohort_medians_are_within_half_a_month_of_the_published_ones(endpoint, arm):
+    """Published (abstract): median OS 10.8 and 20.8 months, median PFS 11.7 months with CMT + ICI."""
+    import yaml
+
+    published = yaml.safe_load((REF.parents[1] / "data" / "published.yaml").read_text())["abstract"]
+    if not COHORT_CSV.exists():
+        pytest.skip("no default cohort")
+    from helpers.data import load_study
+
+    res = sv.survival_results(load_study(COHORT_CSV.parent).patients, endpoint)
+    assert abs(res["median"][arm]["estimate"] - published[f"{endpoint}_median_months"][arm]) <= 0.5

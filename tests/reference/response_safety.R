@@ -176,7 +176,7 @@ count_row <- function(ids_by_arm) {
   x <- matrix(c(k[["CMT+ICI"]], k[["CMT"]], arm_n[["CMT+ICI"]] - k[["CMT+ICI"]],
                 arm_n[["CMT"]] - k[["CMT"]]), 2)
   list(k = as.list(k), n = as.list(c(CMT = arm_n[["CMT"]], `CMT+ICI` = arm_n[["CMT+ICI"]])),
-       fisher_p = if (sum(k) == 0) NULL else fisher.test(x)$p.value)
+       fisher_p = fisher.test(x)$p.value)
 }
 terms <- sort(unique(worst$term))
 safety_rows <- list(

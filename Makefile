@@ -1,0 +1,41 @@
+# Reproducible supplement: `make` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DATA   ?= data
+OUTPUT ?= _output
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv report test data lab bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
+	@echo "  variables: DATA=<cohort folder> (default data/, the synthetic cohort), OUTPUT=<folder> (default _output/)"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv with the pinned dependencies (done automatically by the other targets)
+
+report: $(STAMP)  ## validate DATA, execute the notebooks, render _output/report.{html,pdf,docx}
+	$(PY) -m helpers.pipeline --data $(DATA) --output $(OUTPUT)
+
+test: $(STAMP)  ## run the test suite (no Quarto, no R needed)
+	$(PY) -m pytest -q
+
+data: $(STAMP)  ## regenerate the synthetic cohort in data/ (byte-identical with the committed one)
+	$(PY) -m helpers.synthetic data
+
+lab: $(STAMP)  ## open the notebooks in JupyterLab with the project's environment
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lab.txt
+	SUPPLEMENT_DATA=$(abspath $(DATA)) SUPPLEMENT_OUTPUT=$(abspath $(OUTPUT)) $(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)  ## run the benchmark scripts (render time, bootstrap, scale)
+	@for s in scripts/benchmark_*.py; do echo "== $$s"; $(PY) $$s || exit 1; done
+
+clean:  ## remove _output/ and caches (keeps .venv)
+	rm -rf $(OUTPUT) .$(notdir $(OUTPUT)).staging .pytest_cache

@@ -1,0 +1,133 @@
+"""Execute the analysis notebooks with Jupyter (nbclient), with progress and a cache.
+
+A notebook is re-executed only when its cells, the helpers package, the input data or the settings
+changed (a SHA-256 cache key stored in the executed notebook's metadata). Execution stops at the first
+failing cell and reports the notebook, the cell and the error.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from helpers.config import DATA_ENV, OUTPUT_ENV, PROJECT_ROOT
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+CACHE_KEY = "supplement_cache_key"
+
+
+class NotebookExecutionError(RuntimeError):
+    """A cell of a notebook failed; the message names the notebook, the cell and the error."""
+
+
+@dataclass
+class ExecutedNotebook:
+    path: Path
+    output: Path
+    seconds: float
+    cached: bool
+
+
+def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Analysis notebooks in paper order (file names start with their section number)."""
+    return sorted(p for p in folder.glob("[0-9][0-9]-*.ipynb"))
+
+
+def _code_digest(nb: nbformat.NotebookNode) -> str:
+    text = "\n\x00".join(f"{c.cell_type}:{c.source}" for c in nb.cells)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def helpers_digest(root: Path = PROJECT_ROOT) -> str:
+    """SHA-256 over every helpers/*.py file, the data dictionary and requirements (sorted by path)."""
+    digest = hashlib.sha256()
+    paths = sorted((root / "helpers").glob("*.py")) + [root / "data" / "dictionary.yaml", root / "requirements.txt"]
+    for path in paths:
+        if path.exists():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_digest(data_dir: Path) -> str:
+    digest = hashlib.sha256(str(data_dir.resolve()).encode())
+    for path in sorted(data_dir.iterdir()):
+        if path.is_file() and path.suffix in {".csv", ".xlsx", ".yaml"}:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(nb: nbformat.NotebookNode, data_dir: Path, env_digest: str) -> str:
+    return hashlib.sha256(f"{_code_digest(nb)}|{env_digest}|{data_digest(data_dir)}".encode()).hexdigest()
+
+
+def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *, use_cache: bool = True,
+                      timeout: int = 900, progress: Callable[[str], None] = print) -> list[ExecutedNotebook]:
+    """Execute ``notebooks`` in order into ``output_dir/notebooks``.
+
+    The kernel sees ``SUPPLEMENT_DATA=data_dir`` and ``SUPPLEMENT_OUTPUT=output_dir`` and runs with the
+    notebook's folder as working directory. Raises NotebookExecutionError on the first failing cell.
+    """
+    out_folder = output_dir / "notebooks"
+    out_folder.mkdir(parents=True, exist_ok=True)
+    env_digest = helpers_digest()
+    done = []
+    saved_env = {k: os.environ.get(k) for k in (DATA_ENV, OUTPUT_ENV, "MPLBACKEND", "PYTHONHASHSEED")}
+    os.environ.update({DATA_ENV: str(data_dir), OUTPUT_ENV: str(output_dir), "MPLBACKEND": "Agg",
+                       "PYTHONHASHSEED": "0"})
+    try:
+        for index, path in enumerate(notebooks, 1):
+            nb = nbformat.read(path, as_version=4)
+            key = cache_key(nb, data_dir, env_digest)
+            target = out_folder / path.name
+            label = f"[{index}/{len(notebooks)}] {path.name}"
+            if use_cache and target.exists():
+                previous = nbformat.read(target, as_version=4)
+                if previous.metadata.get(CACHE_KEY) == key:
+                    progress(f"{label}: unchanged, not re-executed")
+                    done.append(ExecutedNotebook(path, target, 0.0, True))
+                    continue
+            progress(f"{label}: executing ...")
+            started = time.perf_counter()
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                                    resources={"metadata": {"path": str(path.parent)}})
+            try:
+                client.execute()
+            except CellExecutionError as exc:
+                failing = _failing_cell(nb)
+                raise NotebookExecutionError(
+                    f"{path.name}, cell {failing[0]} failed:\n{failing[1]}\n--- error ---\n{_short_error(exc)}") from None
+            seconds = time.perf_counter() - started
+            nb.metadata[CACHE_KEY] = key
+            nbformat.write(nb, target)
+            progress(f"{label}: done in {seconds:.1f} s")
+            done.append(ExecutedNotebook(path, target, seconds, False))
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return done
+
+
+def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
+    for number, cell in enumerate(nb.cells, 1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return number, cell.source
+    return 0, ""
+
+
+def _short_error(exc: CellExecutionError) -> str:
+    ename = getattr(exc, "ename", "") or ""
+    evalue = getattr(exc, "evalue", "") or str(exc).splitlines()[-1]
+    return f"{ename}: {evalue}".strip(": ")

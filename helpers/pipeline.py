@@ -1,0 +1,106 @@
+"""``make report``: validate the data, execute the notebooks, render the supplement.
+
+Everything is built in a staging folder next to ``_output/`` and swapped into place only when every
+step succeeded, so bad input or a failing cell leaves the last good ``_output/`` untouched.
+
+Usage::
+
+    python -m helpers.pipeline [--data FOLDER] [--output FOLDER] [--no-cache] [--to html,pdf,docx]
+                               [--renderer quarto|pandoc+typst] [--no-render]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from helpers.config import PROJECT_ROOT, data_dir, output_dir
+from helpers.data import CohortValidationError, load_study
+from helpers.execute import NotebookExecutionError, execute_notebooks, list_notebooks
+
+
+class PipelineError(RuntimeError):
+    """A step of the report pipeline failed; the message says which and why."""
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` with two renames (the old folder is removed afterwards)."""
+    retired = target.with_name(f".{target.name}.old")
+    if retired.exists():
+        shutil.rmtree(retired)
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool = True,
+                 formats: tuple[str, ...] = ("html", "pdf", "docx"), renderer: str | None = None,
+                 progress=print) -> dict:
+    """Run the whole pipeline; return a summary dict. Raises CohortValidationError or PipelineError."""
+    started = time.perf_counter()
+    study = load_study(data)  # validates first: bad data stop here, before anything is written
+    progress(f"Data: {study.folder} ({len(study.patients)} patients, "
+             f"{'SYNTHETIC' if study.config.synthetic else 'non-synthetic'}); all {study.rules_checked} rules passed")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    if out.exists() and use_cache:
+        shutil.copytree(out, staging, ignore=shutil.ignore_patterns("*.html", "*.pdf", "*.docx"))
+    else:
+        staging.mkdir(parents=True)
+    try:
+        executed = execute_notebooks(list_notebooks(), study.folder, staging, use_cache=use_cache,
+                                     progress=progress)
+        info = None
+        if render:
+            from helpers.render import RenderError, render_report
+
+            try:
+                info = render_report(PROJECT_ROOT, staging, formats, renderer)
+            except RenderError as exc:
+                raise PipelineError(f"rendering failed: {exc}") from None
+            progress(f"Renderer: {info.renderer} ({info.detail})")
+        _swap_into_place(staging, out)
+    except NotebookExecutionError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise PipelineError(f"notebook execution failed: {exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = [out / p.name for p in info.files] if info else []
+    return {"executed": executed, "renderer": info.renderer if info else None, "files": files,
+            "seconds": time.perf_counter() - started}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the supplement: validate, execute notebooks, render.")
+    parser.add_argument("--data", type=Path, default=None, help="cohort folder (default: data/)")
+    parser.add_argument("--output", type=Path, default=None, help="output folder (default: _output/)")
+    parser.add_argument("--no-cache", action="store_true", help="re-execute every notebook")
+    parser.add_argument("--no-render", action="store_true", help="execute notebooks only")
+    parser.add_argument("--to", default="html,pdf,docx", help="formats, comma-separated")
+    parser.add_argument("--renderer", default=None, choices=("quarto", "pandoc+typst"))
+    args = parser.parse_args(argv)
+    data = (args.data or data_dir()).resolve()
+    out = (args.output or output_dir()).resolve()
+    try:
+        summary = build_report(data, out, use_cache=not args.no_cache, render=not args.no_render,
+                               formats=tuple(f for f in args.to.split(",") if f), renderer=args.renderer)
+    except CohortValidationError as exc:
+        print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
+        return 2
+    except PipelineError as exc:
+        print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
+        return 1
+    for path in summary["files"]:
+        print(f"  wrote {path}")
+    print(f"Done in {summary['seconds']:.1f} s; results in {out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Shared fixtures: the default (synthetic) study, writable copies of it, and corrupted copies."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers.config import PROJECT_ROOT
+from helpers.data import load_study
+
+DATA_DIR = PROJECT_ROOT / "data"
+DATA_FILES = ("cohort.csv", "adverse_events.csv", "treatment_cycles.csv", "study.yaml")
+
+
+@pytest.fixture(scope="session")
+def study():
+    """The shipped synthetic study, loaded and validated once per test session."""
+    return load_study(DATA_DIR)
+
+
+@pytest.fixture(scope="session")
+def patients(study):
+    return study.patients
+
+
+@pytest.fixture
+def data_copy(tmp_path) -> Path:
+    """A writable copy of the default data folder (the four data files only)."""
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for name in DATA_FILES:
+        shutil.copy(DATA_DIR / name, folder / name)
+    return folder
+
+
+def edit_csv(path: Path, edit) -> None:
+    """Apply ``edit(frame)`` to a CSV read as text (comment lines dropped) and write it back."""
+    import io
+
+    import pandas as pd
+
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if not line.startswith("#")]
+    frame = pd.read_csv(io.StringIO("".join(lines)), dtype=str, keep_default_na=False)
+    frame = edit(frame)
+    path.write_text(frame.to_csv(index=False, lineterminator="\n"), encoding="utf-8")

@@ -1,0 +1,321 @@
+"""Rendering the supplement: embed integrity of the real report, and the fallback renderer on a
+small fixture project (one notebook with a table cell and a figure cell, a short report)."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.config import PROJECT_ROOT
+from helpers.render import (EmbedError, RenderError, UnknownResultError, build_markdown, check_embeds,
+                            number_crossrefs, parse_cell_options, render_report)
+
+#: Notebook labels deliberately not embedded in report.qmd, each with its reason.
+DELIBERATELY_NOT_EMBEDDED = {
+    # 01-cohort lists the input files with shortened checksums; the report prints the full
+    # SHA-256 digests instead (08-reproduction, tbl-input-checksums).
+    "tbl-data-files",
+}
+
+
+# --------------------------------------------------------------------------- the real report
+
+def test_every_embed_of_the_report_points_to_an_existing_notebook_cell_and_every_label_is_used():
+    problems = check_embeds(PROJECT_ROOT, excluded=DELIBERATELY_NOT_EMBEDDED)
+    assert problems == [], "embed integrity:\n" + "\n".join(problems)
+
+
+def test_every_cross_reference_in_my_sections_names_a_defined_section():
+    report = (PROJECT_ROOT / "report.qmd").read_text(encoding="utf-8")
+    defined = set(re.findall(r"\{#(sec-[\w-]+)", report))
+    for path in sorted((PROJECT_ROOT / "sections").glob("[09][09]-*.qmd")):
+        used = set(re.findall(r"@(sec-[A-Za-z0-9_-]*[A-Za-z0-9_])", path.read_text()))
+        assert used <= defined, f"{path.name} refers to undefined {sorted(used - defined)}"
+
+
+# --------------------------------------------------------------------------- fixture project
+
+def _png() -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.step([0, 1, 2, 3], [1.0, 0.8, 0.5, 0.3], where="post")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=50)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+TABLE_MD = "| Arm | n |\n|:---|---:|\n| A | 3 |\n| B | 4 |\n\nCounts per arm."
+
+
+def _notebook(executed: bool) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    table = nbformat.v4.new_code_cell('#| label: tbl-demo\n#| tbl-cap: "Patients per arm."\nshow()')
+    figure = nbformat.v4.new_code_cell(
+        '#| label: fig-demo\n#| fig-cap: "Survival by arm."\n#| fig-alt: "A falling step curve."\nplot()')
+    if executed:
+        table.outputs = [
+            nbformat.v4.new_output("stream", name="stderr",
+                                   text="/x.py:1: SparseLevelWarning: level B has fewer than 5 patients\n"),
+            nbformat.v4.new_output("execute_result", data={"text/markdown": TABLE_MD,
+                                                           "text/plain": "<Markdown>"}, execution_count=1)]
+        figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": _png(),
+                                                                       "text/plain": "<Figure>"})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Demo"), table, figure]
+    return nb
+
+
+REPORT = """---
+title: "Demo supplement"
+bibliography: references.bib
+---
+
+{{< synthetic-notice >}}
+
+# Methods {#sec-methods}
+
+{{< include sections/methods.qmd >}}
+
+# Results {#sec-results}
+
+As @tbl-demo and [@fig-demo] show (panel [-@fig-demo]; see also @sec-methods), the median was
+{{< res os.text.median >}} months [@kaplan1958].
+
+{{< embed notebooks/01-demo.ipynb#tbl-demo >}}
+
+{{< embed notebooks/01-demo.ipynb#fig-demo >}}
+
+<!-- {{< res not.a.path >}} is commented out and never resolved -->
+
+# Software {.unnumbered}
+
+{{< renderer >}}
+"""
+
+BIB = """@article{kaplan1958, author = {Kaplan, E. L. and Meier, Paul},
+  title = {Nonparametric estimation from incomplete observations},
+  journal = {J Am Stat Assoc}, year = {1958}, volume = {53}, pages = {457--481}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A tiny manuscript project with its output folder already holding the executed notebook."""
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "sections").mkdir()
+    (root / "_extensions" / "res").mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "_extensions" / "res" / "synthetic-notice.md",
+                root / "_extensions" / "res" / "synthetic-notice.md")
+    (root / "report.qmd").write_text(REPORT, encoding="utf-8")
+    (root / "sections" / "methods.qmd").write_text(
+        "Methods text; results are in @sec-results.\n", encoding="utf-8")
+    (root / "references.bib").write_text(BIB, encoding="utf-8")
+    nbformat.write(_notebook(executed=False), str(root / "notebooks" / "01-demo.ipynb"))
+    out = root / "_output"
+    (out / "notebooks").mkdir(parents=True)
+    nbformat.write(_notebook(executed=True), str(out / "notebooks" / "01-demo.ipynb"))
+    results = {"data": {"synthetic": True, "sha256": {"cohort.csv": "0" * 64}},
+               "os": {"text": {"median": "10.8 (95% CI 8.9–12.9)"}}}
+    (out / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    return root
+
+
+def _markdown(project: Path, results: dict | None = None) -> str:
+    out = project / "_output"
+    if results is None:
+        results = json.loads((out / "results.json").read_text())
+    return build_markdown(project, results, project / "work", out / "notebooks", "RENDERER LINE")
+
+
+def test_fixture_report_resolves_includes_results_and_cross_references(project):
+    text = _markdown(project)
+    assert "Methods text; results are in [Section 2](#sec-results)." in text
+    assert "the median was\n10.8 (95% CI 8.9–12.9) months" in text
+    assert "As [Table 1](#tbl-demo) and [Figure 1](#fig-demo) show (panel [1](#fig-demo); " \
+           "see also [Section 1](#sec-methods))" in text
+    assert "{{<" not in text and "not.a.path" not in text
+    assert "RENDERER LINE" in text
+
+
+def test_embedded_table_gets_a_numbered_caption_with_its_label_before_the_pipe_table(project):
+    text = _markdown(project)
+    assert "Table: Table 1: Patients per arm. {#tbl-demo}\n\n| Arm | n |" in text
+    assert "Counts per arm." in text
+
+
+def test_embedded_figure_is_written_to_media_with_caption_and_alt_text(project):
+    text = _markdown(project)
+    assert ('![Figure 1: Survival by arm.](media/fig-demo.png){#fig-demo '
+            'fig-alt="A falling step curve." width="95%"}') in text
+    assert (project / "work" / "media" / "fig-demo.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_warning_emitted_by_an_embedded_cell_is_shown_as_a_caveat(project):
+    assert "*Caveat:* level B has fewer than 5 patients" in _markdown(project)
+
+
+@pytest.mark.parametrize("synthetic, shown", [(True, True), (False, False)])
+def test_synthetic_notice_is_shown_only_when_results_say_the_data_are_synthetic(project, synthetic, shown):
+    results = {"data": {"synthetic": synthetic}, "os": {"text": {"median": "x"}}}
+    assert ("> **Synthetic data.**" in _markdown(project, results)) is shown
+
+
+def test_an_unknown_results_path_is_an_error_naming_the_path(project):
+    with pytest.raises(UnknownResultError, match=r"os\.text\.median"):
+        _markdown(project, {"data": {"synthetic": True}, "os": {}})
+
+
+def test_an_embed_of_a_missing_label_is_an_error_naming_notebook_and_label(project):
+    report = project / "report.qmd"
+    report.write_text(report.read_text().replace("#fig-demo >}}", "#fig-nope >}}"))
+    with pytest.raises(EmbedError, match="fig-nope"):
+        _markdown(project)
+
+
+def test_a_cross_reference_to_an_undefined_label_is_an_error():
+    with pytest.raises(RenderError, match="@tbl-missing"):
+        number_crossrefs("See @tbl-missing.\n")
+
+
+def test_email_addresses_and_citations_are_not_taken_for_cross_references():
+    text = "Write to a@fig-x.org; see [@kaplan1958] and @cox1972.\n"
+    assert number_crossrefs(text) == text
+
+
+def test_unnumbered_headings_keep_no_number_and_subsections_count_within_their_section():
+    text = "# A\n\n## B {#sec-b}\n\n# Refs {.unnumbered}\n\n# C\n\n## D {#sec-d}\n\n@sec-b @sec-d\n"
+    out = number_crossrefs(text)
+    assert "# 1 A" in out and "## 1.1 B {#sec-b}" in out and "# Refs {.unnumbered}" in out
+    assert "## 2.1 D {#sec-d}" in out and "[Section 1.1](#sec-b) [Section 2.1](#sec-d)" in out
+
+
+@pytest.mark.parametrize("source, expected", [
+    ('#| label: tbl-x\n#| tbl-cap: "A caption: with colon"\nf()', {"label": "tbl-x",
+                                                                  "tbl-cap": "A caption: with colon"}),
+    ("#| label: fig-y\n#| fig-alt: Curve\nplot()", {"label": "fig-y", "fig-alt": "Curve"}),
+    ("x = 1\n#| label: late", {}),
+])
+def test_cell_options_are_read_from_the_leading_hash_pipe_lines(source, expected):
+    assert parse_cell_options(source) == expected
+
+
+def test_embed_check_reports_missing_notebooks_labels_and_unembedded_labels(project):
+    report = project / "report.qmd"
+    report.write_text(report.read_text().replace("#fig-demo >}}", "#fig-nope >}}")
+                      + "\n{{< embed notebooks/99-none.ipynb#tbl-z >}}\n")
+    problems = "\n".join(check_embeds(project))
+    assert "has no cell labelled 'fig-nope'" in problems
+    assert "notebooks/99-none.ipynb does not exist" in problems
+    assert "notebooks/01-demo.ipynb#fig-demo is neither embedded" in problems
+    assert check_embeds(project, excluded={"fig-demo"}) == [
+        "report.qmd: embeds notebooks/01-demo.ipynb#fig-nope but that notebook has no cell labelled 'fig-nope'",
+        "report.qmd: embeds notebooks/99-none.ipynb#tbl-z but notebooks/99-none.ipynb does not exist"]
+
+
+def test_embed_check_passes_on_a_consistent_project(project):
+    assert check_embeds(project) == []
+
+
+def test_fallback_renders_self_contained_html_pdf_and_docx_and_names_the_renderer(project):
+    info = render_report(project, project / "_output", renderer="pandoc+typst")
+    assert info.renderer == "pandoc+typst"
+    assert sorted(p.name for p in info.files) == ["report.docx", "report.html", "report.pdf"]
+    html = (project / "_output" / "report.html").read_text(encoding="utf-8")
+    assert 'src="data:image/png;base64,' in html and 'src="media/' not in html
+    assert "Table 1: Patients per arm." in html and "Figure 1: Survival by arm." in html
+    assert "Kaplan" in html and "without Quarto" in html
+    assert (project / "_output" / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (project / "_output" / "report.docx").read_bytes()[:2] == b"PK"
+    assert not list(project.glob("_output.render-*")), "temporary folder left behind"
+
+
+def test_a_failed_render_leaves_the_previous_outputs_untouched(project):
+    old = project / "_output" / "report.html"
+    old.write_text("previous render")
+    (project / "_output" / "results.json").write_text(json.dumps({"data": {"synthetic": True}}))
+    with pytest.raises(UnknownResultError):
+        render_report(project, project / "_output", renderer="pandoc+typst")
+    assert old.read_text() == "previous render"
+    assert not list(project.glob("_output.render-*"))
+
+
+def test_a_missing_executed_notebook_asks_for_the_notebooks_to_be_executed(project):
+    (project / "_output" / "notebooks" / "01-demo.ipynb").unlink()
+    with pytest.raises(EmbedError, match="execute the notebooks first"):
+        render_report(project, project / "_output", renderer="pandoc+typst", formats=("html",))
+
+
+FAKE_QUARTO = """#!/bin/sh
+# Records its arguments and the staged notebook, then writes the three outputs like quarto would.
+echo "$@" > "$QUARTO_LOG"
+cp notebooks/01-demo.ipynb "$QUARTO_LOG.ipynb"
+mkdir -p _manuscript
+for ext in html pdf docx; do echo "$ext by quarto" > _manuscript/report.$ext; done
+"""
+
+
+def test_with_quarto_on_path_the_project_is_staged_with_executed_notebooks_and_not_executed(
+        project, tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    quarto = bindir / "quarto"
+    quarto.write_text(FAKE_QUARTO)
+    quarto.chmod(quarto.stat().st_mode | stat.S_IEXEC)
+    log = tmp_path / "quarto.log"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("QUARTO_LOG", str(log))
+    info = render_report(project, project / "_output")
+    assert info.renderer == "quarto"
+    assert (project / "_output" / "report.pdf").read_text() == "pdf by quarto\n"
+    assert log.read_text().split() == ["render", "--no-execute", "--to", "html", "--to", "typst",
+                                       "--to", "docx"]
+    staged = nbformat.read(str(log) + ".ipynb", as_version=4)
+    assert staged.cells[1].outputs, "Quarto must see the executed notebook, not the committed one"
+
+
+@pytest.mark.parametrize("path, printed", [
+    ("os.text.median", "10.8 (95% CI 8.9–12.9)"),
+    ("os.n", "87"),
+    ("os.p", "0.004"),
+    ("os.none", "not available"),
+])
+def test_quarto_res_shortcode_prints_the_same_strings_as_the_fallback(tmp_path, path, printed):
+    import pypandoc
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"os": {"text": {"median": "10.8 (95% CI 8.9–12.9)"}, "n": 87,
+                                          "p": 0.004, "none": None}}))
+    script = tmp_path / "call.lua"
+    lua = PROJECT_ROOT / "_extensions" / "res" / "res.lua"
+    script.write_text(f'local sc = dofile("{lua}")\n'
+                      f'io.write(pandoc.utils.stringify(sc["res"]({{"{path}"}})))\n')
+    proc = subprocess.run([pypandoc.get_pandoc_path(), "lua", str(script)], capture_output=True,
+                          text=True, env=dict(os.environ, SUPPLEMENT_RESULTS=str(results)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == printed
+
+
+def test_quarto_res_shortcode_fails_naming_an_unknown_path(tmp_path):
+    import pypandoc
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"os": {}}))
+    script = tmp_path / "call.lua"
+    lua = PROJECT_ROOT / "_extensions" / "res" / "res.lua"
+    script.write_text(f'local sc = dofile("{lua}")\nsc["res"]({{"os.missing.key"}})\n')
+    proc = subprocess.run([pypandoc.get_pandoc_path(), "lua", str(script)], capture_output=True,
+                          text=True, env=dict(os.environ, SUPPLEMENT_RESULTS=str(results)))
+    assert proc.returncode != 0 and "os.missing.key" in proc.stderr
