@@ -107,3 +107,12 @@ def arms_results(study: Study) -> dict:
                              "os_events": format_n_pct(frame["os_event"].sum(), len(frame)),
                              "pfs_events": format_n_pct(frame["pfs_event"].sum(), len(frame))}}
     return out
+
+
+def assumptions_table(study: Study) -> pd.DataFrame:
+    """Quantities the paper does not publish and the values the synthetic cohort assumes (synthetic data only)."""
+    if not study.config.synthetic:
+        return pd.DataFrame({"Note": ["Real data: no generator assumptions apply."]})
+    from helpers.synthetic import ASSUMPTIONS
+
+    return pd.DataFrame(ASSUMPTIONS, columns=["Quantity", "Value assumed", "Source"])

@@ -23,6 +23,7 @@ so that notebooks can print them next to the tables.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -915,14 +916,22 @@ def find_sparse_levels(patients: pd.DataFrame, endpoint: str, covariates: list[s
     return pd.DataFrame(rows, columns=["variable", "label", "level", "n", "events"])
 
 
-def fit_firth_sensitivity(result: MultivariableResult) -> pd.DataFrame:
+def fit_firth_sensitivity(result: MultivariableResult, profile_variables: list | None = None) -> pd.DataFrame:
     """Firth-penalized refit of a multivariable model, next to the ML estimates.
+
+    ``profile_variables``: variables whose CIs are profile penalized-likelihood intervals (default:
+    those with a sparse level or a separated column); the others get Wald intervals at the Firth
+    estimate (``ci_method`` column), which keeps the run time short for large models.
 
     Columns: term, hr_ml, lower_ml, upper_ml, p_ml (Wald), hr_firth, lower_firth, upper_firth
     (profile penalized-likelihood CI), p_firth (penalized LR test). Efron ties (see helpers.firth).
     """
     design = result.fit.design
-    firth = fit_firth(design.X, design.time, design.event)
+    if profile_variables is None:
+        sparse = design.levels[(design.levels["n"] < SPARSE_MIN_N) | (design.levels["events"] == 0)]
+        profile_variables = list(sparse["variable"].unique())
+    cols = [c for v in profile_variables for c in design.terms.get(v, [])] + list(result.fit.separated)
+    firth = fit_firth(design.X, design.time, design.event, profile=cols)
     z = stats.norm.ppf(0.975)
     ml = result.fit
     rows = []
@@ -935,7 +944,7 @@ def fit_firth_sensitivity(result: MultivariableResult) -> pd.DataFrame:
                      "upper_ml": np.exp(b + z * s) if est else np.nan,
                      "p_ml": 2 * stats.norm.sf(abs(b / s)) if est else np.nan,
                      "hr_firth": r["hr"], "lower_firth": r["lower"], "upper_firth": r["upper"],
-                     "p_firth": r["p"]})
+                     "p_firth": r["p"], "ci_method": r["ci_method"]})
     return pd.DataFrame(rows)
 
 
@@ -951,8 +960,10 @@ def make_firth_table(firth: pd.DataFrame) -> pd.DataFrame:
         "Term": [t.replace("[", ": ").replace("]", "") for t in firth["term"]],
         "ML HR (Wald 95% CI)": [hr(*v) for v in firth[["hr_ml", "lower_ml", "upper_ml"]].to_numpy()],
         "P (Wald)": [format_p(p) for p in firth["p_ml"]],
-        "Firth HR (profile 95% CI)": [hr(*v) for v in firth[["hr_firth", "lower_firth", "upper_firth"]].to_numpy()],
-        "P (penalized LR)": [format_p(p) for p in firth["p_firth"]],
+        "Firth HR (95% CI)": [hr(*v) for v in firth[["hr_firth", "lower_firth", "upper_firth"]].to_numpy()],
+        "P (Firth)": [format_p(p) for p in firth["p_firth"]],
+        "CI and P": ["profile penalized likelihood, penalized LR" if m == "profile" else "Wald at Firth estimate"
+                     for m in firth["ci_method"]],
     })
 
 
@@ -1139,6 +1150,14 @@ def compare_with_published(result: MultivariableResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def result_key(term: str) -> str:
+    """results.json key of a model term: ``kps_group[< 70]`` -> ``kps_group_lt_70``."""
+    for old, new in ((">=", "_ge_"), ("<=", "_le_"), (">", "_gt_"), ("<", "_lt_"), ("+", "_plus_")):
+        term = term.replace(old, new)
+    term = re.sub(r"[^0-9A-Za-z]+", "_", term)
+    return term.strip("_")
+
+
 def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult, ph: pd.DataFrame,
                           immortal: pd.DataFrame | None = None, time_varying: pd.DataFrame | None = None,
                           firth: pd.DataFrame | None = None, mi: pd.DataFrame | None = None,
@@ -1148,7 +1167,10 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
 
     def hr_string(h, lo, hi, p=None):
         text = f"HR {format_number(h, 2)} (95% CI {format_ci(lo, hi, 2)})"
-        return text + (f", P = {format_p(p)}" if p is not None else "")
+        if p is None:
+            return text
+        shown = format_p(p)
+        return text + (f", P {shown[0]} {shown[1:]}" if shown.startswith("<") else f", P = {shown}")
 
     uni_cols = ["endpoint", "variable", "level", "reference", "n", "events", "hr", "lower", "upper",
                 "p", "df", "p_lr", "n_model", "events_model"]
@@ -1158,7 +1180,8 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
         "epv": format_number(result.epv, 1), "n_params": str(result.n_params),
         "concordance": format_number(result.concordance, 2),
         "global_lr": f"chi-square {format_number(result.lr_test['chisq'], 1)} on {result.lr_test['df']} df, "
-                     f"P {'' if format_p(result.lr_test['p']).startswith('<') else '= '}{format_p(result.lr_test['p'])}",
+                     + (f"P < {format_p(result.lr_test['p'])[1:]}" if format_p(result.lr_test['p']).startswith('<')
+                        else f"P = {format_p(result.lr_test['p'])}"),
         "entry_p": f"{result.entry_p:g}" if result.entry_p is not None else "none",
         "selected": ", ".join(VARIABLE_LABELS.get(v, v).lower() for v in result.selected),
         "n_candidates": str(univariable["variable"].nunique()),
@@ -1167,13 +1190,11 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
                                  if t != "GLOBAL" and p < 0.05) or "none",
     }
     for _, row in multi.iterrows():
-        key = row["variable"] if row["level"].startswith("per ") else f"{row['variable']}_{row['level']}"
-        key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in key)
+        key = result_key(row["variable"] if row["level"].startswith("per ") else f"{row['variable']}[{row['level']}]")
         text[f"mv_{key}"] = hr_string(row["hr"], row["lower"], row["upper"], row["p"]) \
             if not row["note"].startswith("not estimable") else "not estimable"
     for _, row in univariable[~univariable["reference"]].iterrows():
-        key = row["variable"] if row["level"].startswith("per ") else f"{row['variable']}_{row['level']}"
-        key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in key)
+        key = result_key(row["variable"] if row["level"].startswith("per ") else f"{row['variable']}[{row['level']}]")
         text[f"uv_{key}"] = hr_string(row["hr"], row["lower"], row["upper"], row["p"])
     payload = {
         "choices": choices or {},
@@ -1205,16 +1226,14 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
     if firth is not None:
         payload["firth"] = firth.to_dict(orient="records")
         for _, r in firth.iterrows():
-            key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in r["term"])
-            text[f"firth_{key}"] = hr_string(r["hr_firth"], r["lower_firth"], r["upper_firth"], r["p_firth"])
+            text[f"firth_{result_key(r['term'])}"] = hr_string(r["hr_firth"], r["lower_firth"], r["upper_firth"], r["p_firth"])
     if mi is not None:
         payload["mice"] = {"m": mi.attrs.get("m"), "seed": mi.attrs.get("seed"), "n": mi.attrs.get("n_mi"),
                            "n_complete_case": mi.attrs.get("n_cc"), "terms": mi.to_dict(orient="records")}
         text["mi_m"] = str(mi.attrs.get("m"))
         text["mi_n"] = str(mi.attrs.get("n_mi"))
         for _, r in mi.iterrows():
-            key = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in r["term"])
-            text[f"mi_{key}"] = hr_string(r["hr"], r["lower"], r["upper"], r["p"])
+            text[f"mi_{result_key(r['term'])}"] = hr_string(r["hr"], r["lower"], r["upper"], r["p"])
     payload["text"] = text
     return payload
 

@@ -1,7 +1,8 @@
 """Execute the analysis notebooks with Jupyter (nbclient), with progress and a cache.
 
 A notebook is re-executed only when its cells, the helpers package, the input data or the settings
-changed (a SHA-256 cache key stored in the executed notebook's metadata). Execution stops at the first
+changed (a SHA-256 cache key stored in the executed notebook's metadata); a notebook that reads the
+results file of the others (``load_results(``) is always re-executed. Execution stops at the first
 failing cell and reports the notebook, the cell and the error.
 """
 from __future__ import annotations
@@ -81,15 +82,16 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
     env_digest = helpers_digest()
     done = []
     saved_env = {k: os.environ.get(k) for k in (DATA_ENV, OUTPUT_ENV, "MPLBACKEND", "PYTHONHASHSEED")}
-    os.environ.update({DATA_ENV: str(data_dir), OUTPUT_ENV: str(output_dir), "MPLBACKEND": "Agg",
-                       "PYTHONHASHSEED": "0"})
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend stores figures as images
+    os.environ.update({DATA_ENV: str(data_dir), OUTPUT_ENV: str(output_dir), "PYTHONHASHSEED": "0"})
     try:
         for index, path in enumerate(notebooks, 1):
             nb = nbformat.read(path, as_version=4)
             key = cache_key(nb, data_dir, env_digest)
             target = out_folder / path.name
             label = f"[{index}/{len(notebooks)}] {path.name}"
-            if use_cache and target.exists():
+            reads_results = "load_results(" in "".join(c.source for c in nb.cells)
+            if use_cache and target.exists() and not reads_results:
                 previous = nbformat.read(target, as_version=4)
                 if previous.metadata.get(CACHE_KEY) == key:
                     progress(f"{label}: unchanged, not re-executed")

@@ -156,7 +156,7 @@ class FirthResult:
 
 
 def fit_firth(X: pd.DataFrame, time, event, ties: str = "efron", alpha: float = 0.05,
-              profile: bool = True, tol: float = 1e-10) -> FirthResult:
+              profile: bool | list = True, tol: float = 1e-10) -> FirthResult:
     """Fit a Firth-penalized Cox model.
 
     Parameters
@@ -164,7 +164,9 @@ def fit_firth(X: pd.DataFrame, time, event, ties: str = "efron", alpha: float = 
     X : DataFrame (n, p) of numeric (dummy-coded) covariates; column names become term names.
     time, event : follow-up in months and 1 = event.
     ties : "efron" (default) or "breslow" (``coxphf``'s convention).
-    profile : profile penalized-likelihood CIs and LR P values (``coxphf(pl = TRUE)``); else Wald.
+    profile : profile penalized-likelihood CIs and LR P values (``coxphf(pl = TRUE)``); else Wald
+        (from the inverse information at the penalized estimate). A list of column names profiles
+        only those columns (profiling is the slow part: one constrained fit per evaluation).
 
     Returns
     -------
@@ -182,7 +184,7 @@ def fit_firth(X: pd.DataFrame, time, event, ties: str = "efron", alpha: float = 
     crit = stats.chi2.ppf(1 - alpha, 1)
     rows = []
     for r in range(p):
-        if profile:
+        if profile is True or (not isinstance(profile, bool) and names[r] in profile):
             others = np.array([k for k in range(p) if k != r])
 
             def profile_ll(value, r=r, others=others):
@@ -213,6 +215,9 @@ def fit_firth(X: pd.DataFrame, time, event, ties: str = "efron", alpha: float = 
             z = stats.norm.ppf(1 - alpha / 2)
             lower, upper = beta[r] - z * se[r], beta[r] + z * se[r]
             pval = 2 * stats.norm.sf(abs(beta[r] / se[r]))
+            method = "Wald"
+        if not (profile is False or (not isinstance(profile, bool) and names[r] not in profile)):
+            method = "profile"
         rows.append({"term": names[r], "coef": beta[r], "se": se[r], "hr": np.exp(beta[r]),
-                     "lower": np.exp(lower), "upper": np.exp(upper), "p": pval})
+                     "lower": np.exp(lower), "upper": np.exp(upper), "p": pval, "ci_method": method})
     return FirthResult(pd.DataFrame(rows), lmax, _modified_score(pl), ties)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib as mpl
-from matplotlib.figure import Figure
+import matplotlib.pyplot as plt
 
 #: The eight Okabe-Ito colours, by name.
 OKABE_ITO = {
@@ -186,8 +186,7 @@ def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float
 
     with style_context():
         n_rows = 2 * len(levels) + 2
-        # A Figure outside pyplot: a notebook shows it once (as the cell's value), and nothing leaks.
-        fig = Figure(figsize=figsize or (COLUMN_WIDTH_IN, 2.45 + 0.16 * n_rows))
+        fig = plt.figure(figsize=figsize or (COLUMN_WIDTH_IN, 2.45 + 0.16 * n_rows))
         gs = fig.add_gridspec(2, 1, height_ratios=[2.3, 0.16 * n_rows], hspace=0.33)
         ax = fig.add_subplot(gs[0])
         tab = fig.add_subplot(gs[1], sharex=ax)
@@ -265,4 +264,6 @@ def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float
                     tab.text(b, row, str(int(n)), ha="center", va="center", fontsize=6.5, color=colour)
                 row += 1
         fig.align_ylabels([ax])
+    # Detached from pyplot: a notebook shows it once (as the cell's value) and no figure piles up.
+    plt.close(fig)
     return fig

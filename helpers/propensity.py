@@ -29,12 +29,16 @@ Conventions (and their R equivalents)
   term. Balance target |d| < 0.1.
 - Weighted Cox model of the arm indicator: Efron ties, weights as sampling weights, robust (sandwich)
   variance ``D'D`` from the weighted dfbeta residuals (R ``coxph(Surv(t, e) ~ arm, weights = w,
-  robust = TRUE)``), fitted here by Newton-Raphson to machine precision (checked against R and
-  lifelines ``CoxPHFitter(robust = True)``). The robust SE ignores the estimation of the PS and is
+  robust = TRUE)``), fitted here by Newton-Raphson to machine precision and checked against R to
+  rounding error. (lifelines ``CoxPHFitter(weights_col=..., robust=True)`` gives the same coefficient but
+  a robust SE about 0.2% different from R with tied event times, because its score residuals treat
+  Efron ties differently; hence the own implementation, with lifelines kept as a cross-check.) The robust SE ignores the estimation of the PS and is
   shown for comparison only (Austin 2016, Stat Med 35:5642); the reported CI is the bootstrap one.
 - Bootstrap: ``n_boot`` resamples of patients with replacement (not stratified), drawn up front from
   ``np.random.default_rng(seed)``; each replicate repeats the whole pipeline (common support, PS model,
-  weights and trimming, weighted Cox for OS and PFS); percentile 95% CI of the log HR. Replicates are
+  weights and trimming, weighted Cox for OS and PFS); percentile 95% CI of the log HR. For speed the
+  replicates fit the PS with a short Newton-Raphson (same maximum-likelihood fit as statsmodels ``Logit``,
+  checked in the tests) and the Cox model with the vectorised arm-only Newton-Raphson below. Replicates are
   computed in worker processes; results do not depend on the number of workers.
 - Weighted Kaplan-Meier: R ``survfit(Surv(t, e) ~ arm, weights = w)``.
 - Times in months (days / 30.4375).
@@ -67,6 +71,9 @@ SMD_TARGET = 0.1
 
 ESTIMANDS = {"ATE": "stabilised inverse probability of treatment weights (average treatment effect, ATE)",
              "ATO": "overlap weights (average treatment effect in the overlap population, ATO)"}
+
+#: Short names of the weighting schemes used in tables, legends and sentences.
+WEIGHT_NAMES = {"ATE": "IPTW (ATE)", "ATO": "overlap (ATO)"}
 
 METHODS = {
     "ps": "logistic regression of CMT+ICI on the prespecified baseline covariates (R glm, binomial)",
@@ -188,21 +195,47 @@ def _support_mask(X: np.ndarray, t: np.ndarray, binary: np.ndarray):
     keep = np.ones(len(t), bool)
     cols = np.ones(X.shape[1], bool)
     while True:
-        changed = False
-        for j in np.flatnonzero(cols & binary):
-            x = X[keep, j]
-            tt = t[keep]
-            ones_t, ones_c = (x[tt == 1] == 1).sum(), (x[tt == 0] == 1).sum()
-            zeros_t, zeros_c = (x[tt == 1] == 0).sum(), (x[tt == 0] == 0).sum()
-            for a, b, value in ((ones_t, ones_c, 1.0), (zeros_t, zeros_c, 0.0)):
-                if (a == 0) != (b == 0):   # the level occurs in one arm only
-                    keep &= ~(X[:, j] == value)
-                    changed = True
-            if np.ptp(X[keep, j]) == 0:
-                cols[j] = False
-                changed = True
-        if not changed:
+        xk, tk = X[keep], t[keep]
+        ones_t = (xk[tk == 1] == 1).sum(axis=0)
+        ones_c = (xk[tk == 0] == 1).sum(axis=0)
+        zeros_t = (xk[tk == 1] == 0).sum(axis=0)
+        zeros_c = (xk[tk == 0] == 0).sum(axis=0)
+        check = cols & binary
+        bad1 = check & ((ones_t == 0) != (ones_c == 0))    # level 1 occurs in one arm only
+        bad0 = check & ((zeros_t == 0) != (zeros_c == 0))  # level 0 occurs in one arm only
+        drop_rows = ((X[:, bad1] == 1).any(axis=1) | (X[:, bad0] == 0).any(axis=1)) & keep
+        keep_new = keep & ~drop_rows
+        xk = X[keep_new]
+        constant = cols & (np.ptp(xk, axis=0) == 0) if len(xk) else cols.copy()
+        if not drop_rows.any() and not constant.any():
             return keep, cols
+        keep, cols = keep_new, cols & ~constant
+
+
+def _logit_newton(X: np.ndarray, t: np.ndarray, tol: float = 1e-10, max_iter: int = 50) -> np.ndarray | None:
+    """Fitted probabilities of a logistic regression with intercept by Newton-Raphson (bootstrap engine).
+
+    The same maximum-likelihood fit as statsmodels ``Logit`` / R ``glm(family = binomial)`` (checked in
+    the tests), without the model-object overhead; None if it does not converge (separation).
+    """
+    A = np.column_stack([np.ones(len(t)), X])
+    beta = np.zeros(A.shape[1])
+    for _ in range(max_iter):
+        eta = A @ beta
+        p = 1.0 / (1.0 + np.exp(-eta))
+        grad = A.T @ (t - p)
+        H = (A * (p * (1 - p))[:, None]).T @ A
+        try:
+            step = np.linalg.solve(H, grad)
+        except np.linalg.LinAlgError:
+            return None
+        beta = beta + step
+        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
+            p = 1.0 / (1.0 + np.exp(-(A @ beta)))
+            return p
+        if np.max(np.abs(beta)) > 50:
+            return None
+    return None
 
 
 @dataclass
@@ -231,7 +264,8 @@ def restrict_to_common_support(patients: pd.DataFrame, terms: Sequence[str],
         reason=[", ".join(f"{c} = {X.at[i, c]:g}" for c in dropped) or "outside common support"
                 for i in patients.index[~keep]])
     if dropped or (~keep).any():
-        warnings.warn(f"positivity: term(s) {dropped} occur(s) in one arm only; {int((~keep).sum())} patient(s) "
+        names = "; ".join(term_label(c) for c in dropped) or "a covariate level"
+        warnings.warn(f"positivity: {names} occurs in one arm only; {int((~keep).sum())} patient(s) "
                       "outside the common support are excluded from the adjusted analyses",
                       PositivityWarning, stacklevel=2)
     return CommonSupport(pd.Series(keep, index=patients.index), [c for c, k in zip(X.columns, cols) if k],
@@ -249,11 +283,11 @@ def c_statistic(y, score) -> float:
 
 
 def _fit_logit(X: np.ndarray, t: np.ndarray):
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit
     exog = np.column_stack([np.ones(len(t)), X])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sm.Logit(t, exog).fit(method="newton", disp=0, maxiter=100, tol=1e-12)
+        return Logit(t, exog).fit(method="newton", disp=0, maxiter=100, tol=1e-12)
 
 
 @dataclass
@@ -531,7 +565,9 @@ def fit_weighted_cox(time, event, z, weights=None, ties: str = "efron", conf_lev
     Returns
     -------
     dict
-        ``{"coef", "hr", "se_naive", "se_robust", "lower", "upper", "p"}``; CI and Wald P use the robust SE.
+        ``{"coef", "hr", "se_naive", "se_robust", "lower", "upper", "p", "lower_naive", "upper_naive",
+        "p_naive"}``; ``lower``/``upper``/``p`` use the robust SE, the ``_naive`` ones the model-based SE
+        (R ``fit$naive.var``; the usual Wald CI when all weights are 1).
     """
     time = np.asarray(time, float)
     w = np.ones(len(time)) if weights is None else np.asarray(weights, float)
@@ -539,14 +575,18 @@ def fit_weighted_cox(time, event, z, weights=None, ties: str = "efron", conf_lev
     if d1sum <= 0 or d0sum <= 0:
         warnings.warn("no events in one arm: the weighted Cox HR is not estimable", PropensityCaveatWarning,
                       stacklevel=2)
-        return {k: None for k in ("coef", "hr", "se_naive", "se_robust", "lower", "upper", "p")}
+        return {k: None for k in ("coef", "hr", "se_naive", "se_robust", "lower", "upper", "p",
+                                  "lower_naive", "upper_naive", "p_naive")}
     beta, info, _, _ = _cox_newton(d1sum, b0, b1, mw)
     resid = _score_residuals(time, event, z, w, beta, ties)
     se_robust = math.sqrt(((w * resid / info) ** 2).sum())
     q = stats.norm.ppf(1 - (1 - conf_level) / 2)
-    return {"coef": beta, "hr": math.exp(beta), "se_naive": 1 / math.sqrt(info), "se_robust": se_robust,
+    se_naive = 1 / math.sqrt(info)
+    return {"coef": beta, "hr": math.exp(beta), "se_naive": se_naive, "se_robust": se_robust,
             "lower": math.exp(beta - q * se_robust), "upper": math.exp(beta + q * se_robust),
-            "p": float(2 * stats.norm.sf(abs(beta / se_robust)))}
+            "p": float(2 * stats.norm.sf(abs(beta / se_robust))),
+            "lower_naive": math.exp(beta - q * se_naive), "upper_naive": math.exp(beta + q * se_naive),
+            "p_naive": float(2 * stats.norm.sf(abs(beta / se_naive)))}
 
 
 def fit_weighted_cox_lifelines(time, event, z, weights) -> dict:
@@ -602,12 +642,8 @@ def _pipeline_coefs(spec: _PipelineSpec, idx: np.ndarray) -> np.ndarray:
     X, t = X[keep][:, cols], t[keep]
     if t.sum() == 0 or t.sum() == len(t):
         return np.full(n_out, np.nan)
-    try:
-        res = _fit_logit(X, t)
-        e = res.predict()
-    except Exception:
-        return np.full(n_out, np.nan)
-    if not np.all(np.isfinite(e)) or e.min() <= 0 or e.max() >= 1:
+    e = _logit_newton(X, t)
+    if e is None or not np.all(np.isfinite(e)) or e.min() <= 0 or e.max() >= 1:
         return np.full(n_out, np.nan)
     w_ate = compute_weights(e, t, "ATE", spec.trim_quantiles)
     w_ato = compute_weights(e, t, "ATO")
@@ -652,10 +688,12 @@ def bootstrap_weighted_hr(patients: pd.DataFrame, terms: Sequence[str], n_boot: 
                   for ep in endpoints)
     spec = _PipelineSpec(X, binary, t, times, tuple(trim_quantiles) if trim_quantiles else None, ties)
     indices = draw_bootstrap_indices(len(t), n_boot, seed)
-    if n_jobs <= 1:
+    if n_boot < 1:
+        raise ValueError("n_boot must be at least 1")
+    if n_jobs <= 1 or n_boot < 8 * n_jobs:
         coefs = _bootstrap_chunk(spec, indices)
     else:
-        chunks = np.array_split(indices, n_jobs * 4)
+        chunks = [c for c in np.array_split(indices, n_jobs * 4) if len(c)]
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
             coefs = np.vstack(list(pool.map(_bootstrap_chunk, [spec] * len(chunks), chunks)))
@@ -703,8 +741,582 @@ def fit_adjusted_cox(patients: pd.DataFrame, terms: Sequence[str], endpoint: str
     q = stats.norm.ppf(1 - (1 - conf_level) / 2)
     events = int(df["_e"].sum())
     if events < 10 * (X.shape[1] + 1):
-        warnings.warn(f"{endpoint}: {events} events for {X.shape[1] + 1} parameters (< 10 per parameter)",
+        warnings.warn(f"multivariable Cox, {endpoint}: {events} events for {X.shape[1] + 1} parameters "
+                      f"({events / (X.shape[1] + 1):.1f} per parameter, below the usual 10)",
                       PropensityCaveatWarning, stacklevel=2)
     return {"hr": math.exp(b), "lower": math.exp(b - q * se), "upper": math.exp(b + q * se),
             "p": float(2 * stats.norm.sf(abs(b / se))), "n": int(len(df)), "events": events,
             "n_parameters": int(X.shape[1] + 1)}
+
+
+# ----------------------------------------------------------------------------- the whole analysis
+@dataclass
+class SensitivityConfig:
+    """Author choices of the confounding-adjusted analysis (set in the notebook's first cell)."""
+
+    ps_covariates: Sequence[str]
+    estimand: str = "ATO"
+    trim_quantiles: tuple[float, float] | None = (0.01, 0.99)
+    n_bootstrap: int = 1000
+    seed: int = 0
+    era_start_year: int | None = None
+    era_end_year: int | None = None
+    balance_extra: Sequence[str] = ()
+    treated_arm: str = "CMT+ICI"
+    reference_arm: str = "CMT"
+    n_jobs: int = 2
+
+
+@dataclass
+class SensitivityResults:
+    """Everything the notebook shows and ``results.json`` stores (see :func:`sensitivity_payload`)."""
+
+    config: SensitivityConfig
+    patients: pd.DataFrame        # common-support population (with start_year)
+    all_patients: pd.DataFrame
+    ps_fit: PropensityFit
+    weights: dict
+    balance: pd.DataFrame
+    weighted: dict                # estimand -> endpoint -> fit_weighted_cox dict (+ bootstrap CI)
+    bootstrap: dict
+    unadjusted: dict              # "all"|"support" -> endpoint -> fit_weighted_cox dict (w = 1)
+    adjusted: dict                # endpoint -> fit_adjusted_cox dict
+    year_adjusted: dict           # endpoint -> fit_adjusted_cox dict (+ start_year)
+    era: dict
+    evalues: dict
+    caveats: list[str] = field(default_factory=list)
+
+
+def era_window(patients: pd.DataFrame, start: int | None = None, end: int | None = None,
+               treated_arm: str = "CMT+ICI") -> tuple[int, int]:
+    """Calendar years in which both arms started treatment: first CMT+ICI year to last CMT year by default."""
+    p = add_start_year(patients)
+    t = treatment_indicator(p, treated_arm) == 1
+    lo = int(p.loc[t, "start_year"].min()) if start is None else int(start)
+    hi = int(p.loc[~t, "start_year"].max()) if end is None else int(end)
+    return lo, hi
+
+
+def _weighted_fits(patients, ps_fit, trim_quantiles):
+    t = ps_fit.treated.to_numpy()
+    weights = {"ATE": compute_weights(ps_fit.ps, t, "ATE", trim_quantiles),
+               "ATO": compute_weights(ps_fit.ps, t, "ATO")}
+    fits = {}
+    for est, w in weights.items():
+        fits[est] = {}
+        for ep, (tcol, ecol, _) in ENDPOINTS.items():
+            fits[est][ep] = fit_weighted_cox(patients[tcol], patients[ecol], t, w)
+    return weights, fits
+
+
+def _attach_bootstrap(fits: dict, boot: dict) -> None:
+    for est in fits:
+        for ep in fits[est]:
+            b = boot[ep][est]
+            fits[est][ep].update({"boot_lower": b["lower"], "boot_upper": b["upper"],
+                                  "boot_se_log": b["se_log"], "boot_n_valid": b["n_valid"]})
+
+
+def run_sensitivity(patients: pd.DataFrame, config: SensitivityConfig) -> SensitivityResults:
+    """Run the confounding-adjusted comparison: PS, weights, balance, weighted/adjusted Cox, era, E-values.
+
+    Caveat warnings (positivity, imbalance, bootstrap failures) are re-issued and kept in ``caveats``.
+    """
+    from helpers.evalue import evalue_hr
+
+    if config.estimand not in ESTIMANDS:
+        raise ValueError(f"estimand must be one of {sorted(ESTIMANDS)}, got {config.estimand!r}")
+    allp = add_start_year(patients)
+    caveats: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ps_fit = fit_propensity(allp, config.ps_covariates, config.treated_arm)
+        kept = allp.loc[ps_fit.ps.index]
+        weights, fits = _weighted_fits(kept, ps_fit, config.trim_quantiles)
+        balance_terms = list(config.ps_covariates) + [b for b in config.balance_extra
+                                                      if b not in config.ps_covariates]
+        balance = make_balance_table(kept, balance_terms, ps_fit.treated, weights, ps_fit.terms)
+        # terms made constant by the common-support exclusion carry no information about balance
+        balance = balance[~balance["term"].isin(ps_fit.support.dropped_terms)].reset_index(drop=True)
+        summary = balance_summary(balance)
+        for est in ("ATE", "ATO"):
+            if not summary[est]["achieved"]:
+                warnings.warn(f"{WEIGHT_NAMES[est]} weights: |SMD| >= {SMD_TARGET} after weighting for "
+                              + "; ".join(term_label(x) for x in summary[est]["terms_above_target"]),
+                              ImbalanceWarning)
+        boot = bootstrap_weighted_hr(allp, config.ps_covariates, config.n_bootstrap, config.seed,
+                                     config.trim_quantiles, config.treated_arm, n_jobs=config.n_jobs)
+        _attach_bootstrap(fits, boot)
+        unadjusted = {}
+        for name, frame in (("all", allp), ("support", kept)):
+            z = treatment_indicator(frame, config.treated_arm)
+            unadjusted[name] = {ep: fit_weighted_cox(frame[tc], frame[ec], z) for ep, (tc, ec, _) in ENDPOINTS.items()}
+        adjusted = {ep: fit_adjusted_cox(kept, ps_fit.terms, ep, config.treated_arm) for ep in ENDPOINTS}
+        year_adjusted = {ep: fit_adjusted_cox(kept, list(ps_fit.terms) + ["start_year"], ep, config.treated_arm)
+                         for ep in ENDPOINTS}
+        # calendar era: restrict to the years in which both arms were treated and repeat the pipeline
+    with warnings.catch_warnings(record=True) as caught_era:
+        warnings.simplefilter("always")
+        lo, hi = era_window(allp, config.era_start_year, config.era_end_year, config.treated_arm)
+        era_p = allp[(allp["start_year"] >= lo) & (allp["start_year"] <= hi)]
+        era_ps = fit_propensity(era_p, config.ps_covariates, config.treated_arm)
+        era_kept = era_p.loc[era_ps.ps.index]
+        era_w, era_fits = _weighted_fits(era_kept, era_ps, config.trim_quantiles)
+        era_boot = bootstrap_weighted_hr(era_p, config.ps_covariates, config.n_bootstrap, config.seed,
+                                         config.trim_quantiles, config.treated_arm, n_jobs=config.n_jobs)
+        _attach_bootstrap(era_fits, era_boot)
+        era_balance = balance_summary(make_balance_table(era_kept, era_ps.terms, era_ps.treated, era_w, era_ps.terms))
+        era_t = era_ps.treated.to_numpy()
+        era = {"years": [lo, hi], "n": int(len(era_kept)), "n_excluded_support": int(len(era_p) - len(era_kept)),
+               "n_by_arm": {config.reference_arm: int((era_t == 0).sum()), config.treated_arm: int((era_t == 1).sum())},
+               "c_statistic": era_ps.c_statistic, "weighted": era_fits, "balance": era_balance,
+               "bootstrap_failed": era_boot["n_failed"],
+               "unadjusted": {ep: fit_weighted_cox(era_p[tc], era_p[ec], treatment_indicator(era_p, config.treated_arm))
+                              for ep, (tc, ec, _) in ENDPOINTS.items()}}
+    for w in caught_era:
+        caught.append(warnings.WarningMessage(f"era {lo}-{hi} analysis: {w.message}", w.category, w.filename,
+                                              w.lineno))
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, PropensityCaveatWarning) and text not in seen:
+            seen.add(text)
+            caveats.append(text)
+            warnings.warn(w.message, w.category, stacklevel=2)
+    evalues = {}
+    for ep in ENDPOINTS:
+        f = fits[config.estimand][ep]
+        evalues[ep] = evalue_hr(f["hr"], f["boot_lower"], f["boot_upper"], rare=False)
+    return SensitivityResults(config, kept, allp, ps_fit, weights, balance, fits, boot, unadjusted, adjusted,
+                              year_adjusted, era, evalues, caveats)
+
+
+# ----------------------------------------------------------------------------- tables
+def _fmt_hr(hr, lo, hi) -> str:
+    from helpers.formatting import format_estimate_ci
+    if hr is None:
+        return "NE"
+    return format_estimate_ci(hr, lo, hi, digits=2).replace("95% CI ", "")
+
+
+def make_ps_model_table(res: SensitivityResults) -> pd.DataFrame:
+    """Propensity model coefficients as odds ratios with Wald 95% CI (R ``exp(confint.default(glm))``)."""
+    from helpers.formatting import format_p
+    c = res.ps_fit.coefficients
+    c = c[c["term"] != "(Intercept)"]
+    labels = _dictionary_labels()
+    q = stats.norm.ppf(0.975)
+    return pd.DataFrame({
+        "Covariate": [term_label(t, labels) for t in c["term"]],
+        "Odds ratio for CMT+ICI (95% CI)": [_fmt_hr(math.exp(b), math.exp(b - q * s), math.exp(b + q * s))
+                                            for b, s in zip(c["log_odds"], c["se"])],
+        "P (Wald)": [format_p(p) for p in c["p"]]})
+
+
+def make_weight_table(res: SensitivityResults) -> pd.DataFrame:
+    """Weight distribution per scheme and arm (sum, min, median, max, Kish effective sample size)."""
+    s = summarize_weights(res.weights, res.ps_fit.treated, (res.config.reference_arm, res.config.treated_arm))
+    names = {"ATE": "Stabilised IPTW (ATE)", "ATO": "Overlap (ATO)"}
+    return pd.DataFrame({"Weights": s["weights"].map(names), "Arm": s["arm"], "n": s["n"],
+                         "Sum": s["sum"].map(lambda v: f"{v:.1f}"), "Min": s["min"].map(lambda v: f"{v:.2f}"),
+                         "Median": s["median"].map(lambda v: f"{v:.2f}"), "Max": s["max"].map(lambda v: f"{v:.2f}"),
+                         "Effective n": s["ess"].map(lambda v: f"{v:.1f}")})
+
+
+def make_balance_display(res: SensitivityResults) -> pd.DataFrame:
+    """Balance table for display: unweighted means/proportions by arm and SMD unweighted, IPTW, overlap."""
+    return format_balance_table(res.balance, WEIGHT_NAMES)
+
+
+def balance_footnote(res: SensitivityResults) -> str:
+    """Footnote of the balance table: SMD formula, target, dagger meaning, dropped terms."""
+    dropped = res.ps_fit.support.dropped_terms
+    text = ("SMD: standardised mean difference, CMT+ICI minus CMT, (weighted) mean difference over the square root "
+            "of the mean of the two arms' (weighted) variances (Austin 2009; Austin and Stuart 2015); target "
+            f"|SMD| < {SMD_TARGET}. Means and percentages are unweighted. † Not in the propensity model "
+            "(shown for balance only).")
+    if dropped:
+        text += (f" Not shown: {'; '.join(term_label(t) for t in dropped)}, a level seen in one arm only; its "
+                 f"{len(res.ps_fit.support.excluded)} patient(s) were excluded from the weighted analyses "
+                 "(no common support).")
+    return text
+
+
+def _hr_row(name, n, os_, pfs, ci, lo="lower", hi="upper"):
+    return {"Analysis": name, "Patients": n,
+            "OS HR (95% CI)": _fmt_hr(os_["hr"], os_[lo], os_[hi]) if os_ else "NE",
+            "PFS HR (95% CI)": _fmt_hr(pfs["hr"], pfs[lo], pfs[hi]) if pfs else "NE", "CI": ci}
+
+
+def make_hr_table(res: SensitivityResults) -> pd.DataFrame:
+    """Arm hazard ratios (CMT+ICI vs CMT) of every analysis, with the CI method of each row."""
+    n_all, n = len(res.all_patients), len(res.patients)
+    u, a, y, wt, era = res.unadjusted, res.adjusted, res.year_adjusted, res.weighted, res.era
+    boot = f"percentile bootstrap ({res.config.n_bootstrap} replicates)"
+    rows = [_hr_row("Unadjusted Cox, all patients", n_all, u["all"]["os"], u["all"]["pfs"], "Wald",
+                    "lower_naive", "upper_naive"),
+            _hr_row("Unadjusted Cox, common support", n, u["support"]["os"], u["support"]["pfs"], "Wald",
+                    "lower_naive", "upper_naive"),
+            _hr_row("Multivariable Cox (propensity covariates)", n, a["os"], a["pfs"], "Wald")]
+    for est in ("ATE", "ATO"):
+        name = "IPTW (ATE), stabilised" + (", truncated" if res.config.trim_quantiles else "") if est == "ATE" \
+            else "Overlap weights (ATO)"
+        rows.append(_hr_row(name, n, wt[est]["os"], wt[est]["pfs"], boot, "boot_lower", "boot_upper"))
+        rows.append(_hr_row(name, n, wt[est]["os"], wt[est]["pfs"], "robust (sandwich) SE, ignores PS estimation"))
+    rows.append(_hr_row("Multivariable Cox + start year", n, y["os"], y["pfs"], "Wald"))
+    lo, hi = era["years"]
+    era_name = f"Era {lo}–{hi}: " + ("overlap weights" if res.config.estimand == "ATO" else "IPTW")
+    rows.append(_hr_row(f"Era {lo}–{hi}: unadjusted Cox", sum(era["n_by_arm"].values()) + era["n_excluded_support"],
+                        era["unadjusted"]["os"], era["unadjusted"]["pfs"], "Wald", "lower_naive", "upper_naive"))
+    rows.append(_hr_row(era_name, era["n"], era["weighted"][res.config.estimand]["os"],
+                        era["weighted"][res.config.estimand]["pfs"], boot, "boot_lower", "boot_upper"))
+    return pd.DataFrame(rows)
+
+
+def make_evalue_table(res: SensitivityResults) -> pd.DataFrame:
+    """E-values of the primary weighted OS and PFS hazard ratios (point estimate and CI limit)."""
+    rows = []
+    for ep, (_, _, label) in ENDPOINTS.items():
+        e = res.evalues[ep]
+        rows.append({"Endpoint": label, "HR (95% bootstrap CI)": _fmt_hr(e["hr"], e["lower"], e["upper"]),
+                     "Risk-ratio scale": f"{e['rr']:.2f}", "E-value, estimate": f"{e['evalue_point']:.2f}",
+                     "E-value, CI limit": f"{e['evalue_ci']:.2f}"})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_ps_overlap(res: SensitivityResults, bins: int = 20):
+    """Mirrored histogram of the propensity score: CMT+ICI above the axis, CMT below."""
+    import matplotlib.pyplot as plt
+    from helpers.plots import COLUMN_WIDTH_IN, arm_colour, style_context
+    ps, t = res.ps_fit.ps.to_numpy(), res.ps_fit.treated.to_numpy()
+    edges = np.linspace(0, 1, bins + 1)
+    with style_context():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, COLUMN_WIDTH_IN * 0.8))
+        h1, _ = np.histogram(ps[t == 1], edges)
+        h0, _ = np.histogram(ps[t == 0], edges)
+        width = np.diff(edges)
+        ax.bar(edges[:-1], h1, width, align="edge", color=arm_colour(res.config.treated_arm),
+               edgecolor="white", linewidth=0.4, label=f"{res.config.treated_arm} (n = {int(t.sum())})")
+        ax.bar(edges[:-1], -h0, width, align="edge", color=arm_colour(res.config.reference_arm),
+               edgecolor="white", linewidth=0.4, label=f"{res.config.reference_arm} (n = {int((t == 0).sum())})")
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("Propensity score (probability of CMT+ICI)")
+        ax.set_ylabel("Patients")
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{abs(v):g}"))
+        ax.legend(loc="upper right")
+        ax.set_title(f"c-statistic {res.ps_fit.c_statistic:.2f}", loc="left")
+        fig.tight_layout()
+    return fig
+
+
+def plot_love(res: SensitivityResults):
+    """Love plot: |SMD| of each covariate unweighted and under IPTW and overlap weights; line at 0.1."""
+    import matplotlib.pyplot as plt
+    from helpers.plots import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+    b = res.balance.iloc[::-1]
+    labels = (b["label"] + np.where(b["in_model"], "", " †")).tolist()
+    y = np.arange(len(b))
+    series = [("smd_unweighted", "Unweighted", "o", OKABE_ITO["black"]),
+              ("smd_ATE", "IPTW (ATE)", "s", OKABE_ITO["orange"]),
+              ("smd_ATO", "Overlap (ATO)", "^", OKABE_ITO["bluish_green"])]
+    with style_context():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN * 1.6, 0.22 * len(b) + 1.0))
+        for col, name, marker, colour in series:
+            ax.scatter(b[col].abs(), y, marker=marker, s=16, color=colour, label=name, zorder=3,
+                       facecolors="none" if marker == "o" else colour)
+        ax.axvline(SMD_TARGET, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_yticks(y, labels)
+        ax.set_xlabel("Absolute standardised mean difference")
+        ax.grid(axis="y", color="0.9", linewidth=0.5)
+        ax.legend(loc="upper right", frameon=True, framealpha=1.0, edgecolor="white")
+        fig.tight_layout()
+    return fig
+
+
+def plot_weighted_km(res: SensitivityResults, estimand: str | None = None):
+    """Weighted Kaplan-Meier curves of OS and PFS by arm (solid), unweighted curves dotted for reference."""
+    import matplotlib.pyplot as plt
+    from helpers.plots import WIDE_WIDTH_IN, arm_colour, style_context
+    est = estimand or res.config.estimand
+    p, t, w = res.patients, res.ps_fit.treated.to_numpy(), res.weights[est]
+    with style_context():
+        fig, axes = plt.subplots(1, 2, figsize=(WIDE_WIDTH_IN * 1.3, WIDE_WIDTH_IN * 0.6), sharey=True)
+        for ax, (ep, (tcol, ecol, label)) in zip(axes, ENDPOINTS.items()):
+            for value, arm in ((0, res.config.reference_arm), (1, res.config.treated_arm)):
+                s = t == value
+                km_w = fit_weighted_km(p[tcol].to_numpy()[s], p[ecol].to_numpy()[s], w[s])
+                km_u = fit_weighted_km(p[tcol].to_numpy()[s], p[ecol].to_numpy()[s])
+                ax.step(km_w["time"], km_w["surv"], where="post", color=arm_colour(arm),
+                        label=f"{arm}, {WEIGHT_NAMES[est]}")
+                ax.step(km_u["time"], km_u["surv"], where="post", color=arm_colour(arm), linestyle=":",
+                        linewidth=0.8, label=f"{arm}, unweighted")
+            f = res.weighted[est][ep]
+            ax.set_title(f"{label}\nweighted HR {_fmt_hr(f['hr'], f['boot_lower'], f['boot_upper'])}", loc="left")
+            ax.set_xlabel("Months since start of first-line treatment")
+            ax.set_ylim(0, 1.02)
+            ax.set_xlim(left=0)
+        axes[0].set_ylabel("Probability")
+        axes[1].legend(loc="upper right")
+        fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- results.json and text
+def _hr_payload(f: dict, ci: str) -> dict:
+    if f is None or f.get("hr") is None:
+        return {"hr": None}
+    out = {"hr": f["hr"], "coef": f["coef"], "ci_method": ci}
+    if "boot_lower" in f:
+        out.update({"lower": f["boot_lower"], "upper": f["boot_upper"], "boot_se_log": f["boot_se_log"],
+                    "boot_n_valid": f["boot_n_valid"], "robust_lower": f["lower"], "robust_upper": f["upper"],
+                    "robust_se_log": f["se_robust"], "p_robust": f["p"]})
+    else:
+        out.update({"lower": f["lower_naive"], "upper": f["upper_naive"], "p": f["p_naive"]})
+    return out
+
+
+def _text_hr(f: dict, boot: bool = True) -> str:
+    if f.get("hr") is None:
+        return "not estimable"
+    lo, hi = (f["boot_lower"], f["boot_upper"]) if boot and "boot_lower" in f else (
+        (f["lower_naive"], f["upper_naive"]) if "lower_naive" in f else (f["lower"], f["upper"]))
+    from helpers.formatting import format_estimate_ci
+    return format_estimate_ci(f["hr"], lo, hi, digits=2)
+
+
+def describe_overlap(res: SensitivityResults) -> dict:
+    """Sentences on the propensity model's discrimination and the overlap of the arms' scores."""
+    c = res.ps_fit.c_statistic
+    grade = ("little" if c < 0.6 else "modestly" if c < 0.7 else "moderately" if c < 0.8 else "strongly")
+    ps, t = res.ps_fit.ps.to_numpy(), res.ps_fit.treated.to_numpy()
+    lo, hi = max(ps[t == 1].min(), ps[t == 0].min()), min(ps[t == 1].max(), ps[t == 0].max())
+    inside = int(((ps >= lo) & (ps <= hi)).sum())
+    return {"ps_discrimination": f"discriminated {grade} between the arms (c-statistic {c:.2f})",
+            "ps_overlap": (f"{inside} of {len(ps)} patients had a propensity score within the range shared by "
+                           f"both arms ({lo:.2f} to {hi:.2f})"),
+            "ps_range": f"{lo:.2f} to {hi:.2f}"}
+
+
+def describe_robustness(res: SensitivityResults) -> dict:
+    """Plain-language statements generated from the results: per endpoint and overall conclusion."""
+    est = res.config.estimand
+    out = {}
+    verdicts = {}
+    for ep, (_, _, label) in ENDPOINTS.items():
+        w = res.weighted[est][ep]
+        adj = res.adjusted[ep]
+        era = res.era["weighted"][est][ep]
+        ev = res.evalues[ep]
+        checks = {"weighted": w["boot_upper"] < 1, "adjusted": adj["upper"] < 1,
+                  "era": era["hr"] is not None and era["boot_upper"] < 1,
+                  "era_direction": era["hr"] is not None and era["hr"] < 1}
+        verdicts[ep] = checks
+        name = label.lower()
+        wname = "overlap-weighted" if est == "ATO" else "IPTW"
+        hrs = f"{wname} HR {_text_hr(w)}, multivariable Cox HR {_text_hr(adj)}"
+        if checks["weighted"] and checks["adjusted"]:
+            first = f"The {name} benefit of CMT+ICI persisted after adjustment for the measured baseline covariates: {hrs}."
+        elif checks["weighted"] or checks["adjusted"]:
+            first = f"The {name} benefit of CMT+ICI was not consistent across adjustment methods: {hrs}."
+        else:
+            first = f"After adjustment for the measured baseline covariates the {name} difference was compatible with no effect: {hrs}."
+        lo, hi = res.era["years"]
+        where = f"in patients who started treatment in {lo}–{hi}, when both regimens were in use"
+        if checks["era"]:
+            second = f"The benefit was also seen {where}: {wname} HR {_text_hr(era)}."
+        elif checks["era_direction"]:
+            second = (f"Restricted {where}, the estimate pointed the same way but its CI included 1: "
+                      f"{wname} HR {_text_hr(era)}.")
+        else:
+            second = f"Restricted {where}, no benefit was seen: {wname} HR {_text_hr(era)}."
+        sentence = f"{first} {second}"
+        out[f"statement_{ep}"] = sentence
+        if ev["evalue_ci"] > 1:
+            out[f"evalue_{ep}"] = (f"To explain away the {name} hazard ratio, an unmeasured confounder would need to be "
+                                   f"associated with both receiving an ICI and the outcome by a risk ratio of at least "
+                                   f"{ev['evalue_point']:.2f} each, beyond the measured covariates; a weaker confounder "
+                                   f"(risk ratio {ev['evalue_ci']:.2f} each) could move the 95% CI to include 1.")
+        else:
+            out[f"evalue_{ep}"] = (f"The 95% CI of the {name} hazard ratio already includes 1; an unmeasured confounder "
+                                   f"associated with treatment and outcome by a risk ratio of {ev['evalue_point']:.2f} "
+                                   f"each could explain away the point estimate.")
+    robust = {ep: c["weighted"] and c["adjusted"] and c["era_direction"] for ep, c in verdicts.items()}
+    full = {ep: robust[ep] and verdicts[ep]["era"] for ep in verdicts}
+    bal = balance_summary(res.balance)[est]
+    bal_text = (f"with {WEIGHT_NAMES[est]} weights the {bal['n_terms']} propensity-model covariates were balanced"
+                if bal["achieved"] else f"although with {WEIGHT_NAMES[est]} weights balance was not achieved for "
+                + ", ".join(term_label(x) for x in bal["terms_above_target"]))
+
+    def ep_names(eps):
+        return " and ".join({"os": "overall survival", "pfs": "progression-free survival"}[e] for e in eps)
+
+    yes = [ep for ep in robust if robust[ep]]
+    no = [ep for ep in robust if not robust[ep]]
+    if yes and not no:
+        core = f"The {ep_names(yes)} benefit of adding an ICI is robust to the measured confounders"
+    elif yes:
+        core = (f"The {ep_names(yes)} benefit of adding an ICI is robust to the measured confounders, "
+                f"whereas the {ep_names(no)} benefit is not")
+    else:
+        core = "The benefit of adding an ICI is not robust to adjustment for the measured confounders"
+    era_note = (" and to restricting the comparison to the years in which both regimens were in use"
+                if yes and all(full[e] for e in yes) else
+                "; in the contemporaneous era alone the smaller sample gave less precise estimates whose CI included 1"
+                if yes else "")
+    out["conclusion"] = (f"{core}{era_note} ({bal_text}). Unmeasured confounding (for example by PD-L1 expression "
+                         "or by changes in supportive care over time) cannot be excluded in a non-randomised "
+                         "cohort; the E-values give the strength it would need.")
+    out["robust_os"] = "yes" if robust["os"] else "no"
+    out["robust_pfs"] = "yes" if robust["pfs"] else "no"
+    return out
+
+
+def _ordinal(x: float) -> str:
+    n = f"{x:g}"
+    if not float(x).is_integer():
+        return f"{n}th"
+    k = int(x)
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def sensitivity_payload(res: SensitivityResults) -> dict:
+    """The ``sensitivity`` section of results.json (numbers plus ready-formatted ``text`` strings)."""
+    from helpers.formatting import format_number
+    cfg = res.config
+    boot_ci = f"percentile bootstrap, {cfg.n_bootstrap} replicates (seed {cfg.seed})"
+    support = res.ps_fit.support
+    t = res.ps_fit.treated.to_numpy()
+    weights_summary = summarize_weights(res.weights, t, (cfg.reference_arm, cfg.treated_arm))
+    bal = balance_summary(res.balance)
+    bal_all = balance_summary(res.balance, model_only=False)
+    payload = {
+        "config": {"ps_covariates": list(cfg.ps_covariates), "estimand": cfg.estimand,
+                   "trim_quantiles": list(cfg.trim_quantiles) if cfg.trim_quantiles else None,
+                   "n_bootstrap": cfg.n_bootstrap, "seed": cfg.seed, "era_years": res.era["years"]},
+        "population": {"n_all": int(len(res.all_patients)), "n": int(len(res.patients)),
+                       "n_excluded": int(len(support.excluded)),
+                       "excluded_by_arm": support.excluded["arm"].astype(str).value_counts().to_dict(),
+                       "dropped_terms": support.dropped_terms,
+                       "n_by_arm": {cfg.reference_arm: int((t == 0).sum()), cfg.treated_arm: int((t == 1).sum())}},
+        "ps": {"terms": res.ps_fit.terms, "c_statistic": res.ps_fit.c_statistic,
+               "coefficients": res.ps_fit.coefficients, "converged": res.ps_fit.converged},
+        "iptw": {"weights": weights_summary[weights_summary["weights"] == "ATE"],
+                 **{ep: _hr_payload(res.weighted["ATE"][ep], boot_ci) for ep in ENDPOINTS}},
+        "overlap": {"weights": weights_summary[weights_summary["weights"] == "ATO"],
+                    **{ep: _hr_payload(res.weighted["ATO"][ep], boot_ci) for ep in ENDPOINTS}},
+        "unadjusted": {k: {ep: _hr_payload(v[ep], "Wald") for ep in ENDPOINTS} for k, v in res.unadjusted.items()},
+        "adjusted": {ep: {**res.adjusted[ep], "ci_method": "Wald"} for ep in ENDPOINTS},
+        "evalue": {ep: {**res.evalues[ep], "estimand": cfg.estimand} for ep in ENDPOINTS},
+        "balance": {"model_terms": bal, "all_terms": bal_all, "target": SMD_TARGET,
+                    "table": res.balance.drop(columns=["binary"])},
+        "era": {"years": res.era["years"], "n": res.era["n"], "n_by_arm": res.era["n_by_arm"],
+                "n_excluded_support": res.era["n_excluded_support"], "c_statistic": res.era["c_statistic"],
+                "iptw": {ep: _hr_payload(res.era["weighted"]["ATE"][ep], boot_ci) for ep in ENDPOINTS},
+                "overlap": {ep: _hr_payload(res.era["weighted"]["ATO"][ep], boot_ci) for ep in ENDPOINTS},
+                "unadjusted": {ep: _hr_payload(res.era["unadjusted"][ep], "Wald") for ep in ENDPOINTS},
+                "balance": res.era["balance"], "bootstrap_failed": res.era["bootstrap_failed"],
+                "start_year_adjusted": {ep: {**res.year_adjusted[ep], "ci_method": "Wald"} for ep in ENDPOINTS}},
+        "bootstrap": {"n": cfg.n_bootstrap, "seed": cfg.seed, "failed": res.bootstrap["n_failed"],
+                      "method": res.bootstrap["method"]},
+        "methods": {**METHODS, "weights": ESTIMANDS, "primary": ESTIMANDS[cfg.estimand],
+                    "evalue_conversion": res.evalues["os"]["conversion"]},
+        "caveats": res.caveats,
+    }
+    est = cfg.estimand
+    lo, hi = res.era["years"]
+    text = {
+        "c_statistic": format_number(res.ps_fit.c_statistic, 2),
+        "n_analysed": str(len(res.patients)),
+        "n_all": str(len(res.all_patients)),
+        "n_excluded": str(len(support.excluded)),
+        "excluded_reason": (", ".join(term_label(x) for x in support.dropped_terms) or "none"),
+        "ps_covariates": "; ".join(term_label(x) for x in res.ps_fit.terms),
+        "n_ps_terms": str(len(res.ps_fit.terms)),
+        "trim": (f"{_ordinal(100 * cfg.trim_quantiles[0])} and {_ordinal(100 * cfg.trim_quantiles[1])} percentiles"
+                 if cfg.trim_quantiles else "no truncation"),
+        "n_bootstrap": f"{cfg.n_bootstrap:,}",
+        "seed": str(cfg.seed),
+        "bootstrap_failed": str(res.bootstrap["n_failed"]),
+        "primary": WEIGHT_NAMES[est],
+        "era_years": f"{lo}–{hi}",
+        "era_n": str(res.era["n"]),
+        "era_n_cmt": str(res.era["n_by_arm"][cfg.reference_arm]),
+        "era_n_ici": str(res.era["n_by_arm"][cfg.treated_arm]),
+        "evalue_conversion": res.evalues["os"]["conversion"],
+    }
+    for key in ("ATE", "ATO"):
+        s = bal[key]
+        text[f"max_smd_{key}"] = format_number(s["max_abs_smd"], 2)
+        text[f"balance_{key}"] = (f"all {s['n_terms']} model covariates had |SMD| < {SMD_TARGET}" if s["achieved"] else
+                                  f"{s['n_above_target']} of {s['n_terms']} model covariates had |SMD| ≥ {SMD_TARGET} "
+                                  f"(maximum {s['max_abs_smd']:.2f}: "
+                                  f"{', '.join(term_label(x) for x in s['terms_above_target'])})")
+    text["max_smd_unweighted"] = format_number(bal["unweighted"]["max_abs_smd"], 2)
+    others = res.balance[~res.balance["in_model"]]
+    above = others[others["smd_" + est].abs() >= SMD_TARGET]
+    text["balance_other"] = (f"none had |SMD| ≥ {SMD_TARGET}" if above.empty else
+                             ", ".join(f"{r.label} (SMD {r[f'smd_{est}']:.2f})" for _, r in above.iterrows())
+                             + f" had |SMD| ≥ {SMD_TARGET} with {WEIGHT_NAMES[est]} weights")
+    for ep in ENDPOINTS:
+        text[f"hr_{ep}_unadjusted"] = _text_hr(res.unadjusted["all"][ep])
+        text[f"hr_{ep}_adjusted"] = _text_hr({**res.adjusted[ep], "lower_naive": res.adjusted[ep]["lower"],
+                                              "upper_naive": res.adjusted[ep]["upper"]})
+        text[f"hr_{ep}_year_adjusted"] = _text_hr({**res.year_adjusted[ep],
+                                                   "lower_naive": res.year_adjusted[ep]["lower"],
+                                                   "upper_naive": res.year_adjusted[ep]["upper"]})
+        for key in ("ATE", "ATO"):
+            f = res.weighted[key][ep]
+            text[f"hr_{ep}_{key}"] = _text_hr(f)
+            text[f"hr_{ep}_{key}_robust"] = _text_hr({"hr": f["hr"], "lower": f["lower"], "upper": f["upper"]},
+                                                     boot=False)
+            text[f"hr_{ep}_era_{key}"] = _text_hr(res.era["weighted"][key][ep])
+        ev = res.evalues[ep]
+        text[f"evalue_{ep}_point"] = format_number(ev["evalue_point"], 2)
+        text[f"evalue_{ep}_ci"] = format_number(ev["evalue_ci"], 2)
+    other = "ATE" if est == "ATO" else "ATO"
+    adjective = {"ATO": "overlap-weighted", "ATE": "IPTW-weighted"}
+    text["primary_weighted"], text["secondary_weighted"] = adjective[est], adjective[other]
+    for ep in ENDPOINTS:
+        text[f"hr_{ep}_primary"] = text[f"hr_{ep}_{est}"]
+        text[f"hr_{ep}_secondary"] = text[f"hr_{ep}_{other}"]
+        text[f"hr_{ep}_era"] = text[f"hr_{ep}_era_{est}"]
+    n_ex = len(support.excluded)
+    text["support"] = (f"All {len(res.all_patients)} patients lay within the common support" if n_ex == 0 else
+                       f"Of the {len(res.all_patients)} patients, {n_ex} lay outside the common support (a level "
+                       f"seen in one arm only: {text['excluded_reason']}) and were excluded from the adjusted "
+                       f"analyses, leaving {len(res.patients)}")
+    text.update(describe_overlap(res))
+    text.update(describe_robustness(res))
+    payload["text"] = text
+    return payload
+
+
+def hr_footnote(res: SensitivityResults) -> str:
+    """Footnote of the hazard-ratio table: population, weights, CI methods, era window."""
+    lo, hi = res.era["years"]
+    trim = res.config.trim_quantiles
+    return ("HR: hazard ratio of CMT+ICI vs CMT from Cox models with Efron ties. Common support: patients "
+            f"with a covariate level seen in one arm only excluded ({len(res.ps_fit.support.excluded)} patients). "
+            "IPTW: stabilised inverse probability of treatment weights"
+            + (f", truncated at the {_ordinal(100 * trim[0])} and {_ordinal(100 * trim[1])} percentiles" if trim else "")
+            + "; overlap weights: 1 − PS for CMT+ICI and PS for CMT. Bootstrap: percentile 95% CI from "
+            f"{res.config.n_bootstrap} resamples of all patients repeating common support, propensity model, "
+            f"weights and Cox model (seed {res.config.seed}; replicates not estimable: {res.bootstrap['n_failed']}, "
+            f"{res.era['bootstrap_failed']} in the era analysis). "
+            "Robust SE: sandwich variance of the weighted Cox model, which treats the weights as known and is "
+            "shown for comparison only. Start year: calendar year of the start of first-line treatment, linear. "
+            f"Era {lo}–{hi}: patients who started treatment in the years in which both regimens were given, "
+            "propensity model refitted in that subset."
+            + (" Caveats: " + "; ".join(res.caveats) + "." if res.caveats else ""))
+
+
+def evalue_footnote(res: SensitivityResults) -> str:
+    """Footnote of the E-value table: source, conversion, CI limit used."""
+    return (f"E-values (VanderWeele and Ding 2017) of the {WEIGHT_NAMES[res.config.estimand]}-weighted hazard "
+            f"ratios with their bootstrap 95% CI; {res.evalues['os']['conversion']}. The E-value of the CI is "
+            "computed for the limit closer to 1 (1 if the CI includes 1). It is the minimum risk ratio that an "
+            "unmeasured confounder would need with both treatment and outcome, beyond the measured covariates, "
+            "to explain the estimate away.")

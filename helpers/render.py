@@ -14,7 +14,7 @@ Two renderers, one source:
      file, as in Quarto);
   2. ``{{< embed notebooks/NB.ipynb#LABEL >}}`` becomes the output of the cell labelled ``LABEL`` in
      the executed notebook: a Markdown pipe table gets a pandoc caption ``Table: ... {#tbl-LABEL}``,
-     a PNG becomes ``![caption](media/LABEL.png){#fig-LABEL}``; captions come from the cell's
+     a PNG becomes ``![caption](media/LABEL.png){#fig-LABEL alt=...}``; captions come from the cell's
      ``#| tbl-cap:`` / ``#| fig-cap:`` option, alt text from ``#| fig-alt:``; warnings the cell
      emitted become a "Caveat" note under it;
   3. ``{{< res a.b.c >}}`` prints the value at that dotted path of ``results.json`` (a path that does
@@ -26,8 +26,8 @@ Two renderers, one source:
   5. pandoc --citeproc with ``references.bib`` writes standalone self-contained HTML, DOCX and Typst,
      and ``typst.compile`` turns the Typst into the PDF.
 
-Everything is written to a temporary folder next to the output folder (``_output.render-*``, ignored
-by git) and moved into ``_output/`` only when every requested format has been produced.
+Everything is written to a temporary folder inside the output folder (``_output/.render-*``, removed
+afterwards) and moved into ``_output/`` only when every requested format has been produced.
 
 The same shortcodes are implemented for Quarto in ``_extensions/res/res.lua``.
 """
@@ -325,13 +325,15 @@ def embed_markdown(nb_path: Path, label: str, media_dir: Path) -> str:
     if label.startswith("fig-"):
         png = next((b["image/png"] for b in bundles if "image/png" in b), None)
         if png is None:
-            raise EmbedError(f"{nb_path.name}#{label}: the cell has no image/png output")
+            raise EmbedError(f"{nb_path.name}#{label}: the cell has no image/png output (a kernel run "
+                             f"with MPLBACKEND=Agg shows figures as text only; use the inline backend, "
+                             f"module://matplotlib_inline.backend_inline)")
         media_dir.mkdir(parents=True, exist_ok=True)
         image = media_dir / f"{label}.png"
         image.write_bytes(base64.b64decode(_as_text(png)))
         caption = _one_line(options.get("fig-cap", ""))
         alt = _one_line(options.get("fig-alt", caption)).replace('"', "'")
-        return f'![{caption}]({media_dir.name}/{image.name}){{#{label} fig-alt="{alt}" width="95%"}}' + caveats
+        return f'![{caption}]({media_dir.name}/{image.name}){{#{label} alt="{alt}" width="95%"}}' + caveats
     # any other label: its Markdown output, else its plain text
     parts = [_as_text(b.get("text/markdown") or b.get("text/plain", "")).strip() for b in bundles]
     return "\n\n".join(p for p in parts if p) + caveats
@@ -546,8 +548,8 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     source.write_text(markdown, encoding="utf-8")
     pandoc = _pandoc_path()
     common = _pandoc_common(root)
-    files = []
-    for fmt in formats:
+
+    def produce(fmt: str) -> Path:
         if fmt == "html":
             css = work_dir / "supplement.css"
             css.write_text(HTML_CSS, encoding="utf-8")
@@ -557,7 +559,7 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
         elif fmt == "docx":
             out = work_dir / f"{stem}.docx"
             _run([pandoc, source.name, *common, "--to=docx", "-o", out.name], work_dir)
-        elif fmt == "pdf":
+        else:  # pdf
             header = work_dir / "typst-header.typ"
             header.write_text(TYPST_HEADER, encoding="utf-8")
             typ = work_dir / f"{stem}.typ"
@@ -569,10 +571,17 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
                 typst.compile(str(typ), output=str(out), root=str(work_dir))
             except Exception as exc:  # typst raises its own error type with the compiler message
                 raise RenderError(f"typst could not compile {typ.name}: {exc}") from exc
-        else:
-            raise RenderError(f"unknown format '{fmt}' (expected one of {', '.join(FORMATS)})")
-        files.append(out)
-    return files
+        return out
+
+    formats = list(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise RenderError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})")
+    # the formats are independent: run their pandoc (and typst) processes side by side
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(formats) or 1) as pool:
+        return list(pool.map(produce, formats))
 
 
 STAGED = ("_quarto.yml", REPORT, BIBLIOGRAPHY, "sections", "_extensions")
@@ -631,9 +640,9 @@ def render_report(project_root: Path, output_dir: Path | None = None,
     """Render the supplement into ``output_dir`` (default ``<project_root>/_output``).
 
     Uses Quarto when ``quarto`` is on PATH (or ``renderer="quarto"``), else pandoc + Typst
-    (``renderer="pandoc+typst"`` forces it). Files are produced in a temporary folder next to
-    ``output_dir`` and moved into it only when all formats succeeded; on failure nothing in
-    ``output_dir`` changes and a RenderError names the cause.
+    (``renderer="pandoc+typst"`` forces it). Files are produced in a temporary folder inside
+    ``output_dir`` (removed afterwards) and moved into place only when all formats succeeded; on
+    failure no report file in ``output_dir`` changes and a RenderError names the cause.
     """
     root = Path(project_root).resolve()
     output_dir = Path(output_dir or root / "_output").resolve()
@@ -644,7 +653,7 @@ def render_report(project_root: Path, output_dir: Path | None = None,
         renderer = RENDERER_QUARTO if quarto else RENDERER_FALLBACK
     if renderer not in (RENDERER_QUARTO, RENDERER_FALLBACK):
         raise RenderError(f"unknown renderer '{renderer}'")
-    work_dir = Path(tempfile.mkdtemp(prefix=f"{output_dir.name}.render-", dir=output_dir.parent))
+    work_dir = Path(tempfile.mkdtemp(prefix=".render-", dir=output_dir))
     try:
         if renderer == RENDERER_QUARTO:
             if not quarto:

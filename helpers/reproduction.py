@@ -5,7 +5,8 @@ Reads the paper's numbers from ``data/published.yaml`` and ours from ``_output/r
 
 * :func:`compare_headline` - abstract numbers (median OS per arm, log-rank P values, median PFS,
   the statements on ORR, DCR, TRAEs and the independent prognostic factors);
-* :func:`compare_baseline` - Table 1 counts per arm and the printed test per variable;
+* :func:`compare_baseline` - Table 1 counts per arm and the printed test per variable (summarised
+  in two rows of the headline table; the per-level comparison is shown by 02-baseline);
 * :func:`make_software_table` and :func:`make_checksum_table` - the software and input-file
   colophon of the supplement.
 
@@ -56,11 +57,10 @@ RESULT_PATHS: dict[str, tuple[str, ...]] = {
     "rate": ("response.{ep}.{arm}.rate",),
     "rate_p": ("response.{ep}.p",),
     "rate_test": ("response.{ep}.test",),
-    "trae_rate": ("safety.any_trae.{arm}.rate", "safety.any.{arm}.rate", "safety.overall.{arm}.rate"),
-    "trae_p": ("safety.any_trae.p", "safety.any.p", "safety.overall.p"),
-    "trae_test": ("safety.any_trae.test", "safety.any.test", "safety.overall.test"),
-    "cox_factors": ("cox.multivariable.significant", "cox.multivariable_significant",
-                    "cox.significant_multivariable"),
+    "trae_rate": ("safety.any_grade.{arm}.rate",),
+    "trae_p": ("safety.any_grade.p",),
+    "trae_test": ("safety.any_grade.test",),
+    "cox_terms": ("cox.multivariable",),    # list of {term, hr, lower, upper, p}
 }
 
 
@@ -209,15 +209,45 @@ def compare_headline(results: dict, published: dict) -> pd.DataFrame:
     add("Treatment-related adverse events", str(abstract.get("trae", NOT_PUBLISHED)), text,
         _agreement(agrees))
 
+    add_baseline_summary(rows, compare_baseline(results, published))
+
     factors = abstract.get("multivariable_os_factors") or []
-    ours = find_result(results, "cox_factors")
-    if isinstance(ours, str):
-        ours = [s.strip() for s in ours.split(";") if s.strip()]
+    terms = find_result(results, "cox_terms")
+    ours = None if not isinstance(terms, list) else [
+        str(t.get("term")) for t in terms
+        if isinstance(t, dict) and t.get("p") is not None and float(t["p"]) < ALPHA]
     add("Independent factors for overall survival (multivariable Cox)",
         "; ".join(factors) or NOT_PUBLISHED,
         NOT_COMPUTED if ours is None else ("; ".join(map(str, ours)) or "none significant"),
-        NOT_COMPUTED if ours is None else f"{len(ours)} significant in ours vs {len(factors)} published")
+        NOT_COMPUTED if ours is None else
+        f"{len(ours)} terms with P < 0.05 in ours vs {len(factors)} published factors")
     return pd.DataFrame(rows)
+
+
+def add_baseline_summary(rows: list[dict], baseline: pd.DataFrame) -> None:
+    """Two summary rows for Table 1 (counts per level and arm; tests) from :func:`compare_baseline`.
+
+    The per-level comparison itself is shown by the baseline section (02-baseline).
+    """
+    cells = [d for d, p in zip(baseline["Difference"], baseline["Published n (CMT/CMT+ICI)"])
+             if p != NOT_PUBLISHED]
+    n_cells = 2 * len(cells)
+    compared = [d for d in cells if re.fullmatch(r"[0-9+−/]+", str(d))]
+    differing = sum(1 for d in compared for x in str(d).split("/") if x != "0")
+    p_rows = [(p, c) for p, c in zip(baseline["Published P"], baseline["P comparison"])
+              if p not in ("", NOT_PUBLISHED)]
+    same = sum(1 for _, c in p_rows if "same conclusion" in str(c))
+    p_compared = sum(1 for _, c in p_rows if "conclusion" in str(c))
+    rows.append({"Quantity": "Published Table 1: patients per level and arm",
+                 "Published": f"{n_cells} counts printed",
+                 "Reproduced": (f"{2 * len(compared) - differing} identical" if compared else NOT_COMPUTED),
+                 "Difference": (f"{differing} of {2 * len(compared)} differ (see the baseline section)"
+                                if compared else NOT_COMPUTED)})
+    rows.append({"Quantity": "Published Table 1: P values of the between-arm tests",
+                 "Published": f"{len(p_rows)} printed",
+                 "Reproduced": f"{p_compared} computed" if p_compared else NOT_COMPUTED,
+                 "Difference": (f"same conclusion at 5% for {same} of {p_compared}" if p_compared
+                                else NOT_COMPUTED)})
 
 
 def _agreement(agrees: bool | None) -> str:
@@ -290,8 +320,9 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
     def count(frame, column, predicate):
         return int(sum(1 for v in frame[column] if predicate(str(v))))
 
-    n_p = count(headline, "Difference", lambda v: "conclusion" in v)
-    n_same = count(headline, "Difference", lambda v: "same conclusion" in v)
+    logrank = headline[headline["Quantity"].str.startswith("Log-rank P")]
+    n_p = count(logrank, "Difference", lambda v: "conclusion" in v)
+    n_same = count(logrank, "Difference", lambda v: "same conclusion" in v)
     n_statements = count(headline, "Difference", lambda v: v in ("agrees", "does not agree"))
     n_agree = count(headline, "Difference", lambda v: v == "agrees")
     missing = count(headline, "Reproduced", lambda v: v == NOT_COMPUTED) + \

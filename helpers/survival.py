@@ -49,9 +49,9 @@ METHODS = {
     "logrank": "log-rank test (R survdiff, rho = 0)",
     "cox": "univariable Cox proportional-hazards model, Efron ties (R coxph); Wald 95% CI",
     "cox_p": "Wald P; likelihood-ratio P from the comparison with the null model",
-    "rmst": ("restricted mean survival time: area under the Kaplan-Meier curve up to tau, standard error "
+    "rmst": ("Restricted mean survival time: area under the Kaplan-Meier curve up to tau, standard error "
              "by the Greenwood-type formula of R print(survfit, rmean = tau)"),
-    "followup": "median follow-up by the reverse Kaplan-Meier method (Schemper and Smith 1996)",
+    "followup": "Median follow-up by the reverse Kaplan-Meier method (Schemper and Smith 1996)",
 }
 
 _TOL = math.sqrt(np.finfo(float).eps)  # R survmean's tolerance for "S == 0.5"
@@ -485,7 +485,12 @@ def survival_results(patients: pd.DataFrame, endpoint: str, conf_type: str = "lo
     rm["difference"]["comparison"] = f"{exp} minus {ref}"
     events = {a: {"events": int(data[a][1].sum()), "n": int(len(data[a][1]))} for a in levels}
 
-    text = {"endpoint": ep.label, "conf_type": conf_type, "rmst_horizon": format_number(rmst_horizon, 0)}
+    rate_labels = [f"{r:g}" for r in rate_times]
+    text = {"endpoint": ep.label, "conf_type": conf_type,
+            "ci_scale": "log" if conf_type == "log" else "log(-log)",
+            "rmst_horizon": f"{float(rmst_horizon):g}",
+            "rate_times": (", ".join(rate_labels[:-1]) + " and " + rate_labels[-1]) if len(rate_labels) > 1
+            else "".join(rate_labels)}
     for a in levels:
         k = arm_key(a)
         m = median[a]
@@ -583,10 +588,10 @@ def make_survival_table(results: Sequence[dict]) -> pd.DataFrame:
         hr = res["hr"]
         row("Log-rank test", ["", ""],
             f"χ² = {format_number(res['logrank_chisq'], 2, 'NE')}, df = {res['logrank_df']}, "
-            f"P = {format_p(res['logrank_p'])}")
+            f"{_p_statement(res['logrank_p'], format_p)}")
         row(f"Hazard ratio ({hr['comparison']}), 95% CI", ["", ""],
             f"{format_estimate_ci(hr['estimate'], hr['lower'], hr['upper'], digits=2, missing='NE').replace(' (95% CI ', ' (')}; "
-            f"Wald P = {format_p(hr['p'])}; LR P = {format_p(hr['lr_p'])}")
+            f"Wald {_p_statement(hr['p'], format_p)}; LR {_p_statement(hr['lr_p'], format_p)}")
     df = pd.DataFrame(rows)
     # Show the endpoint name once per block.
     df.loc[df["Endpoint"].duplicated(), "Endpoint"] = ""
@@ -600,6 +605,17 @@ def survival_footnote(conf_type: str = "log") -> str:
             + ". NR, not reached; NE, not estimable (beyond the last follow-up of the arm). "
             + "Log-rank: " + METHODS["logrank"] + ". Hazard ratio: " + METHODS["cox"] + "; "
             + METHODS["cox_p"] + ".")
+
+
+def rmst_footnote() -> str:
+    """Footnote of the RMST table."""
+    return METHODS["rmst"] + "; difference between arms with a normal 95% CI and two-sided P."
+
+
+def followup_footnote() -> str:
+    """Footnote of the follow-up table."""
+    return (METHODS["followup"] + ". NR: fewer than half of the patients were censored, so the reverse "
+            "Kaplan-Meier curve does not reach 0.5; the range of censored follow-up times is given instead.")
 
 
 def make_rmst_table(results: Sequence[dict]) -> pd.DataFrame:

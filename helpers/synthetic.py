@@ -97,6 +97,10 @@ AE_TERMS: dict[str, tuple[float, float, float]] = {
     "Pneumonitis": (0.0, 0.0, 0.0),
     "Alanine aminotransferase increased": (0.10, 0.1, 1.5),
 }
+#: Share of patients with no treatment-related adverse event recorded (real-world under-recording;
+#: the trials report 97-99% with any TRAE, retrospective series fewer).
+P_NO_TRAE = 0.08
+
 #: Immune-related terms given only (or more often) with an ICI: term -> (probability, P(grade >= 3)).
 IRAE_TERMS = {"Hypothyroidism": (0.15, 0.0), "Rash": (0.15, 0.10), "Pneumonitis": (0.05, 0.4),
               "Reactive cutaneous capillary endothelial proliferation": (0.30, 0.0)}
@@ -348,6 +352,8 @@ def _cycles(rng: np.random.Generator, patient_ids, arms, starts, stop_days) -> p
 def _adverse_events(rng: np.random.Generator, patient_ids, arms, agents) -> pd.DataFrame:
     rows = []
     for pid, arm, agent in zip(patient_ids, arms, agents):
+        if rng.random() < P_NO_TRAE:
+            continue
         for term, (p_any, p_severe, ici_multiplier) in AE_TERMS.items():
             p = p_any * (ici_multiplier if arm == "CMT+ICI" else 1.0)
             if p > 0 and rng.random() < p:
@@ -412,7 +418,7 @@ def _published_findings_hold(patients: pd.DataFrame, adverse: pd.DataFrame, cycl
 def _acceptable(checks: dict) -> bool:
     medians_close = all(abs(checks[f"{endpoint}_median_{arm}"] - TARGETS[f"{endpoint}_median"][arm]) <= MEDIAN_TOLERANCE
                         for endpoint in ("os", "pfs") for arm in ARMS)
-    return (medians_close and 0.003 <= checks["os_logrank_p"] <= 0.0055
+    return (medians_close and 0.0035 <= checks["os_logrank_p"] <= 0.0045
             and checks["pfs_logrank_p"] < TARGETS["pfs_logrank_p_below"] / 2
             and all(p < 0.05 for p in checks["cox_p"].values())
             and checks["trae_any_p"] > 0.05 and checks["trae_g3_p"] > 0.05)
@@ -473,7 +479,7 @@ def _raw_patient_table(cov: pd.DataFrame) -> pd.DataFrame:
     return cov[columns]
 
 
-def generate_cohort(seed: int = SEED, n_total: int | None = None, max_attempts: int = 200,
+def generate_cohort(seed: int = SEED, n_total: int | None = None, max_attempts: int = 500,
                     first_attempt: int = 0) -> SyntheticCohort:
     """Generate the synthetic cohort.
 
@@ -488,7 +494,7 @@ def generate_cohort(seed: int = SEED, n_total: int | None = None, max_attempts: 
     Returns
     -------
     SyntheticCohort with the first candidate whose published qualitative findings hold
-    (KM medians within 0.25 months of the targets, OS log-rank P within 0.003-0.0055, PFS log-rank P < 0.0005, KPS, local therapy and both cycle
+    (KM medians within 0.25 months of the targets, OS log-rank P within 0.0035-0.0045 (prints as 0.004), PFS log-rank P < 0.0005, KPS, local therapy and both cycle
     counts significant in the paper-style OS model, TRAE incidence not different between arms).
     """
     if n_total is not None:

@@ -44,3 +44,16 @@ def edit_csv(path: Path, edit) -> None:
     frame = pd.read_csv(io.StringIO("".join(lines)), dtype=str, keep_default_na=False)
     frame = edit(frame)
     path.write_text(frame.to_csv(index=False, lineterminator="\n"), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def built_output(tmp_path_factory):
+    """The whole pipeline (validate, execute every notebook, render) run once on the default data.
+
+    Returns the output folder; tests read results.json, executed notebooks and the rendered files from it.
+    """
+    from helpers.pipeline import build_report
+
+    out = tmp_path_factory.mktemp("build") / "_output"
+    build_report(DATA_DIR, out, use_cache=False, render=True, progress=lambda message: None)
+    return out

@@ -159,7 +159,7 @@ def test_embedded_table_gets_a_numbered_caption_with_its_label_before_the_pipe_t
 def test_embedded_figure_is_written_to_media_with_caption_and_alt_text(project):
     text = _markdown(project)
     assert ('![Figure 1: Survival by arm.](media/fig-demo.png){#fig-demo '
-            'fig-alt="A falling step curve." width="95%"}') in text
+            'alt="A falling step curve." width="95%"}') in text
     assert (project / "work" / "media" / "fig-demo.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -236,10 +236,11 @@ def test_fallback_renders_self_contained_html_pdf_and_docx_and_names_the_rendere
     html = (project / "_output" / "report.html").read_text(encoding="utf-8")
     assert 'src="data:image/png;base64,' in html and 'src="media/' not in html
     assert "Table 1: Patients per arm." in html and "Figure 1: Survival by arm." in html
+    assert 'alt="A falling step curve."' in html
     assert "Kaplan" in html and "without Quarto" in html
     assert (project / "_output" / "report.pdf").read_bytes()[:5] == b"%PDF-"
     assert (project / "_output" / "report.docx").read_bytes()[:2] == b"PK"
-    assert not list(project.glob("_output.render-*")), "temporary folder left behind"
+    assert not list((project / "_output").glob(".render-*")), "temporary folder left behind"
 
 
 def test_a_failed_render_leaves_the_previous_outputs_untouched(project):
@@ -249,7 +250,7 @@ def test_a_failed_render_leaves_the_previous_outputs_untouched(project):
     with pytest.raises(UnknownResultError):
         render_report(project, project / "_output", renderer="pandoc+typst")
     assert old.read_text() == "previous render"
-    assert not list(project.glob("_output.render-*"))
+    assert not list((project / "_output").glob(".render-*"))
 
 
 def test_a_missing_executed_notebook_asks_for_the_notebooks_to_be_executed(project):

@@ -59,6 +59,13 @@ evalue <- list(rr_3.9 = ev_rr(3.9), rr_1.8 = ev_rr(1.8),
                hr_common_0.55 = ev_rr(hr_common(0.55)), hr_common_0.80 = ev_rr(hr_common(0.80)),
                hr_rare_0.55 = ev_rr(0.55))
 
+# 6. Multivariable Cox model of the arm with covariates (Efron ties, Wald CI)
+mv <- coxph(Surv(time, status) ~ treated + karno + age + prior10 + small, data = d, control = ctl)
+multivariable <- list(call = "coxph(Surv(time, status) ~ treated + karno + age + prior10 + small)",
+                      coef = unname(coef(mv)["treated"]), se = unname(sqrt(diag(vcov(mv)))[1]),
+                      lower = unname(exp(confint(mv))[1, 1]), upper = unname(exp(confint(mv))[1, 2]),
+                      p = unname(summary(mv)$coefficients[1, "Pr(>|z|)"]))
+
 out <- list(
   r_version = R.version.string, survival_version = as.character(packageVersion("survival")),
   data = d[, c("time", "status", "treated", "karno", "age", "diagtime", "prior10", "small", "adeno", "large")],
@@ -70,10 +77,12 @@ out <- list(
   coxph = list(call = "coxph(Surv(time, status) ~ treated, weights = w, robust = TRUE, ties = ties)",
                iptw_efron = cox_w(w_iptw, "efron"), iptw_breslow = cox_w(w_iptw, "breslow"),
                ato_efron = cox_w(w_ato, "efron"), ato_breslow = cox_w(w_ato, "breslow"),
-               unweighted_efron = cox_w(rep(1, nrow(d)), "efron")),
+               unweighted_efron = cox_w(rep(1, nrow(d)), "efron"),
+               unweighted_breslow = cox_w(rep(1, nrow(d)), "breslow")),
   survfit = list(call = "summary(survfit(Surv(time, status) ~ treated, weights = w), times, extend = TRUE)",
                  iptw = km_w(w_iptw), ato = km_w(w_ato)),
   smd = smd,
+  multivariable = multivariable,
   evalue = evalue
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/reference/propensity.json")
