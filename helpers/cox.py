@@ -592,8 +592,9 @@ def plot_forest(result: MultivariableResult, title: str | None = None):
         import contextlib
         style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0"}, 3.35
 
+    LABEL_X, N_X = -1.45, -0.06   # label and n columns, in axes-width units left of the axis
     table = result.table
-    lines = []  # (label, n, hr, lower, upper, text, kind)
+    lines = []  # (label, n, row, kind)
     for var, block in table.groupby("variable", sort=False):
         numeric = len(block) == 1 and not block["reference"].iloc[0]
         if numeric:
@@ -614,13 +615,12 @@ def plot_forest(result: MultivariableResult, title: str | None = None):
         for i, (label, n, row, kind) in enumerate(lines):
             y = len(lines) - i
             weight = "bold" if kind == "header" else "normal"
-            ax.text(-0.02, y, label, transform=ax.get_yaxis_transform(), ha="right", va="center",
-                    fontweight=weight)
-            ax.text(-0.005 - 0.0, y, "", transform=ax.get_yaxis_transform())
+            ax.text(LABEL_X, y, label.replace("   ", "    "), transform=ax.get_yaxis_transform(),
+                    ha="left", va="center", fontweight=weight)
             if kind == "header" or row is None:
                 continue
             n_text = str(int(row["n"])) if row["reference"] or n else ""
-            ax.text(-0.005, y, n_text, transform=ax.get_yaxis_transform(), ha="right", va="center")
+            ax.text(N_X, y, n_text, transform=ax.get_yaxis_transform(), ha="right", va="center")
             if row["reference"]:
                 ax.plot([1], [y], marker="D", color="0.5", markersize=3.5)
                 text = "Reference"
@@ -643,15 +643,15 @@ def plot_forest(result: MultivariableResult, title: str | None = None):
         ax.set_xticklabels([f"{t:g}" for t in ticks])
         ax.minorticks_off()
         top = len(lines) + 0.7
-        ax.text(-0.02, top, "Variable", transform=ax.get_yaxis_transform(), ha="right",
+        ax.text(LABEL_X, top, "Variable", transform=ax.get_yaxis_transform(), ha="left",
                 va="center", fontweight="bold")
-        ax.text(-0.005, top, "n", transform=ax.get_yaxis_transform(), ha="right", va="center",
+        ax.text(N_X, top, "n", transform=ax.get_yaxis_transform(), ha="right", va="center",
                 fontweight="bold")
         ax.text(1.02, top, "HR (95% CI)", transform=ax.get_yaxis_transform(), ha="left",
                 va="center", fontweight="bold")
         if title:
             ax.set_title(title)
-        fig.subplots_adjust(left=0.42, right=0.62)
+        fig.subplots_adjust(left=0.40, right=0.66)
     return fig
 
 
@@ -776,7 +776,7 @@ def _zph(fit: CoxFit | MultivariableResult, alpha: float = 0.05):
         if row["p"] < alpha:
             _warn(messages, ProportionalHazardsWarning,
                   f"proportional hazards rejected for {row['label']} (cox.zph km, "
-                  f"chi2 = {row['chisq']:.2f}, df = {row['df']}, P = {row['p']:.3f})")
+                  f"chi2 = {row['chisq']:.2f}, df = {row['df']}, P = {row['p']:.2g})")
     # scaled Schoenfeld residuals for the plots: ndead * s V + beta (R cox.zph$y)
     resid = pd.DataFrame(sres @ var * ndead + beta, columns=cols)
     resid.insert(0, "time", np.concatenate([time[deaths] for _, deaths, *_ in pieces]))
@@ -1265,3 +1265,8 @@ def make_remedy_table(remedy: pd.DataFrame) -> pd.DataFrame:
         "P (Wald)": [format_p(p) for p in remedy["p"]],
         "Model": remedy["model"],
     })
+
+
+def imputation_covariates(patients: pd.DataFrame, selected: list[str], candidates: list[str]) -> list[str]:
+    """The multivariable variables plus every candidate with missing values (for the MI sensitivity)."""
+    return list(dict.fromkeys([*selected, *[c for c in candidates if patients[c].isna().any()]]))

@@ -5,12 +5,15 @@ Tables leave the notebooks as Markdown pipe tables, which survive HTML, Typst/PD
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import pandas as pd
 
 #: Typographic dash used in ranges (CI limits).
 RANGE_SEP = "–"
+#: Environment variable: counts from 1 to this value minus one are shown as "<value" (off when unset or 0).
+SUPPRESS_ENV = "SUPPLEMENT_SUPPRESS_BELOW"
 
 
 def _missing(value: Any) -> bool:
@@ -48,8 +51,35 @@ def format_estimate_ci(estimate: float | None, lower: float | None, upper: float
             f"({level}% CI {format_ci(lower, upper, digits, missing)})")
 
 
+def suppression_threshold() -> int:
+    """Small-cell threshold from ``$SUPPLEMENT_SUPPRESS_BELOW`` (0, the default, means no suppression).
+
+    Clinical papers report small cells, so nothing is suppressed unless the variable is set, e.g.
+    ``SUPPLEMENT_SUPPRESS_BELOW=5 make report`` for a data-protection review. A value that is not a
+    whole number >= 0 raises ValueError naming the variable.
+    """
+    raw = os.environ.get(SUPPRESS_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        threshold = int(raw)
+    except ValueError:
+        threshold = -1
+    if threshold < 0:
+        raise ValueError(f"{SUPPRESS_ENV} must be a whole number >= 0 (got {raw!r})")
+    return threshold
+
+
 def format_n_pct(k: int, n: int, digits: int = 1) -> str:
-    """"32 (82.1)": count and percentage of ``n``; "0 (0.0)" when n is 0."""
+    """"32 (82.1)": count and percentage of ``n``; "0 (0.0)" when n is 0.
+
+    With small-cell suppression on (``$SUPPLEMENT_SUPPRESS_BELOW=T``, see :func:`suppression_threshold`)
+    a count of 1 to T-1 is shown as "<T" without its percentage (which would reveal it). Zero is shown.
+    Only cells formatted here are suppressed; complementary cells (e.g. n - k) are not.
+    """
+    threshold = suppression_threshold()
+    if threshold and 0 < k < threshold:
+        return f"<{threshold}"
     pct = 100.0 * k / n if n else 0.0
     return f"{int(k)} ({pct:.{digits}f})"
 

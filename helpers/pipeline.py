@@ -11,9 +11,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from helpers.config import PROJECT_ROOT, data_dir, output_dir
@@ -36,6 +38,27 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+SETTINGS_NAME = "run-settings.json"
+
+
+def run_settings() -> dict:
+    """Settings read from the environment that change the outputs but not the code or the data.
+
+    Stored as ``run-settings.json`` in the output folder; when they differ from the previous run's,
+    every notebook is re-executed (the notebook cache key covers code and data only).
+    """
+    from helpers.formatting import suppression_threshold
+
+    return {"suppress_below": suppression_threshold()}
+
+
+def _previous_settings(out: Path) -> dict | None:
+    try:
+        return json.loads((out / SETTINGS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool = True,
                  formats: tuple[str, ...] = ("html", "pdf", "docx"), renderer: str | None = None,
                  progress=print) -> dict:
@@ -48,10 +71,14 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     staging = out.with_name(f".{out.name}.staging")
     if staging.exists():
         shutil.rmtree(staging)
+    settings = run_settings()
+    if use_cache and _previous_settings(out) != settings:
+        use_cache = False  # e.g. small-cell suppression switched on or off: cached notebooks are stale
     if out.exists() and use_cache:
         shutil.copytree(out, staging, ignore=shutil.ignore_patterns("*.html", "*.pdf", "*.docx"))
     else:
         staging.mkdir(parents=True)
+    (staging / SETTINGS_NAME).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     try:
         executed = execute_notebooks(list_notebooks(), study.folder, staging, use_cache=use_cache,
                                      progress=progress)
@@ -85,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", default="html,pdf,docx", help="formats, comma-separated")
     parser.add_argument("--renderer", default=None, choices=("quarto", "pandoc+typst"))
     args = parser.parse_args(argv)
+    # warnings (e.g. ignored unknown columns) as one plain line each, without source lines
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"WARNING ({category.__name__}): {message}\n"
     data = (args.data or data_dir()).resolve()
     out = (args.output or output_dir()).resolve()
     try:
@@ -93,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except CohortValidationError as exc:
         print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
         return 2
-    except PipelineError as exc:
+    except (PipelineError, ValueError) as exc:
         print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
         return 1
     for path in summary["files"]:

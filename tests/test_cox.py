@@ -304,3 +304,17 @@ def test_landmark_model_matches_r(study):
     assert fit.design.n == ref["n"]
     np.testing.assert_allclose(fit.coef.to_numpy(), ref["coef"], rtol=RTOL)
     np.testing.assert_allclose(fit.se.to_numpy(), ref["se"], rtol=RTOL)
+
+
+def test_forest_plot_shows_reference_levels_and_a_log_axis(lung):
+    import matplotlib
+    matplotlib.use("Agg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv = cox.fit_multivariable(lung, "os", ["age", "sex", "ecog"], entry_p=None)
+    fig = cox.plot_forest(mv)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert ax.get_xscale() == "log"
+    assert texts.count("Reference") == 2          # sex and ECOG reference levels
+    assert {"137", "90"} <= set(texts)             # n per level (137 men, 90 women) is printed
