@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -70,55 +72,79 @@ def cache_key(nb: nbformat.NotebookNode, data_dir: Path, env_digest: str) -> str
     return hashlib.sha256(f"{_code_digest(nb)}|{env_digest}|{data_digest(data_dir)}".encode()).hexdigest()
 
 
-def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *, use_cache: bool = True,
-                      timeout: int = 900, progress: Callable[[str], None] = print) -> list[ExecutedNotebook]:
-    """Execute ``notebooks`` in order into ``output_dir/notebooks``.
+def _execute_one(path: Path, target: Path, key: str, timeout: int) -> float:
+    """Execute one notebook into ``target``; returns seconds. Runs in a worker process."""
+    nb = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        failing = _failing_cell(nb)
+        raise NotebookExecutionError(
+            f"{path.name}, cell {failing[0]} failed:\n{failing[1]}\n--- error ---\n{_short_error(exc)}") from None
+    nb.metadata[CACHE_KEY] = key
+    nbformat.write(nb, target)
+    return time.perf_counter() - started
 
-    The kernel sees ``SUPPLEMENT_DATA=data_dir`` and ``SUPPLEMENT_OUTPUT=output_dir`` and runs with the
-    notebook's folder as working directory. Raises NotebookExecutionError on the first failing cell.
+
+def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *, use_cache: bool = True,
+                      timeout: int = 900, jobs: int | None = None,
+                      progress: Callable[[str], None] = print) -> list[ExecutedNotebook]:
+    """Execute ``notebooks`` into ``output_dir/notebooks``, ``jobs`` at a time (default: CPU count, max 4).
+
+    The kernels see ``SUPPLEMENT_DATA=data_dir`` and ``SUPPLEMENT_OUTPUT=output_dir`` and run with the
+    notebook's folder as working directory. Notebooks that read the others' results (``load_results(``)
+    run last, after all others finished. Raises NotebookExecutionError naming the first failing cell.
     """
     out_folder = output_dir / "notebooks"
     out_folder.mkdir(parents=True, exist_ok=True)
     env_digest = helpers_digest()
-    done = []
+    jobs = jobs or min(4, os.cpu_count() or 1)
     saved_env = {k: os.environ.get(k) for k in (DATA_ENV, OUTPUT_ENV, "MPLBACKEND", "PYTHONHASHSEED")}
     os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend stores figures as images
     os.environ.update({DATA_ENV: str(data_dir), OUTPUT_ENV: str(output_dir), "PYTHONHASHSEED": "0"})
+    done: dict[Path, ExecutedNotebook] = {}
     try:
+        waves: list[list[tuple[int, Path, Path, str]]] = [[], []]
         for index, path in enumerate(notebooks, 1):
             nb = nbformat.read(path, as_version=4)
             key = cache_key(nb, data_dir, env_digest)
             target = out_folder / path.name
-            label = f"[{index}/{len(notebooks)}] {path.name}"
             reads_results = "load_results(" in "".join(c.source for c in nb.cells)
             if use_cache and target.exists() and not reads_results:
                 previous = nbformat.read(target, as_version=4)
                 if previous.metadata.get(CACHE_KEY) == key:
-                    progress(f"{label}: unchanged, not re-executed")
-                    done.append(ExecutedNotebook(path, target, 0.0, True))
+                    progress(f"[{index}/{len(notebooks)}] {path.name}: unchanged, not re-executed")
+                    done[path] = ExecutedNotebook(path, target, 0.0, True)
                     continue
-            progress(f"{label}: executing ...")
-            started = time.perf_counter()
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                                    resources={"metadata": {"path": str(path.parent)}})
-            try:
-                client.execute()
-            except CellExecutionError as exc:
-                failing = _failing_cell(nb)
-                raise NotebookExecutionError(
-                    f"{path.name}, cell {failing[0]} failed:\n{failing[1]}\n--- error ---\n{_short_error(exc)}") from None
-            seconds = time.perf_counter() - started
-            nb.metadata[CACHE_KEY] = key
-            nbformat.write(nb, target)
-            progress(f"{label}: done in {seconds:.1f} s")
-            done.append(ExecutedNotebook(path, target, seconds, False))
+            waves[1 if reads_results else 0].append((index, path, target, key))
+        for wave in waves:
+            if not wave:
+                continue
+            with ProcessPoolExecutor(max_workers=min(jobs, len(wave)), mp_context=get_context("fork")) as pool:
+                futures = {}
+                for index, path, target, key in wave:
+                    progress(f"[{index}/{len(notebooks)}] {path.name}: executing ...")
+                    futures[pool.submit(_execute_one, path, target, key, timeout)] = (index, path, target)
+                for future in as_completed(futures):
+                    index, path, target = futures[future]
+                    try:
+                        seconds = future.result()
+                    except NotebookExecutionError:
+                        for other in futures:
+                            other.cancel()
+                        raise
+                    progress(f"[{index}/{len(notebooks)}] {path.name}: done in {seconds:.1f} s")
+                    done[path] = ExecutedNotebook(path, target, seconds, False)
     finally:
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return done
+    return [done[p] for p in notebooks]
 
 
 def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:

@@ -5,6 +5,7 @@ atomic replace, so a notebook re-run by hand in JupyterLab refreshes only its pa
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -61,17 +62,20 @@ def save_results(section: str, payload: Any, out_dir: Path | None = None) -> Pat
     """Replace one top-level ``section`` of the results file, keeping the others.
 
     Written to a temporary file in the same folder and renamed into place, so a reader never sees a
-    half-written file. Keys are sorted so two runs on the same data give identical bytes.
+    half-written file; an exclusive lock serialises notebooks that run in parallel. Keys are sorted so two runs on the same data give identical bytes.
     """
     path = results_path(out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    results = load_results(path.parent)
-    results[section] = to_jsonable(payload)
-    text = json.dumps(results, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    section_value = to_jsonable(payload)
+    with open(path.parent / ".results.lock", "w") as lock:   # notebooks may run in parallel
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = load_results(path.parent)
+        results[section] = section_value
+        text = json.dumps(results, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
     return path
 
 
