@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from helpers.contingency import TEST_NAMES, test_association
+from helpers.reproduction import load_published  # noqa: F401  (re-exported for the notebook)
 
 __all__ = [
     "BaselineVariable",
@@ -513,17 +514,6 @@ def make_baseline_table(patients: pd.DataFrame, rule: str = "paper",
 
 # ------------------------------------------------------------------------------------------
 # comparison with the published table
-
-
-def load_published(path: Optional[Path | str] = None) -> dict:
-    """The published numbers (``data/published.yaml`` of the project, as printed in the paper)."""
-    import yaml
-
-    if path is None:
-        from helpers.config import PROJECT_ROOT
-
-        path = PROJECT_ROOT / "data" / "published.yaml"
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
 def _published_table1(published: Any) -> list[dict]:

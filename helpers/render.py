@@ -353,16 +353,12 @@ def _scalar_text(value, path: str) -> str:
 
 def lookup_result(results: dict, path: str):
     """The value at a dotted path of results.json; UnknownResultError names the path if absent."""
-    node = results
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise UnknownResultError(f"{{{{< res {path} >}}}}: results.json has no '{path}' "
-                                     f"(stopped at '{part}')")
-    return node
+    from helpers.results import get_result
+
+    try:
+        return get_result(results, path)
+    except KeyError as exc:
+        raise UnknownResultError(f"{{{{< res {path} >}}}}: {exc.args[0]}") from None
 
 
 def synthetic_notice(results: dict, project_root: Path) -> str:

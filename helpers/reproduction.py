@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from helpers.config import PROJECT_ROOT
+from helpers.results import get_result
 
 NOT_COMPUTED = "not computed"
 NOT_PUBLISHED = "not published"
@@ -75,13 +76,11 @@ def load_published(path: str | Path | None = None) -> dict:
 
 
 def _get(results: dict, dotted: str) -> Any:
-    node: Any = results
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return None
-    return node
+    """The value at a dotted path of results.json, or None where the path does not exist."""
+    try:
+        return get_result(results, dotted)
+    except KeyError:
+        return None
 
 
 def find_result(results: dict, key: str, **fmt: str) -> Any:

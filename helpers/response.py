@@ -559,15 +559,12 @@ def load_published_statements(path: str | Path | None = None) -> dict:
 
     Returns {"orr": str, "dcr": str, "trae": str}; empty strings when the file is absent.
     """
-    import yaml
+    from helpers.reproduction import load_published
 
-    if path is None:
-        from helpers.config import PROJECT_ROOT
-        path = PROJECT_ROOT / "data" / "published.yaml"
-    path = Path(path)
-    if not path.exists():
+    try:
+        abstract = (load_published(path) or {}).get("abstract", {})
+    except FileNotFoundError:
         return {"orr": "", "dcr": "", "trae": ""}
-    abstract = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("abstract", {})
     return {key: str(abstract.get(key, "")) for key in ("orr", "dcr", "trae")}
 
 
