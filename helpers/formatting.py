@@ -92,9 +92,13 @@ def markdown_table(df: pd.DataFrame, index: bool = False, align: str | None = No
             for row in frame.itertuples(index=False, name=None)]
     if align is None:
         align = "l" + "r" * (len(header) - 1)
-    rule = {"l": ":---", "r": "---:", "c": ":---:"}
+    # Dash counts set the relative column widths pandoc gives a wide table in PDF and Word:
+    # proportional to the longest word-wrapped content, so label columns are not squeezed.
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    dashes = [max(3, min(40, w)) for w in widths]
+    rule = {"l": ":{}", "r": "{}:", "c": ":{}:"}
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(rule[a] for a in align) + "|"]
+             "|" + "|".join(rule[a].format("-" * d) for a, d in zip(align, dashes)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
