@@ -75,6 +75,7 @@ def save_results(section: str, payload: Any, out_dir: Path | None = None) -> Pat
         fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     return path
 
