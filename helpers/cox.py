@@ -2,10 +2,13 @@
 
 Conventions (and their R equivalents)
 -------------------------------------
-- Engine: lifelines ``CoxPHFitter`` (Efron ties, Newton-Raphson run to a relative log-likelihood
-  change below 1e-14), i.e. ``coxph(Surv(months, event) ~ ..., ties = "efron")``.
+- Engine: Newton-Raphson with step halving on the vectorised Efron partial likelihood of
+  :mod:`helpers.firth`, run until the largest coefficient change is below 1e-10, i.e.
+  ``coxph(Surv(months, event) ~ ..., ties = "efron")``; lifelines only for the concordance,
+  the PH-remedy and time-varying fits.
 - Times in months (days / 30.4375). Categorical covariates are dummy-coded against their first
-  category (the data dictionary's reference level); numeric covariates enter linearly (HR per unit).
+  category; :func:`set_reference_levels` chooses that reference (R ``relevel``) and merges levels;
+  numeric covariates enter linearly (HR per unit).
 - Per-level P: Wald z test (``summary(coxph)``). Per-variable P: likelihood-ratio test from nested
   fits on the same patients (``anova(fit0, fit1)``); the univariable LR test is against the null
   model (``anova(coxph(Surv ~ x))``).
@@ -31,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers.firth import fit_firth, partial_likelihood
+from helpers.firth import _event_groups, fit_firth, partial_likelihood
 
 # ----------------------------------------------------------------------------- constants
 #: Endpoint -> (time column in months, event column, label).
@@ -157,6 +160,55 @@ def code_cycles(patients: pd.DataFrame, coding: str = "per_cycle",
                 levels = [f"< {cut}", f">= {cut}"]
                 out[column] = pd.Categorical(np.where(out[column] >= cut, levels[1], levels[0]),
                                              categories=levels)
+    return out
+
+
+def set_reference_levels(patients: pd.DataFrame, reference_levels: dict | None = None,
+                         merged_levels: dict | None = None) -> pd.DataFrame:
+    """Copy of ``patients`` with merged factor levels and the chosen reference level first.
+
+    Parameters
+    ----------
+    reference_levels : {variable: level}; the level is moved to the front of the categories, so
+        it becomes the reference (HR = 1) of every Cox model; the other levels keep their order.
+        As R ``relevel(x, ref = level)``.
+    merged_levels : {variable: {new level: [old levels]}}; the old levels are replaced by the new
+        one, placed where the first of them was (``forcats::fct_collapse``). Applied first, so a
+        merged level can be a reference.
+
+    Raises
+    ------
+    CoxModelError listing every unknown variable or level.
+    """
+    out = patients.copy()
+    problems = []
+    for var, groups in (merged_levels or {}).items():
+        if var not in out:
+            problems.append(f"merged_levels: no column '{var}'")
+            continue
+        cats = [str(c) for c in (out[var].cat.categories if isinstance(out[var].dtype, pd.CategoricalDtype)
+                                 else sorted(out[var].dropna().astype(str).unique()))]
+        unknown = [old for olds in groups.values() for old in olds if old not in cats]
+        if unknown:
+            problems.append(f"merged_levels: '{var}' has no level(s) {unknown} (levels: {cats})")
+            continue
+        mapping = {old: new for new, olds in groups.items() for old in olds}
+        new_cats = list(dict.fromkeys(mapping.get(c, c) for c in cats))
+        values = out[var].astype(object).map(lambda v: mapping.get(str(v), v) if pd.notna(v) else v)
+        out[var] = pd.Categorical(values, categories=new_cats)
+    for var, ref in (reference_levels or {}).items():
+        if var not in out:
+            problems.append(f"reference_levels: no column '{var}'")
+            continue
+        if not isinstance(out[var].dtype, pd.CategoricalDtype):
+            out[var] = pd.Categorical(out[var])
+        cats = list(out[var].cat.categories)
+        if ref not in cats:
+            problems.append(f"reference_levels: '{var}' has no level '{ref}' (levels: {cats})")
+            continue
+        out[var] = out[var].cat.reorder_categories([ref] + [c for c in cats if c != ref])
+    if problems:
+        raise CoxModelError("; ".join(problems))
     return out
 
 
@@ -290,11 +342,17 @@ class CoxFit:
     loglik_null: float
     concordance: float
     separated: list
-    fitter: object = None
 
     @property
     def lr_chisq(self) -> float:
         return 2 * (self.loglik - self.loglik_null)
+
+    def lifelines_fitter(self):
+        """The same model fitted by lifelines ``CoxPHFitter`` (for cross-checks; not used here)."""
+        from lifelines import CoxPHFitter
+        frame = self.design.X.copy()
+        frame["_time"], frame["_event"] = self.design.time, self.design.event
+        return CoxPHFitter().fit(frame, "_time", "_event", fit_options=FIT_OPTIONS)
 
 
 def _monotone_columns(X: pd.DataFrame, time, event) -> list[str]:
@@ -322,44 +380,72 @@ def _monotone_columns(X: pd.DataFrame, time, event) -> list[str]:
     return out
 
 
-def fit_cox(design: CoxDesign) -> CoxFit:
-    """Fit ``coxph(Surv(time, event) ~ X, ties = "efron")`` with lifelines.
+def _newton_cox(X: np.ndarray, time, event, ties: str = "efron", max_iter: int = 60,
+                tol: float = 1e-10):
+    """Maximise the Cox partial likelihood by Newton-Raphson with step halving, as R ``coxph``.
 
+    Starts at 0; a step that lowers the log-likelihood is halved (``coxph.control``); stops when
+    the largest coefficient change is below ``tol`` (R: relative log-likelihood change < 1e-9,
+    i.e. this runs a few iterations further). Returns (beta, PartialLikelihood, converged).
+    """
+    groups = _event_groups(time, event)
+    beta = np.zeros(X.shape[1])
+    pl = partial_likelihood(beta, X, time, event, ties, groups=groups)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(pl.information, pl.score)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(pl.information, pl.score, rcond=None)[0]
+        for _half in range(40):
+            trial = partial_likelihood(beta + step, X, time, event, ties, groups=groups)
+            if np.isfinite(trial.loglik) and trial.loglik >= pl.loglik - 1e-12 * abs(pl.loglik):
+                break
+            step = step / 2
+        beta, pl = beta + step, trial
+        if np.max(np.abs(step)) < tol:
+            return beta, pl, True
+    return beta, pl, False
+
+
+def fit_cox(design: CoxDesign) -> CoxFit:
+    """Fit ``coxph(Surv(time, event) ~ X, ties = "efron")``.
+
+    Newton-Raphson on the vectorised partial likelihood of :mod:`helpers.firth` (the same
+    algorithm as R ``coxph``); covariance = inverse observed information; concordance = Harrell's
+    C as lifelines ``concordance_index`` (R ``concordance(fit)`` up to tied times).
     Monotone likelihood (complete separation) is detected before fitting and after it (|coef| >
     SEPARATION_COEF); it raises SeparationWarning and the affected columns are listed in
     ``CoxFit.separated`` (their HRs are reported as not estimable, never as huge numbers).
     """
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+    from lifelines.utils import concordance_index
 
     X, time, event = design.X, design.time, design.event
     if event.sum() == 0:
         raise CoxModelError(f"no events among the {len(time)} analysed patients: no Cox model")
     separated = _monotone_columns(X, time, event)
-    frame = X.copy()
-    frame["_time"], frame["_event"] = time, event
-    fitter = CoxPHFitter(baseline_estimation_method="breslow")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            fitter.fit(frame, "_time", "_event", fit_options=FIT_OPTIONS)
-        except ConvergenceError as exc:
-            raise CoxModelError(
-                f"the Cox model did not converge ({str(exc).splitlines()[0]}); check for "
-                "separation, collinearity or constant covariates") from exc
-    coef = fitter.params_.copy()
+    Xa = X.to_numpy(dtype=float)
+    beta, pl, converged = _newton_cox(Xa, time, event)
+    coef = pd.Series(beta, index=X.columns)
     separated += [c for c in coef.index if abs(coef[c]) > SEPARATION_COEF and c not in separated]
+    if not converged and not separated:
+        raise CoxModelError(
+            "the Cox model did not converge in 60 Newton-Raphson iterations; check for "
+            "separation, collinearity or constant covariates")
     if separated:
         _warn(design.warnings, SeparationWarning,
               f"monotone likelihood for {separated}: every event occurs at the extreme value of "
               "the covariate in its risk set, so the maximum-likelihood HR is infinite or zero; "
               "the HR is reported as not estimable; use the Firth-penalized estimate")
-    cov = fitter.variance_matrix_.copy()
-    se = pd.Series(np.sqrt(np.diag(cov)), index=coef.index)
-    null = partial_likelihood(np.zeros(X.shape[1]), X.to_numpy(dtype=float), time, event).loglik
-    return CoxFit(design, coef, se, cov, float(fitter.log_likelihood_), float(null),
-                  float(fitter.concordance_index_), separated, fitter)
+    try:
+        cov_a = np.linalg.inv(pl.information)
+    except np.linalg.LinAlgError:
+        cov_a = np.linalg.pinv(pl.information)
+    cov = pd.DataFrame(cov_a, index=X.columns, columns=X.columns)
+    se = pd.Series(np.sqrt(np.abs(np.diag(cov_a))), index=coef.index)
+    null = partial_likelihood(np.zeros(X.shape[1]), Xa, time, event).loglik
+    concordance = concordance_index(time, -(Xa @ beta), event)
+    return CoxFit(design, coef, se, cov, float(pl.loglik), float(null), float(concordance),
+                  separated)
 
 
 def _lr_test(full: CoxFit, without: list[str]) -> tuple[float, int, float]:
@@ -871,18 +957,19 @@ def fit_ph_remedy(result: MultivariableResult, patients: pd.DataFrame,
         summ = cph.summary
     else:
         event_times = np.unique(design.time[design.event == 1])
-        long = []
+        # episode splitting at every event time (R survSplit): subject i has one row per
+        # interval (a, b] with b an event time below t_i, plus the last interval ending at t_i
+        pieces = []
         for i, (t_i, e_i) in enumerate(zip(design.time, design.event)):
-            cuts = np.concatenate([[0.0], event_times[event_times < t_i], [t_i]])
-            cuts = np.unique(cuts)
-            base = frame.iloc[i].drop(["_time", "_event"])
-            for a, b in zip(cuts[:-1], cuts[1:]):
-                rec = base.to_dict()
-                rec.update(_id=i, _start=a, _stop=b, _event=int(e_i and b == t_i))
-                for t in numeric:
-                    rec[f"{t}:log(t)"] = rec[t] * np.log(b)
-                long.append(rec)
-        long = pd.DataFrame(long)
+            cuts = np.unique(np.concatenate([[0.0], event_times[event_times < t_i], [t_i]]))
+            pieces.append(pd.DataFrame({"_id": i, "_start": cuts[:-1], "_stop": cuts[1:],
+                                        "_event": ((cuts[1:] == t_i) & bool(e_i)).astype(int),
+                                        "_row": i}))
+        long = pd.concat(pieces, ignore_index=True)
+        base = frame.drop(columns=["_time", "_event"]).iloc[long.pop("_row").to_numpy()]
+        long = pd.concat([long, base.reset_index(drop=True)], axis=1)
+        for t in numeric:
+            long[f"{t}:log(t)"] = long[t].to_numpy(float) * np.log(long["_stop"].to_numpy(float))
         strata_cols = [f"_strata_{t}" for t in strata]
         ctv = CoxTimeVaryingFitter()
         ctv.fit(long, id_col="_id", event_col="_event", start_col="_start", stop_col="_stop",
@@ -916,21 +1003,24 @@ def find_sparse_levels(patients: pd.DataFrame, endpoint: str, covariates: list[s
     return pd.DataFrame(rows, columns=["variable", "label", "level", "n", "events"])
 
 
-def fit_firth_sensitivity(result: MultivariableResult, profile_variables: list | None = None) -> pd.DataFrame:
+def fit_firth_sensitivity(result: MultivariableResult, profile_columns: list | None = None) -> pd.DataFrame:
     """Firth-penalized refit of a multivariable model, next to the ML estimates.
 
-    ``profile_variables``: variables whose CIs are profile penalized-likelihood intervals (default:
-    those with a sparse level or a separated column); the others get Wald intervals at the Firth
-    estimate (``ci_method`` column), which keeps the run time short for large models.
+    ``profile_columns``: model columns (e.g. ``"kps_group[< 70]"``) whose CIs are profile
+    penalized-likelihood intervals with penalized LR P values (default: the sparse levels, fewer
+    than SPARSE_MIN_N patients or no events, and any separated column); the others get Wald
+    intervals at the Firth estimate (``ci_method`` column): profiling costs one constrained fit
+    per evaluation and matters only where the likelihood is far from quadratic.
 
-    Columns: term, hr_ml, lower_ml, upper_ml, p_ml (Wald), hr_firth, lower_firth, upper_firth
-    (profile penalized-likelihood CI), p_firth (penalized LR test). Efron ties (see helpers.firth).
+    Columns: term, hr_ml, lower_ml, upper_ml, p_ml (Wald), hr_firth, lower_firth, upper_firth,
+    p_firth, ci_method. Efron ties (see helpers.firth).
     """
     design = result.fit.design
-    if profile_variables is None:
-        sparse = design.levels[(design.levels["n"] < SPARSE_MIN_N) | (design.levels["events"] == 0)]
-        profile_variables = list(sparse["variable"].unique())
-    cols = [c for v in profile_variables for c in design.terms.get(v, [])] + list(result.fit.separated)
+    if profile_columns is None:
+        levels = design.levels
+        sparse = levels[~levels["reference"] & ((levels["n"] < SPARSE_MIN_N) | (levels["events"] == 0))]
+        profile_columns = list(sparse["column"])
+    cols = list(dict.fromkeys([*profile_columns, *result.fit.separated]))
     firth = fit_firth(design.X, design.time, design.event, profile=cols)
     z = stats.norm.ppf(0.975)
     ml = result.fit
@@ -957,7 +1047,7 @@ def make_firth_table(firth: pd.DataFrame) -> pd.DataFrame:
             return "not estimable"
         return f"{format_number(e, 2)} ({format_ci(lo, hi, 2)})"
     return pd.DataFrame({
-        "Term": [t.replace("[", ": ").replace("]", "") for t in firth["term"]],
+        "Term": [term_label(t) for t in firth["term"]],
         "ML HR (Wald 95% CI)": [hr(*v) for v in firth[["hr_ml", "lower_ml", "upper_ml"]].to_numpy()],
         "P (Wald)": [format_p(p) for p in firth["p_ml"]],
         "Firth HR (95% CI)": [hr(*v) for v in firth[["hr_firth", "lower_firth", "upper_firth"]].to_numpy()],
@@ -1107,7 +1197,7 @@ def make_mi_table(mi: pd.DataFrame) -> pd.DataFrame:
     """Display table: term, complete-case HR (95% CI) and P, pooled MI HR (95% CI), P and FMI."""
     from helpers.formatting import format_ci, format_number, format_p
     return pd.DataFrame({
-        "Term": [t.replace("[", ": ").replace("]", "") for t in mi["term"]],
+        "Term": [term_label(t) for t in mi["term"]],
         f"Complete cases (n = {mi.attrs.get('n_cc')}) HR (95% CI)":
             [f"{format_number(h, 2)} ({format_ci(l, u, 2)})" for h, l, u in mi[["hr_cc", "lower_cc", "upper_cc"]].to_numpy()],
         "P (CC)": [format_p(p) for p in mi["p_cc"]],
@@ -1128,25 +1218,58 @@ PUBLISHED_FACTORS = {
 }
 
 
-def compare_with_published(result: MultivariableResult) -> pd.DataFrame:
-    """Published independent OS factors next to the reproduced multivariable estimates.
+def make_model_comparison_table(models: dict, published: dict | None = None) -> pd.DataFrame:
+    """Several multivariable models side by side, one row per variable level.
 
-    The paper gives no HRs, only which factors were significant; a factor not entered by the
-    entry rule is shown as such.
+    Parameters
+    ----------
+    models : {column heading: MultivariableResult}, e.g. the paper-style model and the
+        rule-selected model.
+    published : {published factor wording: variable}; default :data:`PUBLISHED_FACTORS`. Adds a
+        column saying whether the paper named the variable as an independent factor.
+
+    Returns
+    -------
+    DataFrame: Variable, Level, Published, then "<model>: HR (95% CI)" and "<model>: P" per model
+    ("not in model" when a model lacks the variable), and closing rows with the patients/events,
+    events per parameter, global LR test and concordance of each model.
     """
-    from helpers.formatting import format_p
-    rows = []
-    for published, var in PUBLISHED_FACTORS.items():
-        block = result.table[(result.table["variable"] == var) & ~result.table["reference"]]
-        if block.empty:
-            rows.append({"Published factor": published, "Published": "independent factor (HR not published)",
-                         "Reproduced HR (95% CI)": "not entered (univariable P above the entry threshold)",
-                         "P": ""})
-            continue
-        for _, row in block.iterrows():
-            rows.append({"Published factor": published, "Published": "independent factor (HR not published)",
-                         "Reproduced HR (95% CI)": f"{row['level']}: {_hr_text(row)}",
-                         "P": format_p(row["p"])})
+    from helpers.formatting import format_number, format_p
+    published = PUBLISHED_FACTORS if published is None else published
+    named = set(published.values())
+    keys = []
+    for result in models.values():
+        for _, row in result.table.iterrows():
+            if (row["variable"], row["level"]) not in keys:
+                keys.append((row["variable"], row["level"]))
+    first = {}
+    for i, (v, _) in enumerate(keys):
+        first.setdefault(v, i)
+    keys.sort(key=lambda k: first[k[0]])   # stable: keeps a variable's levels together, in order
+    rows, previous = [], None
+    for var, level in keys:
+        rec = {"Variable": VARIABLE_LABELS.get(var, var) if var != previous else "", "Level": level,
+               "Published": ("independent factor" if var in named else "not named")
+               if var != previous else ""}
+        previous = var
+        for name, result in models.items():
+            hit = result.table[(result.table["variable"] == var) & (result.table["level"] == level)]
+            if hit.empty:
+                rec[f"{name}: HR (95% CI)"], rec[f"{name}: P"] = "not in model", ""
+            else:
+                row = hit.iloc[0]
+                rec[f"{name}: HR (95% CI)"] = _hr_text(row)
+                rec[f"{name}: P"] = "" if row["reference"] or pd.isna(row["p"]) else format_p(row["p"])
+        rows.append(rec)
+    summary = {"Patients / events": lambda r: f"{r.n} / {r.events}",
+               "Events per parameter": lambda r: format_number(r.epv, 1),
+               "Global LR test P": lambda r: format_p(r.lr_test["p"]),
+               "Concordance (Harrell's C)": lambda r: format_number(r.concordance, 2)}
+    for label, get in summary.items():
+        rec = {"Variable": label, "Level": "", "Published": ""}
+        for name, result in models.items():
+            rec[f"{name}: HR (95% CI)"], rec[f"{name}: P"] = get(result), ""
+        rows.append(rec)
     return pd.DataFrame(rows)
 
 
@@ -1158,82 +1281,135 @@ def result_key(term: str) -> str:
     return term.strip("_")
 
 
+def _hr_string(h, lo, hi, p=None) -> str:
+    """'HR 0.41 (95% CI 0.25-0.66), P < 0.001' for prose."""
+    from helpers.formatting import format_ci, format_number, format_p
+    text = f"HR {format_number(h, 2)} (95% CI {format_ci(lo, hi, 2)})"
+    if p is None:
+        return text
+    shown = format_p(p)
+    return text + (f", P {shown[0]} {shown[1:]}" if shown.startswith("<") else f", P = {shown}")
+
+
+def _lr_string(lr: dict) -> str:
+    from helpers.formatting import format_number, format_p
+    shown = format_p(lr["p"])
+    return (f"chi-square {format_number(lr['chisq'], 1)} on {lr['df']} df, "
+            + (f"P < {shown[1:]}" if shown.startswith("<") else f"P = {shown}"))
+
+
+def _term_name(row) -> str:
+    return row["variable"] if row["level"].startswith("per ") else f"{row['variable']}[{row['level']}]"
+
+
+def _model_terms(result: MultivariableResult) -> list[dict]:
+    """results.json rows {term, hr, lower, upper, p} of the non-reference levels of a model."""
+    multi = result.table[~result.table["reference"]]
+    return [{"term": _term_name(r), "hr": r["hr"], "lower": r["lower"], "upper": r["upper"],
+             "p": r["p"]} for _, r in multi.iterrows()]
+
+
+def _model_summary(result: MultivariableResult) -> dict:
+    return {"n": result.n, "events": result.events, "n_missing": result.n_missing,
+            "n_params": result.n_params, "selected": result.selected, "global_lr": result.lr_test,
+            "concordance": result.concordance, "entry_p": result.entry_p,
+            "entry_test": result.entry_test, "epv": result.epv}
+
+
+def _model_text(result: MultivariableResult, prefix: str) -> dict:
+    """Prose strings of one model: n, events, EPV, global LR, C and one HR string per term."""
+    from helpers.formatting import format_number
+    text = {f"{prefix}n": str(result.n), f"{prefix}events": str(result.events),
+            f"{prefix}n_missing": str(result.n_missing), f"{prefix}epv": format_number(result.epv, 1),
+            f"{prefix}n_params": str(result.n_params),
+            f"{prefix}concordance": format_number(result.concordance, 2),
+            f"{prefix}global_lr": _lr_string(result.lr_test),
+            f"{prefix}selected": ", ".join(VARIABLE_LABELS.get(v, v).lower() for v in result.selected)}
+    for _, row in result.table[~result.table["reference"]].iterrows():
+        text[f"{prefix}{result_key(_term_name(row))}"] = (
+            "not estimable" if row["note"].startswith("not estimable")
+            else _hr_string(row["hr"], row["lower"], row["upper"], row["p"]))
+    return text
+
+
 def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult, ph: pd.DataFrame,
                           immortal: pd.DataFrame | None = None, time_varying: pd.DataFrame | None = None,
                           firth: pd.DataFrame | None = None, mi: pd.DataFrame | None = None,
-                          landmark_months: float | None = None, choices: dict | None = None) -> dict:
-    """The ``cox`` section of results.json, with ready-formatted strings under ``text``."""
-    from helpers.formatting import format_ci, format_number, format_p
+                          landmark_months: float | None = None, choices: dict | None = None,
+                          paper: MultivariableResult | None = None,
+                          pfs: MultivariableResult | None = None,
+                          reference_levels: dict | None = None,
+                          sparse: pd.DataFrame | None = None) -> dict:
+    """The ``cox`` section of results.json, with ready-formatted strings under ``text``.
 
-    def hr_string(h, lo, hi, p=None):
-        text = f"HR {format_number(h, 2)} (95% CI {format_ci(lo, hi, 2)})"
-        if p is None:
-            return text
-        shown = format_p(p)
-        return text + (f", P {shown[0]} {shown[1:]}" if shown.startswith("<") else f", P = {shown}")
+    ``result`` is the rule-selected OS model (keys ``multivariable``, ``model``, text ``mv_*``);
+    ``paper`` the paper-style model (``multivariable_paper``, ``model_paper``, text ``pm_*``);
+    ``pfs`` the rule-selected PFS model (``multivariable_pfs``, ``model_pfs``, text ``pfs_mv_*``).
+    """
+    from helpers.formatting import format_p
 
     uni_cols = ["endpoint", "variable", "level", "reference", "n", "events", "hr", "lower", "upper",
                 "p", "df", "p_lr", "n_model", "events_model"]
-    multi = result.table[~result.table["reference"]]
-    text = {
-        "n": str(result.n), "events": str(result.events), "n_missing": str(result.n_missing),
-        "epv": format_number(result.epv, 1), "n_params": str(result.n_params),
-        "concordance": format_number(result.concordance, 2),
-        "global_lr": f"chi-square {format_number(result.lr_test['chisq'], 1)} on {result.lr_test['df']} df, "
-                     + (f"P < {format_p(result.lr_test['p'])[1:]}" if format_p(result.lr_test['p']).startswith('<')
-                        else f"P = {format_p(result.lr_test['p'])}"),
+    summary_keys = ("n", "events", "n_missing", "epv", "n_params", "concordance", "global_lr",
+                    "selected")
+    text = {(k[3:] if k[3:] in summary_keys else k): v for k, v in _model_text(result, "mv_").items()}
+    text.update({
         "entry_p": f"{result.entry_p:g}" if result.entry_p is not None else "none",
-        "selected": ", ".join(VARIABLE_LABELS.get(v, v).lower() for v in result.selected),
         "n_candidates": str(univariable["variable"].nunique()),
         "ph_global_p": format_p(ph.loc[ph["term"] == "GLOBAL", "p"].iloc[0]),
         "ph_violated": ", ".join(VARIABLE_LABELS.get(t, t).lower() for t, p in zip(ph["term"], ph["p"])
                                  if t != "GLOBAL" and p < 0.05) or "none",
-    }
-    for _, row in multi.iterrows():
-        key = result_key(row["variable"] if row["level"].startswith("per ") else f"{row['variable']}[{row['level']}]")
-        text[f"mv_{key}"] = hr_string(row["hr"], row["lower"], row["upper"], row["p"]) \
-            if not row["note"].startswith("not estimable") else "not estimable"
+    })
+    if reference_levels:
+        text["reference_levels"] = "; ".join(f"{VARIABLE_LABELS.get(v, v).lower()}: {lev}"
+                                             for v, lev in reference_levels.items())
     for _, row in univariable[~univariable["reference"]].iterrows():
-        key = result_key(row["variable"] if row["level"].startswith("per ") else f"{row['variable']}[{row['level']}]")
-        text[f"uv_{key}"] = hr_string(row["hr"], row["lower"], row["upper"], row["p"])
+        text[f"uv_{result_key(_term_name(row))}"] = _hr_string(row["hr"], row["lower"], row["upper"], row["p"])
     payload = {
         "choices": choices or {},
+        "reference_levels": reference_levels or {},
         "univariable": univariable[uni_cols].to_dict(orient="records"),
-        "multivariable": [{"term": r["variable"] if r["level"].startswith("per ") else f"{r['variable']}[{r['level']}]",
-                           "hr": r["hr"], "lower": r["lower"], "upper": r["upper"], "p": r["p"]}
-                          for _, r in multi.iterrows()],
-        "model": {"n": result.n, "events": result.events, "n_missing": result.n_missing,
-                  "n_params": result.n_params, "selected": result.selected,
-                  "global_lr": result.lr_test, "concordance": result.concordance,
-                  "entry_p": result.entry_p, "entry_test": result.entry_test},
+        "multivariable": _model_terms(result),
+        "model": _model_summary(result),
         "epv": result.epv,
         "ph_test": ph.to_dict(orient="records"),
         "warnings": result.warnings,
     }
+    if paper is not None:
+        payload["multivariable_paper"] = _model_terms(paper)
+        payload["model_paper"] = _model_summary(paper)
+        text.update(_model_text(paper, "pm_"))
+    if pfs is not None:
+        payload["multivariable_pfs"] = _model_terms(pfs)
+        payload["model_pfs"] = _model_summary(pfs)
+        text.update(_model_text(pfs, "pfs_mv_"))
     if immortal is not None:
         payload["landmark"] = immortal[immortal["approach"].str.startswith("Landmark")].to_dict(orient="records")
         payload["paper_style"] = immortal[immortal["approach"].str.startswith("Baseline")].to_dict(orient="records")
         payload["landmark_months"] = landmark_months
         for _, r in immortal.iterrows():
             kind = {"B": "paper", "L": "landmark", "T": "tv"}[r["approach"][0]]
-            text[f"{kind}_{r['term'].split('[')[0]}"] = hr_string(r["hr"], r["lower"], r["upper"], r["p"])
+            text[f"{kind}_{r['term'].split('[')[0]}"] = _hr_string(r["hr"], r["lower"], r["upper"], r["p"])
             text[f"{kind}_n"] = str(int(r["n"]))
             text[f"{kind}_events"] = str(int(r["events"]))
         if landmark_months is not None:
             text["landmark_months"] = f"{landmark_months:g}"
     if time_varying is not None:
         payload["time_varying"] = time_varying.to_dict(orient="records")
+    if sparse is not None:
+        for _, r in sparse.iterrows():   # e.g. sparse_kps_group_lt_70_n = "2"
+            text[f"sparse_{result_key(r['variable'] + '[' + r['level'] + ']')}_n"] = str(int(r["n"]))
     if firth is not None:
         payload["firth"] = firth.to_dict(orient="records")
         for _, r in firth.iterrows():
-            text[f"firth_{result_key(r['term'])}"] = hr_string(r["hr_firth"], r["lower_firth"], r["upper_firth"], r["p_firth"])
+            text[f"firth_{result_key(r['term'])}"] = _hr_string(r["hr_firth"], r["lower_firth"], r["upper_firth"], r["p_firth"])
     if mi is not None:
         payload["mice"] = {"m": mi.attrs.get("m"), "seed": mi.attrs.get("seed"), "n": mi.attrs.get("n_mi"),
                            "n_complete_case": mi.attrs.get("n_cc"), "terms": mi.to_dict(orient="records")}
         text["mi_m"] = str(mi.attrs.get("m"))
         text["mi_n"] = str(mi.attrs.get("n_mi"))
         for _, r in mi.iterrows():
-            text[f"mi_{result_key(r['term'])}"] = hr_string(r["hr"], r["lower"], r["upper"], r["p"])
+            text[f"mi_{result_key(r['term'])}"] = _hr_string(r["hr"], r["lower"], r["upper"], r["p"])
     payload["text"] = text
     return payload
 
@@ -1253,18 +1429,39 @@ def sparse_note(sparse: pd.DataFrame) -> str:
     return "Sparse levels: " + "; ".join(items) + ". Firth model with Efron ties."
 
 
+def term_label(term: str) -> str:
+    """Readable name of a model column: ``arm[CMT+ICI]`` -> "Treatment arm: CMT+ICI",
+    ``chemo_cycles`` -> "Chemotherapy cycles (per cycle)", ``x:log(t)`` -> "... x log(months)"."""
+    if term.endswith(":log(t)"):
+        base = term[: -len(":log(t)")]
+        return f"{VARIABLE_LABELS.get(base, base)} x log(months)"
+    m = re.fullmatch(r"(.+)\[(.+)\]", term)
+    if m:
+        return f"{VARIABLE_LABELS.get(m.group(1), m.group(1))}: {m.group(2)}"
+    label = VARIABLE_LABELS.get(term, term)
+    unit = NUMERIC_UNITS.get(term)
+    return label if unit is None or "per" in label else f"{label} ({unit})"
+
+
 def make_remedy_table(remedy: pd.DataFrame) -> pd.DataFrame:
-    """Display table of :func:`fit_ph_remedy`."""
+    """Display table of :func:`fit_ph_remedy` (the model description is :func:`remedy_note`)."""
     from helpers.formatting import format_ci, format_number, format_p
     if remedy.empty:
         return pd.DataFrame({"Note": ["No term violated proportional hazards (P >= 0.05)."]})
     return pd.DataFrame({
-        "Term": [t.replace("[", ": ").replace("]", "") for t in remedy["term"]],
+        "Term": [term_label(t) for t in remedy["term"]],
         "HR (95% CI)": [f"{format_number(h, 2)} ({format_ci(l, u, 2)})"
                         for h, l, u in remedy[["hr", "lower", "upper"]].to_numpy()],
         "P (Wald)": [format_p(p) for p in remedy["p"]],
-        "Model": remedy["model"],
     })
+
+
+def remedy_note(remedy: pd.DataFrame) -> str:
+    """Footnote of the PH-remedy table: how the model was changed."""
+    if remedy.empty:
+        return ""
+    return ("Model: " + remedy["model"].iloc[0] + ". A term x log(months) is the change in log HR "
+            "per unit of log(time): HR(t) = HR x (its HR)^log(t).")
 
 
 def imputation_covariates(patients: pd.DataFrame, selected: list[str], candidates: list[str]) -> list[str]:

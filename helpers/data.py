@@ -12,6 +12,24 @@ Conventions
 - PFS: start to progression or death, whichever comes first; otherwise censored at ``last_followup_date``.
 - Cells are read as text and trimmed of surrounding white space; an empty cell is a missing value.
   Leading lines starting with ``#`` (the synthetic files' notice) are skipped.
+
+Input normalisations (accepted silently; each is a case of ``tests/bad_inputs``)
+-------------------------------------------------------------------------------
+- a UTF-8 byte-order mark (Excel's "CSV UTF-8") and Windows line ends;
+- white space around cells and column names;
+- trailing rows whose cells are all empty (spreadsheets leave them); an empty row *between* records is
+  reported (missing values);
+- Excel: the first worksheet is read; a cell typed as a date becomes ``YYYY-MM-DD`` (a time of day other
+  than midnight is kept and then reported as not a date); a cell typed as a number becomes its text, whole
+  numbers without ``.0`` (65.0 -> "65"); numbers and ISO dates stored as text are read as they are;
+- columns not in the dictionary are ignored with an ``UnknownColumnsWarning`` (they never reach the analysis).
+
+Everything else is an error naming file, column, rows and rule, among them: any date not in ISO form
+(03/04/2020 is ambiguous and never guessed; "NA" is not a missing value, an empty cell is), decimal
+commas, codes in another case (codes are case-sensitive; the message shows the value found), text that
+is not UTF-8 (Latin-1, UTF-16), semicolon- or tab-separated files, a row with more cells than the header,
+duplicated column names, merged cells or title rows above the header in Excel, both ``x.csv`` and
+``x.xlsx`` present, and a cycle listed twice.
 """
 from __future__ import annotations
 
@@ -38,6 +56,8 @@ DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 INT_PATTERN = re.compile(r"^[+-]?\d+$")
 NUMBER_PATTERN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 MAX_ROWS_LISTED = 10
+#: A space next to a comma, a quote or a line end, or any tab: some CSV cell may need trimming.
+SPACE_AT_CELL_EDGE = (" ,", ", ", " \n", "\n ", " \r", '" ', ' "', "\t")
 
 
 # ----------------------------------------------------------------------------- errors
@@ -185,6 +205,12 @@ def _header_problems(name: str, header: list[str]) -> list[Problem]:
     return problems
 
 
+def _may_need_trimming(body: str) -> bool:
+    """False when no CSV cell can start or end with white space (trimming 10^6 cells is then skipped)."""
+    return (body[:1] in (" ", "\t") or body.rstrip("\r\n")[-1:] in (" ", "\t")
+            or any(pair in body for pair in SPACE_AT_CELL_EDGE))
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     name = path.name
     text = _decode(name, path.read_bytes())
@@ -207,6 +233,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise CohortValidationError(duplicated)
     try:
         frame = pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False, skip_blank_lines=True)
+        frame.attrs["needs_strip"] = _may_need_trimming(body)
     except pd.errors.ParserError as exc:
         ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if ragged:
@@ -280,7 +307,8 @@ def read_raw(path: Path) -> pd.DataFrame:
     """
     frame = _read_excel(path) if path.suffix == ".xlsx" else _read_csv(path)
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.apply(lambda s: s.astype(str).str.strip()) if len(frame.columns) else frame
+    if frame.attrs.get("needs_strip", True) and len(frame.columns):   # skipped when no cell can need it
+        frame = frame.apply(lambda s: s.astype(str).str.strip())
     return _drop_trailing_empty_rows(frame).reset_index(drop=True)
 
 
@@ -307,6 +335,19 @@ def _is_date(value: str) -> bool:
     return True
 
 
+def _on_unique(fn):
+    """Apply a vectorised text test to the distinct values only (dates and codes repeat a lot)."""
+    def wrapper(s: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(s, use_na_sentinel=False)
+        if len(uniques) > len(s) // 2:
+            return fn(s)
+        ok = np.asarray(fn(pd.Series(uniques, dtype=object)), dtype=bool)
+        return pd.Series(ok[codes], index=s.index)
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@_on_unique
 def _date_ok(s: pd.Series) -> pd.Series:
     """Vectorised ``_is_date``: ISO pattern and a real calendar day."""
     pattern = s.str.fullmatch(DATE_PATTERN[1:-1]).fillna(False).astype(bool)
@@ -314,10 +355,12 @@ def _date_ok(s: pd.Series) -> pd.Series:
     return pattern & parsed.notna()
 
 
+@_on_unique
 def _int_ok(s: pd.Series) -> pd.Series:
     return s.str.fullmatch(INT_PATTERN.pattern[1:-1]).fillna(False).astype(bool)
 
 
+@_on_unique
 def _number_ok(s: pd.Series) -> pd.Series:
     return s.str.fullmatch(NUMBER_PATTERN.pattern[1:-1]).fillna(False).astype(bool)
 
@@ -332,7 +375,7 @@ def _text_checks(spec: dict) -> list[pa.Check]:
     present = "present"
     if kind == "code":
         codes = [str(c) for c in spec["codes"]]
-        checks.append(pa.Check(lambda s, codes=codes: (s == "") | s.isin(codes),
+        checks.append(pa.Check(lambda s, codes=codes: s.isin(codes + [""]),
                                error=f"value not among the allowed codes {codes}"))
     elif kind == "date":
         checks.append(pa.Check(lambda s: (s == "") | _date_ok(s),
@@ -345,30 +388,34 @@ def _text_checks(spec: dict) -> list[pa.Check]:
     if kind in ("integer", "number"):
         low, high = spec.get("min"), spec.get("max")
         ok = _int_ok if kind == "integer" else _number_ok
-
-        def parsed(s, ok=ok):
-            return pd.to_numeric(s.where(ok(s)), errors="coerce")
+        low_, high_ = (-np.inf if low is None else low), (np.inf if high is None else high)
 
         if low is not None or high is not None:
-            checks.append(pa.Check(
-                lambda s, low=low, high=high: parsed(s).isna() | (
-                    (parsed(s) >= (low if low is not None else -np.inf))
-                    & (parsed(s) <= (high if high is not None else np.inf))),
-                error=f"outside the allowed range {low} to {high}"))
+            @_on_unique
+            def range_rule(s, ok=ok, low_=low_, high_=high_):
+                value = pd.to_numeric(s.where(ok(s)), errors="coerce")
+                return value.isna() | ((value >= low_) & (value <= high_))
+
+            checks.append(pa.Check(range_rule, error=f"outside the allowed range {low} to {high}"))
         step = spec.get("multiple_of")
         if step:
-            checks.append(pa.Check(lambda s, step=step: parsed(s).isna() | (parsed(s) % step == 0),
-                                   error=f"not a multiple of {step}"))
+            @_on_unique
+            def multiple_rule(s, ok=ok, step=step):
+                value = pd.to_numeric(s.where(ok(s)), errors="coerce")
+                return value.isna() | (value % step == 0)
+
+            checks.append(pa.Check(multiple_rule, error=f"not a multiple of {step}"))
     if spec.get("required", False):
-        checks.append(pa.Check(lambda s: s != "", error="missing value (this column is required)", name=present))
+        checks.append(pa.Check(_on_unique(lambda s: s != ""), error="missing value (this column is required)",
+                               name=present))
     return checks
 
 
 def text_schema(columns: dict) -> pa.DataFrameSchema:
     """pandera schema of a raw file read as text, built from the dictionary's columns."""
     return pa.DataFrameSchema(
-        {name: pa.Column(str, checks=_text_checks(spec), unique=bool(spec.get("unique", False)),
-                         nullable=False, coerce=False)
+        {name: pa.Column(None, checks=_text_checks(spec), unique=bool(spec.get("unique", False)),
+                         nullable=True, coerce=False)  # cells are text, never null
          for name, spec in columns.items()},
         strict=False)
 

@@ -24,6 +24,7 @@ from helpers.config import DATA_ENV, OUTPUT_ENV, PROJECT_ROOT
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 CACHE_KEY = "supplement_cache_key"
+RUNS_LAST = "supplement_runs_last"
 
 
 class NotebookExecutionError(RuntimeError):
@@ -72,6 +73,12 @@ def cache_key(nb: nbformat.NotebookNode, data_dir: Path, env_digest: str) -> str
     return hashlib.sha256(f"{_code_digest(nb)}|{env_digest}|{data_digest(data_dir)}".encode()).hexdigest()
 
 
+def runs_last(nb: nbformat.NotebookNode) -> bool:
+    """True for a notebook that reads the other notebooks' results (metadata ``supplement_runs_last``,
+    or a call of ``load_results(``): it runs after all others and is never taken from the cache."""
+    return bool(nb.metadata.get(RUNS_LAST)) or "load_results(" in "".join(c.source for c in nb.cells)
+
+
 def _execute_one(path: Path, target: Path, key: str, timeout: int) -> float:
     """Execute one notebook into ``target``; returns seconds. Runs in a worker process."""
     nb = nbformat.read(path, as_version=4)
@@ -112,7 +119,7 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
             nb = nbformat.read(path, as_version=4)
             key = cache_key(nb, data_dir, env_digest)
             target = out_folder / path.name
-            reads_results = "load_results(" in "".join(c.source for c in nb.cells)
+            reads_results = runs_last(nb)
             if use_cache and target.exists() and not reads_results:
                 previous = nbformat.read(target, as_version=4)
                 if previous.metadata.get(CACHE_KEY) == key:

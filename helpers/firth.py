@@ -40,14 +40,63 @@ class PartialLikelihood:
     d_information: np.ndarray | None = None   # shape (p, p, p): dI/db_r in [:, :, r]
 
 
-def _event_groups(time: np.ndarray, event: np.ndarray):
-    """Unique event times with the indices of their deaths and of their risk set (time >= t)."""
-    groups = []
-    for t in np.unique(time[event == 1]):
-        deaths = np.flatnonzero((time == t) & (event == 1))
-        risk = np.flatnonzero(time >= t)
-        groups.append((t, deaths, risk))
-    return groups
+def _event_groups(time: np.ndarray, event: np.ndarray) -> "_RiskSets":
+    """Sorted-time bookkeeping shared by every evaluation at the same data (see _RiskSets)."""
+    return _RiskSets(np.asarray(time, dtype=float), np.asarray(event, dtype=int))
+
+
+class _RiskSets:
+    """Index arrays for cumulative-sum evaluation of Efron / Breslow risk-set sums.
+
+    Subjects are sorted by decreasing time; the risk set of event time t (time >= t) is then a
+    prefix of that order, so risk-set sums are cumulative sums read at the prefix end. Each death
+    is one Efron term: ``term_group`` is its event time, ``term_frac`` the Efron fraction j/d.
+    """
+
+    def __init__(self, time: np.ndarray, event: np.ndarray):
+        order = np.argsort(-time, kind="stable")
+        self.order = order
+        t_sorted = time[order]
+        self.times = np.unique(time[event == 1])                          # increasing
+        # prefix length of the risk set {time >= t}: number of subjects with time >= t
+        self.risk_end = len(time) - np.searchsorted(np.sort(time), self.times, side="left")
+        k = np.searchsorted(self.times, time)                             # group of each subject
+        is_death = event == 1
+        self.death_idx = np.flatnonzero(is_death)
+        self.death_group = k[is_death]
+        counts = np.bincount(self.death_group, minlength=len(self.times))
+        self.d = counts
+        # one Efron term per death: j = 0..d-1 within its group
+        self.term_group = np.repeat(np.arange(len(self.times)), counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.term_j = np.arange(counts.sum()) - np.repeat(starts, counts)
+        del t_sorted
+
+    def group_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum over the deaths of each event time of per-subject ``values`` (first axis)."""
+        out = np.zeros((len(self.times),) + values.shape[1:])
+        np.add.at(out, self.death_group, values[self.death_idx])
+        return out
+
+    def risk_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum over the risk set of each event time of per-subject ``values`` (first axis)."""
+        csum = np.cumsum(values[self.order], axis=0)
+        return csum[self.risk_end - 1]
+
+
+def _risk_moments(beta, X, ties, groups):
+    """Per Efron term e: log-lik pieces, s0_e, E_e[x] and E_e[x x'] under the term's weights."""
+    eta = X @ beta
+    eta = eta - eta.max()          # a common shift cancels in the partial likelihood
+    w = np.exp(eta)
+    wx = w[:, None] * X
+    wxx = wx[:, :, None] * X[:, None, :]
+    g = groups.term_group
+    frac = groups.term_j / groups.d[g] if ties == "efron" else np.zeros(len(g))
+    s0 = groups.risk_sum(w)[g] - frac * groups.group_sum(w)[g]
+    s1 = groups.risk_sum(wx)[g] - frac[:, None] * groups.group_sum(wx)[g]
+    s2 = groups.risk_sum(wxx)[g] - frac[:, None, None] * groups.group_sum(wxx)[g]
+    return eta, w, frac, s0, s1 / s0[:, None], s2 / s0[:, None, None]
 
 
 def partial_likelihood(beta, X, time, event, ties: str = "efron", third: bool = False,
@@ -60,46 +109,64 @@ def partial_likelihood(beta, X, time, event, ties: str = "efron", third: bool = 
     X : array (n, p)
     time : array (n,) follow-up in months; event : array (n,) 1 = event, 0 = censored.
     ties : "efron" (R ``coxph`` default) or "breslow".
-    third : also return dI/db (needed for the Firth modified score).
+    third : also return the full dI/db array (p, p, p); the Firth iterations do not need it
+        (see :func:`modified_score`).
+    groups : precomputed :func:`_event_groups` (time, event) for repeated evaluations.
 
     Notes
     -----
     Efron: a time with d deaths contributes d terms, the j-th (j = 0..d-1) over the risk set in
     which each of the d dying patients carries weight (1 - j/d). Matches ``coxph(ties = "efron")``.
+    Risk-set sums of w, w x and w x x' are reverse cumulative sums over the subjects sorted by
+    time, so one evaluation costs O(n p^2) array operations, without Python loops.
     """
     beta = np.asarray(beta, dtype=float)
     X = np.asarray(X, dtype=float)
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=int)
-    p = X.shape[1]
     if groups is None:
         groups = _event_groups(time, event)
-    eta = X @ beta
-    eta = eta - eta.max()          # a common shift cancels in the partial likelihood
-    w = np.exp(eta)
-    ll, U, info = 0.0, np.zeros(p), np.zeros((p, p))
-    dinfo = np.zeros((p, p, p)) if third else None
-    for _, deaths, risk in groups:
-        d = len(deaths)
-        ll += float(eta[deaths].sum())
-        U += X[deaths].sum(axis=0)
-        is_death = np.isin(risk, deaths)
-        xr = X[risk]
-        for j in range(d):
-            frac = j / d if ties == "efron" else 0.0
-            wt = w[risk] * np.where(is_death, 1.0 - frac, 1.0)
-            s0 = wt.sum()
-            prob = wt / s0
-            mean = prob @ xr
-            xc = xr - mean
-            ll -= np.log(s0)
-            U -= mean
-            info += (xc * prob[:, None]).T @ xc
-            if third:
-                dinfo += np.einsum("i,ia,ib,ic->abc", prob, xc, xc, xc)
+    eta, w, frac, s0, mean, e2 = _risk_moments(beta, X, ties, groups)
     # eta was shifted by max(eta): each death term and each log(s0) term moved by the same amount
     # and there are as many of one as of the other, so the log-likelihood is unchanged.
+    ll = float(eta[groups.death_idx].sum() - np.log(s0).sum())
+    U = X[groups.death_idx].sum(axis=0) - mean.sum(axis=0)
+    info = (e2 - mean[:, :, None] * mean[:, None, :]).sum(axis=0)
+    dinfo = None
+    if third:
+        g = groups.term_group
+        wxxx = (w[:, None, None, None] * X[:, :, None, None] * X[:, None, :, None]
+                * X[:, None, None, :])
+        s3 = groups.risk_sum(wxxx)[g] - frac[:, None, None, None] * groups.group_sum(wxxx)[g]
+        e3 = s3 / s0[:, None, None, None]
+        m = mean   # third central moment: E[xxx] - (m E[xx], three placements) + 2 m m m
+        cross = (m[:, :, None, None] * e2[:, None, :, :] + m[:, None, :, None] * e2[:, :, None, :]
+                 + m[:, None, None, :] * e2[:, :, :, None])
+        mmm = m[:, :, None, None] * m[:, None, :, None] * m[:, None, None, :]
+        dinfo = (e3 - cross + 2 * mmm).sum(axis=0)
     return PartialLikelihood(ll, U, info, dinfo)
+
+
+def modified_score(beta, X, time, event, ties: str = "efron", groups=None):
+    """Firth modified score U*(b) = U(b) + 0.5 tr(I^-1 dI/db_r), and the information I(b).
+
+    dI/db_r is the sum over Efron terms of the third central moment of x under the risk-set
+    weights; its contraction with A = I^-1 is computed without forming the p x p x p array:
+    sum_ab A_ab M3_abr = E[(x'Ax) x_r] - 2 (E[xx'] A m)_r - m_r tr(A E[xx']) + 2 m_r m'Am,
+    with m = E[x]. Returns (U*, PartialLikelihood without d_information).
+    """
+    beta = np.asarray(beta, dtype=float)
+    X = np.asarray(X, dtype=float)
+    if groups is None:
+        groups = _event_groups(time, event)
+    pl = partial_likelihood(beta, X, time, event, ties, groups=groups)
+    A = np.linalg.inv(pl.information)
+    eta, w, frac, s0, m, e2 = _risk_moments(beta, X, ties, groups)
+    g = groups.term_group
+    wqx = (w * np.einsum("ia,ab,ib->i", X, A, X))[:, None] * X
+    f = (groups.risk_sum(wqx)[g] - frac[:, None] * groups.group_sum(wqx)[g]) / s0[:, None]
+    Am = m @ A
+    corr = (f - 2 * np.einsum("eab,eb->ea", e2, Am) - m * np.einsum("ab,eab->e", A, e2)[:, None]
+            + 2 * m * np.einsum("ea,ea->e", m, Am)[:, None]).sum(axis=0)
+    return pl.score + 0.5 * corr, pl
 
 
 def penalized_loglik(beta, X, time, event, ties: str = "efron", groups=None) -> float:
@@ -111,11 +178,6 @@ def penalized_loglik(beta, X, time, event, ties: str = "efron", groups=None) -> 
     return pl.loglik + 0.5 * logdet
 
 
-def _modified_score(pl: PartialLikelihood) -> np.ndarray:
-    inv = np.linalg.inv(pl.information)
-    return pl.score + 0.5 * np.einsum("ab,bar->r", inv, pl.d_information)
-
-
 def _newton(beta, free, X, time, event, ties, groups, tol=1e-10, max_iter=100):
     """Maximise l* over the coordinates ``free`` (others fixed) by Newton-Raphson with step halving.
 
@@ -124,8 +186,8 @@ def _newton(beta, free, X, time, event, ties, groups, tol=1e-10, max_iter=100):
     free = np.asarray(free)
     current = penalized_loglik(beta, X, time, event, ties, groups)
     for _ in range(max_iter):
-        pl = partial_likelihood(beta, X, time, event, ties, third=True, groups=groups)
-        ustar = _modified_score(pl)[free]
+        ustar, pl = modified_score(beta, X, time, event, ties, groups)
+        ustar = ustar[free]
         if np.max(np.abs(ustar)) < tol:
             return beta, current
         step = np.linalg.solve(pl.information[np.ix_(free, free)], ustar)
@@ -179,7 +241,7 @@ def fit_firth(X: pd.DataFrame, time, event, ties: str = "efron", alpha: float = 
     p = Xa.shape[1]
     groups = _event_groups(time, event)
     beta, lmax = _newton(np.zeros(p), np.arange(p), Xa, time, event, ties, groups, tol=tol)
-    pl = partial_likelihood(beta, Xa, time, event, ties, third=True, groups=groups)
+    ustar, pl = modified_score(beta, Xa, time, event, ties, groups)
     se = np.sqrt(np.diag(np.linalg.inv(pl.information)))
     crit = stats.chi2.ppf(1 - alpha, 1)
     rows = []
@@ -187,12 +249,21 @@ def fit_firth(X: pd.DataFrame, time, event, ties: str = "efron", alpha: float = 
         if profile is True or (not isinstance(profile, bool) and names[r] in profile):
             others = np.array([k for k in range(p) if k != r])
 
-            def profile_ll(value, r=r, others=others):
-                start = beta.copy()
+            warm = {"beta": beta.copy()}   # start each constrained fit at the previous one
+
+            def profile_ll(value, r=r, others=others, warm=warm):
+                start = warm["beta"].copy()
                 start[r] = value
                 if len(others) == 0:
                     return penalized_loglik(start, Xa, time, event, ties, groups)
-                return _newton(start, others, Xa, time, event, ties, groups, tol=1e-9)[1]
+                try:
+                    fitted, value_ll = _newton(start, others, Xa, time, event, ties, groups, tol=1e-9)
+                except FirthConvergenceError:   # a far-off start: retry from the estimate
+                    start = beta.copy()
+                    start[r] = value
+                    fitted, value_ll = _newton(start, others, Xa, time, event, ties, groups, tol=1e-9)
+                warm["beta"] = fitted
+                return value_ll
 
             def excess(value):
                 return 2 * (lmax - profile_ll(value)) - crit
@@ -220,4 +291,4 @@ def fit_firth(X: pd.DataFrame, time, event, ties: str = "efron", alpha: float = 
             method = "profile"
         rows.append({"term": names[r], "coef": beta[r], "se": se[r], "hr": np.exp(beta[r]),
                      "lower": np.exp(lower), "upper": np.exp(upper), "p": pval, "ci_method": method})
-    return FirthResult(pd.DataFrame(rows), lmax, _modified_score(pl), ties)
+    return FirthResult(pd.DataFrame(rows), lmax, ustar, ties)

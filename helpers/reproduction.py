@@ -61,7 +61,7 @@ RESULT_PATHS: dict[str, tuple[str, ...]] = {
     "trae_rate": ("safety.any_grade.{arm}.rate",),
     "trae_p": ("safety.any_grade.p",),
     "trae_test": ("safety.any_grade.test",),
-    "cox_terms": ("cox.multivariable",),    # list of {term, hr, lower, upper, p}
+    "cox_terms": ("cox.multivariable_paper", "cox.multivariable"),    # list of {term, hr, lower, upper, p}
 }
 
 

@@ -349,6 +349,65 @@ def _cycles(rng: np.random.Generator, patient_ids, arms, starts, stop_days) -> p
     return frame.sort_values(["patient_id", "cycle_date", "agent_class"], kind="stable", ignore_index=True)
 
 
+def _cycles_vectorised(rng: np.random.Generator, patient_ids, arms, starts, stop_days) -> pd.DataFrame:
+    """:func:`_cycles` for large cohorts (same schedule, whole arrays at once; other random draws).
+
+    Used for ``generate_cohort(n_total=...)`` only: the default cohort keeps the loop, whose random
+    stream the committed data files were generated with.
+    """
+    n = len(arms)
+    max_chemo = rng.choice([4, 6], n, p=[0.3, 0.7])
+    frames = []
+    for agent_class, limit, who in (("chemotherapy", max_chemo, np.ones(n, bool)),
+                                     ("ICI", np.full(n, 35), arms == "CMT+ICI")):
+        idx = np.flatnonzero(who)
+        width = int(limit.max()) if n else 0
+        gaps = 21 + rng.integers(0, 4, (len(idx), width))
+        day = np.concatenate([np.zeros((len(idx), 1), int), np.cumsum(gaps, axis=1)[:, :-1]], axis=1)
+        given = (np.arange(width)[None, :] < limit[idx, None]) & (day <= stop_days[idx, None])
+        # a schedule stops at the first day past the stop day (days increase, so 'given' is a prefix)
+        rows, cols = np.nonzero(given)
+        frames.append(pd.DataFrame({"patient_id": np.asarray(patient_ids)[idx[rows]], "agent_class": agent_class,
+                                    "cycle_date": starts[idx[rows]] + day[rows, cols].astype("timedelta64[D]")}))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.sort_values(["patient_id", "cycle_date", "agent_class"], kind="stable", ignore_index=True)
+
+
+def _adverse_events_vectorised(rng: np.random.Generator, patient_ids, arms, agents) -> pd.DataFrame:
+    """:func:`_adverse_events` for large cohorts (same probabilities, whole arrays; other random draws)."""
+    n = len(arms)
+    ids = np.asarray(patient_ids)
+    ici = arms == "CMT+ICI"
+    reports = rng.random(n) >= P_NO_TRAE
+    parts = []   # (patient index, term order, episode, term, grade)
+    for order, (term, (p_any, p_severe, ici_multiplier)) in enumerate(AE_TERMS.items()):
+        p = p_any * np.where(ici, ici_multiplier, 1.0)
+        hit = reports & (p > 0) & (rng.random(n) < p)
+        who = np.flatnonzero(hit)
+        severe = rng.random(len(who)) < p_severe
+        grade = np.where(severe, rng.choice([3, 4], len(who), p=[0.8, 0.2]),
+                         rng.choice([1, 2], len(who), p=[0.55, 0.45]))
+        parts.append((who, order, 0, term, grade))
+        again = rng.random(len(who)) < 0.15    # a second, milder episode of the same term
+        parts.append((who[again], order, 1, term, np.maximum(1, grade[again] - 1)))
+    for order, (term, (p_any, p_severe)) in enumerate(IRAE_TERMS.items(), start=len(AE_TERMS)):
+        eligible = reports & ici
+        if term.startswith("Reactive"):
+            eligible &= agents == "Camrelizumab"
+        who = np.flatnonzero(eligible & (rng.random(n) < p_any))
+        grade = np.where(rng.random(len(who)) < p_severe, 3, rng.choice([1, 2], len(who)))
+        parts.append((who, order, 0, term, grade))
+    frame = pd.DataFrame({
+        "index": np.concatenate([w for w, *_ in parts]),
+        "order": np.concatenate([np.full(len(w), o) for w, o, *_ in parts]),
+        "episode": np.concatenate([np.full(len(w), e) for w, _, e, *_ in parts]),
+        "term": np.concatenate([np.full(len(w), t, dtype=object) for w, _, _, t, _ in parts]),
+        "grade": np.concatenate([g for *_, g in parts]).astype(int)})
+    frame = frame.sort_values(["index", "order", "episode"], kind="stable", ignore_index=True)
+    return pd.DataFrame({"patient_id": ids[frame["index"].to_numpy()], "term": frame["term"].to_numpy(),
+                         "grade": frame["grade"].to_numpy()})
+
+
 def _adverse_events(rng: np.random.Generator, patient_ids, arms, agents) -> pd.DataFrame:
     rows = []
     for pid, arm, agent in zip(patient_ids, arms, agents):
@@ -425,7 +484,7 @@ def _acceptable(checks: dict) -> bool:
 
 
 # ----------------------------------------------------------------------------- main entry points
-def _one_cohort(seed: int, n_per_arm: dict[str, int]) -> SyntheticCohort:
+def _one_cohort(seed: int, n_per_arm: dict[str, int], vectorised: bool = False) -> SyntheticCohort:
     rng = np.random.default_rng(seed)
     cov = _make_covariates(rng, n_per_arm)
     n = len(cov)
@@ -460,8 +519,12 @@ def _one_cohort(seed: int, n_per_arm: dict[str, int]) -> SyntheticCohort:
     cov["last_followup_date"] = last_followup
     cov["best_response"] = _responses(rng, arms, pfs.astype(float), os_.astype(float), n_per_arm)
     stop_days = np.minimum(pfs_time, os_time)
-    cycles = _cycles(rng, ids, arms, starts, stop_days)
-    adverse = _adverse_events(rng, ids, arms, cov["ici_agent"].to_numpy())
+    if vectorised:   # any size other than the published one (benchmarks): whole-array versions
+        cycles = _cycles_vectorised(rng, ids, arms, starts, stop_days)
+        adverse = _adverse_events_vectorised(rng, ids, arms, cov["ici_agent"].to_numpy())
+    else:
+        cycles = _cycles(rng, ids, arms, starts, stop_days)
+        adverse = _adverse_events(rng, ids, arms, cov["ici_agent"].to_numpy())
     study = {"title": "Chemotherapy with or without an immune checkpoint inhibitor in oesophageal cancer "
                       "with liver metastases (SYNTHETIC cohort)",
              "synthetic": True, "cutoff_date": CUTOFF.isoformat(), "arm_order": list(ARMS),
@@ -499,7 +562,7 @@ def generate_cohort(seed: int = SEED, n_total: int | None = None, max_attempts: 
     """
     if n_total is not None:
         n_ici = int(round(n_total * 39 / 126))
-        cohort = _one_cohort(seed, {"CMT": n_total - n_ici, "CMT+ICI": n_ici})
+        cohort = _one_cohort(seed, {"CMT": n_total - n_ici, "CMT+ICI": n_ici}, vectorised=True)
         return cohort
     n_per_arm = {"CMT": 87, "CMT+ICI": 39}
     for attempt in range(first_attempt, max_attempts):

@@ -91,22 +91,30 @@ def build_cycles_long(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: st
         base = design.X
     else:
         base = pd.DataFrame(index=patients.index[patients[[time_col, event_col]].notna().all(axis=1)])
-    rows = []
-    by_patient = {pid: g for pid, g in cycles.groupby("patient_id")}
-    for idx in base.index:
-        pid = patients.at[idx, "patient_id"]
-        T, E = float(patients.at[idx, time_col]), int(patients.at[idx, event_col])
-        cyc = by_patient.get(pid, cycles.iloc[0:0])
-        cuts = np.unique(np.concatenate([[0.0], cyc["cycle_month"].to_numpy(float)]))
+    agents = {column: (cycles["agent_class"].astype(str) == agent).to_numpy()
+              for agent, column in CYCLE_COLUMNS.items()}
+    cyc_month = cycles["cycle_month"].to_numpy(float)
+    cyc_pid = cycles["patient_id"].to_numpy()
+    pids = patients.loc[base.index, "patient_id"].to_numpy()
+    T_all = patients.loc[base.index, time_col].to_numpy(float)
+    E_all = patients.loc[base.index, event_col].to_numpy(int)
+    pieces = []
+    for k, (pid, T, E) in enumerate(zip(pids, T_all, E_all)):
+        own = cyc_pid == pid
+        months = cyc_month[own]
+        cuts = np.unique(np.concatenate([[0.0], months]))
         cuts = np.concatenate([cuts[cuts < T], [T]])
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            rec = {"id": pid, "start": a, "stop": b, "event": int(E and b == T)}
-            for agent, column in CYCLE_COLUMNS.items():
-                mask = (cyc["agent_class"].astype(str) == agent) & (cyc["cycle_month"] <= a)
-                rec[column] = int(mask.sum())
-            rec.update(base.loc[idx].to_dict())
-            rows.append(rec)
-    long = pd.DataFrame(rows)
+        start, stop = cuts[:-1], cuts[1:]
+        rec = {"id": np.repeat(pid, len(start)), "start": start, "stop": stop,
+               "event": ((stop == T) & bool(E)).astype(int), "_row": np.repeat(k, len(start))}
+        for column, is_agent in agents.items():   # cycles given at or before each start
+            given = np.sort(months[is_agent[own]])
+            rec[column] = np.searchsorted(given, start, side="right")
+        pieces.append(pd.DataFrame(rec))
+    long = pd.concat(pieces, ignore_index=True)
+    covs = base.to_numpy(dtype=float)[long.pop("_row").to_numpy()]
+    for j, column in enumerate(base.columns):
+        long[column] = covs[:, j]
     if cycles_coding == "categories":
         coded = code_cycles(long, "categories")
         for c in CYCLE_COLUMNS.values():

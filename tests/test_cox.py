@@ -100,7 +100,7 @@ def test_grambsch_therneau_approximation_matches_survival_2_and_lifelines(lung, 
     np.testing.assert_allclose(ph["chisq_gt"].iloc[-1], ref["global"], rtol=RTOL)
     frame = fit.design.X.copy()
     frame["T"], frame["E"] = fit.design.time, fit.design.event
-    lifelines_result = proportional_hazard_test(fit.fitter, frame.rename(columns={"T": "_time", "E": "_event"}),
+    lifelines_result = proportional_hazard_test(fit.lifelines_fitter(), frame.rename(columns={"T": "_time", "E": "_event"}),
                                                 time_transform="km")
     # Documented difference: lifelines 0.30 evaluates the km transform and the Efron-tied residuals
     # slightly differently from survival 2.x; on lung its chi-squares are 1-3% lower (0.1395 vs
@@ -227,6 +227,52 @@ def test_multiple_imputation_without_missing_values_equals_the_complete_case_fit
     np.testing.assert_allclose(mi["hr"], mi["hr_cc"], rtol=1e-10)
 
 
+def test_reference_level_is_moved_first_and_other_levels_keep_their_order():
+    """As R relevel(factor(x, levels = c("Upper", "Middle", "Lower")), ref = "Lower")."""
+    frame = pd.DataFrame({"loc": pd.Categorical(["Upper", "Lower", "Middle"], ["Upper", "Middle", "Lower"])})
+    out = cox.set_reference_levels(frame, {"loc": "Lower"})
+    assert list(out["loc"].cat.categories) == ["Lower", "Upper", "Middle"]
+    assert out["loc"].tolist() == ["Upper", "Lower", "Middle"]
+
+
+def test_merged_levels_replace_their_members_and_can_be_the_reference():
+    frame = pd.DataFrame({"grade": pd.Categorical(["G1", "G2", "G3-G4", None], ["G1", "G2", "G3-G4"])})
+    out = cox.set_reference_levels(frame, {"grade": "G1-G2"}, {"grade": {"G1-G2": ["G1", "G2"]}})
+    assert list(out["grade"].cat.categories) == ["G1-G2", "G3-G4"]
+    assert out["grade"].tolist()[:3] == ["G1-G2", "G1-G2", "G3-G4"] and pd.isna(out["grade"].iloc[3])
+
+
+def test_unknown_reference_levels_raise_a_named_error_listing_every_problem():
+    frame = pd.DataFrame({"sex": pd.Categorical(["Male", "Female"])})
+    with pytest.raises(cox.CoxModelError, match=r"no level 'Man'.*no column 'age_grp'"):
+        cox.set_reference_levels(frame, {"sex": "Man", "age_grp": "<= 60"})
+
+
+def test_vectorised_firth_derivative_equals_the_full_third_moment_contraction(lung):
+    """U* = U + 0.5 tr(I^-1 dI/db_r): the contraction formula equals einsum over the p x p x p array."""
+    from helpers.firth import modified_score
+    X = np.column_stack([lung["age"], (lung["sex"] == "Female"), lung["ph_ecog"]]).astype(float)
+    b = np.array([0.01, -0.4, 0.3])
+    for ties in ("efron", "breslow"):
+        pl = partial_likelihood(b, X, lung["os_months"], lung["os_event"], ties, third=True)
+        full = pl.score + 0.5 * np.einsum("ab,bar->r", np.linalg.inv(pl.information), pl.d_information)
+        np.testing.assert_allclose(modified_score(b, X, lung["os_months"], lung["os_event"], ties)[0],
+                                   full, rtol=1e-10)
+
+
+def test_model_comparison_table_marks_variables_absent_from_a_model(lung):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        a = cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)
+        b = cox.fit_multivariable(lung, "os", ["sex", "ecog"], entry_p=None)
+    table = cox.make_model_comparison_table({"A": a, "B": b}, published={"sex": "sex"})
+    age = table[table["Variable"] == "Age (per year)"].iloc[0] if "Age (per year)" in set(table["Variable"]) \
+        else table[table["Level"] == "per unit"].iloc[0]
+    assert age["B: HR (95% CI)"] == "not in model"
+    assert table.loc[table["Level"] == "Female", "A: HR (95% CI)"].iloc[0] != "not in model"
+    assert table["Variable"].iloc[-1] == "Concordance (Harrell's C)"
+
+
 # ----------------------------------------------------------------------------- time-varying
 @pytest.fixture()
 def tiny_cycles():
@@ -256,12 +302,18 @@ def test_landmark_counts_cycles_only_up_to_the_landmark(tiny_cycles):
 
 
 # ----------------------------------------------------------------------------- the shipped cohort
+#: Reference levels used by cox_cohort.R (as the notebook's REFERENCE_LEVELS for these variables).
+COHORT_REFERENCES = {"kps_group": ">= 70", "local_therapy_liver": "No", "liver_met_number": "Solitary"}
+
+
 @pytest.fixture(scope="module")
 def study():
     if "cohort" not in REF:
         pytest.skip("no cohort goldens (data/ missing when cox.R ran)")
     from helpers.data import load_study
-    return load_study()
+    loaded = load_study()
+    loaded.patients = cox.set_reference_levels(loaded.patients, COHORT_REFERENCES)
+    return loaded
 
 
 def test_paper_model_on_the_cohort_matches_r(study):

@@ -9,7 +9,8 @@ last <- as.Date(coh$last_followup_date)
 coh$os_event <- as.integer(!is.na(death))
 coh$os_months <- as.numeric(ifelse(is.na(death), last, death) - as.numeric(start)) / dpm
 coh$kps_group <- factor(ifelse(coh$kps >= 70, ">= 70", "< 70"), levels = c(">= 70", "< 70"))
-coh$local_therapy_liver <- factor(coh$local_therapy_liver, levels = c("Yes", "No"))
+# Reference levels as the notebook's REFERENCE_LEVELS: relevel(x, ref = "No") etc.
+coh$local_therapy_liver <- factor(coh$local_therapy_liver, levels = c("No", "Yes"))
 coh$liver_met_number <- factor(coh$liver_met_number, levels = c("Solitary", "Multiple"))
 cyc$cycle_month <- as.numeric(as.Date(cyc$cycle_date) - start[match(cyc$patient_id, coh$patient_id)]) / dpm
 coh$chemo_cycles <- as.integer(table(factor(cyc$patient_id[cyc$agent_class == "chemotherapy"],

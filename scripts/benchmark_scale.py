@@ -1,0 +1,229 @@
+"""Scale benchmark: the analysis steps on synthetic cohorts of 1,000, 10,000 and 100,000 patients.
+
+For each size the generator writes a cohort (``helpers.synthetic.generate_cohort(n_total=N)``, whole-array
+code path) to a temporary folder; then each analysis step runs as the notebooks call it, without rendering.
+Printed per step: wall time (s) and peak extra resident memory (MB: the highest RSS seen while the step ran,
+sampled every 5 ms with psutil, minus the RSS before it; native numpy/pandas buffers included), and the
+growth exponent k of the time from the second-largest to the largest size (time ~ n^k; n log n from 10^4 to
+10^5 is k = 1.10). A step with k > 1.25 and more than 0.5 s is flagged "worse than n log n".
+
+Not run, and why:
+
+* the 1000-replicate bootstrap of the sensitivity analysis runs with ``--bootstrap`` replicates (default 20;
+  its time is linear in the replicates, so multiply by 50 for the notebook's 1000);
+* Firth-penalised and multiple-imputation Cox models (small-sample remedies for the 126-patient cohort;
+  they have nothing to fix at 100,000 and MI's 20 refits are 20 x the multivariable model).
+
+Usage::
+
+    python scripts/benchmark_scale.py [--sizes 1000,10000,100000] [--bootstrap 20] [--skip-sensitivity]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from helpers.config import SEED
+
+TARGET_SECONDS = 60.0
+CANDIDATES = ["arm", "age_group", "sex", "underlying_disease", "symptoms", "kps_group", "histology",
+              "tumor_location", "grade_group", "t_stage_group", "n_stage_group", "synchronous_liver_met",
+              "distant_ln_met", "primary_surgery", "primary_radiotherapy", "liver_met_number",
+              "liver_met_max_diameter_cm", "local_therapy_liver", "chemo_regimen", "chemo_cycles", "ici_cycles"]
+PS_COVARIATES = ["age", "sex:Female", "underlying_disease:Yes", "symptoms:Yes", "kps_group:< 70",
+                 "histology:EAC|Other", "grade_group:G3-G4", "t_stage_group:T3-4", "n_stage_group:N+",
+                 "synchronous_liver_met:Yes", "distant_ln_met:Yes", "primary_surgery:Yes",
+                 "liver_met_number:Multiple"]
+
+
+class PeakRSS:
+    """Context manager: highest resident set size (bytes) above the starting one, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.process = psutil.Process()
+        self.extra = 0
+
+    def __enter__(self):
+        self.start = self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+        self.extra = self.peak - self.start
+        return False
+
+
+def measure(step: Callable[[], object]) -> tuple[object, float, float, str]:
+    """Run ``step``; return (value, seconds, peak extra MB, error text or '')."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with PeakRSS() as memory:
+            started = time.perf_counter()
+            try:
+                value, error = step(), ""
+            except Exception as exc:  # a failing step is reported and the others still run
+                value, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+            seconds = time.perf_counter() - started
+    return value, seconds, memory.extra / 2**20, error
+
+
+def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tuple[str, Callable]]:
+    """(name, thunk) pairs in pipeline order; later thunks use the values of earlier ones via ``state``."""
+    from helpers import baseline, cox, response, safety, survival, timevarying
+    from helpers.data import derive_endpoints, load_study
+
+    state: dict = {}
+
+    def load():
+        state["study"] = load_study(folder)
+        return state["study"]
+
+    def derive():
+        s = state["study"]
+        return derive_endpoints(s.patients, s.cycles, s.config.days_per_month)
+
+    def table1():
+        s = state["study"]
+        return baseline.make_baseline_table(s.patients, rule="paper", arm_order=s.config.arm_order)
+
+    def km_logrank_cox():
+        p = state["study"].patients
+        return [survival.survival_results(p, ep, conf_type="log", rate_times=[6, 12, 24], rmst_horizon=24)
+                for ep in ("os", "pfs")]
+
+    def responses():
+        p = state["study"].patients
+        return (response.summarise_response(p, "all", "paper", "newcombe"),
+                response.make_response_table(p, "all", "paper", "newcombe", True))
+
+    def trae():
+        s = state["study"]
+        counts = safety.tabulate_trae(s.patients, s.adverse_events, "paper", None)
+        return safety.summarise_safety(counts, 10), safety.make_trae_table(counts, 10)
+
+    def cox_univariable():
+        state["patients"] = cox.code_cycles(state["study"].patients, "per_cycle")
+        state["uni"] = cox.fit_univariable(state["patients"], "os", CANDIDATES)
+        return state["uni"]
+
+    def cox_multivariable():
+        state["mv"] = cox.fit_multivariable(state["patients"], "os", CANDIDATES, state["uni"],
+                                            entry_p=0.05, entry_test="lr")
+        return state["mv"]
+
+    def ph_test():
+        return cox.check_proportional_hazards(state["mv"])
+
+    def time_varying():
+        s = state["study"]
+        return timevarying.fit_time_varying(s.patients, s.cycles, "os", state["mv"].selected, "per_cycle")
+
+    def sensitivity_analysis():
+        from helpers.propensity import SensitivityConfig, run_sensitivity
+
+        settings = SensitivityConfig(PS_COVARIATES, estimand="ATO", trim_quantiles=(0.01, 0.99),
+                                     n_bootstrap=n_bootstrap, seed=SEED, n_jobs=2)
+        return run_sensitivity(state["study"].patients, settings)
+
+    steps = [("load + validate + derive (load_study)", load), ("derive endpoints again (derive_endpoints)", derive),
+             ("Table 1 (make_baseline_table)", table1), ("KM, log-rank, Cox HR, RMST (survival_results x2)",
+                                                         km_logrank_cox),
+             ("response (summarise_response, table)", responses), ("safety (tabulate_trae, tables)", trae),
+             ("Cox univariable, 21 candidates (fit_univariable)", cox_univariable),
+             ("Cox multivariable (fit_multivariable)", cox_multivariable),
+             ("PH test (check_proportional_hazards)", ph_test),
+             ("time-varying cycles Cox (fit_time_varying)", time_varying)]
+    if sensitivity:
+        steps.append((f"sensitivity, {n_bootstrap} bootstrap (run_sensitivity)", sensitivity_analysis))
+    return steps
+
+
+def run_size(n: int, n_bootstrap: int, sensitivity: bool) -> dict:
+    from helpers.synthetic import generate_cohort, write_cohort
+
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{n}-") as tmp:
+        folder = Path(tmp)
+        cohort, seconds, mb, error = measure(lambda: generate_cohort(n_total=n))
+        rows["(setup) generate cohort"] = (seconds, mb, error)
+        _, seconds, mb, error = measure(lambda: write_cohort(cohort, folder))
+        rows["(setup) write CSV files"] = (seconds, mb, error)
+        sizes = f"{len(cohort.patients):,} patients, {len(cohort.cycles):,} cycles, {len(cohort.adverse_events):,} AEs"
+        del cohort
+        for name, step in analysis_steps(folder, n_bootstrap, sensitivity):
+            _, seconds, mb, error = measure(step)
+            rows[name] = (seconds, mb, error)
+    return {"rows": rows, "sizes": sizes}
+
+
+def print_table(results: dict[int, dict]) -> list[str]:
+    sizes = sorted(results)
+    names = list(results[sizes[-1]]["rows"])
+    width = max(len(n) for n in names) + 2
+    head = f"{'step':<{width}}" + "".join(f"{f'n={n:,}':>22}" for n in sizes) + f"{'k':>7}  note"
+    print(head)
+    print(f"{'':<{width}}" + "".join(f"{'s':>11}{'MB':>11}" for _ in sizes))
+    print("-" * len(head))
+    flagged = []
+    for name in names:
+        cells = ""
+        for n in sizes:
+            seconds, mb, error = results[n]["rows"].get(name, (math.nan, math.nan, "missing"))
+            cells += f"{'failed':>22}" if error else f"{seconds:>11.2f}{mb:>11.0f}"
+        note = next((results[n]["rows"][name][2] for n in sizes if results[n]["rows"].get(name, (0, 0, ""))[2]), "")
+        k = math.nan
+        if len(sizes) > 1 and not note:
+            (s1, *_), (s2, *_) = results[sizes[-2]]["rows"][name], results[sizes[-1]]["rows"][name]
+            if s1 > 0:
+                k = math.log(s2 / s1) / math.log(sizes[-1] / sizes[-2])
+            if k > 1.25 and s2 > 0.5:
+                note = "worse than n log n"
+                flagged.append(name)
+        print(f"{name:<{width}}{cells}{k:>7.2f}  {note}")
+    for n in sizes:
+        total = sum(s for name, (s, _, e) in results[n]["rows"].items() if not name.startswith("(setup)"))
+        verdict = ""
+        if n >= 100_000:
+            verdict = f" (target <= {TARGET_SECONDS:.0f} s: {'met' if total <= TARGET_SECONDS else 'NOT met'})"
+        print(f"n={n:,}: {results[n]['sizes']}; analysis total {total:.1f} s{verdict}")
+    return flagged
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated cohort sizes")
+    parser.add_argument("--bootstrap", type=int, default=20, help="bootstrap replicates of the sensitivity step")
+    parser.add_argument("--skip-sensitivity", action="store_true", help="leave out the propensity-score step")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(f"Scale benchmark on {psutil.cpu_count()} CPU(s); Python {sys.version.split()[0]}; seed {SEED}")
+    results = {}
+    for n in sizes:
+        print(f"... n = {n:,}", file=sys.stderr, flush=True)
+        results[n] = run_size(n, args.bootstrap, not args.skip_sensitivity)
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
