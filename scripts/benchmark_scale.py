@@ -17,6 +17,10 @@ Not run, and why:
 Usage::
 
     python scripts/benchmark_scale.py [--sizes 1000,10000,100000] [--bootstrap 20] [--skip-sensitivity]
+                                      [--step-budget 120] [--max-memory-gb 12]
+
+A step whose n log n extrapolation from the previous size exceeds ``--step-budget`` seconds is skipped
+and marked so (a step that is worse than n log n would take longer still).
 """
 from __future__ import annotations
 
@@ -81,6 +85,8 @@ def measure(step: Callable[[], object]) -> tuple[object, float, float, str]:
             started = time.perf_counter()
             try:
                 value, error = step(), ""
+            except MemoryError:
+                value, error = None, "MemoryError (over the --max-memory-gb limit)"
             except Exception as exc:  # a failing step is reported and the others still run
                 value, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
             seconds = time.perf_counter() - started
@@ -158,7 +164,16 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
     return steps
 
 
-def run_size(n: int, n_bootstrap: int, sensitivity: bool) -> dict:
+def predicted_seconds(previous: tuple[int, float] | None, n: int) -> float:
+    """Time at size ``n`` if the step grew as n log n from its previous measurement."""
+    if previous is None:
+        return 0.0
+    n0, seconds = previous
+    return seconds * (n / n0) * math.log(n) / math.log(n0)
+
+
+def run_size(n: int, n_bootstrap: int, sensitivity: bool, budget: float = math.inf,
+             previous: dict | None = None) -> dict:
     from helpers.synthetic import generate_cohort, write_cohort
 
     rows = {}
@@ -171,7 +186,13 @@ def run_size(n: int, n_bootstrap: int, sensitivity: bool) -> dict:
         sizes = f"{len(cohort.patients):,} patients, {len(cohort.cycles):,} cycles, {len(cohort.adverse_events):,} AEs"
         del cohort
         for name, step in analysis_steps(folder, n_bootstrap, sensitivity):
+            guess = predicted_seconds((previous or {}).get(name), n)
+            if guess > budget:   # would take too long even at n log n: say so instead of waiting
+                rows[name] = (math.nan, math.nan, f"skipped: > {guess:.0f} s predicted (n log n from smaller n)")
+                continue
+            print(f"    {name} ...", end="", file=sys.stderr, flush=True)
             _, seconds, mb, error = measure(step)
+            print(f" {error or f'{seconds:.2f} s, {mb:.0f} MB'}", file=sys.stderr, flush=True)
             rows[name] = (seconds, mb, error)
     return {"rows": rows, "sizes": sizes}
 
@@ -189,7 +210,8 @@ def print_table(results: dict[int, dict]) -> list[str]:
         cells = ""
         for n in sizes:
             seconds, mb, error = results[n]["rows"].get(name, (math.nan, math.nan, "missing"))
-            cells += f"{'failed':>22}" if error else f"{seconds:>11.2f}{mb:>11.0f}"
+            cells += f"{('skipped' if error.startswith('skipped') else 'failed'):>22}" if error else \
+                f"{seconds:>11.2f}{mb:>11.0f}"
         note = next((results[n]["rows"][name][2] for n in sizes if results[n]["rows"].get(name, (0, 0, ""))[2]), "")
         k = math.nan
         if len(sizes) > 1 and not note:
@@ -201,8 +223,11 @@ def print_table(results: dict[int, dict]) -> list[str]:
                 flagged.append(name)
         print(f"{name:<{width}}{cells}{k:>7.2f}  {note}")
     for n in sizes:
-        total = sum(s for name, (s, _, e) in results[n]["rows"].items() if not name.startswith("(setup)"))
+        total = sum(s for name, (s, _, e) in results[n]["rows"].items()
+                    if not name.startswith("(setup)") and not e)
         verdict = ""
+        if any(e for _, _, e in results[n]["rows"].values()):
+            verdict = " (steps that failed or were skipped not counted)"
         if n >= 100_000:
             verdict = f" (target <= {TARGET_SECONDS:.0f} s: {'met' if total <= TARGET_SECONDS else 'NOT met'})"
         print(f"n={n:,}: {results[n]['sizes']}; analysis total {total:.1f} s{verdict}")
@@ -214,13 +239,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated cohort sizes")
     parser.add_argument("--bootstrap", type=int, default=20, help="bootstrap replicates of the sensitivity step")
     parser.add_argument("--skip-sensitivity", action="store_true", help="leave out the propensity-score step")
+    parser.add_argument("--max-memory-gb", type=float, default=12.0,
+                        help="address-space limit of the process (0: none); protects the machine")
+    parser.add_argument("--step-budget", type=float, default=120.0,
+                        help="skip a step whose n log n extrapolation from the previous size exceeds this (s)")
     args = parser.parse_args(argv)
+    if args.max_memory_gb:   # a step that needs more fails with MemoryError instead of being OOM-killed
+        import resource
+
+        limit = int(args.max_memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"Scale benchmark on {psutil.cpu_count()} CPU(s); Python {sys.version.split()[0]}; seed {SEED}")
     results = {}
     for n in sizes:
         print(f"... n = {n:,}", file=sys.stderr, flush=True)
-        results[n] = run_size(n, args.bootstrap, not args.skip_sensitivity)
+        previous = {name: (sizes[sizes.index(n) - 1], row[0]) for name, row in results[sizes[sizes.index(n) - 1]]["rows"].items()
+                    if not row[2]} if results else {}
+        results[n] = run_size(n, args.bootstrap, not args.skip_sensitivity, args.step_budget, previous)
     print_table(results)
     return 0
 
