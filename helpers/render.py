@@ -83,6 +83,14 @@ TYPST_HEADER = r"""
 #show quote: set block(fill: luma(235), inset: 8pt, radius: 2pt)
 """
 
+#: Running header on every PDF page, and a banner kept in view in HTML, when the data are synthetic.
+SYNTHETIC_PAGE_MARK = "SYNTHETIC DATA: not patient data and not the study's results"
+TYPST_SYNTHETIC_HEADER = ('#set page(header: align(right, text(size: 7.5pt, fill: rgb("#b35900"))['
+                          + SYNTHETIC_PAGE_MARK + ']))\n')
+HTML_SYNTHETIC_BANNER = ('<div class="synthetic-banner" style="position: sticky; top: 0; z-index: 10; '
+                         'background: #fff4e5; color: #b35900; border-bottom: 1px solid #e69500; '
+                         'padding: 0.3em 0.8em; font-size: 0.85em;">' + SYNTHETIC_PAGE_MARK + '</div>\n')
+
 #: Styling of the HTML output (self-contained; no external CSS).
 HTML_CSS = """
 body { max-width: 52em; font-family: Georgia, 'Times New Roman', serif; line-height: 1.45; }
@@ -544,20 +552,23 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     source.write_text(markdown, encoding="utf-8")
     pandoc = _pandoc_path()
     common = _pandoc_common(root)
+    synthetic = bool((results.get("data") or {}).get("synthetic"))
 
     def produce(fmt: str) -> Path:
         if fmt == "html":
             css = work_dir / "supplement.css"
             css.write_text(HTML_CSS, encoding="utf-8")
+            banner = work_dir / "banner.html"
+            banner.write_text(HTML_SYNTHETIC_BANNER if synthetic else "", encoding="utf-8")
             out = work_dir / f"{stem}.html"
             _run([pandoc, source.name, *common, "--to=html5", "--embed-resources", "--toc",
-                  f"--css={css.name}", "-o", out.name], work_dir)
+                  f"--css={css.name}", f"--include-before-body={banner.name}", "-o", out.name], work_dir)
         elif fmt == "docx":
             out = work_dir / f"{stem}.docx"
             _run([pandoc, source.name, *common, "--to=docx", "-o", out.name], work_dir)
         else:  # pdf
             header = work_dir / "typst-header.typ"
-            header.write_text(TYPST_HEADER, encoding="utf-8")
+            header.write_text(TYPST_HEADER + (TYPST_SYNTHETIC_HEADER if synthetic else ""), encoding="utf-8")
             typ = work_dir / f"{stem}.typ"
             _run([pandoc, source.name, *common, "--to=typst", f"--include-in-header={header.name}",
                   "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",

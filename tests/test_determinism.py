@@ -7,6 +7,7 @@ a few minutes on two cores.
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -49,7 +50,13 @@ def _tables(notebook) -> dict[str, str]:
     for cell in notebook.cells:
         label = parse_cell_options(cell.source).get("label", "") if cell.cell_type == "code" else ""
         if label.startswith("tbl-"):
-            tables[label] = "\n".join(o.get("data", {}).get("text/markdown", "") for o in cell.get("outputs", []))
+            outputs = cell.get("outputs", [])
+            # the kernel may split stderr into one or several stream messages (timing): compare the text
+            tables[label] = ("\n".join(o["data"]["text/markdown"] for o in outputs
+                                       if "text/markdown" in o.get("data", {}))
+                             + "\n--- stderr ---\n"
+                             + re.sub(r"ipykernel_\d+", "ipykernel_N",  # the kernel's process id
+                                      "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")))
     return tables
 
 

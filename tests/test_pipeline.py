@@ -34,3 +34,16 @@ def test_bad_data_exit_non_zero_with_a_clear_message_and_leave_output_untouched(
     assert sorted(p.name for p in out.iterdir()) == ["results.json"]
     assert (out / "results.json").read_text() == '{"previous": "good run"}'
     assert not list(tmp_path.glob(".*staging*"))
+
+
+def test_every_pdf_page_and_the_html_banner_say_the_data_are_synthetic(built_output):
+    from pypdf import PdfReader
+
+    from helpers.render import SYNTHETIC_PAGE_MARK
+
+    pages = PdfReader(built_output / "report.pdf").pages
+    assert len(pages) > 10
+    for number, page in enumerate(pages, 1):
+        assert "SYNTHETIC DATA" in page.extract_text(), f"page {number} has no synthetic-data mark"
+    html = (built_output / "report.html").read_text(encoding="utf-8")
+    assert 'class="synthetic-banner"' in html and SYNTHETIC_PAGE_MARK.split(":")[0] in html
