@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers.firth import _event_groups, fit_firth, partial_likelihood
+from helpers.firth import _event_groups, _risk_moments, fit_firth, partial_likelihood
 
 # ----------------------------------------------------------------------------- constants
 #: Endpoint -> (time column in months, event column, label).
@@ -362,19 +362,21 @@ def _monotone_columns(X: pd.DataFrame, time, event) -> list[str]:
     separation; Heinze and Schemper 2001), so the ML estimate is +/- infinity.
     """
     out = []
-    t_events = np.unique(time[event == 1])
+    if not (np.asarray(event) == 1).any():
+        return out
+    groups = _event_groups(time, event)
+    g = groups.death_group
     for col in X.columns:
         x = X[col].to_numpy(dtype=float)
-        high = low = True
-        for t in t_events:
-            risk = time >= t
-            dying = (time == t) & (event == 1)
-            if x[dying].min() < x[risk].max():
-                high = False
-            if x[dying].max() > x[risk].min():
-                low = False
-            if not (high or low):
-                break
+        # risk set of event time t = prefix of the decreasing-time order: running max / min
+        risk_max = np.maximum.accumulate(x[groups.order])[groups.risk_end - 1]
+        risk_min = np.minimum.accumulate(x[groups.order])[groups.risk_end - 1]
+        dying_min = np.full(len(groups.times), np.inf)
+        dying_max = np.full(len(groups.times), -np.inf)
+        np.minimum.at(dying_min, g, x[groups.death_idx])
+        np.maximum.at(dying_max, g, x[groups.death_idx])
+        high = not (dying_min < risk_max).any()
+        low = not (dying_max > risk_min).any()
         if high or low:
             out.append(col)
     return out
@@ -407,7 +409,7 @@ def _newton_cox(X: np.ndarray, time, event, ties: str = "efron", max_iter: int =
     return beta, pl, False
 
 
-def fit_cox(design: CoxDesign) -> CoxFit:
+def fit_cox(design: CoxDesign, concordance: bool = True) -> CoxFit:
     """Fit ``coxph(Surv(time, event) ~ X, ties = "efron")``.
 
     Newton-Raphson on the vectorised partial likelihood of :mod:`helpers.firth` (the same
@@ -416,6 +418,8 @@ def fit_cox(design: CoxDesign) -> CoxFit:
     Monotone likelihood (complete separation) is detected before fitting and after it (|coef| >
     SEPARATION_COEF); it raises SeparationWarning and the affected columns are listed in
     ``CoxFit.separated`` (their HRs are reported as not estimable, never as huge numbers).
+    ``concordance=False`` skips Harrell's C (NaN; for likelihood-ratio refits that only need the
+    log-likelihood).
     """
     from lifelines.utils import concordance_index
 
@@ -443,8 +447,8 @@ def fit_cox(design: CoxDesign) -> CoxFit:
     cov = pd.DataFrame(cov_a, index=X.columns, columns=X.columns)
     se = pd.Series(np.sqrt(np.abs(np.diag(cov_a))), index=coef.index)
     null = partial_likelihood(np.zeros(X.shape[1]), Xa, time, event).loglik
-    concordance = concordance_index(time, -(Xa @ beta), event)
-    return CoxFit(design, coef, se, cov, float(pl.loglik), float(null), float(concordance),
+    c_index = concordance_index(time, -(Xa @ beta), event) if concordance else np.nan
+    return CoxFit(design, coef, se, cov, float(pl.loglik), float(null), float(c_index),
                   separated)
 
 
@@ -458,7 +462,7 @@ def _lr_test(full: CoxFit, without: list[str]) -> tuple[float, int, float]:
                         full.design.endpoint, 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CoxWarning)
-            chisq = 2 * (full.loglik - fit_cox(sub).loglik)
+            chisq = 2 * (full.loglik - fit_cox(sub, concordance=False).loglik)
     df = len(without)
     return float(chisq), df, float(stats.chi2.sf(max(chisq, 0.0), df))
 
@@ -745,39 +749,38 @@ def plot_forest(result: MultivariableResult, title: str | None = None):
 def _km_transform(time, event) -> np.ndarray:
     """1 - KM(t-) for each subject, as ``cox.zph(transform = "km")`` (findInterval left.open)."""
     t_ev = np.unique(time[event == 1])
-    surv, s = [], 1.0
-    for t in t_ev:
-        at_risk = (time >= t).sum()
-        d = ((time == t) & (event == 1)).sum()
-        s *= 1 - d / at_risk
-        surv.append(s)
-    surv = np.array(surv)
+    at_risk = len(time) - np.searchsorted(np.sort(time), t_ev, side="left")
+    d = np.bincount(np.searchsorted(t_ev, time[event == 1]), minlength=len(t_ev))
+    surv = np.cumprod(1 - d / at_risk)
     idx = np.searchsorted(t_ev, time, side="left")      # number of event times strictly < t
     return 1 - np.concatenate([[1.0], surv])[idx]
 
 
 def _efron_time_pieces(beta, X, time, event):
-    """Per event time: score contribution U_k, Efron information V_k and Schoenfeld residuals."""
-    w = np.exp(X @ beta - (X @ beta).max())
+    """Per event time: score contribution U_k, Efron information V_k and Schoenfeld residuals.
+
+    Efron risk-set moments from reverse cumulative sums over sorted times (:mod:`helpers.firth`):
+    O(n p^2), no risk-set-by-event-time matrix.
+    """
+    groups = _event_groups(time, event)
+    _, _, _, _, mean, e2 = _risk_moments(np.asarray(beta, dtype=float), X, "efron", groups)
+    var = e2 - mean[:, :, None] * mean[:, None, :]          # per Efron term
+    n_t = len(groups.times)
+    p = X.shape[1]
+    m_sum = np.zeros((n_t, p))
+    np.add.at(m_sum, groups.term_group, mean)
+    V_sum = np.zeros((n_t, p, p))
+    np.add.at(V_sum, groups.term_group, var)
+    U = groups.group_sum(X) - m_sum
+    m_bar = m_sum / groups.d[:, None]
+    # deaths of each event time in increasing subject index
+    order = np.argsort(groups.death_group, kind="stable")
+    deaths_all = groups.death_idx[order]
+    bounds = np.concatenate([[0], np.cumsum(groups.d)])
     out = []
-    for t in np.unique(time[event == 1]):
-        deaths = np.flatnonzero((time == t) & (event == 1))
-        risk = np.flatnonzero(time >= t)
-        is_death = np.isin(risk, deaths)
-        d = len(deaths)
-        U = X[deaths].sum(axis=0)
-        V = np.zeros((X.shape[1], X.shape[1]))
-        means = []
-        for j in range(d):
-            wt = w[risk] * np.where(is_death, 1 - j / d, 1.0)
-            prob = wt / wt.sum()
-            m = prob @ X[risk]
-            xc = X[risk] - m
-            V += (xc * prob[:, None]).T @ xc
-            U = U - m
-            means.append(m)
-        schoen = X[deaths] - np.mean(means, axis=0)
-        out.append((t, deaths, U, V, schoen))
+    for k, t in enumerate(groups.times):
+        deaths = deaths_all[bounds[k]:bounds[k + 1]]
+        out.append((t, deaths, U[k], V_sum[k], X[deaths] - m_bar[k]))
     return out
 
 

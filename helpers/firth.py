@@ -70,13 +70,14 @@ class _RiskSets:
         self.term_group = np.repeat(np.arange(len(self.times)), counts)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.term_j = np.arange(counts.sum()) - np.repeat(starts, counts)
+        self._deaths_by_time = self.death_idx[np.argsort(self.death_group, kind="stable")]
+        self._group_starts = starts
         del t_sorted
 
     def group_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum over the deaths of each event time of per-subject ``values`` (first axis)."""
-        out = np.zeros((len(self.times),) + values.shape[1:])
-        np.add.at(out, self.death_group, values[self.death_idx])
-        return out
+        # deaths sorted by event time; every event time has >= 1 death, so no empty segment
+        return np.add.reduceat(values[self._deaths_by_time], self._group_starts, axis=0).astype(float)
 
     def risk_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum over the risk set of each event time of per-subject ``values`` (first axis)."""
@@ -124,12 +125,32 @@ def partial_likelihood(beta, X, time, event, ties: str = "efron", third: bool = 
     X = np.asarray(X, dtype=float)
     if groups is None:
         groups = _event_groups(time, event)
-    eta, w, frac, s0, mean, e2 = _risk_moments(beta, X, ties, groups)
+    if third:
+        eta, w, frac, s0, mean, e2 = _risk_moments(beta, X, ties, groups)
+    else:   # information without the (terms x p x p) second-moment array: O(n p^2) matrix products
+        eta = X @ beta
+        eta = eta - eta.max()
+        w = np.exp(eta)
+        g = groups.term_group
+        frac = groups.term_j / groups.d[g] if ties == "efron" else np.zeros(len(g))
+        wx = w[:, None] * X
+        s0 = groups.risk_sum(w)[g] - frac * groups.group_sum(w)[g]
+        mean = (groups.risk_sum(wx)[g] - frac[:, None] * groups.group_sum(wx)[g]) / s0[:, None]
+        # sum_e s2_e / s0_e = sum_i w_i x_i x_i' c_i - sum_{deaths i} w_i x_i x_i' b_k(i)
+        a = np.bincount(g, weights=1 / s0, minlength=len(groups.times))
+        b = np.bincount(g, weights=frac / s0, minlength=len(groups.times))
+        c = np.concatenate([[0.0], np.cumsum(a)])[np.searchsorted(groups.times, np.asarray(time, dtype=float),
+                                                                  side="right")]
+        di = groups.death_idx
+        e2_sum = (X * (w * c)[:, None]).T @ X - (X[di] * (w[di] * b[groups.death_group])[:, None]).T @ X[di]
     # eta was shifted by max(eta): each death term and each log(s0) term moved by the same amount
     # and there are as many of one as of the other, so the log-likelihood is unchanged.
     ll = float(eta[groups.death_idx].sum() - np.log(s0).sum())
     U = X[groups.death_idx].sum(axis=0) - mean.sum(axis=0)
-    info = (e2 - mean[:, :, None] * mean[:, None, :]).sum(axis=0)
+    if third:
+        info = (e2 - mean[:, :, None] * mean[:, None, :]).sum(axis=0)
+    else:
+        info = e2_sum - mean.T @ mean
     dinfo = None
     if third:
         g = groups.term_group

@@ -24,7 +24,9 @@ Conventions
   conditional CI, as R ``fisher.test(x)`` (scipy ``odds_ratio(kind="conditional")``). R's
   fisher.test finds the estimate and limits with ``uniroot`` at tolerance ~1e-4; scipy solves
   them to full precision, so the two agree to about 1e-4 relative (the tests compare at 1e-6 with
-  fisher.test's own code run at a tight tolerance). With no responder in one arm the estimate is 0
+  fisher.test's own code run at a tight tolerance). Above ``LOGSPACE_MIN_N`` patients the same
+  equations are solved in log space (``gammaln``/``logsumexp`` over the support, ``brentq`` on the
+  log odds ratio), which scales to 100,000 patients. With no responder in one arm the estimate is 0
   (or infinite) and the corresponding limit 0 (or infinite); with no responder (or only responders)
   in either arm the estimate is undefined (NaN, stored as null) whereas R prints 0.
 * P value: :func:`helpers.contingency.test_association` with the Table 1 rule (``"paper"``:
@@ -36,6 +38,7 @@ Conventions
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -216,18 +219,97 @@ def rate_difference(k1: int, n1: int, k2: int, n2: int, method: str = "newcombe"
     return (k1 / n1 - k2 / n2, float(lower), float(upper))
 
 
+#: Tables with more patients than this use the log-space solver :func:`_conditional_odds_ratio_logspace`
+#: (scipy's noncentral hypergeometric pmf is O(support) Python-level work per call and dominates at
+#: 10,000+ patients); smaller tables keep scipy's ``odds_ratio(kind="conditional")``. Both solve the
+#: same equations (R fisher.test's) to full precision; the tests check that they agree.
+LOGSPACE_MIN_N = 1000
+
+
+def _log_support_weights(k1: int, n1: int, k2: int, n2: int) -> tuple[np.ndarray, np.ndarray]:
+    """Support x of the (1, 1) cell given the margins and log C(n1, x) + log C(n2, m - x)."""
+    from scipy.special import gammaln
+
+    m = k1 + k2
+    x = np.arange(max(0, m - n2), min(n1, m) + 1, dtype=float)
+    logw = (gammaln(n1 + 1) - gammaln(x + 1) - gammaln(n1 - x + 1)
+            + gammaln(n2 + 1) - gammaln(m - x + 1) - gammaln(n2 - m + x + 1))
+    return x, logw
+
+
+@functools.lru_cache(maxsize=256)   # the summary and the table solve the same 2 x 2 tables
+def _conditional_odds_ratio_logspace(k1: int, n1: int, k2: int, n2: int,
+                                     level: float = 0.95) -> tuple[float, float, float]:
+    """Conditional MLE and exact CI of the odds ratio, solved on the log odds ratio in log space.
+
+    Same equations as R ``fisher.test`` and scipy ``odds_ratio(kind="conditional")``: with X the (1, 1)
+    cell under Fisher's noncentral hypergeometric distribution (log pmf from ``gammaln`` and
+    ``logsumexp`` over the whole support, so no overflow at any n), the estimate solves
+    E[X; psi] = k1, the lower limit P(X >= k1; psi) = alpha/2 and the upper limit
+    P(X <= k1; psi) = alpha/2, each by ``brentq`` on log psi to 1e-13. O(support) per evaluation.
+    Edge cases as scipy: estimate (and the lower limit) 0 at the bottom of the support, estimate (and
+    the upper limit) inf at the top, NaN with CI (0, inf) when a margin is empty.
+    """
+    from scipy.optimize import brentq
+    from scipy.special import logsumexp
+
+    if min(n1, n2, k1 + k2, n1 + n2 - k1 - k2) == 0:
+        return (math.nan, 0.0, math.inf)
+    x, logw = _log_support_weights(k1, n1, k2, n2)
+    lo_x, hi_x = x[0], x[-1]
+    upper_tail, lower_tail = x >= k1, x <= k1
+    alpha = (1 - level) / 2
+
+    def logp(theta: float) -> np.ndarray:
+        z = logw + x * theta
+        return z - logsumexp(z)
+
+    def solve(func) -> float:
+        """Root in theta of an increasing ``func``; brackets doubling psi as scipy's ``_solve``."""
+        theta, step = 0.0, math.log(2.0)
+        value = func(theta)
+        if value == 0:
+            return 1.0
+        if value > 0:
+            while func(theta - step) > 0:
+                theta -= step
+            lo, hi = theta - step, theta
+        else:
+            while func(theta + step) < 0:
+                theta += step
+            lo, hi = theta, theta + step
+        return math.exp(brentq(func, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps, maxiter=200))
+
+    log_alpha = math.log(alpha)
+    if k1 == lo_x:
+        estimate, lower = 0.0, 0.0
+    else:
+        lower = solve(lambda th: logsumexp(logp(th)[upper_tail]) - log_alpha)
+    if k1 == hi_x:
+        estimate, upper = math.inf, math.inf
+    else:
+        upper = solve(lambda th: log_alpha - logsumexp(logp(th)[lower_tail]))
+    if lo_x < k1 < hi_x:
+        estimate = solve(lambda th: float(np.exp(logp(th)) @ x) - k1)
+    return (float(estimate), float(lower), float(upper))
+
+
 def conditional_odds_ratio(k1: int, n1: int, k2: int, n2: int,
                            level: float = 0.95) -> tuple[float, float, float]:
     """Odds ratio of the event in group 1 vs group 2: conditional MLE with exact CI.
 
     As R ``fisher.test(matrix(c(k1, k2, n1 - k1, n2 - k2), 2))`` (scipy
-    ``odds_ratio(kind="conditional")``). An arm without events gives 0 (lower limit 0), an arm
-    with only events gives inf (upper limit inf); when neither arm has an event (or both have
-    only events) the estimate is NaN and the CI (0, inf); R reports 0 there.
+    ``odds_ratio(kind="conditional")``; above :data:`LOGSPACE_MIN_N` patients the same estimate and
+    limits by :func:`_conditional_odds_ratio_logspace`, which scales to 100,000 patients). An arm
+    without events gives 0 (lower limit 0), an arm with only events gives inf (upper limit inf); when
+    neither arm has an event (or both have only events) the estimate is NaN and the CI (0, inf); R
+    reports 0 there.
     """
     table = np.array([[k1, n1 - k1], [k2, n2 - k2]], dtype=np.int64)
     if (table < 0).any():
         raise ValueError("counts must satisfy 0 <= k <= n")
+    if n1 + n2 > LOGSPACE_MIN_N:
+        return _conditional_odds_ratio_logspace(int(k1), int(n1), int(k2), int(n2), float(level))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = _scipy_odds_ratio(table, kind="conditional")

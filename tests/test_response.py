@@ -84,6 +84,37 @@ def test_conditional_odds_ratio_matches_default_fisher_test_to_its_root_finding_
     np.testing.assert_allclose(got, [_r_number(v) for v in c["fisher_or_default"]], rtol=1e-3)
 
 
+@pytest.mark.parametrize("case", sorted(c for c in CASES if c != "none_in_any_arm"))
+def test_log_space_odds_ratio_solver_matches_fisher_test_code_at_tight_tolerance(case):
+    """R: fisher.test(x) estimate and conf.int (uniroot(tol = 1e-14)), via the large-table code path."""
+    c = CASES[case]
+    got = rs._conditional_odds_ratio_logspace(c["k1"], c["n1"], c["k2"], c["n2"])
+    np.testing.assert_allclose(got, [_r_number(v) for v in c["fisher_or_tight"]], rtol=RTOL)
+
+
+@pytest.mark.parametrize("counts", [(30, 300, 20, 400), (250, 800, 100, 900), (2, 1500, 9, 1700),
+                                    (0, 1200, 5, 900), (700, 700, 3, 600), (0, 900, 0, 800)])
+def test_large_tables_use_the_log_space_solver_and_agree_with_scipy_conditional_odds_ratio(counts):
+    """Same estimate and limits as scipy odds_ratio(kind="conditional") (R fisher.test's equations)."""
+    from scipy.stats.contingency import odds_ratio
+
+    k1, n1, k2, n2 = counts
+    with np.errstate(all="ignore"):
+        res = odds_ratio(np.array([[k1, n1 - k1], [k2, n2 - k2]]), kind="conditional")
+        ci = res.confidence_interval()
+    expected = [res.statistic, ci.low, ci.high]
+    got = rs._conditional_odds_ratio_logspace(*counts)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    if n1 + n2 > rs.LOGSPACE_MIN_N:
+        assert rs.conditional_odds_ratio(*counts) == got
+
+
+def test_the_log_space_odds_ratio_stays_finite_at_one_hundred_thousand_patients():
+    est, lower, upper = rs.conditional_odds_ratio(12_000, 30_000, 21_000, 70_000)
+    assert 0 < lower < est < upper < math.inf
+    assert est == pytest.approx((12_000 * 49_000) / (18_000 * 21_000), rel=1e-3)   # ~ sample odds ratio
+
+
 EXPECTED_PAPER_TEST = {
     "orr_like": "pearson", "dcr_like": "pearson", "ici_lower": "pearson",
     "zero_responders": "fisher", "all_responders": "fisher", "min_expected_low": "fisher",

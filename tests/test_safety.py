@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -190,3 +191,13 @@ def test_agreement_with_the_published_statement_needs_a_non_significant_any_grad
     assert summary["published"]["agrees"] == agrees
     table = sf.make_published_safety_table(summary)
     assert table.loc[0, "Agrees"] == agrees and table.loc[0, "Published (abstract)"] == "no difference"
+
+
+@pytest.mark.parametrize("table", [[[3, 84], [9, 30]], [[0, 87], [5, 34]], [[40, 47], [20, 19]],
+                                   [[1, 1], [1, 1]], [[12, 0], [0, 7]], [[25, 25], [25, 25]]])
+def test_linear_time_two_by_two_fisher_p_equals_the_full_enumeration(table):
+    # R: fisher.test(matrix(...))$p.value; the enumeration of helpers.contingency is the reference
+    from helpers.contingency import fisher_exact_rxc
+    from helpers.safety import _fisher_2x2
+
+    assert _fisher_2x2(np.array(table)) == pytest.approx(fisher_exact_rxc(np.array(table)), rel=1e-10)
