@@ -32,7 +32,6 @@ from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from helpers.contingency import fisher_exact_rxc, test_association
 from helpers.formatting import format_n_pct, format_p
@@ -146,34 +145,6 @@ def _arm_order(patients: pd.DataFrame, arm_col: str, arm_order: Sequence[str] | 
 
 
 # ----------------------------------------------------------------------------- counting
-def _fisher_2x2(table: np.ndarray) -> float:
-    """Two-sided P of Fisher's exact test for a 2 x 2 table, as R ``fisher.test(x)$p.value``.
-
-    Sums the hypergeometric probabilities of the tables (same margins) no more probable than the
-    observed one, with R's relative tolerance 1e-7. Linear in n (one pass over the support of the
-    first cell), where the general enumeration of :func:`helpers.contingency.fisher_exact_rxc`
-    builds a partial-table grid quadratic in n (out of memory at 100,000 patients); both give the
-    same P (tested).
-    """
-    x = np.asarray(table, dtype=np.int64)
-    r0, r1 = int(x[0].sum()), int(x[1].sum())
-    c0 = int(x[:, 0].sum())
-    n = r0 + r1
-    if min(r0, r1, c0, n - c0) == 0:
-        return 1.0   # an empty margin admits one table only
-    lo, hi = max(0, c0 - r1), min(r0, c0)
-    k = np.arange(lo, hi + 1, dtype=float)
-    const = (special.gammaln(r0 + 1) + special.gammaln(r1 + 1) + special.gammaln(c0 + 1)
-             + special.gammaln(n - c0 + 1) - special.gammaln(n + 1))
-    logp = const - (special.gammaln(k + 1) + special.gammaln(r0 - k + 1) + special.gammaln(c0 - k + 1)
-                    + special.gammaln(r1 - c0 + k + 1))
-    a = int(x[0, 0])
-    log_obs = const - float(special.gammaln(a + 1) + special.gammaln(r0 - a + 1) + special.gammaln(c0 - a + 1)
-                            + special.gammaln(r1 - c0 + a + 1))
-    keep = logp <= log_obs + math.log1p(1e-7)
-    return float(min(1.0, np.exp(logp[keep]).sum()))
-
-
 def _row(term: str, kind: str, irae: bool, any_k: dict, g3_k: dict, n: dict, rule: str,
          per_term: bool) -> dict:
     """One table row from the number of patients with the event per arm (any grade, grade >= 3)."""
@@ -191,7 +162,7 @@ def _row(term: str, kind: str, irae: bool, any_k: dict, g3_k: dict, n: dict, rul
         if sum(k) == 0 or sum(k) == total or per_term:
             # an empty margin (no patient or every patient with the event) admits one table only:
             # Fisher's P = 1, as R's fisher.test; chi-square is undefined there
-            p = _fisher_2x2(table) if table.shape == (2, 2) else fisher_exact_rxc(table)
+            p = fisher_exact_rxc(table)
             row[f"p:{level}"], row[f"test:{level}"] = p, "Fisher's exact test"
         else:
             with warnings.catch_warnings():
