@@ -4,8 +4,9 @@ Conventions (and their R equivalents)
 -------------------------------------
 - Engine: Newton-Raphson with step halving on the vectorised Efron partial likelihood of
   :mod:`helpers.firth`, run until the largest coefficient change is below 1e-10, i.e.
-  ``coxph(Surv(months, event) ~ ..., ties = "efron")``; lifelines only for the concordance,
-  the PH-remedy and time-varying fits.
+  ``coxph(Surv(months, event) ~ ..., ties = "efron")``; the same engine fits counting-process
+  data (start, stop] (time-varying cycle counts, the x log(t) terms of the PH remedy; strata as
+  disjoint time axes); lifelines only for the concordance.
 - Times in months (days / 30.4375). Categorical covariates are dummy-coded against their first
   category; :func:`set_reference_levels` chooses that reference (R ``relevel``) and merges levels;
   numeric covariates enter linearly (HR per unit).
@@ -34,7 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers.firth import _event_groups, _risk_moments, fit_firth, partial_likelihood
+from helpers.firth import (_efron_sums, _event_groups, _weighted_information, fit_firth,
+                           partial_likelihood)
 
 # ----------------------------------------------------------------------------- constants
 #: Endpoint -> (time column in months, event column, label).
@@ -246,18 +248,21 @@ class CoxDesign:
 
 
 def _collinear_columns(X: pd.DataFrame) -> tuple[str, list[str]] | None:
-    """First column that is a linear combination of the intercept and earlier columns."""
-    basis = np.ones((len(X), 1))
-    kept: list[str] = []
-    for column in X.columns:
-        x = X[column].to_numpy(dtype=float)
-        coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
-        resid = x - basis @ coef
-        if np.linalg.norm(resid) <= 1e-8 * max(np.linalg.norm(x), 1.0):
-            involved = [k for k, c in zip(["(intercept)"] + kept, coef) if abs(c) > 1e-8]
+    """First column that is a linear combination of the intercept and earlier columns.
+
+    One QR decomposition of [1, X] in column order: |R_jj| is the norm of column j's residual on
+    the intercept and the columns before it; a residual below 1e-8 x max(|x_j|, 1) marks it.
+    """
+    A = np.column_stack([np.ones(len(X)), X.to_numpy(dtype=float)])
+    if A.shape[0] < A.shape[1]:   # more columns than rows: the first surplus column is dependent
+        A = np.vstack([A, np.zeros((A.shape[1] - A.shape[0], A.shape[1]))])
+    residual = np.abs(np.diag(np.linalg.qr(A, mode="r")))
+    scale = np.maximum(np.linalg.norm(A, axis=0), 1.0)
+    for j, column in enumerate(X.columns, start=1):
+        if residual[j] <= 1e-8 * scale[j]:
+            coef, *_ = np.linalg.lstsq(A[:, :j], A[:, j], rcond=None)
+            involved = [k for k, c in zip(["(intercept)", *X.columns[:j - 1]], coef) if abs(c) > 1e-8]
             return column, involved
-        basis = np.column_stack([basis, x])
-        kept.append(column)
     return None
 
 
@@ -383,15 +388,18 @@ def _monotone_columns(X: pd.DataFrame, time, event) -> list[str]:
 
 
 def _newton_cox(X: np.ndarray, time, event, ties: str = "efron", max_iter: int = 60,
-                tol: float = 1e-10):
+                tol: float = 1e-10, entry=None, start=None):
     """Maximise the Cox partial likelihood by Newton-Raphson with step halving, as R ``coxph``.
 
-    Starts at 0; a step that lowers the log-likelihood is halved (``coxph.control``); stops when
-    the largest coefficient change is below ``tol`` (R: relative log-likelihood change < 1e-9,
-    i.e. this runs a few iterations further). Returns (beta, PartialLikelihood, converged).
+    Starts at 0 (or at ``start``: a warm start for nested refits, same maximum); a step that
+    lowers the log-likelihood is halved (``coxph.control``); stops when the largest coefficient
+    change is below ``tol`` (R: relative log-likelihood change < 1e-9, i.e. this runs a few
+    iterations further). ``entry``: interval starts of counting-process rows (entry, time].
+    Returns (beta, PartialLikelihood, converged).
     """
-    groups = _event_groups(time, event)
-    beta = np.zeros(X.shape[1])
+    X = np.ascontiguousarray(X, dtype=float)     # row-major: the sparse risk-set products need it
+    groups = _event_groups(time, event, entry)
+    beta = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float).copy()
     pl = partial_likelihood(beta, X, time, event, ties, groups=groups)
     for _ in range(max_iter):
         try:
@@ -409,7 +417,7 @@ def _newton_cox(X: np.ndarray, time, event, ties: str = "efron", max_iter: int =
     return beta, pl, False
 
 
-def fit_cox(design: CoxDesign, concordance: bool = True) -> CoxFit:
+def fit_cox(design: CoxDesign, concordance: bool = True, start: pd.Series | None = None) -> CoxFit:
     """Fit ``coxph(Surv(time, event) ~ X, ties = "efron")``.
 
     Newton-Raphson on the vectorised partial likelihood of :mod:`helpers.firth` (the same
@@ -419,7 +427,8 @@ def fit_cox(design: CoxDesign, concordance: bool = True) -> CoxFit:
     SEPARATION_COEF); it raises SeparationWarning and the affected columns are listed in
     ``CoxFit.separated`` (their HRs are reported as not estimable, never as huge numbers).
     ``concordance=False`` skips Harrell's C (NaN; for likelihood-ratio refits that only need the
-    log-likelihood).
+    log-likelihood). ``start``: coefficients to start Newton-Raphson from (by column name; a warm
+    start for refits of the same model, e.g. on imputed data; the maximum is the same).
     """
     from lifelines.utils import concordance_index
 
@@ -428,7 +437,10 @@ def fit_cox(design: CoxDesign, concordance: bool = True) -> CoxFit:
         raise CoxModelError(f"no events among the {len(time)} analysed patients: no Cox model")
     separated = _monotone_columns(X, time, event)
     Xa = X.to_numpy(dtype=float)
-    beta, pl, converged = _newton_cox(Xa, time, event)
+    if start is not None and list(start.index) == list(X.columns) and np.all(np.isfinite(start)):
+        beta, pl, converged = _newton_cox(Xa, time, event, start=start.to_numpy(dtype=float))
+    else:
+        beta, pl, converged = _newton_cox(Xa, time, event)
     coef = pd.Series(beta, index=X.columns)
     separated += [c for c in coef.index if abs(coef[c]) > SEPARATION_COEF and c not in separated]
     if not converged and not separated:
@@ -458,11 +470,19 @@ def _lr_test(full: CoxFit, without: list[str]) -> tuple[float, int, float]:
     if not keep:
         chisq = full.lr_chisq
     else:
-        sub = CoxDesign(full.design.X[keep], full.design.time, full.design.event, {}, None,
-                        full.design.endpoint, 0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CoxWarning)
-            chisq = 2 * (full.loglik - fit_cox(sub, concordance=False).loglik)
+        # warm start at the full model's coefficients: the same maximum in fewer iterations
+        X = full.design.X[keep].to_numpy(dtype=float)
+        _, pl, converged = _newton_cox(X, full.design.time, full.design.event,
+                                       start=full.coef[keep].to_numpy())
+        if converged:
+            loglik = pl.loglik
+        else:   # e.g. monotone likelihood in the smaller model: the full fit flags it
+            sub = CoxDesign(full.design.X[keep], full.design.time, full.design.event, {}, None,
+                            full.design.endpoint, 0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CoxWarning)
+                loglik = fit_cox(sub, concordance=False).loglik
+        chisq = 2 * (full.loglik - loglik)
     df = len(without)
     return float(chisq), df, float(stats.chi2.sf(max(chisq, 0.0), df))
 
@@ -518,7 +538,7 @@ def fit_univariable(patients: pd.DataFrame, endpoint: str, covariates: list[str]
     rows, messages = [], []
     for var in covariates:
         design = build_design(patients, endpoint, [var])
-        fit = fit_cox(design)
+        fit = fit_cox(design, concordance=False)     # a one-variable model's C is not reported
         messages += design.warnings
         for row in _rows_for(fit, [var]):
             row.update(n_model=design.n, events_model=design.events, n_missing=design.n_excluded)
@@ -756,34 +776,6 @@ def _km_transform(time, event) -> np.ndarray:
     return 1 - np.concatenate([[1.0], surv])[idx]
 
 
-def _efron_time_pieces(beta, X, time, event):
-    """Per event time: score contribution U_k, Efron information V_k and Schoenfeld residuals.
-
-    Efron risk-set moments from reverse cumulative sums over sorted times (:mod:`helpers.firth`):
-    O(n p^2), no risk-set-by-event-time matrix.
-    """
-    groups = _event_groups(time, event)
-    _, _, _, _, mean, e2 = _risk_moments(np.asarray(beta, dtype=float), X, "efron", groups)
-    var = e2 - mean[:, :, None] * mean[:, None, :]          # per Efron term
-    n_t = len(groups.times)
-    p = X.shape[1]
-    m_sum = np.zeros((n_t, p))
-    np.add.at(m_sum, groups.term_group, mean)
-    V_sum = np.zeros((n_t, p, p))
-    np.add.at(V_sum, groups.term_group, var)
-    U = groups.group_sum(X) - m_sum
-    m_bar = m_sum / groups.d[:, None]
-    # deaths of each event time in increasing subject index
-    order = np.argsort(groups.death_group, kind="stable")
-    deaths_all = groups.death_idx[order]
-    bounds = np.concatenate([[0], np.cumsum(groups.d)])
-    out = []
-    for k, t in enumerate(groups.times):
-        deaths = deaths_all[bounds[k]:bounds[k + 1]]
-        out.append((t, deaths, U[k], V_sum[k], X[deaths] - m_bar[k]))
-    return out
-
-
 def check_proportional_hazards(fit: CoxFit | MultivariableResult, alpha: float = 0.05) -> pd.DataFrame:
     """Scaled Schoenfeld residual tests of proportional hazards, per term and global, km time.
 
@@ -810,25 +802,28 @@ def _zph(fit: CoxFit | MultivariableResult, alpha: float = 0.05):
         fit = fit.fit
     else:
         messages = fit.design.warnings
-    X = fit.design.X.to_numpy(dtype=float)
+    X = np.ascontiguousarray(fit.design.X.to_numpy(dtype=float))
     time, event = fit.design.time, fit.design.event
     beta = fit.coef[fit.design.X.columns].to_numpy()
     p = X.shape[1]
     g_all = _km_transform(time, event)
     g_all = g_all - g_all[event == 1].mean()
-    pieces = _efron_time_pieces(beta, X, time, event)
-    u2 = np.zeros(p)
-    imat = np.zeros((2 * p, 2 * p))
-    schoen_rows, g_rows = [], []
-    for t, deaths, U, V, schoen in pieces:
-        g = g_all[deaths[0]]
-        u2 += g * U
-        imat[:p, :p] += V
-        imat[:p, p:] += g * V
-        imat[p:, :p] += g * V
-        imat[p:, p:] += g * g * V
-        schoen_rows.append(schoen)
-        g_rows += [g] * len(deaths)
+    # Per event time k (Efron risk-set moments at the fitted beta, O(n p^2), no Python loop):
+    # score U_k, information V_k, and g_k = centred 1 - KM(t_k-); imat is the information of
+    # (beta, gamma) for the model with x * g(t) added.
+    groups = _event_groups(time, event)
+    sums = _efron_sums(beta, X, "efron", groups)
+    deaths = groups._deaths_by_time                       # by event time, then subject index
+    g_time = g_all[deaths[groups._group_starts]]
+    mean_sum = sums.mean_sum()
+    U = groups.group_sum(X) - mean_sum
+    u2 = g_time @ U
+    info = {power: _weighted_information(X, sums, g_time ** power) for power in (0, 1, 2)}
+    imat = np.block([[info[0], info[1]], [info[1], info[2]]])
+    m_bar = mean_sum / groups.d[:, None]
+    death_time = np.repeat(np.arange(len(groups.times)), groups.d)
+    sres = X[deaths] - m_bar[death_time]                   # Schoenfeld residuals, one row per death
+    g_rows = g_time[death_time]
     cols = list(fit.design.X.columns)
     rows = []
 
@@ -838,7 +833,6 @@ def _zph(fit: CoxFit | MultivariableResult, alpha: float = 0.05):
         return float(np.linalg.solve(imat[np.ix_(kk, kk)], u) @ u)
 
     # Grambsch-Therneau approximation (survival 2.x / lifelines)
-    sres = np.vstack(schoen_rows)
     ndead = sres.shape[0]
     var = np.linalg.inv(imat[:p, :p])
     xx = np.asarray(g_rows)
@@ -868,7 +862,7 @@ def _zph(fit: CoxFit | MultivariableResult, alpha: float = 0.05):
                   f"chi2 = {row['chisq']:.2f}, df = {row['df']}, P = {row['p']:.2g})")
     # scaled Schoenfeld residuals for the plots: ndead * s V + beta (R cox.zph$y)
     resid = pd.DataFrame(sres @ var * ndead + beta, columns=cols)
-    resid.insert(0, "time", np.concatenate([time[deaths] for _, deaths, *_ in pieces]))
+    resid.insert(0, "time", np.asarray(time, dtype=float)[deaths])
     return out, resid
 
 
@@ -925,16 +919,53 @@ def plot_schoenfeld(ph: pd.DataFrame, fit: CoxFit | MultivariableResult):
     return fig
 
 
+#: Largest counting-process data set built for the x log(t) terms of the PH remedy (rows); above it
+#: x log(t) is evaluated on a grid of event-time quantiles instead of at every event time.
+TT_MAX_ROWS = 2_000_000
+
+
+def _tt_cut_times(time: np.ndarray, event: np.ndarray, max_rows: int = TT_MAX_ROWS) -> tuple[np.ndarray, bool]:
+    """Split times for x log(t): every event time (exact, as R ``tt()``) if the split data have at
+    most ``max_rows`` rows, else about 2 max_rows / n quantiles of the event times (at least 20).
+    Returns (increasing cut times, exact)."""
+    event_times = np.unique(time[event == 1])
+    rows = int(np.searchsorted(event_times, time, side="left").sum()) + len(time)
+    if rows <= max_rows:
+        return event_times, True
+    m = max(20, int(2 * max_rows / len(time)))
+    return np.unique(np.quantile(event_times, np.linspace(0, 1, m + 1)[1:])), False
+
+
+def _split_at(time: np.ndarray, event: np.ndarray, cuts: np.ndarray):
+    """Episode splitting (R ``survSplit``): subject i gets rows (a, b] at the cuts below its time and
+    a last row ending at its time (event there). Returns (subject index, start, stop, event)."""
+    below = np.searchsorted(cuts, time, side="left")           # cuts strictly below t_i
+    n_rows = below + 1
+    subject = np.repeat(np.arange(len(time)), n_rows)
+    first = np.cumsum(n_rows) - n_rows
+    j = np.arange(n_rows.sum()) - first[subject]                # row index within the subject
+    last = j == below[subject]
+    stop = np.where(last, time[subject], cuts[np.minimum(j, len(cuts) - 1)] if len(cuts) else 0.0)
+    start = np.where(j == 0, 0.0, cuts[np.maximum(j - 1, 0)] if len(cuts) else 0.0)
+    keep = stop > start                                          # follow-up 0: no row
+    return subject[keep], start[keep], stop[keep], (last & (event[subject] == 1))[keep].astype(int)
+
+
 def fit_ph_remedy(result: MultivariableResult, patients: pd.DataFrame,
-                  terms: list[str] | None = None) -> pd.DataFrame:
+                  terms: list[str] | None = None, max_rows: int = TT_MAX_ROWS) -> pd.DataFrame:
     """Refit the model allowing non-proportional hazards for ``terms`` (default: PH P < 0.05).
 
-    A categorical term is moved to the strata (``coxph(... + strata(x))``); a numeric term gets a
-    time interaction x * log(t) (``coxph(... + tt(x), tt = function(x, t, ...) x * log(t))``) via
-    episode splitting at every event time (lifelines ``CoxTimeVaryingFitter``).
-    Returns the coefficient table of the remedied model (term, hr, lower, upper, p, model).
+    A categorical (or 0/1) term is moved to the strata (``coxph(... + strata(x))``); a numeric term
+    gets a time interaction x * log(t) (``coxph(... + tt(x), tt = function(x, t, ...) x * log(t))``)
+    by episode splitting at every event time, which is exact. When the split data would exceed
+    ``max_rows`` rows, x log(t) is evaluated on a grid of event-time quantiles (constant between
+    cuts, equal to x log(the cut ending the interval) for everyone at risk): an approximation for
+    large cohorts, named in ``model``.
+    Fitted with the Newton-Raphson of this module on counting-process data (Efron ties; strata as
+    disjoint time axes, so each risk set holds one stratum). Checked against R in the tests.
+    Returns the coefficient table of the remedied model (term, coef, hr, lower, upper, p, model).
     """
-    from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+    columns = ["term", "coef", "hr", "lower", "upper", "p", "model"]
     design = result.fit.design
     if terms is None:
         with warnings.catch_warnings():
@@ -942,49 +973,47 @@ def fit_ph_remedy(result: MultivariableResult, patients: pd.DataFrame,
             ph = check_proportional_hazards(result.fit)
         terms = [t for t, p in zip(ph["term"], ph["p"]) if t != "GLOBAL" and p < 0.05]
     if not terms:
-        return pd.DataFrame(columns=["term", "hr", "lower", "upper", "p", "model"])
-    frame = design.X.copy()
-    frame["_time"], frame["_event"] = design.time, design.event
+        return pd.DataFrame(columns=columns)
     strata = [t for t in terms if t not in design.X.columns or len(design.terms[t]) > 1
               or set(np.unique(design.X[design.terms[t][0]])) <= {0.0, 1.0}]
     numeric = [t for t in terms if t not in strata]
-    label = []
-    for t in strata:
-        frame = frame.drop(columns=design.terms[t])
-        frame[f"_strata_{t}"] = patients.loc[design.X.index, t].astype(str).to_numpy()
-        label.append(f"stratified by {VARIABLE_LABELS.get(t, t)}")
-    if not numeric:
-        cph = CoxPHFitter()
-        cph.fit(frame, "_time", "_event", strata=[f"_strata_{t}" for t in strata],
-                fit_options=FIT_OPTIONS)
-        summ = cph.summary
+    base = design.X.drop(columns=[c for t in strata for c in design.terms[t]])
+    label = [f"stratified by {VARIABLE_LABELS.get(t, t)}" for t in strata]
+    time = np.asarray(design.time, dtype=float)
+    event = np.asarray(design.event, dtype=int)
+    if strata:
+        codes = patients.loc[design.X.index, strata].astype(str).agg("\x1f".join, axis=1)
+        stratum = pd.factorize(codes, sort=True)[0]
     else:
-        event_times = np.unique(design.time[design.event == 1])
-        # episode splitting at every event time (R survSplit): subject i has one row per
-        # interval (a, b] with b an event time below t_i, plus the last interval ending at t_i
-        pieces = []
-        for i, (t_i, e_i) in enumerate(zip(design.time, design.event)):
-            cuts = np.unique(np.concatenate([[0.0], event_times[event_times < t_i], [t_i]]))
-            pieces.append(pd.DataFrame({"_id": i, "_start": cuts[:-1], "_stop": cuts[1:],
-                                        "_event": ((cuts[1:] == t_i) & bool(e_i)).astype(int),
-                                        "_row": i}))
-        long = pd.concat(pieces, ignore_index=True)
-        base = frame.drop(columns=["_time", "_event"]).iloc[long.pop("_row").to_numpy()]
-        long = pd.concat([long, base.reset_index(drop=True)], axis=1)
-        for t in numeric:
-            long[f"{t}:log(t)"] = long[t].to_numpy(float) * np.log(long["_stop"].to_numpy(float))
-        strata_cols = [f"_strata_{t}" for t in strata]
-        ctv = CoxTimeVaryingFitter()
-        ctv.fit(long, id_col="_id", event_col="_event", start_col="_start", stop_col="_stop",
-                strata=strata_cols or None, fit_options=FIT_OPTIONS)
-        summ = ctv.summary
+        stratum = np.zeros(len(time), dtype=int)
+    if numeric:
+        cuts, exact = _tt_cut_times(time, event, max_rows)
+        subject, start, stop, row_event = _split_at(time, event, cuts)
         label += [f"{VARIABLE_LABELS.get(t, t)} x log(months)" for t in numeric]
-    out = pd.DataFrame({"term": summ.index, "coef": summ["coef"].to_numpy(),
-                        "hr": summ["exp(coef)"].to_numpy(),
-                        "lower": summ["exp(coef) lower 95%"].to_numpy(),
-                        "upper": summ["exp(coef) upper 95%"].to_numpy(), "p": summ["p"].to_numpy()})
-    out["model"] = "; ".join(label)
-    return out
+        if not exact:
+            label.append(f"x log(t) on {len(cuts)} event-time quantiles (more than {max_rows:,} rows "
+                         "for every event time)")
+    else:
+        subject, start, stop, row_event = np.arange(len(time)), np.zeros(len(time)), time, event
+    X = base.to_numpy(dtype=float)[subject]
+    names = list(base.columns)
+    if numeric:
+        # log t at the cut that ends the row's interval: the same value for everyone at risk at an
+        # event time (with every event time a cut, this is log of the event time itself)
+        log_t = np.log(cuts[np.minimum(np.searchsorted(cuts, stop, side="left"), len(cuts) - 1)])
+        X = np.column_stack([X] + [design.X[t].to_numpy(dtype=float)[subject] * log_t for t in numeric])
+        names += [f"{t}:log(t)" for t in numeric]
+    # strata as disjoint time axes: stratum s lives on (s * offset, s * offset + max time]
+    offset = 2.0 * (float(time.max()) + 1.0)
+    shift = stratum[subject] * offset
+    beta, pl, converged = _newton_cox(X, stop + shift, row_event, entry=start + shift)
+    if not converged:
+        raise CoxModelError("the PH-remedy model did not converge in 60 Newton-Raphson iterations")
+    se = np.sqrt(np.abs(np.diag(np.linalg.pinv(pl.information))))
+    z = stats.norm.ppf(0.975)
+    return pd.DataFrame({"term": names, "coef": beta, "hr": np.exp(beta), "lower": np.exp(beta - z * se),
+                         "upper": np.exp(beta + z * se), "p": 2 * stats.norm.sf(np.abs(beta / se)),
+                         "model": "; ".join(label)})[columns]
 
 
 # ----------------------------------------------------------------------------- Firth sensitivity
@@ -1017,6 +1046,8 @@ def fit_firth_sensitivity(result: MultivariableResult, profile_columns: list | N
 
     Columns: term, hr_ml, lower_ml, upper_ml, p_ml (Wald), hr_firth, lower_firth, upper_firth,
     p_firth, ci_method. Efron ties (see helpers.firth).
+    With no sparse level and no separated column (and ``profile_columns`` not given) the Firth
+    model is not fitted: the table is empty (see :func:`sparse_note`).
     """
     design = result.fit.design
     if profile_columns is None:
@@ -1024,6 +1055,9 @@ def fit_firth_sensitivity(result: MultivariableResult, profile_columns: list | N
         sparse = levels[~levels["reference"] & ((levels["n"] < SPARSE_MIN_N) | (levels["events"] == 0))]
         profile_columns = list(sparse["column"])
     cols = list(dict.fromkeys([*profile_columns, *result.fit.separated]))
+    if not cols:   # no sparse level, no separation: the ML fit needs no remedy, and none is run
+        return pd.DataFrame(columns=["term", "hr_ml", "lower_ml", "upper_ml", "p_ml", "hr_firth",
+                                     "lower_firth", "upper_firth", "p_firth", "ci_method"])
     firth = fit_firth(design.X, design.time, design.event, profile=cols)
     z = stats.norm.ppf(0.975)
     ml = result.fit
@@ -1063,16 +1097,41 @@ def make_firth_table(firth: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- multiple imputation
 def _nelson_aalen(time, event) -> np.ndarray:
     """Nelson-Aalen cumulative hazard at each subject's own time (White and Royston 2009)."""
-    H = np.zeros(len(time))
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=int)
     t_ev = np.unique(time[event == 1])
-    cum, values = 0.0, []
-    for t in t_ev:
-        cum += ((time == t) & (event == 1)).sum() / (time >= t).sum()
-        values.append(cum)
-    values = np.array(values)
+    deaths = np.bincount(np.searchsorted(t_ev, time[event == 1]), minlength=len(t_ev))
+    at_risk = len(time) - np.searchsorted(np.sort(time), t_ev, side="left")
+    values = np.cumsum(deaths / at_risk)
     idx = np.searchsorted(t_ev, time, side="right")
-    H = np.concatenate([[0.0], values])[idx]
-    return H
+    return np.concatenate([[0.0], values])[idx]
+
+
+def _nearest_donors(pred_obs: np.ndarray, pred_mis: np.ndarray, donors: int) -> np.ndarray:
+    """For each missing value: indices of the ``donors`` observed predictions closest to its own.
+
+    Ordered by distance, ties by index: row r equals
+    ``np.argsort(np.abs(pred_obs - pred_mis[r]), kind="stable")[:donors]``, computed in
+    O((n_obs + n_mis) log n_obs) from two sorted copies of ``pred_obs`` (values ascending, ties by
+    index descending for the candidates below and ascending for those above), so that the
+    ``donors`` candidates on each side of the insertion point always contain the answer.
+    """
+    n_obs = len(pred_obs)
+    k = min(donors, n_obs)
+    index = np.arange(n_obs)
+    below = np.lexsort((-index, pred_obs))
+    above = np.lexsort((index, pred_obs))
+    pos = np.searchsorted(pred_obs[above], pred_mis, side="left")
+    offsets = np.arange(1, k + 1)
+    left = pos[:, None] - offsets[None, :]                 # nearest first
+    right = pos[:, None] + offsets[None, :] - 1
+    cand = np.concatenate([below[np.clip(left, 0, n_obs - 1)], above[np.clip(right, 0, n_obs - 1)]], axis=1)
+    valid = np.concatenate([left >= 0, right < n_obs], axis=1)
+    dist = np.where(valid, np.abs(pred_obs[cand] - pred_mis[:, None]), np.inf)
+    rows = np.repeat(np.arange(len(pred_mis)), cand.shape[1])
+    flat = np.lexsort((cand.ravel(), dist.ravel(), rows)).reshape(cand.shape)   # row-major blocks
+    column = flat - (np.arange(len(pred_mis)) * cand.shape[1])[:, None]
+    return np.take_along_axis(cand, column, axis=1)[:, :k]
 
 
 def impute_chained(patients: pd.DataFrame, endpoint: str, covariates: list[str], m: int = 20,
@@ -1131,12 +1190,11 @@ def impute_chained(patients: pd.DataFrame, endpoint: str, covariates: list[str],
                 bdraw = rng.multivariate_normal(bhat, sigma2 * XtX_inv)
                 pred_obs = Zo @ bhat
                 pred_mis = Z[~o] @ bdraw
-                values = []
-                for pm in pred_mis:
-                    nearest = np.argsort(np.abs(pred_obs - pm), kind="stable")[:donors]
-                    values.append(yo[rng.choice(nearest)])
+                # type-1 PMM: a random one of the nearest donors (one draw per missing value, in order)
+                nearest = _nearest_donors(pred_obs, pred_mis, donors)
+                pick = rng.integers(0, nearest.shape[1], size=len(pred_mis))
                 y = y.copy()
-                y[~o] = values
+                y[~o] = yo[nearest[np.arange(len(pred_mis)), pick]]
                 current[c] = y
         out.append(current)
     return out
@@ -1180,7 +1238,9 @@ def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: l
         warnings.simplefilter("ignore", CoxWarning)
         cc = fit_cox(build_design(patients, endpoint, covariates))
         imputed = impute_chained(patients, endpoint, covariates, m=m, seed=seed)
-        fits = [fit_cox(build_design(d, endpoint, covariates)) for d in imputed]
+        # no concordance (not reported); each fit starts from the complete-case coefficients
+        fits = [fit_cox(build_design(d, endpoint, covariates), concordance=False, start=cc.coef)
+                for d in imputed]
     z = stats.norm.ppf(0.975)
     rows = []
     for col in fits[0].coef.index:
@@ -1424,10 +1484,14 @@ def markdown_notes(summary: pd.DataFrame, caveats: list[str]) -> str:
     return "\n\n".join(parts)
 
 
-def sparse_note(sparse: pd.DataFrame) -> str:
-    """Footnote naming the sparse levels that motivated the Firth model."""
+def sparse_note(sparse: pd.DataFrame, firth: pd.DataFrame | None = None) -> str:
+    """Footnote naming the sparse levels that motivated the Firth model (and saying when none was fitted)."""
     if sparse.empty:
-        return "No sparse level (all levels have at least 5 patients and one event)."
+        text = "No sparse level (all levels have at least 5 patients and one event)."
+        if firth is not None and firth.empty:
+            text += (" No separation either: the maximum-likelihood model needs no Firth correction, "
+                     "which was not fitted.")
+        return text
     items = [f"{r['label']} {r['level']} (n = {r['n']}, {r['events']} events)" for _, r in sparse.iterrows()]
     return "Sparse levels: " + "; ".join(items) + ". Firth model with Efron ties."
 

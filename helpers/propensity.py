@@ -33,7 +33,8 @@ Conventions (and their R equivalents)
   rounding error. (lifelines ``CoxPHFitter(weights_col=..., robust=True)`` gives the same coefficient but
   a robust SE about 0.2% different from R with tied event times, because its score residuals treat
   Efron ties differently; hence the own implementation, with lifelines kept as a cross-check.) The robust SE ignores the estimation of the PS and is
-  shown for comparison only (Austin 2016, Stat Med 35:5642); the reported CI is the bootstrap one.
+  shown for comparison only (Austin 2016, Stat Med 35:5642); the reported CI is the bootstrap one
+  (``ci_method="auto"``: the bootstrap up to BOOTSTRAP_MAX_N patients, the robust CI above).
 - Bootstrap: ``n_boot`` resamples of patients with replacement (not stratified), drawn up front from
   ``np.random.default_rng(seed)``; each replicate repeats the whole pipeline (common support, PS model,
   weights and trimming, weighted Cox for OS and PFS); percentile 95% CI of the log HR. For speed the
@@ -529,33 +530,57 @@ def cox_arm_coefficient(time, event, z, weights=None, ties: str = "efron") -> fl
 
 
 def _score_residuals(time, event, z, w, beta, ties):
-    """Per-subject score residuals of the arm coefficient (R ``residuals(fit, "score")``, unweighted)."""
+    """Per-subject score residuals of the arm coefficient (R ``residuals(fit, "score")``, unweighted).
+
+    Whole-array form, O(n log n): with, per Efron term e of event time u, zbar_e (weighted mean of z
+    in the term's risk set), haz_e (hazard increment) and down_e (1 - j/d, the weight of a dying
+    subject in the term), subject i's residual is
+
+        delta_i (z_i - mean_e zbar_e) - r_i sum_{u <= t_i} sum_e (z_i - zbar_e) haz_e c_ie,
+
+    with r_i = exp(beta z_i) and c_ie = down_e when i dies at u, else 1 (Breslow: one term, down = 1).
+    """
     time = np.asarray(time, float)
     event = np.asarray(event, float)
     z = np.asarray(z, float)
     w = np.asarray(w, float)
     risk = np.exp(beta * z)
-    resid = np.zeros(len(time))
-    for u in np.unique(time[event == 1]):
-        at_risk = time >= u
-        dead = at_risk & (time == u) & (event == 1)
-        d = int(dead.sum())
-        s0 = (w * risk)[at_risk].sum()
-        s1 = (w * risk * z)[at_risk].sum()
-        e0 = (w * risk)[dead].sum()
-        e1 = (w * risk * z)[dead].sum()
-        mw = w[dead].sum() / d
-        fr = np.arange(d) / d if ties == "efron" else np.zeros(1)
-        nterm = d if ties == "efron" else 1
-        den = s0 - fr * e0
-        zbar = (s1 - fr * e1) / den
-        haz = (mw if ties == "efron" else w[dead].sum()) / den
-        # deaths: z_i - zbar, averaged over the Efron terms
-        resid[dead] += z[dead] - zbar.mean() if ties == "efron" else z[dead] - zbar[0]
-        alive = at_risk & ~dead
-        resid[alive] -= risk[alive] * ((z[alive, None] - zbar[None, :]) * haz[None, :]).sum(axis=1)
-        down = (1 - fr) if ties == "efron" else np.ones(nterm)
-        resid[dead] -= risk[dead] * ((z[dead, None] - zbar[None, :]) * (haz * down)[None, :]).sum(axis=1)
+    ut = np.unique(time[event == 1])
+    order = np.argsort(-time, kind="stable")
+    pos = len(time) - np.searchsorted(np.sort(time), ut, side="left") - 1   # last index with time >= u
+    s0 = np.cumsum((w * risk)[order])[pos]
+    s1 = np.cumsum((w * risk * z)[order])[pos]
+    dead = event == 1
+    k_dead = np.searchsorted(ut, time[dead])
+    e0 = np.bincount(k_dead, weights=(w * risk)[dead], minlength=len(ut))
+    e1 = np.bincount(k_dead, weights=(w * risk * z)[dead], minlength=len(ut))
+    nd = np.bincount(k_dead, minlength=len(ut))
+    wd = np.bincount(k_dead, weights=w[dead], minlength=len(ut))
+    if ties == "efron":
+        term_k = np.repeat(np.arange(len(ut)), nd)
+        starts = np.cumsum(nd) - nd
+        frac = (np.arange(nd.sum()) - starts[term_k]) / nd[term_k]
+        haz = (wd / nd)[term_k] / (s0[term_k] - frac * e0[term_k])
+        down = 1 - frac
+    else:
+        term_k, frac = np.arange(len(ut)), np.zeros(len(ut))
+        haz, down = wd / s0, np.ones(len(ut))
+    zbar = (s1[term_k] - frac * e1[term_k]) / (s0[term_k] - frac * e0[term_k])
+    # per event time: sums over its terms (full weight, and the dying subjects' down-weighted)
+    h0 = np.bincount(term_k, weights=haz, minlength=len(ut))
+    h1 = np.bincount(term_k, weights=zbar * haz, minlength=len(ut))
+    h0_down = np.bincount(term_k, weights=haz * down, minlength=len(ut))
+    h1_down = np.bincount(term_k, weights=zbar * haz * down, minlength=len(ut))
+    zbar_mean = np.bincount(term_k, weights=zbar, minlength=len(ut)) / np.bincount(term_k, minlength=len(ut))
+    # cumulative over event times u <= t_i
+    upto = np.searchsorted(ut, time, side="right")
+    H0 = np.concatenate([[0.0], np.cumsum(h0)])[upto]
+    H1 = np.concatenate([[0.0], np.cumsum(h1)])[upto]
+    resid = -risk * (z * H0 - H1)
+    # a dying subject carries the down-weighted terms at its own event time
+    rd, zd = risk[dead], z[dead]
+    resid[dead] += zd - zbar_mean[k_dead]
+    resid[dead] += rd * (zd * h0[k_dead] - h1[k_dead]) - rd * (zd * h0_down[k_dead] - h1_down[k_dead])
     return resid
 
 
@@ -721,23 +746,24 @@ def bootstrap_weighted_hr(patients: pd.DataFrame, terms: Sequence[str], n_boot: 
 # ----------------------------------------------------------------------------- multivariable Cox
 def fit_adjusted_cox(patients: pd.DataFrame, terms: Sequence[str], endpoint: str, treated_arm: str = "CMT+ICI",
                      conf_level: float = 0.95) -> dict:
-    """Arm HR from a multivariable Cox model with ``terms`` (lifelines; R ``coxph(Surv ~ arm + ...)``, Efron).
+    """Arm HR from a multivariable Cox model with ``terms`` (R ``coxph(Surv ~ arm + ...)``, Efron ties).
 
+    Fitted by the Newton-Raphson of :mod:`helpers.cox` (the engine tested against R's coxph).
     Returns ``{"hr", "lower", "upper", "p", "n", "events", "n_parameters"}`` (Wald CI and P).
     """
-    from lifelines import CoxPHFitter
+    from helpers.cox import _newton_cox
     tcol, ecol, _ = ENDPOINTS[endpoint]
     X = make_design(patients, terms)
     X = X.loc[:, X.nunique() > 1]
     df = X.assign(_arm=treatment_indicator(patients, treated_arm), _t=patients[tcol].to_numpy(float),
                   _e=patients[ecol].to_numpy(float))
     df.columns = [f"x{i}" for i in range(X.shape[1])] + ["_arm", "_t", "_e"]
-    cph = CoxPHFitter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cph.fit(df, "_t", "_e", fit_options={"precision": 1e-12, "r_precision": 1e-14, "step_size": 0.95,
-                                              "max_steps": 200})
-    b, se = float(cph.params_["_arm"]), float(cph.standard_errors_["_arm"])
+    design = df[[f"x{i}" for i in range(X.shape[1])] + ["_arm"]].to_numpy(float)
+    beta, pl, converged = _newton_cox(design, df["_t"].to_numpy(float), df["_e"].to_numpy(int))
+    if not converged:
+        warnings.warn(f"multivariable Cox, {endpoint}: Newton-Raphson did not converge (separation?)",
+                      PropensityCaveatWarning, stacklevel=2)
+    b, se = float(beta[-1]), float(math.sqrt(np.linalg.pinv(pl.information)[-1, -1]))
     q = stats.norm.ppf(1 - (1 - conf_level) / 2)
     events = int(df["_e"].sum())
     if events < 10 * (X.shape[1] + 1):
@@ -759,6 +785,7 @@ class SensitivityConfig:
     trim_quantiles: tuple[float, float] | None = (0.01, 0.99)
     n_bootstrap: int = 1000
     seed: int = 0
+    ci_method: str = "auto"        # "bootstrap", "robust" or "auto" (see resolve_ci_method)
     era_start_year: int | None = None
     era_end_year: int | None = None
     balance_extra: Sequence[str] = ()
@@ -785,6 +812,63 @@ class SensitivityResults:
     era: dict
     evalues: dict
     caveats: list[str] = field(default_factory=list)
+    ci_method: str = "bootstrap"  # the CI method that ran for the weighted HRs: "bootstrap" or "robust"
+
+    @property
+    def ci_label(self) -> str:
+        """Short name of the weighted HRs' CI, for table cells and headers."""
+        if self.ci_method == "bootstrap":
+            return f"percentile bootstrap ({self.config.n_bootstrap} replicates)"
+        return "robust (sandwich) SE, ignores PS estimation"
+
+    @property
+    def ci_sentence(self) -> str:
+        """The methods sentence(s) on the weighted HRs' confidence interval."""
+        if self.ci_method == "bootstrap":
+            return (f"Its 95% confidence interval is a percentile bootstrap interval from "
+                    f"{self.config.n_bootstrap:,} resamples of all patients (with replacement); every resample "
+                    "repeats the whole pipeline (common-support exclusion, propensity model, weights and "
+                    "truncation, Cox model), so the interval reflects the uncertainty of the estimated "
+                    f"propensity score. The resamples were drawn before any computation from a single seed "
+                    f"({self.config.seed}) and computed in parallel, with results identical for any number of "
+                    "worker processes. The robust (sandwich) confidence interval of the weighted Cox model "
+                    "(R `coxph(..., weights = w, robust = TRUE)`) is shown for comparison: it treats the "
+                    "weights as known and can be biased [@austin2016].")
+        reason = (f"with {len(self.all_patients):,} patients (more than {BOOTSTRAP_MAX_N:,}, the limit of the "
+                  "automatic choice) the percentile bootstrap of the whole pipeline was not run"
+                  if self.config.ci_method == "auto" else "the analysis was set to use it")
+        return ("Its 95% confidence interval uses the robust (sandwich) variance of the weighted Cox model "
+                "(R `coxph(..., weights = w, robust = TRUE)`); it treats the weights as known, which ignores "
+                f"the uncertainty of the estimated propensity score [@austin2016]; {reason}.")
+
+
+#: With ``ci_method="auto"``, the percentile bootstrap runs up to this many patients; above it, the robust
+#: (sandwich) CI. The bootstrap's cost is replicates x n log n (about 0.1 s per replicate at 100,000
+#: patients, so 1,000 replicates of the main and the era analysis would take minutes); at that size the
+#: uncertainty of the estimated propensity score that the bootstrap adds is small next to the sandwich's.
+BOOTSTRAP_MAX_N = 5000
+
+CI_METHODS = ("bootstrap", "robust", "auto")
+
+
+def resolve_ci_method(ci_method: str, n_patients: int) -> str:
+    """The CI method that runs: "bootstrap" or "robust"; "auto" is bootstrap up to BOOTSTRAP_MAX_N patients."""
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
+    if ci_method == "auto":
+        return "bootstrap" if n_patients <= BOOTSTRAP_MAX_N else "robust"
+    return ci_method
+
+
+def robust_interval(fits: dict, n_patients: int) -> dict:
+    """The robust (sandwich) CI in the structure of :func:`bootstrap_weighted_hr`'s result (no replicates)."""
+    out: dict = {"n_boot": 0, "seed": None, "coefs": None, "n_failed": 0,
+                 "method": f"robust (sandwich) variance of the weighted Cox model, {n_patients:,} patients"}
+    for est in fits:
+        for ep, f in fits[est].items():
+            out.setdefault(ep, {})[est] = {"lower": f["lower"], "upper": f["upper"],
+                                           "se_log": f["se_robust"], "n_valid": 0}
+    return out
 
 
 def era_window(patients: pd.DataFrame, start: int | None = None, end: int | None = None,
@@ -826,6 +910,7 @@ def run_sensitivity(patients: pd.DataFrame, config: SensitivityConfig) -> Sensit
 
     if config.estimand not in ESTIMANDS:
         raise ValueError(f"estimand must be one of {sorted(ESTIMANDS)}, got {config.estimand!r}")
+    ci_method = resolve_ci_method(config.ci_method, len(patients))
     allp = add_start_year(patients)
     caveats: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -844,8 +929,11 @@ def run_sensitivity(patients: pd.DataFrame, config: SensitivityConfig) -> Sensit
                 warnings.warn(f"{WEIGHT_NAMES[est]} weights: |SMD| >= {SMD_TARGET} after weighting for "
                               + "; ".join(term_label(x) for x in summary[est]["terms_above_target"]),
                               ImbalanceWarning)
-        boot = bootstrap_weighted_hr(allp, config.ps_covariates, config.n_bootstrap, config.seed,
-                                     config.trim_quantiles, config.treated_arm, n_jobs=config.n_jobs)
+        if ci_method == "bootstrap":
+            boot = bootstrap_weighted_hr(allp, config.ps_covariates, config.n_bootstrap, config.seed,
+                                         config.trim_quantiles, config.treated_arm, n_jobs=config.n_jobs)
+        else:
+            boot = robust_interval(fits, len(allp))
         _attach_bootstrap(fits, boot)
         unadjusted = {}
         for name, frame in (("all", allp), ("support", kept)):
@@ -862,8 +950,11 @@ def run_sensitivity(patients: pd.DataFrame, config: SensitivityConfig) -> Sensit
         era_ps = fit_propensity(era_p, config.ps_covariates, config.treated_arm)
         era_kept = era_p.loc[era_ps.ps.index]
         era_w, era_fits = _weighted_fits(era_kept, era_ps, config.trim_quantiles)
-        era_boot = bootstrap_weighted_hr(era_p, config.ps_covariates, config.n_bootstrap, config.seed,
-                                         config.trim_quantiles, config.treated_arm, n_jobs=config.n_jobs)
+        if ci_method == "bootstrap":
+            era_boot = bootstrap_weighted_hr(era_p, config.ps_covariates, config.n_bootstrap, config.seed,
+                                             config.trim_quantiles, config.treated_arm, n_jobs=config.n_jobs)
+        else:
+            era_boot = robust_interval(era_fits, len(era_p))
         _attach_bootstrap(era_fits, era_boot)
         era_balance = balance_summary(make_balance_table(era_kept, era_ps.terms, era_ps.treated, era_w, era_ps.terms))
         era_t = era_ps.treated.to_numpy()
@@ -888,7 +979,7 @@ def run_sensitivity(patients: pd.DataFrame, config: SensitivityConfig) -> Sensit
         f = fits[config.estimand][ep]
         evalues[ep] = evalue_hr(f["hr"], f["boot_lower"], f["boot_upper"], rare=False)
     return SensitivityResults(config, kept, allp, ps_fit, weights, balance, fits, boot, unadjusted, adjusted,
-                              year_adjusted, era, evalues, caveats)
+                              year_adjusted, era, evalues, caveats, ci_method)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -952,7 +1043,7 @@ def make_hr_table(res: SensitivityResults) -> pd.DataFrame:
     """Arm hazard ratios (CMT+ICI vs CMT) of every analysis, with the CI method of each row."""
     n_all, n = len(res.all_patients), len(res.patients)
     u, a, y, wt, era = res.unadjusted, res.adjusted, res.year_adjusted, res.weighted, res.era
-    boot = f"percentile bootstrap ({res.config.n_bootstrap} replicates)"
+    boot = res.ci_label
     rows = [_hr_row("Unadjusted Cox, all patients", n_all, u["all"]["os"], u["all"]["pfs"], "Wald",
                     "lower_naive", "upper_naive"),
             _hr_row("Unadjusted Cox, common support", n, u["support"]["os"], u["support"]["pfs"], "Wald",
@@ -962,7 +1053,8 @@ def make_hr_table(res: SensitivityResults) -> pd.DataFrame:
         name = "IPTW (ATE), stabilised" + (", truncated" if res.config.trim_quantiles else "") if est == "ATE" \
             else "Overlap weights (ATO)"
         rows.append(_hr_row(name, n, wt[est]["os"], wt[est]["pfs"], boot, "boot_lower", "boot_upper"))
-        rows.append(_hr_row(name, n, wt[est]["os"], wt[est]["pfs"], "robust (sandwich) SE, ignores PS estimation"))
+        if res.ci_method == "bootstrap":   # the sandwich CI for comparison (it is the main one otherwise)
+            rows.append(_hr_row(name, n, wt[est]["os"], wt[est]["pfs"], "robust (sandwich) SE, ignores PS estimation"))
     rows.append(_hr_row("Multivariable Cox + start year", n, y["os"], y["pfs"], "Wald"))
     lo, hi = era["years"]
     era_name = f"Era {lo}–{hi}: " + ("overlap weights" if res.config.estimand == "ATO" else "IPTW")
@@ -978,7 +1070,8 @@ def make_evalue_table(res: SensitivityResults) -> pd.DataFrame:
     rows = []
     for ep, (_, _, label) in ENDPOINTS.items():
         e = res.evalues[ep]
-        rows.append({"Endpoint": label, "HR (95% bootstrap CI)": _fmt_hr(e["hr"], e["lower"], e["upper"]),
+        header = "HR (95% bootstrap CI)" if res.ci_method == "bootstrap" else "HR (95% robust CI)"
+        rows.append({"Endpoint": label, header: _fmt_hr(e["hr"], e["lower"], e["upper"]),
                      "Risk-ratio scale": f"{e['rr']:.2f}", "E-value, estimate": f"{e['evalue_point']:.2f}",
                      "E-value, CI limit": f"{e['evalue_ci']:.2f}"})
     return pd.DataFrame(rows)
@@ -1186,7 +1279,8 @@ def sensitivity_payload(res: SensitivityResults) -> dict:
     """The ``sensitivity`` section of results.json (numbers plus ready-formatted ``text`` strings)."""
     from helpers.formatting import format_number
     cfg = res.config
-    boot_ci = f"percentile bootstrap, {cfg.n_bootstrap} replicates (seed {cfg.seed})"
+    boot_ci = (f"percentile bootstrap, {cfg.n_bootstrap} replicates (seed {cfg.seed})" if res.ci_method == "bootstrap"
+               else "robust (sandwich) variance")
     support = res.ps_fit.support
     t = res.ps_fit.treated.to_numpy()
     weights_summary = summarize_weights(res.weights, t, (cfg.reference_arm, cfg.treated_arm))
@@ -1195,7 +1289,9 @@ def sensitivity_payload(res: SensitivityResults) -> dict:
     payload = {
         "config": {"ps_covariates": list(cfg.ps_covariates), "estimand": cfg.estimand,
                    "trim_quantiles": list(cfg.trim_quantiles) if cfg.trim_quantiles else None,
-                   "n_bootstrap": cfg.n_bootstrap, "seed": cfg.seed, "era_years": res.era["years"]},
+                   "n_bootstrap": cfg.n_bootstrap, "seed": cfg.seed, "era_years": res.era["years"],
+                   "ci_method": cfg.ci_method, "ci_method_used": res.ci_method,
+                   "bootstrap_max_n": BOOTSTRAP_MAX_N},
         "population": {"n_all": int(len(res.all_patients)), "n": int(len(res.patients)),
                        "n_excluded": int(len(support.excluded)),
                        "excluded_by_arm": support.excluded["arm"].astype(str).value_counts().to_dict(),
@@ -1246,6 +1342,8 @@ def sensitivity_payload(res: SensitivityResults) -> dict:
         "era_n_cmt": str(res.era["n_by_arm"][cfg.reference_arm]),
         "era_n_ici": str(res.era["n_by_arm"][cfg.treated_arm]),
         "evalue_conversion": res.evalues["os"]["conversion"],
+        "ci_sentence": res.ci_sentence,
+        "ci_name": "bootstrap" if res.ci_method == "bootstrap" else "robust",
     }
     for key in ("ATE", "ATO"):
         s = bal[key]
@@ -1302,12 +1400,17 @@ def hr_footnote(res: SensitivityResults) -> str:
             f"with a covariate level seen in one arm only excluded ({len(res.ps_fit.support.excluded)} patients). "
             "IPTW: stabilised inverse probability of treatment weights"
             + (f", truncated at the {_ordinal(100 * trim[0])} and {_ordinal(100 * trim[1])} percentiles" if trim else "")
-            + "; overlap weights: 1 − PS for CMT+ICI and PS for CMT. Bootstrap: percentile 95% CI from "
-            f"{res.config.n_bootstrap} resamples of all patients repeating common support, propensity model, "
-            f"weights and Cox model (seed {res.config.seed}; replicates not estimable: {res.bootstrap['n_failed']}, "
-            f"{res.era['bootstrap_failed']} in the era analysis). "
-            "Robust SE: sandwich variance of the weighted Cox model, which treats the weights as known and is "
-            "shown for comparison only. Start year: calendar year of the start of first-line treatment, linear. "
+            + "; overlap weights: 1 − PS for CMT+ICI and PS for CMT. "
+            + (("Bootstrap: percentile 95% CI from "
+                f"{res.config.n_bootstrap} resamples of all patients repeating common support, propensity model, "
+                f"weights and Cox model (seed {res.config.seed}; replicates not estimable: {res.bootstrap['n_failed']}, "
+                f"{res.era['bootstrap_failed']} in the era analysis). "
+                "Robust SE: sandwich variance of the weighted Cox model, which treats the weights as known and is "
+                "shown for comparison only. ") if res.ci_method == "bootstrap" else
+               ("Robust SE: sandwich variance of the weighted Cox model, which treats the weights as known; the "
+                f"percentile bootstrap was not run ({len(res.all_patients):,} patients; ci_method "
+                f"{res.config.ci_method!r}). "))
+            + "Start year: calendar year of the start of first-line treatment, linear. "
             f"Era {lo}–{hi}: patients who started treatment in the years in which both regimens were given, "
             "propensity model refitted in that subset."
             + (" Caveats: " + "; ".join(res.caveats) + "." if res.caveats else ""))
@@ -1316,7 +1419,8 @@ def hr_footnote(res: SensitivityResults) -> str:
 def evalue_footnote(res: SensitivityResults) -> str:
     """Footnote of the E-value table: source, conversion, CI limit used."""
     return (f"E-values (VanderWeele and Ding 2017) of the {WEIGHT_NAMES[res.config.estimand]}-weighted hazard "
-            f"ratios with their bootstrap 95% CI; {res.evalues['os']['conversion']}. The E-value of the CI is "
+            f"ratios with their {'bootstrap' if res.ci_method == 'bootstrap' else 'robust'} 95% CI; "
+            f"{res.evalues['os']['conversion']}. The E-value of the CI is "
             "computed for the limit closer to 1 (1 if the CI includes 1). It is the minimum risk ratio that an "
             "unmeasured confounder would need with both treatment and outcome, beyond the measured covariates, "
             "to explain the estimate away.")

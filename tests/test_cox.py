@@ -370,3 +370,170 @@ def test_forest_plot_shows_reference_levels_and_a_log_axis(lung):
     assert ax.get_xscale() == "log"
     assert texts.count("Reference") == 2          # sex and ECOG reference levels
     assert {"137", "90"} <= set(texts)             # n per level (137 men, 90 women) is printed
+
+
+# ----------------------------------------------------------------------------- likelihood engine identities
+def _heavily_tied(n=400, seed=3):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.integers(0, 2, n), rng.normal(size=n), rng.integers(0, 3, n)]).astype(float)
+    time = rng.integers(1, 12, n).astype(float)       # whole months: many tied event times
+    event = (rng.random(n) < 0.7).astype(int)
+    return X, time, event
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_per_time_information_equals_the_per_term_sum_with_heavy_ties(ties):
+    """The O(n p^2) per-event-time information equals the direct sum of per-Efron-term variances."""
+    X, time, event = _heavily_tied()
+    beta = np.array([0.4, -0.3, 0.2])
+    fast = partial_likelihood(beta, X, time, event, ties)
+    direct = partial_likelihood(beta, X, time, event, ties, third=True)
+    np.testing.assert_allclose(fast.information, direct.information, rtol=1e-12)
+    np.testing.assert_allclose(fast.score, direct.score, rtol=1e-12, atol=1e-12)
+    assert fast.loglik == pytest.approx(direct.loglik, rel=1e-14)
+
+
+def test_splitting_follow_up_into_counting_process_rows_leaves_the_likelihood_unchanged():
+    """(0, t] as one row or as rows (0, a], (a, b], (b, t] with the same covariates: same risk sets."""
+    X, time, event = _heavily_tied()
+    beta = np.array([0.4, -0.3, 0.2])
+    whole = partial_likelihood(beta, X, time, event)
+    rows, starts, stops, events = [], [], [], []
+    for i, (t, e) in enumerate(zip(time, event)):
+        cuts = [0.0, *[c for c in (t / 3, 2.5, t - 0.5) if 0 < c < t], t]
+        cuts = sorted(set(cuts))
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            rows.append(i), starts.append(a), stops.append(b), events.append(int(e and b == t))
+    split = partial_likelihood(beta, X[rows], np.array(stops), np.array(events), entry=np.array(starts))
+    assert split.loglik == pytest.approx(whole.loglik, rel=1e-12)
+    np.testing.assert_allclose(split.score, whole.score, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(split.information, whole.information, rtol=1e-10)
+
+
+def test_delayed_entry_removes_a_row_from_the_risk_sets_before_its_entry():
+    # two events at t = 1 and t = 2; the row entering at 1.5 counts only in the second risk set
+    X = np.array([[1.0], [0.0], [0.0]])
+    stop, event, entry = np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]), np.array([0.0, 0.0, 1.5])
+    pl = partial_likelihood(np.zeros(1), X, stop, event, entry=entry)
+    # at t = 1: rows 0 and 1 at risk (x mean 1/2); at t = 2: rows 1 and 2 (x mean 0)
+    assert pl.loglik == pytest.approx(-np.log(2) - np.log(2))
+    assert pl.score[0] == pytest.approx(1 - 0.5)
+    assert pl.information[0, 0] == pytest.approx(0.25)
+
+
+def test_counting_process_rows_must_start_before_they_stop():
+    with pytest.raises(ValueError, match="start < stop"):
+        partial_likelihood(np.zeros(1), np.ones((1, 1)), np.array([1.0]), np.array([1]), entry=np.array([1.0]))
+
+
+def test_time_varying_model_reports_monotone_likelihood_as_not_estimable(study):
+    """On the shipped cohort, the dichotomised cumulative counts separate PFS events: HR not estimable."""
+    covariates = ["chemo_cycles", "ici_cycles", "local_therapy_liver", "kps_group"]
+    with pytest.warns(cox.SeparationWarning, match="monotone likelihood"):
+        tv = timevarying.fit_time_varying(study.patients, study.cycles, "pfs", covariates, "categories")
+    gone = tv[tv["note"] != ""]
+    assert len(gone) >= 1 and gone["hr"].isna().all() and gone["p"].isna().all()
+    table = timevarying.make_immortal_time_table(
+        pd.DataFrame({"approach": "Time-varying cumulative count", "term": gone["term"], "label": gone["term"],
+                      "hr": gone["hr"], "lower": gone["lower"], "upper": gone["upper"], "p": gone["p"],
+                      "n": tv.attrs["n"], "events": tv.attrs["events"]}), "categories")
+    assert table["HR (95% CI)"].str.contains("not estimable").all()
+
+
+def test_firth_is_not_fitted_without_sparse_levels_or_separation_and_the_note_says_so(lung):
+    mv = cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)
+    firth = cox.fit_firth_sensitivity(mv)
+    assert firth.empty and "hr_firth" in firth.columns
+    assert cox.make_firth_table(firth).empty
+    sparse = cox.find_sparse_levels(lung, "os", ["age", "sex"])
+    assert "was not fitted" in cox.sparse_note(sparse, firth)
+    # with a sparse level the model is fitted and the note names the level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv_sparse = cox.fit_multivariable(lung, "os", ["age", "sex", "ecog"], entry_p=None)
+    assert not cox.fit_firth_sensitivity(mv_sparse).empty
+    assert cox.sparse_note(cox.find_sparse_levels(lung, "os", ["ecog"])).startswith("Sparse levels: ")
+
+
+@pytest.mark.parametrize("kind", ["few values", "rounded", "continuous"])
+def test_pmm_donors_equal_the_brute_force_nearest_neighbours_with_their_tie_order(kind):
+    """The sorted-window search returns what argsort(|obs - m|, stable)[:donors] returns, ties included."""
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n, m = rng.integers(1, 60), rng.integers(1, 30)
+        obs, mis = {"few values": (rng.integers(0, 4, n).astype(float), rng.integers(-1, 5, m).astype(float)),
+                    "rounded": (rng.normal(size=n).round(1), rng.normal(size=m).round(1)),
+                    "continuous": (rng.normal(size=n), rng.normal(size=m))}[kind]
+        for donors in (1, 5):
+            expected = np.array([np.argsort(np.abs(obs - v), kind="stable")[:donors] for v in mis])
+            np.testing.assert_array_equal(cox._nearest_donors(obs, mis, donors), expected)
+
+
+def test_nelson_aalen_matches_the_definition_with_ties():
+    time = np.array([1, 1, 2, 2, 2, 3, 5, 5.0])
+    event = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    # H(1) = 1/8, H(2) = 1/8 + 2/6, H(5) = H(2) + 1/2
+    expected = [1 / 8, 1 / 8, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6 + 1 / 2,
+                1 / 8 + 2 / 6 + 1 / 2]
+    np.testing.assert_allclose(cox._nelson_aalen(time, event), expected)
+
+
+# ----------------------------------------------------------------------------- PH remedy
+REMEDY = json.loads((REF_DIR / "ph_remedy.json").read_text())
+
+
+def _remedy_model(frame, covariates, terms, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv = cox.fit_multivariable(frame, "os", covariates, entry_p=None)
+        return cox.fit_ph_remedy(mv, frame, terms, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def lung_ecog(lung):
+    frame = lung[lung["ph_ecog"].notna()].copy()
+    frame["ph_ecog"] = frame["ph_ecog"].astype(float)
+    return frame
+
+
+def test_ph_remedy_with_strata_and_a_log_time_interaction_matches_r_tt(lung_ecog):
+    """coxph(Surv(time, status) ~ age + ph_ecog + tt(age) + strata(sex), tt = x * log(t))."""
+    ref = REMEDY["lung"]
+    remedy = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex", "age"])
+    assert remedy["term"].tolist() == ["age", "ph_ecog", "age:log(t)"]
+    np.testing.assert_allclose(remedy["coef"].to_numpy(), ref["coef"], rtol=RTOL)
+    se = (np.log(remedy["upper"]) - np.log(remedy["lower"])) / (2 * 1.959963984540054)
+    np.testing.assert_allclose(se.to_numpy(), ref["se"], rtol=RTOL)
+    assert remedy["model"].iloc[0] == "stratified by Sex; Age (per year) x log(months)"
+
+
+def test_ph_remedy_with_strata_only_matches_r_strata(lung_ecog):
+    ref = REMEDY["lung_strata"]
+    remedy = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex"])
+    np.testing.assert_allclose(remedy["coef"].to_numpy(), ref["coef"], rtol=RTOL)
+
+
+def test_ph_remedy_of_the_cohort_cycle_counts_matches_r(study):
+    """strata(arm) + strata(local therapy) + tt(chemo_cycles) + tt(ici_cycles) + kps_group."""
+    ref = REMEDY["cohort"]
+    remedy = _remedy_model(study.patients, ["arm", "kps_group", "local_therapy_liver", "chemo_cycles", "ici_cycles"],
+                           ["arm", "local_therapy_liver", "chemo_cycles", "ici_cycles"])
+    np.testing.assert_allclose(remedy["coef"].to_numpy(), ref["coef"], rtol=RTOL)
+
+
+def test_ph_remedy_of_a_large_cohort_evaluates_log_time_on_a_quantile_grid(lung_ecog):
+    """Above max_rows the x log(t) term is piecewise constant on event-time quantiles, said in `model`,
+    and close to the exact fit."""
+    exact = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex", "age"])
+    coarse = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex", "age"], max_rows=2000)
+    assert "event-time quantiles" in coarse["model"].iloc[0]
+    np.testing.assert_allclose(coarse["coef"].to_numpy(), exact["coef"].to_numpy(), rtol=0.2)
+
+
+def test_episode_splitting_gives_one_row_per_cut_below_the_time_and_the_event_on_the_last():
+    subject, start, stop, event = cox._split_at(np.array([2.5, 1.0, 4.0]), np.array([1, 0, 1]),
+                                                np.array([1.0, 2.0, 3.0]))
+    assert subject.tolist() == [0, 0, 0, 1, 2, 2, 2, 2]
+    assert start.tolist() == [0, 1, 2, 0, 0, 1, 2, 3]
+    assert stop.tolist() == [1, 2, 2.5, 1, 1, 2, 3, 4]
+    assert event.tolist() == [0, 0, 1, 0, 0, 0, 0, 1]

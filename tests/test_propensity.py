@@ -317,3 +317,50 @@ def test_multivariable_cox_arm_hazard_ratio_matches_r_coxph():
     assert np.log(fit["hr"]) == approx(ref["coef"])
     assert fit["lower"] == approx(ref["lower"]) and fit["upper"] == approx(ref["upper"])
     assert fit["p"] == approx(ref["p"])
+
+
+# ----------------------------------------------------------------------------- CI method
+def test_auto_ci_method_is_the_bootstrap_up_to_the_limit_and_the_robust_ci_above():
+    assert P.resolve_ci_method("auto", P.BOOTSTRAP_MAX_N) == "bootstrap"
+    assert P.resolve_ci_method("auto", P.BOOTSTRAP_MAX_N + 1) == "robust"
+    assert P.resolve_ci_method("bootstrap", 10**6) == "bootstrap"
+    assert P.resolve_ci_method("robust", 10) == "robust"
+    with pytest.raises(ValueError, match="ci_method"):
+        P.resolve_ci_method("percentile", 10)
+
+
+def test_the_shipped_sized_cohort_gets_the_bootstrap_by_default(sim_results):
+    assert sim_results.config.ci_method == "auto" and sim_results.ci_method == "bootstrap"
+    assert "percentile bootstrap" in sim_results.ci_sentence
+
+
+@pytest.fixture(scope="module")
+def robust_results():
+    p = simulate_patients(n=200, seed=11)
+    cfg = P.SensitivityConfig(SIM_TERMS, estimand="ATO", n_bootstrap=40, seed=5, n_jobs=1, ci_method="robust")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", P.PropensityCaveatWarning)
+        return P.run_sensitivity(p, cfg)
+
+
+def test_robust_ci_method_reports_the_sandwich_interval_everywhere_and_runs_no_bootstrap(robust_results, sim_results):
+    from helpers.results import to_jsonable
+    res = robust_results
+    assert res.ci_method == "robust" and res.bootstrap["n_boot"] == 0
+    for est in ("ATE", "ATO"):
+        for ep in ("os", "pfs"):
+            f = res.weighted[est][ep]
+            assert (f["boot_lower"], f["boot_upper"]) == (f["lower"], f["upper"])
+            # same point estimate as with the bootstrap: only the interval changes
+            assert f["hr"] == pytest.approx(sim_results.weighted[est][ep]["hr"], rel=1e-12)
+    payload = to_jsonable(P.sensitivity_payload(res))
+    assert payload["config"]["ci_method_used"] == "robust"
+    assert payload["overlap"]["os"]["ci_method"] == "robust (sandwich) variance"
+    assert "robust (sandwich) variance" in payload["text"]["ci_sentence"]
+    assert "bootstrap interval" not in payload["text"]["ci_sentence"]
+    hr = P.make_hr_table(res)
+    assert hr["Analysis"].str.contains("Overlap weights").sum() == 1     # no duplicate comparison row
+    assert not hr["CI"].str.contains("bootstrap").any()
+    assert "HR (95% robust CI)" in P.make_evalue_table(res).columns
+    assert "percentile bootstrap was not run" in P.hr_footnote(res)
+    assert "robust 95% CI" in P.evalue_footnote(res)

@@ -62,7 +62,11 @@ end
 return {
   ["res"] = function(args)
     local path = pandoc.utils.stringify(args[1])
-    return pandoc.Str(as_text(lookup(path), path))
+    local text = as_text(lookup(path), path)
+    -- a value may carry Markdown (a citation, code): read it as the fallback renderer does
+    local blocks = pandoc.read(text, "markdown").blocks
+    if #blocks == 1 and blocks[1].t == "Para" then return blocks[1].content end
+    return pandoc.Str(text)
   end,
 
   ["synthetic-notice"] = function()
