@@ -921,7 +921,7 @@ def plot_schoenfeld(ph: pd.DataFrame, fit: CoxFit | MultivariableResult):
 
 #: Largest counting-process data set built for the x log(t) terms of the PH remedy (rows); above it
 #: x log(t) is evaluated on a grid of event-time quantiles instead of at every event time.
-TT_MAX_ROWS = 2_000_000
+TT_MAX_ROWS = 1_000_000
 
 
 def _tt_cut_times(time: np.ndarray, event: np.ndarray, max_rows: int = TT_MAX_ROWS) -> tuple[np.ndarray, bool]:
@@ -1033,6 +1033,17 @@ def find_sparse_levels(patients: pd.DataFrame, endpoint: str, covariates: list[s
                 rows.append({"variable": var, "label": VARIABLE_LABELS.get(var, var),
                              "level": str(lev), "n": n, "events": ev})
     return pd.DataFrame(rows, columns=["variable", "label", "level", "n", "events"])
+
+
+def with_sparse_variables(result: MultivariableResult, patients: pd.DataFrame,
+                          sparse: pd.DataFrame) -> MultivariableResult:
+    """The model with the variables that have a sparse level added (``result`` itself if none is new)."""
+    extra = [v for v in dict.fromkeys(sparse["variable"]) if v not in result.selected]
+    if not extra:
+        return result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        return fit_multivariable(patients, result.endpoint, [*result.selected, *extra], entry_p=None)
 
 
 def fit_firth_sensitivity(result: MultivariableResult, profile_columns: list | None = None) -> pd.DataFrame:

@@ -12,10 +12,9 @@ whole-pipeline bootstrap up to ``helpers.propensity.BOOTSTRAP_MAX_N`` patients, 
 above. A separate row times the bootstrap itself with ``--bootstrap`` replicates (default 20) at every
 size, for information; it is not part of the total (its time is linear in the replicates).
 
-Not run, and why:
-
-* Firth-penalised and multiple-imputation Cox models (small-sample remedies for the 126-patient cohort;
-  they have nothing to fix at 100,000 and MI's 20 refits are 20 x the multivariable model).
+Every step of notebook 05 runs, with the multivariable model fixed at all 21 candidates (the notebook's
+P < 0.05 screen selects at most these); the Firth model runs only when a level is sparse (as in the
+notebook), so at large n that row times the sparse-level check alone.
 
 Usage::
 
@@ -26,6 +25,14 @@ A step whose n log n extrapolation from the previous size exceeds ``--step-budge
 and marked so (a step that is worse than n log n would take longer still).
 """
 from __future__ import annotations
+
+import os
+
+# One BLAS thread, as in the pipeline's notebook kernels (two of which run side by side on two cores):
+# OpenBLAS threads that wait for a busy core make the many small matrix products of the Cox fits up to
+# 15 times slower. Set before numpy is imported; an explicit setting in the environment wins.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 import argparse
 import math
@@ -48,6 +55,7 @@ CANDIDATES = ["arm", "age_group", "sex", "underlying_disease", "symptoms", "kps_
               "tumor_location", "grade_group", "t_stage_group", "n_stage_group", "synchronous_liver_met",
               "distant_ln_met", "primary_surgery", "primary_radiotherapy", "liver_met_number",
               "liver_met_max_diameter_cm", "local_therapy_liver", "chemo_regimen", "chemo_cycles", "ici_cycles"]
+PAPER_MODEL = ["kps_group", "local_therapy_liver", "chemo_cycles", "ici_cycles"]
 PS_COVARIATES = ["age", "sex:Female", "underlying_disease:Yes", "symptoms:Yes", "kps_group:< 70",
                  "histology:EAC|Other", "grade_group:G3-G4", "t_stage_group:T3-4", "n_stage_group:N+",
                  "synchronous_liver_met:Yes", "distant_ln_met:Yes", "primary_surgery:Yes",
@@ -147,9 +155,27 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
     def ph_test():
         return cox.check_proportional_hazards(state["mv"])
 
-    def time_varying():
+    def ph_remedy():
+        return cox.fit_ph_remedy(state["mv"], state["patients"])
+
+    def pfs_and_paper_models():
+        uni = cox.fit_univariable(state["patients"], "pfs", CANDIDATES)
+        return (cox.fit_multivariable(state["patients"], "pfs", CANDIDATES, uni, entry_p=None),
+                cox.fit_multivariable(state["patients"], "os", PAPER_MODEL, entry_p=None))
+
+    def immortal_time():
         s = state["study"]
-        return timevarying.fit_time_varying(s.patients, s.cycles, "os", state["mv"].selected, "per_cycle")
+        return timevarying.compare_immortal_time(s.patients, s.cycles, "os", state["mv"].selected, 3.0,
+                                                 "per_cycle")
+
+    def firth():
+        sparse = cox.find_sparse_levels(state["patients"], "os", CANDIDATES)
+        return cox.fit_firth_sensitivity(cox.with_sparse_variables(state["mv"], state["patients"], sparse))
+
+    def imputation():
+        p = state["patients"]
+        return cox.fit_multiple_imputation(p, "os", cox.imputation_covariates(p, state["mv"].selected, CANDIDATES),
+                                           m=20, seed=SEED)
 
     def sensitivity_analysis():
         from helpers.propensity import SensitivityConfig, run_sensitivity
@@ -171,7 +197,11 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
              ("Cox univariable, 21 candidates (fit_univariable)", cox_univariable),
              ("Cox multivariable, all 21 + drop-one LR (fit_multivariable)", cox_multivariable),
              ("PH test (check_proportional_hazards)", ph_test),
-             ("time-varying cycles Cox (fit_time_varying)", time_varying)]
+             ("PH remedy: strata, x log(t) (fit_ph_remedy)", ph_remedy),
+             ("PFS univariable + multivariable, paper-style model", pfs_and_paper_models),
+             ("baseline vs landmark vs time-varying cycles (compare_immortal_time)", immortal_time),
+             ("Firth, sparse levels only (fit_firth_sensitivity)", firth),
+             ("multiple imputation, 20 (fit_multiple_imputation)", imputation)]
     if sensitivity:
         steps.append(("sensitivity, notebook defaults (run_sensitivity)", sensitivity_analysis))
         if n_bootstrap:

@@ -537,3 +537,13 @@ def test_episode_splitting_gives_one_row_per_cut_below_the_time_and_the_event_on
     assert start.tolist() == [0, 1, 2, 0, 0, 1, 2, 3]
     assert stop.tolist() == [1, 2, 2.5, 1, 1, 2, 3, 4]
     assert event.tolist() == [0, 0, 1, 0, 0, 0, 0, 1]
+
+
+def test_sparse_variables_are_added_to_the_model_only_when_new(lung):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv = cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)
+        sparse = cox.find_sparse_levels(lung, "os", ["sex", "ecog"])
+        assert cox.with_sparse_variables(mv, lung, sparse.iloc[:0]) is mv
+        wider = cox.with_sparse_variables(mv, lung, sparse)
+    assert wider.selected == ["age", "sex", "ecog"]
