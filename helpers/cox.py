@@ -1400,9 +1400,39 @@ def _model_text(result: MultivariableResult, prefix: str) -> dict:
             f"{prefix}global_lr": _lr_string(result.lr_test),
             f"{prefix}selected": ", ".join(VARIABLE_LABELS.get(v, v).lower() for v in result.selected)}
     for _, row in result.table[~result.table["reference"]].iterrows():
-        text[f"{prefix}{result_key(_term_name(row))}"] = (
-            "not estimable" if row["note"].startswith("not estimable")
-            else _hr_string(row["hr"], row["lower"], row["upper"], row["p"]))
+        key = f"{prefix}{result_key(_term_name(row))}"
+        text[key] = ("not estimable" if row["note"].startswith("not estimable")
+                     else _hr_string(row["hr"], row["lower"], row["upper"], row["p"]))
+        if pd.notna(row["n"]):   # patients in a factor level (e.g. pm_kps_group_lt_70_n)
+            text[f"{key}_n"] = str(int(row["n"]))
+    return text
+
+
+def compare_selection(result: MultivariableResult, paper: MultivariableResult) -> str:
+    """One or two sentences: what the rule-selected model keeps of, adds to and leaves out of the
+    paper-style model (HR of each kept factor level), for any cohort."""
+    def names(variables):
+        labels = [VARIABLE_LABELS.get(v, v).lower() for v in variables]
+        return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+    kept = [v for v in paper.selected if v in result.selected]
+    added = [v for v in result.selected if v not in paper.selected]
+    dropped = [v for v in paper.selected if v not in result.selected]
+    parts = []
+    if kept:
+        hrs = [f"{term_label(_term_name(r))} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
+               for _, r in result.table[~result.table["reference"] & result.table["variable"].isin(kept)].iterrows()
+               if not r["note"].startswith("not estimable")]
+        parts.append(f"keeps {names(kept)}" + (f" ({'; '.join(hrs)})" if hrs else ""))
+    if added:
+        parts.append(f"adds {names(added)}")
+    if dropped:
+        parts.append(f"leaves out {names(dropped)}")
+    text = "The rule-selected model " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
+    if "arm" in result.selected and "ici_cycles" in result.selected:
+        text += (" The arm coefficient in that model is hard to interpret: only patients in the CMT + ICI arm "
+                 "receive immunotherapy cycles, so once those cycles are in the model, the arm term compares "
+                 "the arms at an equal number of immunotherapy cycles.")
     return text
 
 
@@ -1453,6 +1483,7 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
         payload["multivariable_paper"] = _model_terms(paper)
         payload["model_paper"] = _model_summary(paper)
         text.update(_model_text(paper, "pm_"))
+        text["selected_vs_paper"] = compare_selection(result, paper)
     if pfs is not None:
         payload["multivariable_pfs"] = _model_terms(pfs)
         payload["model_pfs"] = _model_summary(pfs)
@@ -1477,6 +1508,8 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
         payload["firth"] = firth.to_dict(orient="records")
         for _, r in firth.iterrows():
             text[f"firth_{result_key(r['term'])}"] = _hr_string(r["hr_firth"], r["lower_firth"], r["upper_firth"], r["p_firth"])
+    if sparse is not None:
+        text.update(sparse_sentences(sparse, firth))
     if mi is not None:
         payload["mice"] = {"m": mi.attrs.get("m"), "seed": mi.attrs.get("seed"), "n": mi.attrs.get("n_mi"),
                            "n_complete_case": mi.attrs.get("n_cc"), "terms": mi.to_dict(orient="records")}
@@ -1493,6 +1526,29 @@ def markdown_notes(summary: pd.DataFrame, caveats: list[str]) -> str:
     parts = ["; ".join(f"{a}: {b}" for a, b in summary.to_numpy())]
     parts += [f"Warning ({c.split(':', 1)[0]}):{c.split(':', 1)[1]}" for c in caveats]
     return "\n\n".join(parts)
+
+
+def sparse_sentences(sparse: pd.DataFrame, firth: pd.DataFrame | None) -> dict:
+    """Prose on the sparse levels for any cohort: ``sparse_levels`` (what was flagged) and
+    ``firth_sentence`` (the Firth estimates of the sparse levels, or why no Firth model was fitted)."""
+    if sparse.empty:
+        return {"sparse_levels": "none in this cohort",
+                "firth_sentence": ("No level had fewer than 5 patients or no events, and no term separated, "
+                                   "so the maximum-likelihood estimates needed no Firth correction")}
+    items = [f"{r['label']} {r['level']} has {r['n']} patient{'s' if r['n'] != 1 else ''}"
+             + (" and no events" if r["events"] == 0 else "") for _, r in sparse.iterrows()]
+    text = {"sparse_levels": "; ".join(items)}
+    profiled = firth[firth["ci_method"] == "profile"] if firth is not None and not firth.empty else None
+    if profiled is None or profiled.empty:
+        text["firth_sentence"] = "Only " + "; ".join(items) + "; no Firth model was fitted"
+        return text
+    estimates = [f"{term_label(r['term'])}, {_hr_string(r['hr_firth'], r['lower_firth'], r['upper_firth'], r['p_firth'])}"
+                 for _, r in profiled.iterrows()]
+    text["firth_sentence"] = (
+        "Only " + "; ".join(items) + ". With the variables that have a sparse level added to the rule-selected "
+        f"model, the Firth-penalized estimate{'s were' if len(estimates) > 1 else ' was'} "
+        + "; ".join(estimates) + "; the width of such an interval shows how little so few patients can tell")
+    return text
 
 
 def sparse_note(sparse: pd.DataFrame, firth: pd.DataFrame | None = None) -> str:

@@ -200,14 +200,17 @@ def compare_immortal_time(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint
                           cycles_coding: str = "per_cycle") -> pd.DataFrame:
     """HRs of the cycle terms three ways, all adjusted for the same other ``covariates``.
 
+    Without a cycle count among ``covariates`` both counts are added (the comparison is about them).
+
     approach: "Baseline count (paper)" (counts over the whole treatment as baseline covariates:
     biased), "Landmark at L months" and "Time-varying cumulative count".
     Columns: approach, term, label, hr, lower, upper, p, n, events.
     ``attrs["time_varying"]``: the whole :func:`fit_time_varying` table (every term).
     """
     cyc = [c for c in covariates if c in POST_BASELINE]
-    if not cyc:
-        raise ValueError("no cycle-count covariate in the model: nothing to compare")
+    if not cyc:   # the model left the counts out: the comparison is about them, so add both
+        cyc = list(POST_BASELINE)
+        covariates = [*covariates, *cyc]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CoxWarning)
         paper = fit_cox(build_design(code_cycles(patients, cycles_coding), endpoint, covariates))

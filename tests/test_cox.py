@@ -547,3 +547,18 @@ def test_sparse_variables_are_added_to_the_model_only_when_new(lung):
         assert cox.with_sparse_variables(mv, lung, sparse.iloc[:0]) is mv
         wider = cox.with_sparse_variables(mv, lung, sparse)
     assert wider.selected == ["age", "sex", "ecog"]
+
+
+def test_sparse_level_prose_names_the_levels_and_the_firth_estimates_or_says_none_were_needed(lung):
+    none = cox.sparse_sentences(cox.find_sparse_levels(lung, "os", ["sex"]), cox.fit_firth_sensitivity(
+        cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)))
+    assert none["sparse_levels"] == "none in this cohort"
+    assert "needed no Firth correction" in none["firth_sentence"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv = cox.fit_multivariable(lung, "os", ["age", "sex", "ecog"], entry_p=None)
+    sparse = cox.find_sparse_levels(lung, "os", ["age", "sex", "ecog"])
+    some = cox.sparse_sentences(sparse, cox.fit_firth_sensitivity(mv))
+    assert some["sparse_levels"] == "ECOG 3 has 1 patient" or some["sparse_levels"].endswith("3 has 1 patient")
+    assert some["firth_sentence"].startswith("Only ") and "Firth-penalized estimate was" in some["firth_sentence"]
+    assert "HR " in some["firth_sentence"] and "95% CI" in some["firth_sentence"]
