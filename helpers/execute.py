@@ -1,14 +1,18 @@
 """Execute the analysis notebooks with Jupyter (nbclient), with progress and a cache.
 
 A notebook is re-executed only when its cells, the helpers package, the input data or the settings
-changed (a SHA-256 cache key stored in the executed notebook's metadata); a notebook that reads the
-results file of the others (``load_results(``) is always re-executed. Execution stops at the first
-failing cell and reports the notebook, the cell and the error.
+changed (a SHA-256 cache key stored in the executed notebook's metadata). A notebook that reads the
+results file of the others (``load_results(``, metadata ``supplement_runs_last``) runs after all
+others, and its key also covers ``results.json`` as that notebook left it, plus the other files it
+reads (:data:`RUNS_LAST_INPUTS`): it is re-executed whenever another notebook changed a result, and
+not after a change of the prose only. Execution stops at the first failing cell and reports the
+notebook, the cell and the error.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -17,14 +21,22 @@ from pathlib import Path
 from typing import Callable
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
 from helpers.config import DATA_ENV, OUTPUT_ENV, PROJECT_ROOT
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 CACHE_KEY = "supplement_cache_key"
+#: Set to 1 in the kernels (unless already set): notebooks run side by side, and notebook 07's bootstrap
+#: uses worker processes; OpenBLAS threads that wait for a busy core make the many small matrix
+#: products of the Cox fits many times slower (scripts/benchmark_scale.py).
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 RUNS_LAST = "supplement_runs_last"
+RESULTS_NAME = "results.json"  # = helpers.results.RESULTS_NAME (not imported: that module loads pandas)
+
+#: Files a runs-last notebook reads besides results.json, as glob patterns relative to the project
+#: root (see helpers/reproduction.py): the paper's numbers (``data/published.yaml``, else the shared
+#: copy next to the repository) and the R versions recorded with the golden values.
+RUNS_LAST_INPUTS = ("data/published.yaml", "../shared/paper/published.yaml", "tests/reference/*.json")
 
 
 class NotebookExecutionError(RuntimeError):
@@ -73,14 +85,49 @@ def cache_key(nb: nbformat.NotebookNode, data_dir: Path, env_digest: str) -> str
     return hashlib.sha256(f"{_code_digest(nb)}|{env_digest}|{data_digest(data_dir)}".encode()).hexdigest()
 
 
+def results_digest(output_dir: Path) -> str:
+    """SHA-256 of ``output_dir/results.json`` (its bytes: save_results writes sorted keys), or
+    ``"absent"`` when there is no results file."""
+    try:
+        return hashlib.sha256((Path(output_dir) / RESULTS_NAME).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "absent"
+
+
+def runs_last_inputs_digest(root: Path = PROJECT_ROOT) -> str:
+    """SHA-256 over the files of :data:`RUNS_LAST_INPUTS` that exist (name and bytes, sorted by path)
+    and the Python version (printed in the colophon)."""
+    digest = hashlib.sha256(sys.version.encode())
+    for pattern in RUNS_LAST_INPUTS:
+        for path in sorted(root.glob(pattern)):
+            if path.is_file():
+                digest.update(pattern.encode() + b"\x00" + path.name.encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def runs_last_key(key: str, output_dir: Path, inputs_digest: str) -> str:
+    """Cache key of a runs-last notebook: its ordinary ``key`` (cells, helpers, data) combined with
+    the other files it reads and the current ``results.json`` of ``output_dir``.
+
+    Stored after the runs-last notebooks wrote their own sections, so it matches on the next build
+    exactly when no result changed since (the results file is byte-identical).
+    """
+    return hashlib.sha256(f"{key}|{inputs_digest}|{results_digest(output_dir)}".encode()).hexdigest()
+
+
 def runs_last(nb: nbformat.NotebookNode) -> bool:
     """True for a notebook that reads the other notebooks' results (metadata ``supplement_runs_last``,
-    or a call of ``load_results(``): it runs after all others and is never taken from the cache."""
+    or a call of ``load_results(``): it runs after all others, and its cache key covers results.json
+    (see :func:`runs_last_key`)."""
     return bool(nb.metadata.get(RUNS_LAST)) or "load_results(" in "".join(c.source for c in nb.cells)
 
 
 def _execute_one(path: Path, target: Path, key: str, timeout: int) -> float:
     """Execute one notebook into ``target``; returns seconds. Runs in a worker process."""
+    from nbclient import NotebookClient  # imported here: a build without execution does not need it
+    from nbclient.exceptions import CellExecutionError
+
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
@@ -103,48 +150,74 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
 
     The kernels see ``SUPPLEMENT_DATA=data_dir`` and ``SUPPLEMENT_OUTPUT=output_dir`` and run with the
     notebook's folder as working directory. Notebooks that read the others' results (``load_results(``)
-    run last, after all others finished. Raises NotebookExecutionError naming the first failing cell.
+    run last, after all others finished; they are taken from the cache only together (all of them
+    unchanged, results.json byte-identical to what they left, see :func:`runs_last_key`), else all
+    re-executed. Raises NotebookExecutionError naming the first failing cell.
     """
     out_folder = output_dir / "notebooks"
     out_folder.mkdir(parents=True, exist_ok=True)
     env_digest = helpers_digest()
     jobs = jobs or min(4, os.cpu_count() or 1)
-    saved_env = {k: os.environ.get(k) for k in (DATA_ENV, OUTPUT_ENV, "MPLBACKEND", "PYTHONHASHSEED")}
+    saved_env = {k: os.environ.get(k) for k in (DATA_ENV, OUTPUT_ENV, "MPLBACKEND", "PYTHONHASHSEED",
+                                                 *BLAS_THREAD_VARIABLES)}
     os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend stores figures as images
     os.environ.update({DATA_ENV: str(data_dir), OUTPUT_ENV: str(output_dir), "PYTHONHASHSEED": "0"})
+    for variable in BLAS_THREAD_VARIABLES:   # kernels run side by side: one BLAS thread each
+        os.environ.setdefault(variable, "1")
     done: dict[Path, ExecutedNotebook] = {}
+    total = len(notebooks)
+
+    def stored_key(target: Path) -> str | None:
+        if not (use_cache and target.exists()):
+            return None
+        return nbformat.read(target, as_version=4).metadata.get(CACHE_KEY)
+
+    def run_wave(wave: list[tuple[int, Path, Path, str]]) -> None:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(wave)), mp_context=get_context("fork")) as pool:
+            futures = {}
+            for index, path, target, key in wave:
+                progress(f"[{index}/{total}] {path.name}: executing ...")
+                futures[pool.submit(_execute_one, path, target, key, timeout)] = (index, path, target)
+            for future in as_completed(futures):
+                index, path, target = futures[future]
+                try:
+                    seconds = future.result()
+                except NotebookExecutionError:
+                    for other in futures:
+                        other.cancel()
+                    raise
+                progress(f"[{index}/{total}] {path.name}: done in {seconds:.1f} s")
+                done[path] = ExecutedNotebook(path, target, seconds, False)
+
     try:
-        waves: list[list[tuple[int, Path, Path, str]]] = [[], []]
+        first: list[tuple[int, Path, Path, str]] = []
+        last: list[tuple[int, Path, Path, str]] = []
         for index, path in enumerate(notebooks, 1):
             nb = nbformat.read(path, as_version=4)
             key = cache_key(nb, data_dir, env_digest)
             target = out_folder / path.name
-            reads_results = runs_last(nb)
-            if use_cache and target.exists() and not reads_results:
-                previous = nbformat.read(target, as_version=4)
-                if previous.metadata.get(CACHE_KEY) == key:
-                    progress(f"[{index}/{len(notebooks)}] {path.name}: unchanged, not re-executed")
+            if runs_last(nb):
+                last.append((index, path, target, key))
+            elif stored_key(target) == key:
+                progress(f"[{index}/{total}] {path.name}: unchanged, not re-executed")
+                done[path] = ExecutedNotebook(path, target, 0.0, True)
+            else:
+                first.append((index, path, target, key))
+        if first:
+            run_wave(first)
+        if last:
+            # results.json is final for these notebooks only now that the first wave has finished
+            inputs = runs_last_inputs_digest()
+            if all(stored_key(target) == runs_last_key(key, output_dir, inputs) for _, _, target, key in last):
+                for index, path, target, _ in last:
+                    progress(f"[{index}/{total}] {path.name}: unchanged, not re-executed")
                     done[path] = ExecutedNotebook(path, target, 0.0, True)
-                    continue
-            waves[1 if reads_results else 0].append((index, path, target, key))
-        for wave in waves:
-            if not wave:
-                continue
-            with ProcessPoolExecutor(max_workers=min(jobs, len(wave)), mp_context=get_context("fork")) as pool:
-                futures = {}
-                for index, path, target, key in wave:
-                    progress(f"[{index}/{len(notebooks)}] {path.name}: executing ...")
-                    futures[pool.submit(_execute_one, path, target, key, timeout)] = (index, path, target)
-                for future in as_completed(futures):
-                    index, path, target = futures[future]
-                    try:
-                        seconds = future.result()
-                    except NotebookExecutionError:
-                        for other in futures:
-                            other.cancel()
-                        raise
-                    progress(f"[{index}/{len(notebooks)}] {path.name}: done in {seconds:.1f} s")
-                    done[path] = ExecutedNotebook(path, target, seconds, False)
+            else:
+                run_wave(last)
+                for _, _, target, key in last:  # key over the results file as these notebooks left it
+                    executed = nbformat.read(target, as_version=4)
+                    executed.metadata[CACHE_KEY] = runs_last_key(key, output_dir, inputs)
+                    nbformat.write(executed, target)
     finally:
         for k, v in saved_env.items():
             if v is None:

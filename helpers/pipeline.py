@@ -3,6 +3,11 @@
 Everything is built in a staging folder next to ``_output/`` and swapped into place only when every
 step succeeded, so bad input or a failing cell leaves the last good ``_output/`` untouched.
 
+Data that passed validation are recorded in ``validated-data.json`` (a digest of the data files and of
+the validating code, the patient and rule counts); a build on the same data with the same code takes
+the record instead of validating again, so a build after a prose-only change loads neither pandas
+nor the data.
+
 Usage::
 
     python -m helpers.pipeline [--data FOLDER] [--output FOLDER] [--no-cache] [--to html,pdf,docx]
@@ -11,16 +16,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import shutil
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.config import PROJECT_ROOT, data_dir, output_dir
-from helpers.data import CohortValidationError, load_study
-from helpers.execute import NotebookExecutionError, execute_notebooks, list_notebooks
+from helpers.execute import NotebookExecutionError, data_digest, execute_notebooks, helpers_digest, list_notebooks
 
 
 class PipelineError(RuntimeError):
@@ -39,6 +46,8 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 
 SETTINGS_NAME = "run-settings.json"
+VALIDATION_NAME = "validated-data.json"
+SUPPRESS_ENV = "SUPPLEMENT_SUPPRESS_BELOW"  # = helpers.formatting.SUPPRESS_ENV (that module loads pandas)
 
 
 def run_settings() -> dict:
@@ -47,9 +56,85 @@ def run_settings() -> dict:
     Stored as ``run-settings.json`` in the output folder; when they differ from the previous run's,
     every notebook is re-executed (the notebook cache key covers code and data only).
     """
+    if not os.environ.get(SUPPRESS_ENV, "").strip():
+        return {"suppress_below": 0}  # the default, known without importing helpers.formatting
     from helpers.formatting import suppression_threshold
 
     return {"suppress_below": suppression_threshold()}
+
+
+@dataclass(frozen=True)
+class ValidatedData:
+    """What the pipeline needs to know of data that passed validation (from load_study or the record)."""
+
+    folder: Path
+    patients: int
+    synthetic: bool
+    rules_checked: int
+
+
+def validation_key(folder: Path) -> str:
+    """SHA-256 over the data files (and the folder's path) and the validating code: helpers/*.py, the
+    data dictionary and requirements.txt (:func:`helpers.execute.helpers_digest`)."""
+    return hashlib.sha256(f"{data_digest(folder)}|{helpers_digest()}".encode()).hexdigest()
+
+
+def _recorded_validation(out: Path, key: str) -> ValidatedData | None:
+    try:
+        record = json.loads((out / VALIDATION_NAME).read_text(encoding="utf-8"))
+        if record.get("key") != key:
+            return None
+        return ValidatedData(Path(record["folder"]), int(record["patients"]), bool(record["synthetic"]),
+                             int(record["rules_checked"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def validate_data(data: Path, out: Path, use_record: bool = True) -> tuple[ValidatedData, dict | None]:
+    """Validate ``data`` with :func:`helpers.data.load_study`, or take the record in ``out`` when it was
+    made for the same data and code. Returns the summary and the record to store (None: store none).
+
+    Warnings of the validation are shown after it (under the filters in force); data that gave any
+    warning are not recorded, so the warning is shown again on the next build. Raises
+    CohortValidationError.
+    """
+    folder = Path(data).resolve()
+    key = None
+    if folder.is_dir():
+        try:
+            key = validation_key(folder)
+        except OSError:
+            key = None
+    if use_record and key is not None:
+        recorded = _recorded_validation(out, key)
+        if recorded is not None and recorded.folder == folder:
+            return recorded, {"key": key, **_record_fields(recorded)}
+    from helpers.data import load_study
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = load_study(folder)
+    _show_again(caught)
+    validated = ValidatedData(study.folder, len(study.patients), bool(study.config.synthetic), study.rules_checked)
+    record = {"key": key, **_record_fields(validated)} if key is not None and not caught else None
+    return validated, record
+
+
+def _record_fields(validated: ValidatedData) -> dict:
+    return {"folder": str(validated.folder), "patients": validated.patients, "synthetic": validated.synthetic,
+            "rules_checked": validated.rules_checked}
+
+
+def _show_again(caught: list[warnings.WarningMessage]) -> None:
+    """Emit warnings caught (with every filter set to "always") again under the filters in force, as if
+    they came from where they were raised; a repeated message from the same place is emitted once."""
+    modules = {getattr(m, "__file__", None): name for name, m in list(sys.modules.items())}
+    seen = set()
+    for w in caught:
+        where = (str(w.message), w.category, w.filename, w.lineno)
+        if where not in seen:
+            seen.add(where)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, module=modules.get(w.filename))
 
 
 def _previous_settings(out: Path) -> dict | None:
@@ -64,9 +149,10 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
                  progress=print) -> dict:
     """Run the whole pipeline; return a summary dict. Raises CohortValidationError or PipelineError."""
     started = time.perf_counter()
-    study = load_study(data)  # validates first: bad data stop here, before anything is written
-    progress(f"Data: {study.folder} ({len(study.patients)} patients, "
-             f"{'SYNTHETIC' if study.config.synthetic else 'non-synthetic'}); all {study.rules_checked} rules passed")
+    # validates first: bad data stop here, before anything is written
+    study, validation_record = validate_data(data, out, use_record=use_cache)
+    progress(f"Data: {study.folder} ({study.patients} patients, "
+             f"{'SYNTHETIC' if study.synthetic else 'non-synthetic'}); all {study.rules_checked} rules passed")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.staging")
     if staging.exists():
@@ -79,6 +165,10 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     else:
         staging.mkdir(parents=True)
     (staging / SETTINGS_NAME).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (staging / VALIDATION_NAME).unlink(missing_ok=True)
+    if validation_record is not None:
+        (staging / VALIDATION_NAME).write_text(json.dumps(validation_record, indent=2, sort_keys=True) + "\n",
+                                               encoding="utf-8")
     try:
         executed = execute_notebooks(list_notebooks(), study.folder, staging, use_cache=use_cache,
                                      progress=progress)
@@ -91,6 +181,10 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
             except RenderError as exc:
                 raise PipelineError(f"rendering failed: {exc}") from None
             progress(f"Renderer: {info.renderer} ({info.detail})")
+            if info.missing_values:
+                progress(f"Note: {len(info.missing_values)} value(s) quoted in the prose were not estimated for "
+                         "this cohort and read 'not estimated for this cohort': "
+                         + ", ".join(info.missing_values) + " (edit the prose in sections/ to suit)")
         _swap_into_place(staging, out)
     except NotebookExecutionError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -100,7 +194,15 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
         raise
     files = [out / p.name for p in info.files] if info else []
     return {"executed": executed, "renderer": info.renderer if info else None, "files": files,
+            "missing_values": list(info.missing_values) if info else [],
             "seconds": time.perf_counter() - started}
+
+
+def _is_validation_error(exc: BaseException) -> bool:
+    """True for helpers.data.CohortValidationError (that module is loaded only when data are validated,
+    and it necessarily was when one is raised)."""
+    data_module = sys.modules.get("helpers.data")
+    return data_module is not None and isinstance(exc, data_module.CohortValidationError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,12 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = build_report(data, out, use_cache=not args.no_cache, render=not args.no_render,
                                formats=tuple(f for f in args.to.split(",") if f), renderer=args.renderer)
-    except CohortValidationError as exc:
-        print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
-        return 2
     except (PipelineError, ValueError) as exc:
         print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
-        return 1
+        return 2 if _is_validation_error(exc) else 1
     for path in summary["files"]:
         print(f"  wrote {path}")
     print(f"Done in {summary['seconds']:.1f} s; results in {out / 'results.json'}")

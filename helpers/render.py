@@ -23,8 +23,11 @@ Two renderers, one source:
   4. sections, tables and figures are numbered in document order and ``@sec-x``, ``@tbl-x``,
      ``@fig-x`` (also ``[@fig-x]`` and ``[-@fig-x]``, as in Quarto) become linked "Section 2.1",
      "Table 3", "Figure 2" (pandoc 3.9 has no cross-reference filter);
-  5. pandoc --citeproc with ``references.bib`` writes standalone self-contained HTML, DOCX and Typst,
-     and ``typst.compile`` turns the Typst into the PDF.
+  5. a ``<`` that cannot open an HTML tag or autolink (``P <0.001``, ``<= 60``) is written ``\\<``:
+     the same document for pandoc, parsed several times faster (see :func:`escape_lone_angle_brackets`);
+  6. pandoc reads the Markdown once (``--citeproc`` with ``references.bib``) into its JSON document
+     and writes standalone self-contained HTML, DOCX and Typst from it, side by side;
+     ``typst.compile`` turns the Typst into the PDF.
 
 Everything is written to a temporary folder inside the output folder (``_output/.render-*``, removed
 afterwards) and moved into ``_output/`` only when every requested format has been produced.
@@ -34,6 +37,7 @@ The same shortcodes are implemented for Quarto in ``_extensions/res/res.lua``.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -42,6 +46,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -58,6 +63,7 @@ NOTICE_FILE = "synthetic-notice.md"
 FORMATS = ("html", "pdf", "docx")
 RENDERER_QUARTO = "quarto"
 RENDERER_FALLBACK = "pandoc+typst"
+PANDOC_COLUMNS = 72  # pandoc --columns: line width of the Typst source, and pipe-table widths
 
 SHORTCODE_RE = re.compile(r"\{\{<\s*([A-Za-z][\w-]*)\s*(.*?)\s*>\}\}")
 EMBED_TARGET_RE = re.compile(r"^(?P<notebook>[^#\s]+\.ipynb)#(?P<label>[A-Za-z0-9_-]+)$")
@@ -127,6 +133,20 @@ class RenderInfo:
     renderer: str
     files: tuple[Path, ...]
     detail: str = ""
+    #: ``{{< res >}}`` paths shown as MISSING_TEXT (values this cohort's analysis did not produce)
+    missing_values: tuple[str, ...] = ()
+
+
+#: Shown in the prose for a value that this cohort's analysis did not produce (``{{< res X.text.key >}}``
+#: with ``X.text`` present but ``key`` absent: a term the model did not select, a level that is not
+#: sparse). Any other unknown path (a typo, a notebook that did not run) stops the render.
+MISSING_TEXT = "not estimated for this cohort"
+#: Set to 1 to stop on such values too (the tests do, on the shipped data).
+STRICT_ENV = "SUPPLEMENT_STRICT_RESULTS"
+
+
+class MissingResultWarning(UserWarning):
+    """A prose value is not in results.json for this cohort; MISSING_TEXT is shown instead."""
 
 
 @dataclass(frozen=True)
@@ -275,13 +295,29 @@ def check_embeds(project_root: Path, report: str = REPORT, excluded: Iterable[st
     return problems
 
 
-def _cell_by_label(nb_path: Path, label: str):
-    nb = nbformat.read(str(nb_path), as_version=4)
+@functools.lru_cache(maxsize=32)
+def _code_cells(nb_path: str, mtime_ns: int, size: int) -> tuple:
+    """``(cell, options)`` of every code cell of a notebook in order, ``options`` being the
+    RenderError of invalid options; read once per version of the file (the key holds its
+    modification time and size). The cells are shared: do not modify them."""
+    nb = nbformat.read(nb_path, as_version=4)
+    cells = []
     for cell in nb.cells:
         if cell.cell_type == "code":
-            options = parse_cell_options(cell.source)
-            if str(options.get("label", "")) == label:
-                return cell, options
+            try:
+                cells.append((cell, parse_cell_options(cell.source)))
+            except RenderError as exc:
+                cells.append((cell, exc))
+    return tuple(cells)
+
+
+def _cell_by_label(nb_path: Path, label: str):
+    stat = Path(nb_path).stat()
+    for cell, options in _code_cells(str(nb_path), stat.st_mtime_ns, stat.st_size):
+        if isinstance(options, RenderError):
+            raise options
+        if str(options.get("label", "")) == label:
+            return cell, options
     raise EmbedError(f"{nb_path}: no cell labelled '{label}'")
 
 
@@ -359,12 +395,24 @@ def _scalar_text(value, path: str) -> str:
     return str(value)
 
 
+def _get_result(results: dict, dotted: str):
+    """``helpers.results.get_result`` (same lookup, same KeyError message), repeated here because
+    importing helpers.results loads numpy and pandas, which rendering does not otherwise need."""
+    node = results
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise KeyError(f"results.json has no '{dotted}' (stopped at '{part}')")
+    return node
+
+
 def lookup_result(results: dict, path: str):
     """The value at a dotted path of results.json; UnknownResultError names the path if absent."""
-    from helpers.results import get_result
-
     try:
-        return get_result(results, path)
+        return _get_result(results, path)
     except KeyError as exc:
         raise UnknownResultError(f"{{{{< res {path} >}}}}: {exc.args[0]}") from None
 
@@ -383,6 +431,7 @@ def _pandoc_path() -> str:
     return pypandoc.get_pandoc_path()
 
 
+@functools.lru_cache(maxsize=1)
 def fallback_renderer_line() -> str:
     """One sentence naming the fallback renderer and its versions (for the colophon)."""
     import typst
@@ -416,7 +465,19 @@ def expand(text: str, path: Path, root: Path, results: dict, media_dir: Path,
             return embed_markdown(executed_dir / nb_name, parsed["label"], media_dir)
         if name == "res":
             key = args.strip().strip('"').strip("'")
-            return _scalar_text(lookup_result(results, key), key)
+            try:
+                value = lookup_result(results, key)
+            except UnknownResultError:
+                parent = key.rpartition(".")[0]
+                if not parent.endswith(".text") or os.environ.get(STRICT_ENV) == "1":
+                    raise
+                try:
+                    lookup_result(results, parent)       # the section itself must exist
+                except UnknownResultError:
+                    raise UnknownResultError(f"{{{{< res {key} >}}}}: results.json has no '{parent}'") from None
+                warnings.warn(key, MissingResultWarning, stacklevel=2)
+                return f"*{MISSING_TEXT}*"
+            return _scalar_text(value, key)
         if name == "synthetic-notice":
             return synthetic_notice(results, root)
         if name == "renderer":
@@ -519,6 +580,105 @@ def build_markdown(project_root: Path, results: dict, work_dir: Path, executed_d
     return number_crossrefs(text)
 
 
+# --------------------------------------------------------------------------- pandoc input
+
+#: ``<`` that cannot start a tag, comment, processing instruction or autolink: not followed by a
+#: letter, ``/``, ``!`` or ``?``, nor by a run of non-blank characters that reaches a ``>``, and not
+#: already escaped.
+LONE_ANGLE_RE = re.compile(r"(?<!\\)<(?![A-Za-z/!?])(?![^\s>]*>)")
+#: Inline spans whose text pandoc does not parse as Markdown, or parses with other escaping rules:
+#: code spans, math, attribute or raw-TeX braces, link destinations. Unclosed ones run to the end.
+_PROTECTED_RE = re.compile(r"(?P<ticks>`+).*?(?<!`)(?P=ticks)(?!`)|`+.*|\$\$.*?(?:\$\$|\Z)|\$.*?(?:\$|\Z)"
+                           r"|\{.*?(?:\}|\Z)|\]\(.*?(?:\)|\Z)", re.S)
+_CITATION_KEY_END_RE = re.compile(r"@[^\s\[\]]+\s?$")
+_TABLE_RULE_RE = re.compile(r"^\s*[-=+:|\s]*-[-=+:|\s]*$")
+_RAW_CONTENT_TAG_RE = re.compile(r"<(?:pre|script|style|textarea)\b", re.I)
+_FENCE_RE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
+
+
+def _escape_block(block: list[str], columns: int) -> list[str]:
+    """One blank-line-separated block of Markdown lines, with its lone ``<`` escaped where safe."""
+    text = "\n".join(block)
+    if "<" not in text:
+        return block
+    if (block[0].strip() == "---" or re.search(r"<[A-Za-z/!?]", text) or "\\begin" in text
+            or any(line.startswith(("    ", "\t")) for line in block)):
+        return block  # YAML metadata, raw HTML or TeX, indented code: left as written
+    rules = [line for line in block if _TABLE_RULE_RE.match(line)]
+    if rules:
+        # a table: pandoc gives a pipe table relative column widths when a row is longer than
+        # --columns, so a row may only grow if one already is; other table kinds are left alone
+        rows = [line.strip() for line in block if line.lstrip().startswith("|") and line not in rules]
+        if not all(line.lstrip().startswith("|") for line in block) or max(map(len, rows), default=0) <= columns:
+            return block
+    protected = bytearray(len(text))
+    for match in _PROTECTED_RE.finditer(text):
+        protected[match.start():match.end()] = b"\x01" * (match.end() - match.start())
+    for start, end in _citation_groups(text):
+        protected[start:end] = b"\x01" * (end - start)
+    return LONE_ANGLE_RE.sub(lambda m: m.group(0) if protected[m.start()] else "\\<", text).split("\n")
+
+
+def _citation_groups(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of the bracket groups that can be citations: pandoc keeps their source text in the
+    document (``[@key, p. <3]``, ``@key [p. <3]``), so a ``<`` in them must stay as written."""
+    opened: list[int] = []
+    for i, char in enumerate(text):
+        if char in "[]" and (i - len(text[:i].rstrip("\\"))) % 2:
+            continue  # escaped: an odd number of backslashes before it
+        if char == "[":
+            opened.append(i)
+        elif char == "]" and opened:
+            start = opened.pop()
+            if "@" in text[start:i] or _CITATION_KEY_END_RE.search(text, 0, start):
+                yield start, i + 1
+
+
+def escape_lone_angle_brackets(markdown: str, columns: int = 72) -> str:
+    """``markdown`` with each ``<`` that cannot open HTML or an autolink written as ``\\<``.
+
+    Pandoc (3.9) tries every ``<`` of running text as the start of a raw HTML tag or an autolink,
+    and each try reads the rest of the document: the tables and prose of the supplement hold about
+    a hundred "P <0.001" and "<= 60", which made parsing the report several times slower than
+    writing it. ``\\<`` is a literal ``<`` to pandoc's Markdown, so the parsed document is the same
+    (tests/test_render.py compares pandoc's JSON of both). Conservative: front matter, fenced and
+    indented code, code spans, math, ``{...}`` attributes, link destinations, blocks with raw HTML
+    or TeX, and tables other than pipe tables wider than ``columns`` (pandoc's ``--columns``) are
+    left as they are; a document with ``<pre>``/``<script>``/``<style>``/``<textarea>`` is returned
+    unchanged.
+    """
+    if _RAW_CONTENT_TAG_RE.search(markdown):
+        return markdown
+    front, body = _split_front_matter(markdown)
+    out: list[str] = []
+    block: list[str] = []
+    fence: str | None = None
+
+    def flush() -> None:
+        if block:
+            out.extend(_escape_block(block, columns))
+            block.clear()
+
+    for line in body.split("\n"):
+        opening = _FENCE_RE.match(line)
+        if fence is not None:
+            out.append(line)
+            if opening and opening["fence"][0] == fence[0] and len(opening["fence"]) >= len(fence) \
+                    and not line.strip()[len(opening["fence"]):].strip():
+                fence = None
+        elif opening:
+            flush()
+            fence = opening["fence"]
+            out.append(line)
+        elif not line.strip():
+            flush()
+            out.append(line)
+        else:
+            block.append(line)
+    flush()
+    return front + "\n".join(out)
+
+
 # --------------------------------------------------------------------------- renderers
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -529,17 +689,28 @@ def _run(cmd: list[str], cwd: Path) -> None:
         logger.warning("%s: %s", Path(cmd[0]).name, proc.stderr.strip())
 
 
-def _pandoc_common(root: Path) -> list[str]:
-    args = ["--from=markdown", "--standalone", "--citeproc", "--columns=72",
+def _pandoc_reader_args(root: Path) -> list[str]:
+    """Reading the report: Markdown, citations resolved by citeproc from ``references.bib``."""
+    args = ["--from=markdown", "--standalone", "--citeproc", f"--columns={PANDOC_COLUMNS}",
             f"--resource-path=.:{root}"]
     if (root / BIBLIOGRAPHY).exists():
         args.append(f"--bibliography={root / BIBLIOGRAPHY}")
     return args
 
 
+def _pandoc_writer_args(root: Path) -> list[str]:
+    """Writing one format from the document read once (pandoc's JSON): as standalone files."""
+    return ["--from=json", "--standalone", f"--columns={PANDOC_COLUMNS}", f"--resource-path=.:{root}"]
+
+
 def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
                        formats: Iterable[str] = FORMATS, report: str = REPORT) -> list[Path]:
-    """The fallback renderer: writes report.<format> files into ``work_dir`` and returns them."""
+    """The fallback renderer: writes report.<format> files into ``work_dir`` and returns them.
+
+    Pandoc reads the Markdown (and resolves the citations) once, into its JSON document; the
+    formats are written from that document side by side. The Typst writer gets
+    ``typst-citations``: the citations are already resolved, as ``--citeproc`` would tell it.
+    """
     import typst
 
     root = Path(project_root).resolve()
@@ -549,9 +720,9 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
                               fallback_renderer_line(), report)
     stem = Path(report).stem
     source = work_dir / f"{stem}.md"
-    source.write_text(markdown, encoding="utf-8")
+    source.write_text(escape_lone_angle_brackets(markdown, PANDOC_COLUMNS), encoding="utf-8")
     pandoc = _pandoc_path()
-    common = _pandoc_common(root)
+    common = _pandoc_writer_args(root)
     synthetic = bool((results.get("data") or {}).get("synthetic"))
 
     def produce(fmt: str) -> Path:
@@ -561,16 +732,16 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             banner = work_dir / "banner.html"
             banner.write_text(HTML_SYNTHETIC_BANNER if synthetic else "", encoding="utf-8")
             out = work_dir / f"{stem}.html"
-            _run([pandoc, source.name, *common, "--to=html5", "--embed-resources", "--toc",
+            _run([pandoc, document.name, *common, "--to=html5", "--embed-resources", "--toc",
                   f"--css={css.name}", f"--include-before-body={banner.name}", "-o", out.name], work_dir)
         elif fmt == "docx":
             out = work_dir / f"{stem}.docx"
-            _run([pandoc, source.name, *common, "--to=docx", "-o", out.name], work_dir)
+            _run([pandoc, document.name, *common, "--to=docx", "-o", out.name], work_dir)
         else:  # pdf
             header = work_dir / "typst-header.typ"
             header.write_text(TYPST_HEADER + (TYPST_SYNTHETIC_HEADER if synthetic else ""), encoding="utf-8")
             typ = work_dir / f"{stem}.typ"
-            _run([pandoc, source.name, *common, "--to=typst", f"--include-in-header={header.name}",
+            _run([pandoc, document.name, *common, "--to=typst-citations", f"--include-in-header={header.name}",
                   "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",
                   "-V", "margin.y=2.4cm", "-V", "page-numbering=1", "-o", typ.name], work_dir)
             out = work_dir / f"{stem}.pdf"
@@ -584,11 +755,16 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise RenderError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})")
-    # the formats are independent: run their pandoc (and typst) processes side by side
+    document = work_dir / f"{stem}.json"
+    _run([pandoc, source.name, *_pandoc_reader_args(root), "--to=json", "-o", document.name], work_dir)
+    # the formats are independent: write them side by side, one per core, the PDF (pandoc, then
+    # typst: the longest) first; more processes than cores would only slow the PDF down
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=len(formats) or 1) as pool:
-        return list(pool.map(produce, formats))
+    order = sorted(formats, key=lambda fmt: fmt != "pdf")
+    with ThreadPoolExecutor(max_workers=max(1, min(len(formats), os.cpu_count() or 1))) as pool:
+        produced = dict(zip(order, pool.map(produce, order)))
+    return [produced[fmt] for fmt in formats]
 
 
 STAGED = ("_quarto.yml", REPORT, BIBLIOGRAPHY, "sections", "_extensions")
@@ -661,23 +837,30 @@ def render_report(project_root: Path, output_dir: Path | None = None,
     if renderer not in (RENDERER_QUARTO, RENDERER_FALLBACK):
         raise RenderError(f"unknown renderer '{renderer}'")
     work_dir = Path(tempfile.mkdtemp(prefix=".render-", dir=output_dir))
-    try:
-        if renderer == RENDERER_QUARTO:
-            if not quarto:
-                raise RenderError("renderer 'quarto' requested but quarto is not on PATH")
-            produced = render_with_quarto(root, output_dir, work_dir, formats, quarto)
-            detail = "quarto render (manuscript project, execution disabled)"
-        else:
-            produced = render_with_pandoc(root, output_dir, work_dir, formats)
-            detail = fallback_renderer_line()
-        final = []
-        for path in produced:
-            target = output_dir / path.name
-            os.replace(path, target)
-            final.append(target)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    return RenderInfo(renderer=renderer, files=tuple(final), detail=detail)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingResultWarning)
+        try:
+            if renderer == RENDERER_QUARTO:
+                if not quarto:
+                    raise RenderError("renderer 'quarto' requested but quarto is not on PATH")
+                produced = render_with_quarto(root, output_dir, work_dir, formats, quarto)
+                detail = "quarto render (manuscript project, execution disabled)"
+            else:
+                produced = render_with_pandoc(root, output_dir, work_dir, formats)
+                detail = fallback_renderer_line()
+            final = []
+            for path in produced:
+                target = output_dir / path.name
+                os.replace(path, target)
+                final.append(target)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    missing_values = tuple(dict.fromkeys(str(w.message) for w in caught
+                                         if issubclass(w.category, MissingResultWarning)))
+    for w in caught:   # pass on any other warning
+        if not issubclass(w.category, MissingResultWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return RenderInfo(renderer=renderer, files=tuple(final), detail=detail, missing_values=missing_values)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -699,6 +882,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"render failed: {exc}", file=sys.stderr)
         return 1
     print(f"Renderer: {info.renderer} - {info.detail}")
+    if info.missing_values:
+        print(f"Note: not estimated for this cohort: {', '.join(info.missing_values)}")
     for path in info.files:
         print(f"  wrote {path}")
     return 0

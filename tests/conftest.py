@@ -1,6 +1,7 @@
 """Shared fixtures: the default (synthetic) study, writable copies of it, and corrupted copies."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def built_output(tmp_path_factory):
     """
     from helpers.pipeline import build_report
 
+    from helpers.render import STRICT_ENV
+
     out = tmp_path_factory.mktemp("build") / "_output"
-    build_report(DATA_DIR, out, use_cache=False, render=True, progress=lambda message: None)
+    saved = os.environ.get(STRICT_ENV)
+    os.environ[STRICT_ENV] = "1"   # every value the prose quotes must exist for the shipped cohort
+    try:
+        build_report(DATA_DIR, out, use_cache=False, render=True, progress=lambda message: None)
+    finally:
+        if saved is None:
+            os.environ.pop(STRICT_ENV, None)
+        else:
+            os.environ[STRICT_ENV] = saved
     return out

@@ -61,3 +61,73 @@ def test_a_failing_cell_is_named_with_its_notebook_and_error(folder):
     message = str(info.value)
     assert "02-bad.ipynb, cell 2 failed" in message and "ValueError: no such column: kps" in message
     assert not (folder / "out" / "notebooks" / "02-bad.ipynb").exists()
+
+
+def _summary_notebook(path):
+    """A runs-last notebook: reads section 'a' of the results file, writes section 'summary'."""
+    _notebook(path, "from helpers.results import load_results, save_results\n"
+                    "save_results('summary', {'a': load_results()['a']})")
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["supplement_runs_last"] = True
+    nbformat.write(nb, path)
+    return path
+
+
+def test_the_runs_last_notebook_is_re_executed_only_when_the_results_it_reads_changed(folder):
+    first = _notebook(folder / "nb" / "01-a.ipynb", "from helpers.results import save_results\nsave_results('a', 1)")
+    last = _summary_notebook(folder / "nb" / "08-summary.ipynb")
+    out = folder / "out"
+
+    def build():
+        done = execute_notebooks([first, last], folder / "data", out, progress=lambda m: None)
+        return [not nb.cached for nb in done], json.loads((out / "results.json").read_text())
+
+    assert build() == ([True, True], {"a": 1, "summary": {"a": 1}})
+    # nothing changed (e.g. only the prose of the report): neither is executed again, although
+    # the runs-last notebook wrote its own section into the results file after reading it
+    assert build()[0] == [False, False]
+    # the first notebook changed but gives the same results: the runs-last one is not re-executed
+    _notebook(first, "# same result\nfrom helpers.results import save_results\nsave_results('a', 1)")
+    assert build()[0] == [True, False]
+    # a changed result: the runs-last notebook runs again and reads it
+    _notebook(first, "from helpers.results import save_results\nsave_results('a', 2)")
+    assert build() == ([True, True], {"a": 2, "summary": {"a": 2}})
+
+
+def test_the_runs_last_key_covers_the_results_file_and_the_other_files_the_notebook_reads(tmp_path):
+    from helpers.execute import RUNS_LAST_INPUTS, runs_last_inputs_digest, runs_last_key
+
+    assert "data/published.yaml" in RUNS_LAST_INPUTS
+    (tmp_path / "data").mkdir()
+    published = tmp_path / "data" / "published.yaml"
+    published.write_text("os: 10.8\n")
+    before = runs_last_inputs_digest(tmp_path)
+    published.write_text("os: 11.0\n")
+    assert runs_last_inputs_digest(tmp_path) != before
+    out = tmp_path / "out"
+    out.mkdir()
+    absent = runs_last_key("k", out, before)
+    (out / "results.json").write_text('{"a": 1}\n')
+    one = runs_last_key("k", out, before)
+    (out / "results.json").write_text('{"a": 2}\n')
+    assert len({absent, one, runs_last_key("k", out, before)}) == 3
+    assert runs_last_key("k", out, before) != runs_last_key("k", out, runs_last_inputs_digest(tmp_path))
+
+
+def test_the_results_file_name_is_the_one_helpers_results_writes():
+    from helpers import execute, results
+
+    assert execute.RESULTS_NAME == results.RESULTS_NAME
+
+
+def test_kernels_run_with_one_blas_thread_unless_the_environment_says_otherwise(folder, monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    nb = _notebook(folder / "nb" / "01-a.ipynb",
+                   "import os\nfrom helpers.results import save_results\n"
+                   "save_results('a', {k: os.environ.get(k) for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS')})")
+    out = folder / "out"
+    execute_notebooks([nb], folder / "data", out, progress=lambda m: None)
+    assert json.loads((out / "results.json").read_text())["a"] == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "3"}
+    import os
+    assert "OPENBLAS_NUM_THREADS" not in os.environ     # the caller's environment is restored

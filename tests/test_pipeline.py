@@ -1,9 +1,13 @@
 """``make report``: outputs on good data, nothing touched on bad data."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from helpers.config import PROJECT_ROOT
 from tests.conftest import edit_csv
@@ -47,3 +51,71 @@ def test_every_pdf_page_and_the_html_banner_say_the_data_are_synthetic(built_out
         assert "SYNTHETIC DATA" in page.extract_text(), f"page {number} has no synthetic-data mark"
     html = (built_output / "report.html").read_text(encoding="utf-8")
     assert 'class="synthetic-banner"' in html and SYNTHETIC_PAGE_MARK.split(":")[0] in html
+
+
+# --------------------------------------------------------------------------- rebuilds after a prose edit
+
+def test_validated_data_are_recorded_and_not_validated_again_until_they_change(data_copy, tmp_path, monkeypatch):
+    import helpers.data
+    from helpers.pipeline import VALIDATION_NAME, validate_data
+
+    out = tmp_path / "_output"
+    out.mkdir()
+    first, record = validate_data(data_copy, out)
+    assert (first.patients, first.synthetic, first.rules_checked) == (126, True, 83)
+    (out / VALIDATION_NAME).write_text(json.dumps(record))
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("load_study called although the data were validated before")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(helpers.data, "load_study", must_not_run)
+        again, _ = validate_data(data_copy, out)
+    assert again == first
+    calls = []
+    real = helpers.data.load_study
+    monkeypatch.setattr(helpers.data, "load_study", lambda *a, **k: calls.append(1) or real(*a, **k))
+    validate_data(data_copy, out, use_record=False)  # --no-cache validates
+    assert calls == [1]
+    edit_csv(data_copy / "cohort.csv", lambda f: f.assign(kps=f["kps"].where(f.index != 2, "75")))
+    with pytest.raises(helpers.data.CohortValidationError, match="not a multiple of 10"):
+        validate_data(data_copy, out)
+
+
+def test_the_default_settings_are_read_without_helpers_formatting_and_agree_with_it(monkeypatch):
+    from helpers import formatting, pipeline
+
+    assert pipeline.SUPPRESS_ENV == formatting.SUPPRESS_ENV
+    monkeypatch.delenv(formatting.SUPPRESS_ENV, raising=False)
+    assert pipeline.run_settings() == {"suppress_below": formatting.suppression_threshold()}
+    monkeypatch.setenv(formatting.SUPPRESS_ENV, "  ")
+    assert pipeline.run_settings() == {"suppress_below": formatting.suppression_threshold()}
+
+
+def test_data_that_give_a_warning_are_validated_again_so_that_the_warning_is_shown_every_time(data_copy, tmp_path):
+    from helpers.data import UnknownColumnsWarning
+    from helpers.pipeline import validate_data
+
+    edit_csv(data_copy / "cohort.csv", lambda f: f.assign(hospital_number="H1"))
+    with pytest.warns(UnknownColumnsWarning, match="hospital_number"):
+        _, record = validate_data(data_copy, tmp_path)
+    assert record is None
+
+
+def test_a_rebuild_executes_no_notebook_and_a_changed_result_reaches_the_reproduction_and_the_report(
+        built_output, tmp_path):
+    """After a prose-only edit nothing is executed (08-reproduction included); when a result changes,
+    08-reproduction, which reads results.json, runs again and the report shows the new value."""
+    from helpers.pipeline import build_report
+
+    out = tmp_path / "_output"
+    shutil.copytree(built_output, out)
+    summary = build_report(PROJECT_ROOT / "data", out, formats=("html",), progress=lambda m: None)
+    assert [nb.path.name for nb in summary["executed"] if not nb.cached] == []
+    results = json.loads((out / "results.json").read_text())
+    changed = "f" * 64
+    results["data"]["sha256"]["cohort.csv"] = changed
+    (out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    summary = build_report(PROJECT_ROOT / "data", out, formats=("html",), progress=lambda m: None)
+    assert [nb.path.name for nb in summary["executed"] if not nb.cached] == ["08-reproduction.ipynb"]
+    assert changed in (out / "report.html").read_text(encoding="utf-8")

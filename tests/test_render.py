@@ -320,3 +320,246 @@ def test_quarto_res_shortcode_fails_naming_an_unknown_path(tmp_path):
     proc = subprocess.run([pypandoc.get_pandoc_path(), "lua", str(script)], capture_output=True,
                           text=True, env=dict(os.environ, SUPPLEMENT_RESULTS=str(results)))
     assert proc.returncode != 0 and "os.missing.key" in proc.stderr
+
+
+# --------------------------------------------------------------------------- pandoc input and runs
+
+#: Every construct near which a ``<`` may stand; pandoc must read the same document whether or not
+#: escape_lone_angle_brackets went over it.
+ANGLE_BRACKETS_MD = r"""---
+title: "Edge cases: P <0.05"
+abstract: |
+  Values < 3 in the abstract.
+---
+
+# Heading with P <0.05 {#sec-edge}
+
+Plain P <0.001, <= 60, < 70, x<y, a <- b, 3<4, end <
+next line and *emphasis <1* and **bold < 2** and 'quoted <3' and "double <4".
+
+Code `a < b` and ``x `<` y`` and math $a < b$ and $$c <= d$$ and display
+$$
+e < f
+$$
+and a dollar US$5 < 6 without a close.
+
+Autolinks <https://example.org> and <me@example.org> and <1me@example.org> and a tag <span>x < y</span>.
+
+A [link <1](#sec-edge "title <2") and [@ref, p. <3] and ![fig <4](x.png){#fig-a alt="alt <5" width="50%"}.
+
+Escaped \< already, and \\< after an escaped backslash, and <!-- comment < --> done.
+
+| A | B |
+|---|---|
+| <1 | <= 2 |
+
+| Column with a long header that makes the row wider than seventy-two characters | B |
+|:---|---:|
+| <1 | <= 2 |
+
+  Simple   Table
+  -------  ------
+  <1       <= 2
+
++------+------+
+| <1   | <= 2 |
++------+------+
+
+Table: Caption with P <0.05 {#tbl-x}
+
+- list item < 1
+    - nested < 2
+
+      continuation < 3
+
+        indented code < 4
+
+1. numbered <5
+
+> quote < 6
+> more <7
+
+| line block < 8
+| second < 9
+
+Term < 10
+:   definition < 11
+
+::: {.note}
+Div content < 12
+:::
+
+```
+fenced code < 13
+```
+
+~~~~ {.python}
+x = 1 < 2
+```
+still code < 14
+~~~~
+
+<div>
+html block < 15
+</div>
+
+Footnote[^1] and inline^[note < 16].
+
+[^1]: The note < 17.
+
+Raw `<b>`{=html} and \textbf{a < b} raw tex and \begin{tabular} a < b \end{tabular}.
+
+Hard break < 18\
+after < 19
+
+Author-in-text @ref [p. <3] and @ref[-@ref2, <4] and [see [x] <2 @ref] and [-@ref <5].
+
+Super^a <b^ and sub~c~ and ~~strike < 1~~ and [small <2]{.smallcaps} and [span <3]{#s .c key="v <4"}.
+
+[text <1][refdef] and [refdef] and [Heading with P <0.05] implicit.
+
+[refdef]: https://example.org "Title <9"
+
+(@) Example < 1.
+(@good) Example < 2.
+
+As @good shows < 3.
+
+| Wide table with a code cell in it that is surely longer than the seventy-two columns | B |
+|:---|---:|
+| `a <1` | $x<2$ and <= 3 |
+
+: Caption after the table < 4 {#tbl-after}
+
+Smart 'quoted <3' and "double <4" and '<5' and "<6" and '< 7' and it's <8 and rock'n'roll <9.
+
+Brackets (<0.05) and [<3] and {<4} and <<5 and <-> and <=> and 1<2<3 and a<b and  <  spaced.
+
+Emphasis *<1* and **<2** and _<3_ and __<4__ and ~~<5~~ and ^<6^ and ~<7~ and `<8`.
+
+Citations \\[@ref <3] and \[not a cite <4] and [@ref] <5 and @ref <6 and @ref [<7].
+
+Ellipsis... <1 and dashes -- <2 and --- <3 and em—<4 and non-breaking\ <5.
+
+Line ending with backslash <\
+next.
+
+* list <1
+* list <2
+
+    indented code after list <3
+
+Math \$ <1 and US\$ <2.
+
+Term
+  ~ def <1
+
+Trailing lone <
+"""
+
+
+def _pandoc_document(markdown: str) -> dict:
+    import pypandoc
+
+    proc = subprocess.run([pypandoc.get_pandoc_path(), "--from=markdown", "--columns=72", "--to=json"],
+                          input=markdown, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_escaping_lone_angle_brackets_leaves_the_document_pandoc_reads_unchanged():
+    from helpers.render import escape_lone_angle_brackets
+
+    escaped = escape_lone_angle_brackets(ANGLE_BRACKETS_MD, columns=72)
+    assert escaped.count("\\<") - ANGLE_BRACKETS_MD.count("\\<") >= 20  # the common cases are escaped
+    assert "# Heading with P \\<0.05" in escaped and "| \\<1 | \\<= 2 |" in escaped
+    assert "Code `a < b`" in escaped and 'title: "Edge cases: P <0.05"' in escaped  # left alone
+    assert _pandoc_document(escaped) == _pandoc_document(ANGLE_BRACKETS_MD)
+
+
+def test_escaping_leaves_documents_with_raw_content_html_unchanged():
+    from helpers.render import escape_lone_angle_brackets
+
+    text = "P <0.05\n\n<pre>\n\na < b\n\n</pre>\n"
+    assert escape_lone_angle_brackets(text) == text
+
+
+def test_fallback_writes_the_same_files_as_one_pandoc_run_per_format(project, tmp_path):
+    """Reading once into pandoc's JSON and writing each format from it gives what reading the
+    Markdown again for each format gave (DOCX: same parts except the creation time)."""
+    import zipfile
+
+    import pypandoc
+
+    from helpers.render import fallback_renderer_line, render_with_pandoc
+
+    (project / "sections" / "methods.qmd").write_text(
+        "Methods text (P <0.05, ages <= 60); results are in @sec-results.\n", encoding="utf-8")
+    out = project / "_output"
+    work = tmp_path / "work"
+    work.mkdir()
+    render_with_pandoc(project, out, work)
+    old = tmp_path / "old"
+    old.mkdir()
+    markdown = build_markdown(project, json.loads((out / "results.json").read_text()), old,
+                              out / "notebooks", fallback_renderer_line())
+    (old / "report.md").write_text(markdown, encoding="utf-8")
+    for name in ("supplement.css", "banner.html", "typst-header.typ"):
+        shutil.copy(work / name, old / name)
+    common = ["--from=markdown", "--standalone", "--citeproc", "--columns=72", f"--resource-path=.:{project}",
+              f"--bibliography={project / 'references.bib'}"]
+    pandoc = pypandoc.get_pandoc_path()
+    for args in (["--to=html5", "--embed-resources", "--toc", "--css=supplement.css",
+                  "--include-before-body=banner.html", "-o", "report.html"],
+                 ["--to=typst", "--include-in-header=typst-header.typ", "-V", "papersize=a4", "-V",
+                  "fontsize=10pt", "-V", "margin.x=2.2cm", "-V", "margin.y=2.4cm", "-V", "page-numbering=1",
+                  "-o", "report.typ"],
+                 ["--to=docx", "-o", "report.docx"]):
+        subprocess.run([pandoc, "report.md", *common, *args], cwd=old, check=True, capture_output=True)
+    assert (work / "report.html").read_bytes() == (old / "report.html").read_bytes()
+    assert (work / "report.typ").read_bytes() == (old / "report.typ").read_bytes()
+    assert "Kaplan" in (work / "report.typ").read_text(encoding="utf-8")
+
+    def parts(path: Path) -> dict:
+        with zipfile.ZipFile(path) as docx:
+            return {name: re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"", docx.read(name))
+                    for name in docx.namelist()}
+
+    assert parts(work / "report.docx") == parts(old / "report.docx")
+
+
+@pytest.mark.parametrize("path", ["os.text.median", "os.n", "os.items.1", "os.missing", "os.items.5",
+                                  "os.n.deeper", "nothing"])
+def test_result_lookup_agrees_with_helpers_results(path):
+    from helpers.render import _get_result
+    from helpers.results import get_result
+
+    results = {"os": {"text": {"median": "10.8"}, "n": 87, "items": [1, 2]}}
+    try:
+        expected = get_result(results, path)
+    except KeyError as exc:
+        with pytest.raises(KeyError) as info:
+            _get_result(results, path)
+        assert info.value.args == exc.args
+    else:
+        assert _get_result(results, path) == expected
+
+
+# --------------------------------------------------------------------------- values other cohorts lack
+def test_a_prose_value_this_cohort_did_not_produce_reads_not_estimated_and_warns(project):
+    from helpers.render import MISSING_TEXT, MissingResultWarning
+    with pytest.warns(MissingResultWarning, match=r"os\.text\.median"):
+        text = _markdown(project, {"data": {"synthetic": True}, "os": {"text": {}}})
+    assert f"the median was\n*{MISSING_TEXT}* months" in text
+
+
+def test_strict_mode_stops_on_a_value_this_cohort_did_not_produce(project, monkeypatch):
+    from helpers.render import STRICT_ENV
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(UnknownResultError, match=r"os\.text\.median"):
+        _markdown(project, {"data": {"synthetic": True}, "os": {"text": {}}})
+
+
+def test_the_render_reports_the_values_shown_as_not_estimated(project):
+    (project / "_output" / "results.json").write_text(json.dumps({"data": {"synthetic": True}, "os": {"text": {}}}))
+    info = render_report(project, project / "_output", renderer="pandoc+typst", formats=("html",))
+    assert info.missing_values == ("os.text.median",)

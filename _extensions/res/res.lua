@@ -5,6 +5,8 @@
 -- results.json is found at $SUPPLEMENT_RESULTS, else <project>/_output/results.json.
 
 local cache = nil
+-- shown for a prose value that this cohort's analysis did not produce (helpers.render.MISSING_TEXT)
+local MISSING_TEXT = "not estimated for this cohort"
 
 local function results_path()
   local env = os.getenv("SUPPLEMENT_RESULTS")
@@ -62,7 +64,18 @@ end
 return {
   ["res"] = function(args)
     local path = pandoc.utils.stringify(args[1])
-    local text = as_text(lookup(path), path)
+    local ok, value = pcall(lookup, path)
+    if not ok then
+      -- a prose value that exists only for some cohorts (a term the model did not select, a level
+      -- that is not sparse): say so in the text, warn, and go on (as helpers/render.py does)
+      local parent = string.match(path, "^(.*%.text)%.[^.]+$")
+      if parent and pcall(lookup, parent) and os.getenv("SUPPLEMENT_STRICT_RESULTS") ~= "1" then
+        if quarto and quarto.log then quarto.log.warning("res: " .. path .. " is not in results.json for this cohort") end
+        return pandoc.Emph(pandoc.Inlines({pandoc.Str(MISSING_TEXT)}))
+      end
+      error(value)
+    end
+    local text = as_text(value, path)
     -- a value may carry Markdown (a citation, code): read it as the fallback renderer does
     local blocks = pandoc.read(text, "markdown").blocks
     if #blocks == 1 and blocks[1].t == "Para" then return blocks[1].content end
