@@ -27,6 +27,7 @@ so that notebooks can print them next to the tables.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -1249,9 +1250,18 @@ def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: l
         warnings.simplefilter("ignore", CoxWarning)
         cc = fit_cox(build_design(patients, endpoint, covariates))
         imputed = impute_chained(patients, endpoint, covariates, m=m, seed=seed)
-        # no concordance (not reported); each fit starts from the complete-case coefficients
-        fits = [fit_cox(build_design(d, endpoint, covariates), concordance=False, start=cc.coef)
-                for d in imputed]
+        # The imputed data sets differ only in the imputed numeric columns: one design, those
+        # columns replaced per imputation. No concordance (not reported); each fit starts from the
+        # complete-case coefficients.
+        first = build_design(imputed[0], endpoint, covariates)
+        filled = [c for c in covariates if patients[c].isna().any() and c in first.X.columns]
+        fits = []
+        for d in imputed:
+            X = first.X.copy()
+            for c in filled:
+                X[c] = d.loc[X.index, c].to_numpy(dtype=float)
+            design = dataclasses.replace(first, X=X, warnings=[])
+            fits.append(fit_cox(design, concordance=False, start=cc.coef))
     z = stats.norm.ppf(0.975)
     rows = []
     for col in fits[0].coef.index:

@@ -157,7 +157,8 @@ def _count_at_or_before(event_k, event_month, query_k, query_month, n) -> np.nda
 
 
 def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str,
-                     covariates: list[str], cycles_coding: str = "per_cycle") -> pd.DataFrame:
+                     covariates: list[str], cycles_coding: str = "per_cycle",
+                     start: pd.Series | None = None) -> pd.DataFrame:
     """Time-varying Cox model with cumulative cycle counts, Efron ties.
 
     The counting-process partial likelihood (risk set of t: rows with start < t <= stop) maximised
@@ -165,15 +166,20 @@ def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str
     ``coxph(Surv(start, stop, event) ~ ..., ties = "efron")`` (tests compare with it).
     Returns one row per coefficient: term, coef, se, hr, lower, upper (Wald 95% CI), p (Wald),
     note ("not estimable (monotone likelihood)" when |coef| > 10, with NaN HR, CI and P, and a
-    SeparationWarning); ``attrs``: n (patients), events, intervals, loglik.
+    SeparationWarning); ``attrs``: n (patients), events, intervals, loglik. ``start``: coefficients by
+    term to start Newton-Raphson from (a warm start, e.g. the baseline-count model's; same maximum).
     """
     long = build_cycles_long(patients, cycles, endpoint, covariates, cycles_coding)
     terms = [c for c in long.columns if c not in ("id", "start", "stop", "event")]
     X = long[terms].to_numpy(dtype=float)
-    stop, start, event = (long[c].to_numpy() for c in ("stop", "start", "event"))
+    stop, entry, event = (long[c].to_numpy() for c in ("stop", "start", "event"))
     if event.sum() == 0:
         raise CoxModelError("no events in the counting-process data: no time-varying Cox model")
-    beta, pl, converged = _newton_cox(X, stop.astype(float), event.astype(int), entry=start.astype(float))
+    initial = None
+    if start is not None and set(terms) <= set(start.index) and np.all(np.isfinite(start[terms])):
+        initial = start[terms].to_numpy(dtype=float)
+    beta, pl, converged = _newton_cox(X, stop.astype(float), event.astype(int), entry=entry.astype(float),
+                                      start=initial)
     separated = [t for t, b in zip(terms, beta) if abs(b) > SEPARATION_COEF]
     if not converged and not separated:
         raise CoxModelError("the time-varying Cox model did not converge in 60 Newton-Raphson "
@@ -217,7 +223,8 @@ def compare_immortal_time(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint
     rows = _term_rows(paper, cyc, "Baseline count (paper-style)")
     lm = fit_landmark(patients, cycles, endpoint, covariates, landmark, cycles_coding)
     rows += _term_rows(lm, cyc, f"Landmark at {landmark:g} months")
-    tv = fit_time_varying(patients, cycles, endpoint, covariates, cycles_coding)
+    # warm start at the baseline-count model: same columns, nearby coefficients
+    tv = fit_time_varying(patients, cycles, endpoint, covariates, cycles_coding, start=paper.coef)
     for var in cyc:
         r = tv[tv["term"] == var].iloc[0]
         rows.append({"approach": "Time-varying cumulative count", "term": var,

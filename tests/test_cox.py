@@ -562,3 +562,15 @@ def test_sparse_level_prose_names_the_levels_and_the_firth_estimates_or_says_non
     assert some["sparse_levels"] == "ECOG 3 has 1 patient" or some["sparse_levels"].endswith("3 has 1 patient")
     assert some["firth_sentence"].startswith("Only ") and "Firth-penalized estimate was" in some["firth_sentence"]
     assert "HR " in some["firth_sentence"] and "95% CI" in some["firth_sentence"]
+
+
+def test_multiple_imputation_pools_the_fits_of_each_completed_data_set(lung):
+    """The shared design with the imputed column replaced equals a design built per imputed data set."""
+    covariates = ["age", "sex", "wt_loss"]
+    mi = cox.fit_multiple_imputation(lung, "os", covariates, m=5, seed=3)
+    imputed = cox.impute_chained(lung, "os", covariates, m=5, seed=3)
+    fits = [_fit(d, covariates) for d in imputed]
+    pooled = cox.pool_rubin([f.coef["wt_loss"] for f in fits], [f.se["wt_loss"] ** 2 for f in fits])
+    row = mi[mi["term"] == "wt_loss"].iloc[0]
+    assert row["hr"] == pytest.approx(np.exp(pooled["estimate"]), rel=1e-9)
+    assert row["upper"] == pytest.approx(np.exp(pooled["upper"]), rel=1e-9)
