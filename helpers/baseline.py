@@ -6,9 +6,13 @@ Split by responsibility, as R/Python ``tableone``: validate -> compute (:func:`s
 
 What comes from ``tableone`` and what does not
 -----------------------------------------------
-``tableone.TableOne`` (0.9.6) supplies the standardized mean differences: Yang and Dalton's
+``tableone`` (0.9.6) supplies the standardized mean differences: Yang and Dalton's
 multinomial SMD for categorical variables (first level dropped, as R tableone's ``ExtractSmd``)
-and |mean difference| / sqrt((s1^2 + s2^2) / 2) for continuous ones. Counts, percentages, the
+and |mean difference| / sqrt((s1^2 + s2^2) / 2) for continuous ones. Its SMD formulas
+(``tableone.statistics.Statistics``) are fed here with the proportions, means and SDs that
+``TableOne(smd=True)`` would compute (same numbers to the last bit, checked against ``TableOne``
+in the tests), because ``TableOne`` itself converts every cell to text in Python and takes
+~20 s at 100,000 patients. Counts, percentages, the
 missing column and the tests are computed here, because ``TableOne`` (i) sorts levels and drops
 levels that are empty (Table 1 needs the paper's order, e.g. KPS "< 70" with 0 patients in CMT),
 (ii) treats a missing categorical value as a level, and (iii) offers only chi-square (Yates for
@@ -228,6 +232,34 @@ def _levels_of(series: pd.Series, var: BaselineVariable) -> list[str]:
     return order + sorted(set(present) - set(order))
 
 
+def _level_by_arm_counts(col: pd.Series, levels: Sequence[str], arm_code: np.ndarray,
+                         n_arms: int) -> np.ndarray:
+    """Counts (levels x arms, int64) of the non-missing values whose text ``str(value)`` is each level.
+
+    Same numbers as ``pd.crosstab(text, arm).reindex(index=levels, columns=arms, fill_value=0)``
+    (values of equal text are counted together; a level not observed counts 0), from the codes
+    of a Categorical with text categories, or from the distinct texts of any other column.
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.categories.dtype == object:
+        codes = col.cat.codes.to_numpy()
+        texts = [str(c) for c in col.cat.categories]
+    else:
+        text = col.astype("object").where(col.notna(), None)
+        codes, uniques = pd.factorize(text.map(lambda v: None if v is None else str(v)))
+        texts = list(uniques)
+    text_id: dict[str, int] = {}
+    id_of_code = np.array([text_id.setdefault(t, len(text_id)) for t in texts], dtype=np.int64)
+    ids = np.full(len(codes), -1, dtype=np.int64)
+    observed = codes >= 0
+    ids[observed] = id_of_code[codes[observed]]
+    by_text = _count_table(ids, len(text_id), arm_code, n_arms)
+    table = np.zeros((len(levels), n_arms), dtype=np.int64)
+    for i, lv in enumerate(levels):
+        if lv in text_id:
+            table[i] = by_text[text_id[lv]]
+    return table
+
+
 def _arm_order(patients: pd.DataFrame, arm_order: Optional[Sequence[str]]) -> list[str]:
     if arm_order is not None:
         return [str(a) for a in arm_order]
@@ -261,6 +293,94 @@ def rank_sum_test(x: Iterable[float], y: Iterable[float]) -> tuple[float, float,
     method = "exact" if exact else "asymptotic"
     res = stats.mannwhitneyu(x, y, alternative="two-sided", use_continuity=True, method=method)
     return float(res.statistic), float(min(1.0, res.pvalue)), method
+
+
+#: Group names ``TableOne`` refuses (it raises InputError); such arms go through ``TableOne``.
+_TABLEONE_RESERVED = frozenset({"Missing", "P-Value", "Test", "P-Value (adjusted)", "SMD", "Overall"})
+
+
+def _group_codes(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Codes of ``values`` into their sorted distinct values (as ``groupby(sort=True)``); -1 = missing."""
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes, list(uniques)
+
+
+def _count_table(codes: np.ndarray, n_codes: int, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Counts (n_codes x n_groups) of the rows with ``codes`` >= 0 and ``group`` >= 0."""
+    keep = (codes >= 0) & (group >= 0)
+    cells = codes[keep].astype(np.int64) * n_groups + group[keep]
+    return np.bincount(cells, minlength=n_codes * n_groups).reshape(n_codes, n_groups)
+
+
+def _smd(frame: pd.DataFrame, arm: pd.Series, kinds: Mapping[str, str]) -> dict[str, float]:
+    """Standardized mean differences as :func:`_smd_tableone`, without running ``TableOne``.
+
+    The inputs ``TableOne(smd=True)`` gives its SMD formulas are computed as it computes them:
+    categorical, the proportions of the levels (text of the value, sorted as text; percent =
+    100 * n / N, then / 100) per arm among the column's non-missing rows; continuous, the count,
+    mean and SD (``Statistics._std``, n - 1) per arm from one ``pd.pivot_table`` of all
+    continuous columns. The formulas are ``tableone.statistics.Statistics._cat_smd`` /
+    ``_cont_smd``, applied to every pair of arms (sorted as text); the result is the largest
+    |SMD|. A frame whose index has duplicates or an arm with a name ``TableOne`` reserves goes
+    through ``TableOne`` (which raises, as before).
+    """
+    from tableone.statistics import Statistics
+
+    arm = arm.astype(str)
+    if arm.nunique() < 2:
+        return {c: math.nan for c in kinds}
+    if not frame.index.is_unique or _TABLEONE_RESERVED & set(arm.unique()):
+        return _smd_tableone(frame, arm, kinds)
+    formulas = Statistics()
+    smds: dict[str, list] = {}
+    out: dict[str, float] = {}
+
+    def pairs(groups: list) -> set[tuple]:
+        """Pairs of groups, each in the order of ``groups``, iterated as TableOne iterates them."""
+        return {tuple(sorted((x, y), key=groups.index)) for x in groups for y in groups if x != y}
+
+    continuous = [c for c, kind in kinds.items() if kind != "categorical"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if continuous:
+            data = pd.DataFrame({"arm": arm})
+            for c in continuous:
+                data[c] = pd.to_numeric(frame[c], errors="coerce")
+
+            def std(x):
+                return formulas._std(x, 1)
+
+            describe = pd.pivot_table(data, columns=["arm"], aggfunc=["count", "mean", std])
+            for g1, g2 in pairs(_group_codes(arm)[1]):
+                for c in describe.index:
+                    smd, _ = formulas._cont_smd(
+                        mean1=describe["mean"][g1].loc[c], mean2=describe["mean"][g2].loc[c],
+                        sd1=describe["std"][g1].loc[c], sd2=describe["std"][g2].loc[c],
+                        n1=describe["count"][g1].loc[c], n2=describe["count"][g2].loc[c],
+                        unbiased=False)
+                    smds.setdefault(c, []).append(smd)
+        for col, kind in kinds.items():
+            values = frame[col]
+            if kind != "categorical":
+                continue
+            if values.dropna().astype(str).nunique() < 2:
+                out[col] = 0.0
+                continue
+            present = values.notna().to_numpy()
+            group, groups = _group_codes(arm[present])
+            level, levels = _group_codes(values[present].astype(str))
+            freq = _count_table(level, len(levels), group, len(groups))
+            percent = freq / freq.sum(axis=0) * 100
+            for a, b in pairs(list(range(len(groups)))):   # (only the largest |SMD| is kept)
+                smd, _ = formulas._cat_smd(prop1=percent[:, a] / 100, prop2=percent[:, b] / 100,
+                                           n1=freq[:, a].sum(), n2=freq[:, b].sum(), unbiased=False)
+                smds.setdefault(col, []).append(smd)
+    for col in kinds:
+        if col in out:
+            continue
+        values = pd.to_numeric(pd.Series(smds.get(col, []), dtype=object), errors="coerce").abs()
+        out[col] = float(values.max()) if values.notna().any() else math.nan
+    return out
 
 
 def _smd_tableone(frame: pd.DataFrame, arm: pd.Series,
@@ -359,38 +479,40 @@ def summarise_baseline(patients: pd.DataFrame, rule: str = "paper",
     arms = _arm_order(df, arm_order)
     _validate(df, variables, arms)
     arm = df[ARM_COLUMN].astype(str)
-    arm_n = {OVERALL: int(len(df)), **{a: int((arm == a).sum()) for a in arms}}
+    arm_code = pd.Categorical(arm, categories=arms).codes  # position in ``arms``; -1: another value
+    in_arm = {a: arm_code == j for j, a in enumerate(arms)}
+    arm_n = {OVERALL: int(len(df)), **{a: int(in_arm[a].sum()) for a in arms}}
     groups = [OVERALL, *arms]
 
     level_rows, var_rows, cont = [], [], {}
     for var in variables:
         col = df[var.column]
-        missing = int(col.isna().sum())
+        isna = col.isna().to_numpy()
+        missing = int(isna.sum())
+        missing_by_arm = _count_table(np.where(isna, 0, -1), 1, arm_code, len(arms))[0]
         row: dict[str, Any] = {"variable": var.column, "label": var.label, "kind": var.kind,
                                "published": var.published, "missing": missing,
-                               **{f"missing_{a}": int(col[arm == a].isna().sum()) for a in arms}}
+                               **{f"missing_{a}": int(missing_by_arm[j]) for j, a in enumerate(arms)}}
         if var.kind == "categorical":
-            values = col.astype("object").where(col.notna(), None)
-            values = values.map(lambda v: None if v is None else str(v))
             levels = _levels_of(col, var)
-            table = pd.crosstab(values, arm).reindex(index=levels, columns=arms, fill_value=0)
-            for lv in levels:
-                for g in groups:
-                    n = int(table.loc[lv].sum()) if g == OVERALL else int(table.loc[lv, g])
-                    denom = int(table[arms].to_numpy().sum()) if g == OVERALL else int(table[g].sum())
+            table = _level_by_arm_counts(col, levels, arm_code, len(arms))
+            for i, lv in enumerate(levels):
+                for j, g in enumerate(groups):
+                    n = int(table[i].sum()) if g == OVERALL else int(table[i, j - 1])
+                    denom = int(table.sum()) if g == OVERALL else int(table[:, j - 1].sum())
                     level_rows.append({"variable": var.column, "label": var.label, "level": lv,
                                        "group": g, "n": n, "denominator": denom,
                                        "percent": 100.0 * n / denom if denom else math.nan})
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # an untestable table is reported as "no test"
-                res = test_association(table.to_numpy(), rule=rule)
+                res = test_association(table, rule=rule)
             row.update(test=res.test, test_key=res.key, statistic=res.statistic, df=res.df,
                        p=res.p, min_expected=res.min_expected)
         else:
             x = pd.to_numeric(col, errors="coerce")
             summ = {}
             for g in groups:
-                v = x if g == OVERALL else x[arm == g]
+                v = x if g == OVERALL else x[in_arm[g]]
                 v = v.dropna()
                 summ[g] = {"n": int(v.size),
                            "median": float(v.median()) if v.size else math.nan,
@@ -398,14 +520,14 @@ def summarise_baseline(patients: pd.DataFrame, rule: str = "paper",
                            "q3": float(np.percentile(v, 75)) if v.size else math.nan}
             cont[var.column] = summ
             if len(arms) == 2:
-                w, p, method = rank_sum_test(x[arm == arms[0]], x[arm == arms[1]])
+                w, p, method = rank_sum_test(x[in_arm[arms[0]]], x[in_arm[arms[1]]])
                 test, key = f"{WILCOXON}", "wilcoxon"
             else:
-                h = stats.kruskal(*[x[arm == a].dropna() for a in arms])
+                h = stats.kruskal(*[x[in_arm[a]].dropna() for a in arms])
                 w, p, test, key = float(h.statistic), float(h.pvalue), "Kruskal-Wallis test", "kruskal"
             row.update(test=test, test_key=key, statistic=w, df=None, p=p, min_expected=None)
         var_rows.append(row)
-    smd = _smd_tableone(df, df[ARM_COLUMN], {v.column: v.kind for v in variables})
+    smd = _smd(df, df[ARM_COLUMN], {v.column: v.kind for v in variables})
     for row in var_rows:
         row["smd"] = smd[row["variable"]]
     return BaselineSummary(arms=arms, arm_n=arm_n, rule=rule, levels=pd.DataFrame(level_rows),
