@@ -1400,6 +1400,13 @@ def _model_summary(result: MultivariableResult) -> dict:
             "entry_test": result.entry_test, "epv": result.epv}
 
 
+def in_sentence(label: str) -> str:
+    """A label inside a sentence: first letter lower-cased unless it starts an acronym ("KPS score")."""
+    if len(label) > 1 and label[:2].isupper():
+        return label
+    return label[:1].lower() + label[1:]
+
+
 def _model_text(result: MultivariableResult, prefix: str) -> dict:
     """Prose strings of one model: n, events, EPV, global LR, C and one HR string per term."""
     from helpers.formatting import format_number
@@ -1408,7 +1415,7 @@ def _model_text(result: MultivariableResult, prefix: str) -> dict:
             f"{prefix}n_params": str(result.n_params),
             f"{prefix}concordance": format_number(result.concordance, 2),
             f"{prefix}global_lr": _lr_string(result.lr_test),
-            f"{prefix}selected": ", ".join(VARIABLE_LABELS.get(v, v).lower() for v in result.selected)}
+            f"{prefix}selected": ", ".join(in_sentence(VARIABLE_LABELS.get(v, v)) for v in result.selected)}
     for _, row in result.table[~result.table["reference"]].iterrows():
         key = f"{prefix}{result_key(_term_name(row))}"
         text[key] = ("not estimable" if row["note"].startswith("not estimable")
@@ -1422,7 +1429,7 @@ def compare_selection(result: MultivariableResult, paper: MultivariableResult) -
     """One or two sentences: what the rule-selected model keeps of, adds to and leaves out of the
     paper-style model (HR of each kept factor level), for any cohort."""
     def names(variables):
-        labels = [VARIABLE_LABELS.get(v, v).lower() for v in variables]
+        labels = [in_sentence(VARIABLE_LABELS.get(v, v)) for v in variables]
         return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
     kept = [v for v in paper.selected if v in result.selected]
@@ -1471,11 +1478,11 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
         "entry_p": f"{result.entry_p:g}" if result.entry_p is not None else "none",
         "n_candidates": str(univariable["variable"].nunique()),
         "ph_global_p": format_p(ph.loc[ph["term"] == "GLOBAL", "p"].iloc[0]),
-        "ph_violated": ", ".join(VARIABLE_LABELS.get(t, t).lower() for t, p in zip(ph["term"], ph["p"])
+        "ph_violated": ", ".join(in_sentence(VARIABLE_LABELS.get(t, t)) for t, p in zip(ph["term"], ph["p"])
                                  if t != "GLOBAL" and p < 0.05) or "none",
     })
     if reference_levels:
-        text["reference_levels"] = "; ".join(f"{VARIABLE_LABELS.get(v, v).lower()}: {lev}"
+        text["reference_levels"] = "; ".join(f"{in_sentence(VARIABLE_LABELS.get(v, v))}: {lev}"
                                              for v, lev in reference_levels.items())
     for _, row in univariable[~univariable["reference"]].iterrows():
         text[f"uv_{result_key(_term_name(row))}"] = _hr_string(row["hr"], row["lower"], row["upper"], row["p"])
