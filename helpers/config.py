@@ -14,6 +14,9 @@ SEED = 20260115
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_ENV = "SUPPLEMENT_DATA"
 OUTPUT_ENV = "SUPPLEMENT_OUTPUT"
+#: Environment variable: counts from 1 to its value minus one are shown as "<value"
+#: (helpers.formatting.suppression_threshold; off when unset or 0).
+SUPPRESS_ENV = "SUPPLEMENT_SUPPRESS_BELOW"
 
 
 def data_dir() -> Path:

@@ -23,6 +23,7 @@ from typing import Callable
 import nbformat
 
 from helpers.config import DATA_ENV, OUTPUT_ENV, PROJECT_ROOT
+from helpers.results import RESULTS_NAME
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 CACHE_KEY = "supplement_cache_key"
@@ -31,7 +32,6 @@ CACHE_KEY = "supplement_cache_key"
 #: products of the Cox fits many times slower (scripts/benchmark_scale.py).
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 RUNS_LAST = "supplement_runs_last"
-RESULTS_NAME = "results.json"  # = helpers.results.RESULTS_NAME (not imported: that module loads pandas)
 
 #: Files a runs-last notebook reads besides results.json, as glob patterns relative to the project
 #: root (see helpers/reproduction.py): the paper's numbers (``data/published.yaml``, else the shared

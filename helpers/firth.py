@@ -107,10 +107,6 @@ class _RiskSets:
         """Sum over the deaths of each event time of per-row ``values`` (first axis)."""
         return self._per_time(self._deaths, values)
 
-    def term_sum(self, values: np.ndarray) -> np.ndarray:
-        """Sum over the Efron terms of each event time of per-term ``values`` (first axis)."""
-        return np.add.reduceat(values, self._group_starts, axis=0).astype(float)
-
     def risk_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum over the risk set of each event time of per-row ``values`` (first axis)."""
         per_time = self._per_time(self._exit_entry, values)

@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.config import SUPPRESS_ENV  # counts 1 to value - 1 shown as "<value" (off: unset or 0)
+
 #: Typographic dash used in ranges (CI limits).
 RANGE_SEP = "–"
-#: Environment variable: counts from 1 to this value minus one are shown as "<value" (off when unset or 0).
-SUPPRESS_ENV = "SUPPLEMENT_SUPPRESS_BELOW"
 
 
 def _missing(value: Any) -> bool:

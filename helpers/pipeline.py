@@ -26,7 +26,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.config import PROJECT_ROOT, data_dir, output_dir
+from helpers.config import PROJECT_ROOT, SUPPRESS_ENV, data_dir, output_dir
 from helpers.execute import NotebookExecutionError, data_digest, execute_notebooks, helpers_digest, list_notebooks
 
 
@@ -47,7 +47,6 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 SETTINGS_NAME = "run-settings.json"
 VALIDATION_NAME = "validated-data.json"
-SUPPRESS_ENV = "SUPPLEMENT_SUPPRESS_BELOW"  # = helpers.formatting.SUPPRESS_ENV (that module loads pandas)
 
 
 def run_settings() -> dict:

@@ -395,24 +395,12 @@ def _scalar_text(value, path: str) -> str:
     return str(value)
 
 
-def _get_result(results: dict, dotted: str):
-    """``helpers.results.get_result`` (same lookup, same KeyError message), repeated here because
-    importing helpers.results loads numpy and pandas, which rendering does not otherwise need."""
-    node = results
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise KeyError(f"results.json has no '{dotted}' (stopped at '{part}')")
-    return node
-
-
 def lookup_result(results: dict, path: str):
     """The value at a dotted path of results.json; UnknownResultError names the path if absent."""
+    from helpers.results import get_result
+
     try:
-        return _get_result(results, path)
+        return get_result(results, path)
     except KeyError as exc:
         raise UnknownResultError(f"{{{{< res {path} >}}}}: {exc.args[0]}") from None
 

@@ -14,9 +14,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from helpers.config import output_dir
 
 RESULTS_NAME = "results.json"
@@ -24,6 +21,8 @@ RESULTS_NAME = "results.json"
 
 def to_jsonable(value: Any) -> Any:
     """Convert numpy/pandas scalars and containers to plain JSON values; NaN and inf become None."""
+    import numpy as np      # here, not at module level: the renderer reads results without pandas
+    import pandas as pd
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):

@@ -114,12 +114,6 @@ def test_the_runs_last_key_covers_the_results_file_and_the_other_files_the_noteb
     assert runs_last_key("k", out, before) != runs_last_key("k", out, runs_last_inputs_digest(tmp_path))
 
 
-def test_the_results_file_name_is_the_one_helpers_results_writes():
-    from helpers import execute, results
-
-    assert execute.RESULTS_NAME == results.RESULTS_NAME
-
-
 def test_kernels_run_with_one_blas_thread_unless_the_environment_says_otherwise(folder, monkeypatch):
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")

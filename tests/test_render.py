@@ -527,23 +527,6 @@ def test_fallback_writes_the_same_files_as_one_pandoc_run_per_format(project, tm
     assert parts(work / "report.docx") == parts(old / "report.docx")
 
 
-@pytest.mark.parametrize("path", ["os.text.median", "os.n", "os.items.1", "os.missing", "os.items.5",
-                                  "os.n.deeper", "nothing"])
-def test_result_lookup_agrees_with_helpers_results(path):
-    from helpers.render import _get_result
-    from helpers.results import get_result
-
-    results = {"os": {"text": {"median": "10.8"}, "n": 87, "items": [1, 2]}}
-    try:
-        expected = get_result(results, path)
-    except KeyError as exc:
-        with pytest.raises(KeyError) as info:
-            _get_result(results, path)
-        assert info.value.args == exc.args
-    else:
-        assert _get_result(results, path) == expected
-
-
 # --------------------------------------------------------------------------- values other cohorts lack
 def test_a_prose_value_this_cohort_did_not_produce_reads_not_estimated_and_warns(project):
     from helpers.render import MISSING_TEXT, MissingResultWarning
@@ -563,3 +546,14 @@ def test_the_render_reports_the_values_shown_as_not_estimated(project):
     (project / "_output" / "results.json").write_text(json.dumps({"data": {"synthetic": True}, "os": {"text": {}}}))
     info = render_report(project, project / "_output", renderer="pandoc+typst", formats=("html",))
     assert info.missing_values == ("os.text.median",)
+
+
+def test_rendering_and_reading_results_do_not_load_pandas():
+    """The prose-only rebuild stays fast: the render path and helpers.results import no pandas."""
+    import subprocess
+    import sys
+    code = ("import sys, helpers.render, helpers.results, helpers.execute;"
+            "helpers.render.lookup_result({'a': {'b': 1}}, 'a.b');"
+            "print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
