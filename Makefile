@@ -22,13 +22,13 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP)  ## create .venv with the pinned dependencies (done automatically by the other targets)
 
 report: $(STAMP)  ## validate DATA, execute the notebooks, render _output/report.{html,pdf,docx}
-	$(PY) -m helpers.pipeline --data $(DATA) --output $(OUTPUT)
+	$(PY) -m helpers.build.pipeline --data $(DATA) --output $(OUTPUT)
 
 test: $(STAMP)  ## run the test suite (no Quarto, no R needed)
 	$(PY) -m pytest -q
 
 data: $(STAMP)  ## regenerate the synthetic cohort in data/ (byte-identical with the committed one)
-	$(PY) -m helpers.synthetic data
+	$(PY) -m helpers.data.synthetic data
 
 lab: $(STAMP)  ## open the notebooks in JupyterLab with the project's environment
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lab.txt

@@ -15,7 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_ENV = "SUPPLEMENT_DATA"
 OUTPUT_ENV = "SUPPLEMENT_OUTPUT"
 #: Environment variable: counts from 1 to its value minus one are shown as "<value"
-#: (helpers.formatting.suppression_threshold; off when unset or 0).
+#: (helpers.report.formatting.suppression_threshold; off when unset or 0).
 SUPPRESS_ENV = "SUPPLEMENT_SUPPRESS_BELOW"
 
 

@@ -1,6 +1,6 @@
 """Benchmark of the propensity-score bootstrap (issue 7): 1,000 replicates of the whole pipeline.
 
-Not a test: prints the wall-clock time of ``helpers.propensity.bootstrap_weighted_hr`` on the default
+Not a test: prints the wall-clock time of ``helpers.stats.propensity.bootstrap_weighted_hr`` on the default
 study (common support, logistic PS, IPTW and overlap weights, weighted Cox for OS and PFS per replicate)
 with 1 and 2 worker processes, checks that both give identical replicates, and compares with the
 target (<= 30 s for 1,000 replicates on 2 cores).
@@ -17,8 +17,8 @@ import warnings
 import numpy as np
 
 from helpers.config import SEED, data_dir
-from helpers.data import load_study
-from helpers.propensity import PropensityCaveatWarning, bootstrap_weighted_hr
+from helpers.data.load import load_study
+from helpers.stats.propensity import PropensityCaveatWarning, bootstrap_weighted_hr
 
 TARGET_S = 30.0
 #: The notebook's default propensity covariates (notebooks/07-sensitivity.ipynb).

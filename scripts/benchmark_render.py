@@ -9,9 +9,9 @@ cold build <= 45 s; after a prose-only change <= 5 s with no notebook re-execute
           is unchanged), the report is rendered again. The cache keys hold the content of the
           notebooks, data and code, not of the prose, so this is what a prose-only edit of
           report.qmd or sections/*.qmd costs;
-* warm command - the same as ``make report`` after a prose-only edit: ``python -m helpers.pipeline``
+* warm command - the same as ``make report`` after a prose-only edit: ``python -m helpers.build.pipeline``
           in a new process (start-up and imports included), ``--repeat`` times;
-* render only - helpers.render.render_report on the already executed notebooks.
+* render only - helpers.build.render.render_report on the already executed notebooks.
 
 Wall-clock times depend on what else runs on the machine; the CPU seconds (this process and its
 children: kernels, pandoc) do much less, and are printed next to them.
@@ -50,7 +50,7 @@ def _cpu_seconds() -> float:
 
 def _build(data: Path, out: Path, use_cache: bool, renderer: str | None) -> dict:
     """build_report once; its summary with ``seconds`` (wall clock) and ``cpu_seconds``."""
-    from helpers.pipeline import build_report
+    from helpers.build.pipeline import build_report
 
     cpu = _cpu_seconds()
     started = time.perf_counter()
@@ -61,8 +61,8 @@ def _build(data: Path, out: Path, use_cache: bool, renderer: str | None) -> dict
 
 
 def _command(data: Path, out: Path, renderer: str | None) -> dict:
-    """``python -m helpers.pipeline`` (what ``make report`` runs) in a new process, with its times."""
-    cmd = [sys.executable, "-m", "helpers.pipeline", "--data", str(data), "--output", str(out)]
+    """``python -m helpers.build.pipeline`` (what ``make report`` runs) in a new process, with its times."""
+    cmd = [sys.executable, "-m", "helpers.build.pipeline", "--data", str(data), "--output", str(out)]
     cpu = _cpu_seconds()
     started = time.perf_counter()
     subprocess.run(cmd + (["--renderer", renderer] if renderer else []), cwd=PROJECT_ROOT, check=True,
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary output folder")
     args = parser.parse_args(argv)
 
-    from helpers.render import render_report
+    from helpers.build.render import render_report
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-render-"))
     out = tmp / "_output"
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
           f"target <= {COLD_TARGET_S:.0f} s: {'met' if cold['seconds'] <= COLD_TARGET_S else 'NOT met'}   "
           f"({cold['cpu_seconds']:.1f} CPU s)")
     for name, runs in (("warm (nothing changed, re-rendered)", warms),
-                       ("warm command (python -m helpers.pipeline)", commands)):
+                       ("warm command (python -m helpers.build.pipeline)", commands)):
         wall = statistics.median(r["seconds"] for r in runs)
         cpu = statistics.median(r["cpu_seconds"] for r in runs)
         print(f"  {name:<41}{wall:6.1f} s   target <= {WARM_TARGET_S:.0f} s: "

@@ -1,6 +1,6 @@
 """Scale benchmark: the analysis steps on synthetic cohorts of 1,000, 10,000 and 100,000 patients.
 
-For each size the generator writes a cohort (``helpers.synthetic.generate_cohort(n_total=N)``, whole-array
+For each size the generator writes a cohort (``helpers.data.synthetic.generate_cohort(n_total=N)``, whole-array
 code path) to a temporary folder; then each analysis step runs as the notebooks call it, without rendering.
 Printed per step: wall time (s) and peak extra resident memory (MB: the highest RSS seen while the step ran,
 sampled every 5 ms with psutil, minus the RSS before it; native numpy/pandas buffers included), and the
@@ -8,7 +8,7 @@ growth exponent k of the time from the second-largest to the largest size (time 
 10^5 is k = 1.10). A step with k > 1.25 and more than 0.5 s is flagged "worse than n log n".
 
 The sensitivity step runs as notebook 07's defaults (``ci_method="auto"``): the 1,000-replicate
-whole-pipeline bootstrap up to ``helpers.propensity.BOOTSTRAP_MAX_N`` patients, the robust (sandwich) CI
+whole-pipeline bootstrap up to ``helpers.stats.propensity.BOOTSTRAP_MAX_N`` patients, the robust (sandwich) CI
 above. A separate row times the bootstrap itself with ``--bootstrap`` replicates (default 20) at every
 size, for information; it is not part of the total (its time is linear in the replicates).
 
@@ -111,8 +111,13 @@ def measure(step: Callable[[], object]) -> tuple[object, float, float, str]:
 
 def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tuple[str, Callable]]:
     """(name, thunk) pairs in pipeline order; later thunks use the values of earlier ones via ``state``."""
-    from helpers import baseline, cox, response, safety, survival, timevarying
-    from helpers.data import derive_endpoints, load_study
+    from helpers.analyses import baseline
+    from helpers.stats import cox
+    from helpers.analyses import response
+    from helpers.analyses import safety
+    from helpers.stats import survival
+    from helpers.stats import timevarying
+    from helpers.data.load import derive_endpoints, load_study
 
     state: dict = {}
 
@@ -181,14 +186,14 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
                                            m=20, seed=SEED)
 
     def sensitivity_analysis():
-        from helpers.propensity import SensitivityConfig, run_sensitivity
+        from helpers.stats.propensity import SensitivityConfig, run_sensitivity
 
         settings = SensitivityConfig(PS_COVARIATES, estimand="ATO", trim_quantiles=(0.01, 0.99),
                                      n_bootstrap=1000, ci_method="auto", seed=SEED, n_jobs=2)
         return run_sensitivity(state["study"].patients, settings)
 
     def bootstrap_only():
-        from helpers.propensity import bootstrap_weighted_hr
+        from helpers.stats.propensity import bootstrap_weighted_hr
 
         return bootstrap_weighted_hr(state["study"].patients, PS_COVARIATES, n_bootstrap, SEED,
                                      (0.01, 0.99), n_jobs=2)
@@ -222,7 +227,7 @@ def predicted_seconds(previous: tuple[int, float] | None, n: int) -> float:
 
 def run_size(n: int, n_bootstrap: int, sensitivity: bool, budget: float = math.inf,
              previous: dict | None = None) -> dict:
-    from helpers.synthetic import generate_cohort, write_cohort
+    from helpers.data.synthetic import generate_cohort, write_cohort
 
     rows = {}
     with tempfile.TemporaryDirectory(prefix=f"bench-{n}-") as tmp:

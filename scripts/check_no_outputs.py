@@ -2,7 +2,7 @@
 
 Checks every ``.ipynb`` given (or found under the folders given; default ``notebooks/``): no code cell may
 carry outputs or an execution count, and the notebook must not be an executed copy (metadata key
-``supplement_cache_key`` written by helpers.execute). Any path inside an output or staging folder
+``supplement_cache_key`` written by helpers.build.execute). Any path inside an output or staging folder
 (``_output/``, ``._output.staging/``, ...) is refused as well. Exit status 1 lists every offending file.
 
 Usage::
@@ -35,7 +35,7 @@ def notebook_problems(path: Path) -> list[str]:
         return [f"cannot be read as a notebook: {exc}"]
     problems = []
     if CACHE_KEY in nb.get("metadata", {}):
-        problems.append("is an executed copy made by helpers.execute")
+        problems.append("is an executed copy made by helpers.build.execute")
     for number, cell in enumerate(nb.get("cells", []), 1):
         if cell.get("cell_type") != "code":
             continue

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers.config import PROJECT_ROOT
-from helpers.data import load_study
+from helpers.data.load import load_study
 
 DATA_DIR = PROJECT_ROOT / "data"
 DATA_FILES = ("cohort.csv", "adverse_events.csv", "treatment_cycles.csv", "study.yaml")
@@ -53,9 +53,9 @@ def built_output(tmp_path_factory):
 
     Returns the output folder; tests read results.json, executed notebooks and the rendered files from it.
     """
-    from helpers.pipeline import build_report
+    from helpers.build.pipeline import build_report
 
-    from helpers.render import STRICT_ENV
+    from helpers.build.render import STRICT_ENV
 
     out = tmp_path_factory.mktemp("build") / "_output"
     saved = os.environ.get(STRICT_ENV)

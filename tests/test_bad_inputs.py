@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from helpers.config import PROJECT_ROOT
-from helpers.data import CohortValidationError, UnknownColumnsWarning, _excel_text, load_study
+from helpers.data.load import CohortValidationError, UnknownColumnsWarning, _excel_text, load_study
 from tests.bad_inputs import CASES, copy_default
 
 BY_NAME = {case.name: case for case in CASES}
@@ -106,7 +106,7 @@ def test_the_command_line_exits_non_zero_without_a_traceback_and_leaves_the_outp
     folder, _ = _make(BY_NAME[name], tmp_path)
     before = _snapshot(previous_output)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([sys.executable, "-m", "helpers.pipeline", "--data", str(folder),
+    result = subprocess.run([sys.executable, "-m", "helpers.build.pipeline", "--data", str(folder),
                              "--output", str(previous_output), "--no-render"],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 2

@@ -1,4 +1,4 @@
-"""Tests for helpers.baseline (Table 1).
+"""Tests for helpers.analyses.baseline (Table 1).
 
 The fixture ``table1_patients`` is a hand-made cohort of 126 patients whose Table 1 counts are
 the published ones (published.yaml, histology corrected as in the methods); the rows the paper
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers.baseline import (
+from helpers.analyses.baseline import (
     BASELINE_VARIABLES,
     BaselineDataError,
     INDENT,

@@ -1,4 +1,4 @@
-"""Tests for helpers.contingency: test selection rules and agreement with R.
+"""Tests for helpers.stats.contingency: test selection rules and agreement with R.
 
 Golden values: tests/reference/contingency.R -> contingency.json (R 4.2.2), mirroring
 ``chisq.test(x, correct = FALSE)``, ``chisq.test(x, correct = TRUE)`` and ``fisher.test(x)``.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers.contingency import (
+from helpers.stats.contingency import (
     AssociationTest,
     ContingencyTableError,
     UntestableTableWarning,

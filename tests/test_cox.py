@@ -1,4 +1,4 @@
-"""Tests for helpers.cox, helpers.firth and helpers.timevarying.
+"""Tests for helpers.stats.cox, helpers.stats.firth and helpers.stats.timevarying.
 
 Golden values: tests/reference/cox.R -> cox.json (R 4.2.2, survival 3.5-3), on R's ``lung`` data
 (exported to tests/reference/cox_lung.csv), a small separation data set (cox_separation.csv) and
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cox, timevarying
-from helpers.firth import fit_firth, partial_likelihood, penalized_loglik
+from helpers.stats import cox
+from helpers.stats import timevarying
+from helpers.stats.firth import fit_firth, partial_likelihood, penalized_loglik
 
 ROOT = Path(__file__).resolve().parents[1]
 REF_DIR = ROOT / "tests" / "reference"
@@ -250,7 +251,7 @@ def test_unknown_reference_levels_raise_a_named_error_listing_every_problem():
 
 def test_vectorised_firth_derivative_equals_the_full_third_moment_contraction(lung):
     """U* = U + 0.5 tr(I^-1 dI/db_r): the contraction formula equals einsum over the p x p x p array."""
-    from helpers.firth import modified_score
+    from helpers.stats.firth import modified_score
     X = np.column_stack([lung["age"], (lung["sex"] == "Female"), lung["ph_ecog"]]).astype(float)
     b = np.array([0.01, -0.4, 0.3])
     for ties in ("efron", "breslow"):
@@ -310,7 +311,7 @@ COHORT_REFERENCES = {"kps_group": ">= 70", "local_therapy_liver": "No", "liver_m
 def study():
     if "cohort" not in REF:
         pytest.skip("no cohort goldens (data/ missing when cox.R ran)")
-    from helpers.data import load_study
+    from helpers.data.load import load_study
     loaded = load_study()
     loaded.patients = cox.set_reference_levels(loaded.patients, COHORT_REFERENCES)
     return loaded

@@ -1,11 +1,11 @@
-"""Loader, validation and derivation (helpers.data)."""
+"""Loader, validation and derivation (helpers.data.load)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.data import CohortValidationError, DAYS_PER_MONTH, derive_endpoints, load_study, worst_grade_per_term
+from helpers.data.load import CohortValidationError, DAYS_PER_MONTH, derive_endpoints, load_study, worst_grade_per_term
 from tests.conftest import edit_csv
 
 

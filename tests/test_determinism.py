@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from helpers.config import SEED
-from helpers.execute import list_notebooks
-from helpers.pipeline import build_report
-from helpers.render import parse_cell_options
+from helpers.build.execute import list_notebooks
+from helpers.build.pipeline import build_report
+from helpers.build.render import parse_cell_options
 from tests.conftest import DATA_DIR
 
 

@@ -1,4 +1,4 @@
-"""The notebook executor: parameters through the environment, cache, failing cells (helpers.execute)."""
+"""The notebook executor: parameters through the environment, cache, failing cells (helpers.build.execute)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import nbformat
 import pytest
 
-from helpers.execute import CACHE_KEY, NotebookExecutionError, execute_notebooks
+from helpers.build.execute import CACHE_KEY, NotebookExecutionError, execute_notebooks
 
 
 def _notebook(path, *sources):
@@ -27,7 +27,7 @@ def folder(tmp_path):
 
 def test_notebooks_see_the_data_and_output_folders_and_write_their_results(folder):
     nb = _notebook(folder / "nb" / "01-a.ipynb",
-                   "from helpers.config import data_dir\nfrom helpers.results import save_results\n"
+                   "from helpers.config import data_dir\nfrom helpers.build.results import save_results\n"
                    "save_results('a', {'data': data_dir().name})")
     out = folder / "out"
     [done] = execute_notebooks([nb], folder / "data", out, progress=lambda m: None)
@@ -49,7 +49,7 @@ def test_an_unchanged_notebook_is_not_executed_again_and_a_changed_one_is(folder
 
 def test_notebooks_run_in_parallel_keep_every_results_section(folder):
     notebooks = [_notebook(folder / "nb" / f"0{i}-n.ipynb",
-                           f"from helpers.results import save_results\nsave_results('s{i}', {i})") for i in range(1, 5)]
+                           f"from helpers.build.results import save_results\nsave_results('s{i}', {i})") for i in range(1, 5)]
     execute_notebooks(notebooks, folder / "data", folder / "out", jobs=2, progress=lambda m: None)
     assert json.loads((folder / "out" / "results.json").read_text()) == {"s1": 1, "s2": 2, "s3": 3, "s4": 4}
 
@@ -65,7 +65,7 @@ def test_a_failing_cell_is_named_with_its_notebook_and_error(folder):
 
 def _summary_notebook(path):
     """A runs-last notebook: reads section 'a' of the results file, writes section 'summary'."""
-    _notebook(path, "from helpers.results import load_results, save_results\n"
+    _notebook(path, "from helpers.build.results import load_results, save_results\n"
                     "save_results('summary', {'a': load_results()['a']})")
     nb = nbformat.read(path, as_version=4)
     nb.metadata["supplement_runs_last"] = True
@@ -74,7 +74,7 @@ def _summary_notebook(path):
 
 
 def test_the_runs_last_notebook_is_re_executed_only_when_the_results_it_reads_changed(folder):
-    first = _notebook(folder / "nb" / "01-a.ipynb", "from helpers.results import save_results\nsave_results('a', 1)")
+    first = _notebook(folder / "nb" / "01-a.ipynb", "from helpers.build.results import save_results\nsave_results('a', 1)")
     last = _summary_notebook(folder / "nb" / "08-summary.ipynb")
     out = folder / "out"
 
@@ -87,15 +87,15 @@ def test_the_runs_last_notebook_is_re_executed_only_when_the_results_it_reads_ch
     # the runs-last notebook wrote its own section into the results file after reading it
     assert build()[0] == [False, False]
     # the first notebook changed but gives the same results: the runs-last one is not re-executed
-    _notebook(first, "# same result\nfrom helpers.results import save_results\nsave_results('a', 1)")
+    _notebook(first, "# same result\nfrom helpers.build.results import save_results\nsave_results('a', 1)")
     assert build()[0] == [True, False]
     # a changed result: the runs-last notebook runs again and reads it
-    _notebook(first, "from helpers.results import save_results\nsave_results('a', 2)")
+    _notebook(first, "from helpers.build.results import save_results\nsave_results('a', 2)")
     assert build() == ([True, True], {"a": 2, "summary": {"a": 2}})
 
 
 def test_the_runs_last_key_covers_the_results_file_and_the_other_files_the_notebook_reads(tmp_path):
-    from helpers.execute import RUNS_LAST_INPUTS, runs_last_inputs_digest, runs_last_key
+    from helpers.build.execute import RUNS_LAST_INPUTS, runs_last_inputs_digest, runs_last_key
 
     assert "data/published.yaml" in RUNS_LAST_INPUTS
     (tmp_path / "data").mkdir()
@@ -118,7 +118,7 @@ def test_kernels_run_with_one_blas_thread_unless_the_environment_says_otherwise(
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     nb = _notebook(folder / "nb" / "01-a.ipynb",
-                   "import os\nfrom helpers.results import save_results\n"
+                   "import os\nfrom helpers.build.results import save_results\n"
                    "save_results('a', {k: os.environ.get(k) for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS')})")
     out = folder / "out"
     execute_notebooks([nb], folder / "data", out, progress=lambda m: None)

@@ -1,7 +1,7 @@
 """The fast paths of the loader and of Table 1 give exactly what the straightforward code gives.
 
-helpers.data skips pandera when every rule holds, converts each column's distinct values once and
-looks patients up by position; helpers.baseline counts levels from codes and feeds tableone's SMD
+helpers.data.load skips pandera when every rule holds, converts each column's distinct values once and
+looks patients up by position; helpers.analyses.baseline counts levels from codes and feeds tableone's SMD
 formulas without running ``TableOne``. Each test compares a fast path with the plain computation
 it replaces (the one the module used before), on small hand-made or random inputs.
 """
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import baseline, data
+from helpers.analyses import baseline
+from helpers.data import load as data
 from tests.bad_inputs import CASES, copy_default
 
 DICTIONARY = data.load_dictionary()

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from helpers.config import PROJECT_ROOT
-from helpers.execute import NOTEBOOK_DIR, execute_notebooks
-from helpers.render import synthetic_notice
+from helpers.build.execute import NOTEBOOK_DIR, execute_notebooks
+from helpers.build.render import synthetic_notice
 
 SCRIPT = PROJECT_ROOT / "scripts" / "check_no_outputs.py"
 

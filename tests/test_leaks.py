@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers.formatting import SUPPRESS_ENV, format_n_pct, suppression_threshold
+from helpers.report.formatting import SUPPRESS_ENV, format_n_pct, suppression_threshold
 from tests.conftest import DATA_DIR
 
 DATE_COLUMNS = {"cohort.csv": ["start_date", "progression_date", "death_date", "last_followup_date"],
@@ -149,7 +149,7 @@ def test_an_invalid_suppression_threshold_is_an_error_naming_the_variable(monkey
 
 
 def test_suppression_reaches_the_tables_built_with_format_n_pct(monkeypatch, study):
-    from helpers.cohort import cohort_overview
+    from helpers.analyses.cohort import cohort_overview
 
     monkeypatch.setenv(SUPPRESS_ENV, "1000")
     table = cohort_overview(study)
@@ -159,7 +159,7 @@ def test_suppression_reaches_the_tables_built_with_format_n_pct(monkeypatch, stu
 
 
 def test_a_change_of_the_suppression_setting_is_recorded_for_the_cache(monkeypatch, tmp_path):
-    from helpers.pipeline import SETTINGS_NAME, _previous_settings, run_settings
+    from helpers.build.pipeline import SETTINGS_NAME, _previous_settings, run_settings
 
     monkeypatch.setenv(SUPPRESS_ENV, "5")
     assert run_settings() == {"suppress_below": 5}

@@ -6,8 +6,8 @@ import json
 import nbformat
 import pytest
 
-from helpers.execute import list_notebooks
-from helpers.render import parse_cell_options
+from helpers.build.execute import list_notebooks
+from helpers.build.render import parse_cell_options
 
 NOTEBOOKS = list_notebooks()
 

@@ -1,6 +1,6 @@
 """Another group's cohort of the same design: the whole supplement builds from it.
 
-A 400-patient synthetic cohort (``helpers.synthetic.generate_cohort(n_total=400)``, its own seed) has
+A 400-patient synthetic cohort (``helpers.data.synthetic.generate_cohort(n_total=400)``, its own seed) has
 other sparse levels, other selected variables and other PH failures than the shipped one. The prose
 quotes values that exist only for some cohorts (a sparse level, a selected term); this test guards
 that every quoted value is produced for any cohort, so the report renders instead of stopping.
@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def other_build(tmp_path_factory):
-    from helpers.pipeline import build_report
-    from helpers.synthetic import generate_cohort, write_cohort
+    from helpers.build.pipeline import build_report
+    from helpers.data.synthetic import generate_cohort, write_cohort
 
     data = tmp_path_factory.mktemp("other") / "data"
     data.mkdir()
@@ -41,8 +41,8 @@ def test_the_supplement_builds_from_another_cohort_of_the_same_design(other_buil
 def test_the_prose_of_another_cohort_quotes_its_own_values(other_build):
     """Values the shipped cohort's prose quotes are produced for this cohort too, except terms this
     cohort's models did not select, which read "not estimated for this cohort" and are listed."""
-    from helpers.render import MISSING_TEXT
-    from helpers.results import get_result
+    from helpers.build.render import MISSING_TEXT
+    from helpers.build.results import get_result
 
     out, summary = other_build
     results = json.loads((out / "results.json").read_text())

@@ -21,7 +21,7 @@ def test_the_report_exists_in_html_and_pdf_and_says_it_is_synthetic(built_output
 
 def _run_report(data, out):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "helpers.pipeline", "--data", str(data), "--output", str(out)],
+    return subprocess.run([sys.executable, "-m", "helpers.build.pipeline", "--data", str(data), "--output", str(out)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -43,7 +43,7 @@ def test_bad_data_exit_non_zero_with_a_clear_message_and_leave_output_untouched(
 def test_every_pdf_page_and_the_html_banner_say_the_data_are_synthetic(built_output):
     from pypdf import PdfReader
 
-    from helpers.render import SYNTHETIC_PAGE_MARK
+    from helpers.build.render import SYNTHETIC_PAGE_MARK
 
     pages = PdfReader(built_output / "report.pdf").pages
     assert len(pages) > 10
@@ -56,8 +56,8 @@ def test_every_pdf_page_and_the_html_banner_say_the_data_are_synthetic(built_out
 # --------------------------------------------------------------------------- rebuilds after a prose edit
 
 def test_validated_data_are_recorded_and_not_validated_again_until_they_change(data_copy, tmp_path, monkeypatch):
-    import helpers.data
-    from helpers.pipeline import VALIDATION_NAME, validate_data
+    import helpers.data.load
+    from helpers.build.pipeline import VALIDATION_NAME, validate_data
 
     out = tmp_path / "_output"
     out.mkdir()
@@ -69,21 +69,22 @@ def test_validated_data_are_recorded_and_not_validated_again_until_they_change(d
         raise AssertionError("load_study called although the data were validated before")
 
     with monkeypatch.context() as patch:
-        patch.setattr(helpers.data, "load_study", must_not_run)
+        patch.setattr(helpers.data.load, "load_study", must_not_run)
         again, _ = validate_data(data_copy, out)
     assert again == first
     calls = []
-    real = helpers.data.load_study
-    monkeypatch.setattr(helpers.data, "load_study", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = helpers.data.load.load_study
+    monkeypatch.setattr(helpers.data.load, "load_study", lambda *a, **k: calls.append(1) or real(*a, **k))
     validate_data(data_copy, out, use_record=False)  # --no-cache validates
     assert calls == [1]
     edit_csv(data_copy / "cohort.csv", lambda f: f.assign(kps=f["kps"].where(f.index != 2, "75")))
-    with pytest.raises(helpers.data.CohortValidationError, match="not a multiple of 10"):
+    with pytest.raises(helpers.data.load.CohortValidationError, match="not a multiple of 10"):
         validate_data(data_copy, out)
 
 
 def test_the_default_settings_are_read_without_helpers_formatting_and_agree_with_it(monkeypatch):
-    from helpers import formatting, pipeline
+    from helpers.report import formatting
+    from helpers.build import pipeline
 
     monkeypatch.delenv(formatting.SUPPRESS_ENV, raising=False)
     assert pipeline.run_settings() == {"suppress_below": formatting.suppression_threshold()}
@@ -92,8 +93,8 @@ def test_the_default_settings_are_read_without_helpers_formatting_and_agree_with
 
 
 def test_data_that_give_a_warning_are_validated_again_so_that_the_warning_is_shown_every_time(data_copy, tmp_path):
-    from helpers.data import UnknownColumnsWarning
-    from helpers.pipeline import validate_data
+    from helpers.data.load import UnknownColumnsWarning
+    from helpers.build.pipeline import validate_data
 
     edit_csv(data_copy / "cohort.csv", lambda f: f.assign(hospital_number="H1"))
     with pytest.warns(UnknownColumnsWarning, match="hospital_number"):
@@ -105,7 +106,7 @@ def test_a_rebuild_executes_no_notebook_and_a_changed_result_reaches_the_reprodu
         built_output, tmp_path):
     """After a prose-only edit nothing is executed (08-reproduction included); when a result changes,
     08-reproduction, which reads results.json, runs again and the report shows the new value."""
-    from helpers.pipeline import build_report
+    from helpers.build.pipeline import build_report
 
     out = tmp_path / "_output"
     shutil.copytree(built_output, out)

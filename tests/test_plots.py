@@ -1,4 +1,4 @@
-"""helpers.plots: palette, style, saving, and the Kaplan-Meier figure with its risk table."""
+"""helpers.report.figures: palette, style, saving, and the Kaplan-Meier figure with its risk table."""
 from __future__ import annotations
 
 import matplotlib
@@ -11,8 +11,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from helpers import plots  # noqa: E402
-from helpers import survival as sv  # noqa: E402
+from helpers.report import figures as plots  # noqa: E402
+from helpers.stats import survival as sv  # noqa: E402
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of helpers/propensity.py and helpers/evalue.py.
+"""Tests of helpers/stats/propensity.py and helpers/stats/evalue.py.
 
 Golden values: tests/reference/propensity.R (R 4.2.2, survival 3.5-3) on survival::veteran, copied into
 tests/reference/propensity.json. Each test names the R call it mirrors. Deliberate difference: lifelines'
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import evalue as E
-from helpers import propensity as P
+from helpers.stats import evalue as E
+from helpers.stats import propensity as P
 
 REF = json.loads((Path(__file__).parent / "reference" / "propensity.json").read_text(encoding="utf-8"))
 VET = pd.DataFrame(REF["data"])
@@ -251,7 +251,7 @@ def sim_results():
 
 
 def test_results_payload_has_the_sections_the_report_quotes(sim_results):
-    from helpers.results import to_jsonable
+    from helpers.build.results import to_jsonable
     payload = to_jsonable(P.sensitivity_payload(sim_results))
     assert {"iptw", "overlap", "adjusted", "evalue", "balance", "era", "text"} <= set(payload)
     json.dumps(payload, allow_nan=False)
@@ -344,7 +344,7 @@ def robust_results():
 
 
 def test_robust_ci_method_reports_the_sandwich_interval_everywhere_and_runs_no_bootstrap(robust_results, sim_results):
-    from helpers.results import to_jsonable
+    from helpers.build.results import to_jsonable
     res = robust_results
     assert res.ci_method == "robust" and res.bootstrap["n_boot"] == 0
     for est in ("ATE", "ATO"):

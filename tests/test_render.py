@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from helpers.config import PROJECT_ROOT
-from helpers.render import (EmbedError, RenderError, UnknownResultError, build_markdown, check_embeds,
+from helpers.build.render import (EmbedError, RenderError, UnknownResultError, build_markdown, check_embeds,
                             number_crossrefs, parse_cell_options, render_report)
 
 #: Notebook labels deliberately not embedded in report.qmd, each with its reason.
@@ -467,7 +467,7 @@ def _pandoc_document(markdown: str) -> dict:
 
 
 def test_escaping_lone_angle_brackets_leaves_the_document_pandoc_reads_unchanged():
-    from helpers.render import escape_lone_angle_brackets
+    from helpers.build.render import escape_lone_angle_brackets
 
     escaped = escape_lone_angle_brackets(ANGLE_BRACKETS_MD, columns=72)
     assert escaped.count("\\<") - ANGLE_BRACKETS_MD.count("\\<") >= 20  # the common cases are escaped
@@ -477,7 +477,7 @@ def test_escaping_lone_angle_brackets_leaves_the_document_pandoc_reads_unchanged
 
 
 def test_escaping_leaves_documents_with_raw_content_html_unchanged():
-    from helpers.render import escape_lone_angle_brackets
+    from helpers.build.render import escape_lone_angle_brackets
 
     text = "P <0.05\n\n<pre>\n\na < b\n\n</pre>\n"
     assert escape_lone_angle_brackets(text) == text
@@ -490,7 +490,7 @@ def test_fallback_writes_the_same_files_as_one_pandoc_run_per_format(project, tm
 
     import pypandoc
 
-    from helpers.render import fallback_renderer_line, render_with_pandoc
+    from helpers.build.render import fallback_renderer_line, render_with_pandoc
 
     (project / "sections" / "methods.qmd").write_text(
         "Methods text (P <0.05, ages <= 60); results are in @sec-results.\n", encoding="utf-8")
@@ -529,14 +529,14 @@ def test_fallback_writes_the_same_files_as_one_pandoc_run_per_format(project, tm
 
 # --------------------------------------------------------------------------- values other cohorts lack
 def test_a_prose_value_this_cohort_did_not_produce_reads_not_estimated_and_warns(project):
-    from helpers.render import MISSING_TEXT, MissingResultWarning
+    from helpers.build.render import MISSING_TEXT, MissingResultWarning
     with pytest.warns(MissingResultWarning, match=r"os\.text\.median"):
         text = _markdown(project, {"data": {"synthetic": True}, "os": {"text": {}}})
     assert f"the median was\n*{MISSING_TEXT}* months" in text
 
 
 def test_strict_mode_stops_on_a_value_this_cohort_did_not_produce(project, monkeypatch):
-    from helpers.render import STRICT_ENV
+    from helpers.build.render import STRICT_ENV
     monkeypatch.setenv(STRICT_ENV, "1")
     with pytest.raises(UnknownResultError, match=r"os\.text\.median"):
         _markdown(project, {"data": {"synthetic": True}, "os": {"text": {}}})
@@ -549,11 +549,11 @@ def test_the_render_reports_the_values_shown_as_not_estimated(project):
 
 
 def test_rendering_and_reading_results_do_not_load_pandas():
-    """The prose-only rebuild stays fast: the render path and helpers.results import no pandas."""
+    """The prose-only rebuild stays fast: the render path and helpers.build.results import no pandas."""
     import subprocess
     import sys
-    code = ("import sys, helpers.render, helpers.results, helpers.execute;"
-            "helpers.render.lookup_result({'a': {'b': 1}}, 'a.b');"
+    code = ("import sys, helpers.build.render, helpers.build.results, helpers.build.execute;"
+            "helpers.build.render.lookup_result({'a': {'b': 1}}, 'a.b');"
             "print('pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

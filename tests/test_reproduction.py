@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.reproduction import (NOT_COMPUTED, NOT_PUBLISHED, compare_baseline, compare_headline,
+from helpers.analyses.reproduction import (NOT_COMPUTED, NOT_PUBLISHED, compare_baseline, compare_headline,
                                   compare_number, compare_p, load_published, make_checksum_table,
                                   make_software_table, reproduction_results, widen_table)
 

@@ -1,4 +1,4 @@
-"""Tests of helpers/response.py against R golden values (tests/reference/response_safety.R)."""
+"""Tests of helpers/analyses/response.py against R golden values (tests/reference/response_safety.R)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import response as rs
-from helpers.results import to_jsonable
+from helpers.analyses import response as rs
+from helpers.build.results import to_jsonable
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "response_safety.json").read_text())
 CASES = REFERENCE["comparisons"]

@@ -1,4 +1,4 @@
-"""Tests of helpers/safety.py against R golden values (tests/reference/response_safety.R)."""
+"""Tests of helpers/analyses/safety.py against R golden values (tests/reference/response_safety.R)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import safety as sf
-from helpers.results import to_jsonable
+from helpers.analyses import safety as sf
+from helpers.build.results import to_jsonable
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "response_safety.json").read_text())["safety"]
 RTOL = 1e-6
@@ -196,8 +196,8 @@ def test_agreement_with_the_published_statement_needs_a_non_significant_any_grad
 @pytest.mark.parametrize("table", [[[3, 84], [9, 30]], [[0, 87], [5, 34]], [[40, 47], [20, 19]],
                                    [[1, 1], [1, 1]], [[12, 0], [0, 7]], [[25, 25], [25, 25]]])
 def test_linear_time_two_by_two_fisher_p_equals_the_full_enumeration(table):
-    # R: fisher.test(matrix(...))$p.value; the enumeration of helpers.contingency is the reference
-    from helpers.contingency import _exact_two_column, _log_hypergeom, fisher_exact_rxc
+    # R: fisher.test(matrix(...))$p.value; the enumeration of helpers.stats.contingency is the reference
+    from helpers.stats.contingency import _exact_two_column, _log_hypergeom, fisher_exact_rxc
 
     x = np.array(table)
     enumerated = _exact_two_column(x.sum(axis=1), int(x[:, 0].sum()), _log_hypergeom(x))

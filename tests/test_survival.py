@@ -1,4 +1,4 @@
-"""helpers.survival against R's survival package (values from tests/reference/survival.R).
+"""helpers.stats.survival against R's survival package (values from tests/reference/survival.R).
 
 Each test names the R call it mirrors. Relative tolerance 1e-6. R's NA (JSON null) must be None/NaN
 here. Deliberate difference from R: km_table reports NE (None) past the last follow-up time, where
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import survival as sv
+from helpers.stats import survival as sv
 
 REF = Path(__file__).parent / "reference"
 _JSON = json.loads((REF / "survival.json").read_text())
@@ -58,7 +58,7 @@ def _example(name: str):
 
 @functools.lru_cache(maxsize=1)
 def _cohort_patients() -> pd.DataFrame:
-    from helpers.data import load_study
+    from helpers.data.load import load_study
 
     if _md5(COHORT_CSV) != META.get("cohort_md5"):
         pytest.skip("data/cohort.csv changed since survival.json was written (see the md5 test)")
@@ -364,7 +364,7 @@ def test_default_cohort_medians_are_within_half_a_month_of_the_published_ones(en
     published = yaml.safe_load((REF.parents[1] / "data" / "published.yaml").read_text())["abstract"]
     if not COHORT_CSV.exists():
         pytest.skip("no default cohort")
-    from helpers.data import load_study
+    from helpers.data.load import load_study
 
     res = sv.survival_results(load_study(COHORT_CSV.parent).patients, endpoint)
     assert abs(res["median"][arm]["estimate"] - published[f"{endpoint}_median_months"][arm]) <= 0.5

@@ -1,4 +1,4 @@
-"""The synthetic default cohort reproduces the published numbers (helpers.synthetic)."""
+"""The synthetic default cohort reproduces the published numbers (helpers.data.synthetic)."""
 from __future__ import annotations
 
 import warnings
@@ -10,7 +10,7 @@ from lifelines.statistics import logrank_test
 from scipy.stats import fisher_exact
 
 from helpers.config import PROJECT_ROOT
-from helpers.synthetic import TABLE1_COUNTS, generate_cohort, write_cohort
+from helpers.data.synthetic import TABLE1_COUNTS, generate_cohort, write_cohort
 
 PUBLISHED = yaml.safe_load((PROJECT_ROOT / "data" / "published.yaml").read_text())
 GROUPED = {"Age (years)": "age_group", "Sex": "sex", "Underlying diseases": "underlying_disease",
@@ -20,7 +20,7 @@ GROUPED = {"Age (years)": "age_group", "Sex": "sex", "Underlying diseases": "und
            "Synchronous liver metastasis at initial diagnosis": "synchronous_liver_met",
            "Distant lymph node metastasis": "distant_ln_met", "Primary lesion surgery": "primary_surgery"}
 # The printed CMT+ICI histology cells EAC 2 / Other 0 contradict the total column and the printed test;
-# EAC 0 / Other 2 reproduce both (see helpers/synthetic.py and the baseline methods).
+# EAC 0 / Other 2 reproduce both (see helpers/data/synthetic.py and the baseline methods).
 HISTOLOGY_CORRECTED = {("Histology", "EAC", "CMT+ICI"): 0, ("Histology", "Other", "CMT+ICI"): 2}
 
 

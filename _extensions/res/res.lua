@@ -1,11 +1,11 @@
--- Shortcodes of the supplement (the same ones helpers/render.py resolves without Quarto):
+-- Shortcodes of the supplement (the same ones helpers/build/render.py resolves without Quarto):
 --   {{< res os.text.median_CMT >}}  the value at that dotted path of _output/results.json
 --   {{< synthetic-notice >}}        the synthetic-data notice when data.synthetic is true
 --   {{< renderer >}}                one sentence naming the renderer (for the colophon)
 -- results.json is found at $SUPPLEMENT_RESULTS, else <project>/_output/results.json.
 
 local cache = nil
--- shown for a prose value that this cohort's analysis did not produce (helpers.render.MISSING_TEXT)
+-- shown for a prose value that this cohort's analysis did not produce (helpers.build.render.MISSING_TEXT)
 local MISSING_TEXT = "not estimated for this cohort"
 
 local function results_path()
@@ -67,7 +67,7 @@ return {
     local ok, value = pcall(lookup, path)
     if not ok then
       -- a prose value that exists only for some cohorts (a term the model did not select, a level
-      -- that is not sparse): say so in the text, warn, and go on (as helpers/render.py does)
+      -- that is not sparse): say so in the text, warn, and go on (as helpers/build/render.py does)
       local parent = string.match(path, "^(.*%.text)%.[^.]+$")
       if parent and pcall(lookup, parent) and os.getenv("SUPPLEMENT_STRICT_RESULTS") ~= "1" then
         if quarto and quarto.log then quarto.log.warning("res: " .. path .. " is not in results.json for this cohort") end
@@ -91,6 +91,6 @@ return {
   ["renderer"] = function()
     local version = (quarto and quarto.version) and tostring(quarto.version) or "unknown version"
     return pandoc.Str("Rendered by Quarto " .. version ..
-      " (manuscript project; notebooks executed beforehand by helpers.execute).")
+      " (manuscript project; notebooks executed beforehand by helpers.build.execute).")
   end,
 }

@@ -11,7 +11,7 @@ returns the 1-based data row it broke, if any) and the behaviour the loader must
 
 Everything is generated at test time (Excel workbooks with openpyxl), so the corpus needs no binary
 files in the repository. ``python -m tests.bad_inputs OUT`` writes every case to ``OUT/<name>/`` for
-trying them by hand (``python -m helpers.pipeline --data OUT/<name> --no-render``).
+trying them by hand (``python -m helpers.build.pipeline --data OUT/<name> --no-render``).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-# Golden values for helpers/contingency.py (tests/test_contingency.py).
+# Golden values for helpers/stats/contingency.py (tests/test_contingency.py).
 # Run from the repository root:  Rscript tests/reference/contingency.R
 # Writes tests/reference/contingency.json.
 # R calls mirrored: chisq.test(x, correct = FALSE), chisq.test(x, correct = TRUE),

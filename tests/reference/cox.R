@@ -1,4 +1,4 @@
-# Golden values for helpers/cox.py, helpers/firth.py and helpers/timevarying.py.
+# Golden values for helpers/stats/cox.py, helpers/stats/firth.py and helpers/stats/timevarying.py.
 # Run from the project root:  Rscript tests/reference/cox.R
 # Writes tests/reference/cox_lung.csv (R's lung data, complete cases of the columns used) and
 # tests/reference/cox.json. R 4.2.2, survival 3.5-3. Every block names the R call it mirrors.

@@ -1,5 +1,5 @@
 # Sourced by cox.R when data/cohort.csv exists: golden values on the shipped synthetic cohort.
-# Derivations as helpers.data: months = days / 30.4375; groups as data/dictionary.yaml.
+# Derivations as helpers.data.load: months = days / 30.4375; groups as data/dictionary.yaml.
 coh <- read.csv(file.path(root, "data", "cohort.csv"), stringsAsFactors = FALSE, na.strings = "", comment.char = "#")
 cyc <- read.csv(file.path(root, "data", "treatment_cycles.csv"), stringsAsFactors = FALSE, comment.char = "#")
 dpm <- 30.4375

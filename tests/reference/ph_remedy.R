@@ -1,4 +1,4 @@
-# Golden values for helpers.cox.fit_ph_remedy: stratified Cox models with x * log(t) terms.
+# Golden values for helpers.stats.cox.fit_ph_remedy: stratified Cox models with x * log(t) terms.
 # Run from the repository root: Rscript tests/reference/ph_remedy.R  (writes ph_remedy.json)
 # R's tt() expands the data at every event time, so these are the exact models.
 suppressPackageStartupMessages({library(survival); library(jsonlite)})
@@ -18,7 +18,7 @@ f2 <- coxph(Surv(time, status) ~ age + ph_ecog + strata(sex), data = lung, ties 
 out$lung_strata <- info(f2)
 
 if (file.exists(file.path(root, "data", "cohort.csv"))) {
-  # derivations as tests/reference/cox_cohort.R (helpers.data: months = days / 30.4375)
+  # derivations as tests/reference/cox_cohort.R (helpers.data.load: months = days / 30.4375)
   coh <- read.csv(file.path(root, "data", "cohort.csv"), stringsAsFactors = FALSE, na.strings = "", comment.char = "#")
   cyc <- read.csv(file.path(root, "data", "treatment_cycles.csv"), stringsAsFactors = FALSE, comment.char = "#")
   start <- as.Date(coh$start_date)

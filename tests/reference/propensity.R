@@ -1,4 +1,4 @@
-# Golden values for helpers/propensity.py and helpers/evalue.py (tests/test_propensity.py).
+# Golden values for helpers/stats/propensity.py and helpers/stats/evalue.py (tests/test_propensity.py).
 # Run from the project root:  Rscript tests/reference/propensity.R
 # R 4.2.2, survival 3.5-3, jsonlite. Data: survival::veteran (137 patients, binary treatment trt,
 # time in days, many tied event times), copied into the JSON so the tests need no R.

@@ -1,4 +1,4 @@
-# Golden values for helpers/response.py and helpers/safety.py
+# Golden values for helpers/analyses/response.py and helpers/analyses/safety.py
 # (tests/test_response.py, tests/test_safety.py).
 # Run from the repository root:  Rscript tests/reference/response_safety.R
 # Writes tests/reference/response_safety.json.

@@ -1,11 +1,11 @@
-# Golden values for helpers/survival.py, from R's survival package (tested with R 4.2.2, survival 3.5-3).
+# Golden values for helpers/stats/survival.py, from R's survival package (tested with R 4.2.2, survival 3.5-3).
 #
 # Run from the repository root:   Rscript tests/reference/survival.R
 # Writes tests/reference/survival.json (committed). Inputs:
 #   tests/reference/lung.csv               R's survival::lung, exported here (time in days, status 0/1)
 #   tests/reference/survival_examples.csv  small hand-checkable examples (dataset, time, status, group)
 #   data/cohort.csv                        the shipped cohort, if present; OS and PFS are derived here
-#                                          from the dates, independently of helpers.data
+#                                          from the dates, independently of helpers.data.load
 # For every dataset and group: survfit(conf.type = "log" and "log-log") curves, summary(fit, times),
 # medians with CIs (print.survfit / survmean), RMST at tau with se (print(fit, rmean = tau)), reverse
 # Kaplan-Meier median follow-up; between groups: survdiff and coxph (Efron ties).

@@ -10,7 +10,7 @@ nor the data.
 
 Usage::
 
-    python -m helpers.pipeline [--data FOLDER] [--output FOLDER] [--no-cache] [--to html,pdf,docx]
+    python -m helpers.build.pipeline [--data FOLDER] [--output FOLDER] [--no-cache] [--to html,pdf,docx]
                                [--renderer quarto|pandoc+typst] [--no-render]
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.config import PROJECT_ROOT, SUPPRESS_ENV, data_dir, output_dir
-from helpers.execute import NotebookExecutionError, data_digest, execute_notebooks, helpers_digest, list_notebooks
+from helpers.build.execute import NotebookExecutionError, data_digest, execute_notebooks, helpers_digest, list_notebooks
 
 
 class PipelineError(RuntimeError):
@@ -56,8 +56,8 @@ def run_settings() -> dict:
     every notebook is re-executed (the notebook cache key covers code and data only).
     """
     if not os.environ.get(SUPPRESS_ENV, "").strip():
-        return {"suppress_below": 0}  # the default, known without importing helpers.formatting
-    from helpers.formatting import suppression_threshold
+        return {"suppress_below": 0}  # the default, known without importing helpers.report.formatting
+    from helpers.report.formatting import suppression_threshold
 
     return {"suppress_below": suppression_threshold()}
 
@@ -74,7 +74,7 @@ class ValidatedData:
 
 def validation_key(folder: Path) -> str:
     """SHA-256 over the data files (and the folder's path) and the validating code: helpers/*.py, the
-    data dictionary and requirements.txt (:func:`helpers.execute.helpers_digest`)."""
+    data dictionary and requirements.txt (:func:`helpers.build.execute.helpers_digest`)."""
     return hashlib.sha256(f"{data_digest(folder)}|{helpers_digest()}".encode()).hexdigest()
 
 
@@ -90,7 +90,7 @@ def _recorded_validation(out: Path, key: str) -> ValidatedData | None:
 
 
 def validate_data(data: Path, out: Path, use_record: bool = True) -> tuple[ValidatedData, dict | None]:
-    """Validate ``data`` with :func:`helpers.data.load_study`, or take the record in ``out`` when it was
+    """Validate ``data`` with :func:`helpers.data.load.load_study`, or take the record in ``out`` when it was
     made for the same data and code. Returns the summary and the record to store (None: store none).
 
     Warnings of the validation are shown after it (under the filters in force); data that gave any
@@ -108,7 +108,7 @@ def validate_data(data: Path, out: Path, use_record: bool = True) -> tuple[Valid
         recorded = _recorded_validation(out, key)
         if recorded is not None and recorded.folder == folder:
             return recorded, {"key": key, **_record_fields(recorded)}
-    from helpers.data import load_study
+    from helpers.data.load import load_study
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -173,7 +173,7 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
                                      progress=progress)
         info = None
         if render:
-            from helpers.render import RenderError, render_report
+            from helpers.build.render import RenderError, render_report
 
             try:
                 info = render_report(PROJECT_ROOT, staging, formats, renderer)
@@ -198,9 +198,9 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
 
 
 def _is_validation_error(exc: BaseException) -> bool:
-    """True for helpers.data.CohortValidationError (that module is loaded only when data are validated,
+    """True for helpers.data.load.CohortValidationError (that module is loaded only when data are validated,
     and it necessarily was when one is raised)."""
-    data_module = sys.modules.get("helpers.data")
+    data_module = sys.modules.get("helpers.data.load")
     return data_module is not None and isinstance(exc, data_module.CohortValidationError)
 
 

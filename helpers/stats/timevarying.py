@@ -10,7 +10,7 @@ Two valid alternatives are computed here:
   L months; cycles counted up to and including month L; follow-up restarts at L.
 - Time-varying Cox model: the cumulative number of cycles is a step function of time that steps
   up at each cycle date (counting-process data, one row per interval (start, stop]); fitted by
-  Newton-Raphson on the counting-process Efron partial likelihood (:mod:`helpers.firth`), as R
+  Newton-Raphson on the counting-process Efron partial likelihood (:mod:`helpers.stats.firth`), as R
   ``coxph(Surv(tstart, tstop, event) ~ chemo_cum + ici_cum + ..., ties = "efron")``.
 
 Times in months from the start of first-line treatment.
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers.cox import (ENDPOINTS, POST_BASELINE, SEPARATION_COEF, VARIABLE_LABELS, CoxModelError,
+from helpers.stats.cox import (ENDPOINTS, POST_BASELINE, SEPARATION_COEF, VARIABLE_LABELS, CoxModelError,
                          CoxWarning, SeparationWarning, _newton_cox, build_design, code_cycles,
                          fit_cox)
 
@@ -61,7 +61,7 @@ def fit_landmark(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, co
 
     At risk at the landmark: endpoint time > landmark (OS: alive and in follow-up; PFS: alive,
     progression-free and in follow-up). Cycles counted with cycle_month <= landmark; time is
-    measured from the landmark. Returns the fitted :class:`helpers.cox.CoxFit`.
+    measured from the landmark. Returns the fitted :class:`helpers.stats.cox.CoxFit`.
     """
     time_col, event_col, _ = ENDPOINTS[endpoint]
     at_risk = patients[patients[time_col] > landmark]
@@ -239,7 +239,7 @@ def compare_immortal_time(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint
 
 def make_immortal_time_table(comparison: pd.DataFrame, cycles_coding: str = "per_cycle") -> pd.DataFrame:
     """Display table of :func:`compare_immortal_time`."""
-    from helpers.formatting import format_ci, format_number, format_p
+    from helpers.report.formatting import format_ci, format_number, format_p
     unit = "per cycle" if cycles_coding == "per_cycle" else ">= cutpoint vs fewer"
     return pd.DataFrame({
         "Covariate": [f"{l} ({unit})" for l in comparison["label"]],

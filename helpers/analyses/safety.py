@@ -15,7 +15,7 @@ Conventions
 * P per term: two-sided Fisher's exact test on the 2 x 2 table arm x (event, no event), as R
   ``fisher.test(x)$p.value``. When no patient (or every patient) had the event only one table is
   possible and P = 1, as R's fisher.test (chi-square is undefined there). The summary rows (any TRAE, any grade >= 3 TRAE, any immune-related AE) use
-  :func:`helpers.contingency.test_association` with the chosen rule (default the Table 1 rule).
+  :func:`helpers.stats.contingency.test_association` with the chosen rule (default the Table 1 rule).
 * Immune-related adverse events: a term is flagged when it is on :data:`IRAE_TERMS` (case-
   insensitive; "Rash" also covers its CTCAE variants such as "Rash maculo-papular") or contains
   "immune" (e.g. "Immune-mediated hepatitis", "Autoimmune disorder"). The flag marks a term of the
@@ -33,9 +33,9 @@ from typing import Iterable, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers.contingency import fisher_exact_rxc, test_association
-from helpers.formatting import format_n_pct, format_p
-from helpers.response import _significance, load_published_statements
+from helpers.stats.contingency import fisher_exact_rxc, test_association
+from helpers.report.formatting import format_n_pct, format_p
+from helpers.analyses.response import _significance, load_published_statements
 
 __all__ = [
     "IRAE_TERMS", "IRAE_MARK", "SafetyDataError", "is_immune_related", "worst_grades",
@@ -185,7 +185,7 @@ def tabulate_trae(patients: pd.DataFrame, adverse_events: pd.DataFrame, rule: Ru
     adverse_events : DataFrame
         Raw AE rows (``patient_id``, ``term``, ``grade``) or worst grades (``worst_grade``).
     rule : {"paper", "modern"}
-        Test rule of the summary rows (:func:`helpers.contingency.test_association`); terms always
+        Test rule of the summary rows (:func:`helpers.stats.contingency.test_association`); terms always
         use Fisher's exact test.
     irae_terms : iterable of str, optional
         Immune-related terms (default :data:`IRAE_TERMS`).
@@ -303,7 +303,7 @@ def plot_trae_butterfly(counts: pd.DataFrame, min_term_percent: float = 10.0, in
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from helpers.plots import COLUMN_WIDTH_IN, arm_colour, style_context
+    from helpers.report.figures import COLUMN_WIDTH_IN, arm_colour, style_context
 
     arms, n = counts.attrs["arms"], counts.attrs["n"]
     if len(arms) != 2:

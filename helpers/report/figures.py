@@ -153,7 +153,7 @@ def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float
         ``arm`` (Categorical; first level = reference), ``<endpoint>_months``, ``<endpoint>_event``.
     endpoint : {"os", "pfs"}
     conf_type : {"log", "log-log"}
-        Pointwise band (R ``survfit`` default "log", Greenwood variance); see :mod:`helpers.survival`.
+        Pointwise band (R ``survfit`` default "log", Greenwood variance); see :mod:`helpers.stats.survival`.
     break_months : spacing of the x-axis breaks and of the risk-table columns, in months.
     xmax : right end of the x axis in months (default: the last follow-up time, rounded up to a break).
 
@@ -167,8 +167,8 @@ def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float
     import numpy as np
     from matplotlib.ticker import FixedLocator, PercentFormatter
 
-    from helpers import survival as sv
-    from helpers.formatting import RANGE_SEP, format_number, format_p
+    from helpers.stats import survival as sv
+    from helpers.report.formatting import RANGE_SEP, format_number, format_p
 
     ep, levels, data = sv._arm_data(patients, endpoint)
     res_lr = sv.logrank_test(np.concatenate([data[a][0] for a in levels]),

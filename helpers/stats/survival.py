@@ -472,7 +472,7 @@ def survival_results(patients: pd.DataFrame, endpoint: str, conf_type: str = "lo
         ``median``, ``logrank_p``, ``logrank_chisq``, ``logrank_df``, ``hr``, ``rates``, ``followup``,
         ``rmst``, ``events``, ``n``, ``methods`` and ``text`` (formatted strings for prose).
     """
-    from helpers.formatting import format_ci, format_estimate_ci, format_number, format_p
+    from helpers.report.formatting import format_ci, format_estimate_ci, format_number, format_p
 
     _check_conf_type(conf_type)
     ep, levels, data = _arm_data(patients, endpoint)
@@ -552,7 +552,7 @@ def survival_results(patients: pd.DataFrame, endpoint: str, conf_type: str = "lo
 
 def _estimate_ci_text(d: dict, digits: int = 1) -> str:
     """"10.8 (95% CI 8.9–12.9)"; "NR" alone when the estimate itself was not reached."""
-    from helpers.formatting import format_estimate_ci
+    from helpers.report.formatting import format_estimate_ci
 
     if d.get("estimate") is None:
         return "NR"
@@ -576,7 +576,7 @@ def make_survival_table(results: Sequence[dict]) -> pd.DataFrame:
     ``results`` are :func:`survival_results` dicts (e.g. OS then PFS). Columns: Endpoint, Quantity,
     one column per arm, and "Comparison" (log-rank and HR, on the first row of each endpoint).
     """
-    from helpers.formatting import format_ci, format_estimate_ci, format_number, format_p
+    from helpers.report.formatting import format_ci, format_estimate_ci, format_number, format_p
 
     rows = []
     for res in results:
@@ -634,7 +634,7 @@ def followup_footnote() -> str:
 
 def make_rmst_table(results: Sequence[dict]) -> pd.DataFrame:
     """RMST per arm (months, 95% CI) and the difference, one row per endpoint."""
-    from helpers.formatting import format_estimate_ci, format_p
+    from helpers.report.formatting import format_estimate_ci, format_p
 
     z = stats.norm.ppf(0.975)
     rows = []
@@ -661,7 +661,7 @@ def make_followup_table(results: Sequence[dict]) -> pd.DataFrame:
     last death (follow-up was then complete for most patients); the range of censored follow-up times
     is given alongside.
     """
-    from helpers.formatting import RANGE_SEP, format_number
+    from helpers.report.formatting import RANGE_SEP, format_number
 
     rows = []
     for res in results:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.data import Study
-from helpers.formatting import format_n_pct
+from helpers.data.load import Study
+from helpers.report.formatting import format_n_pct
 
 SYNTHETIC_NOTICE = ("**Synthetic data.** Every number, table and figure below was computed from a synthetic "
                     "cohort generated to resemble the published study (same design and size, Table 1 counts "
@@ -113,6 +113,6 @@ def assumptions_table(study: Study) -> pd.DataFrame:
     """Quantities the paper does not publish and the values the synthetic cohort assumes (synthetic data only)."""
     if not study.config.synthetic:
         return pd.DataFrame({"Note": ["Real data: no generator assumptions apply."]})
-    from helpers.synthetic import ASSUMPTIONS
+    from helpers.data.synthetic import ASSUMPTIONS
 
     return pd.DataFrame(ASSUMPTIONS, columns=["Quantity", "Value assumed", "Source"])

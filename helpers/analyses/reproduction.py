@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 from helpers.config import PROJECT_ROOT
-from helpers.results import get_result
+from helpers.build.results import get_result
 
 NOT_COMPUTED = "not computed"
 NOT_PUBLISHED = "not published"
@@ -93,13 +93,13 @@ def find_result(results: dict, key: str, **fmt: str) -> Any:
 
 
 def _num(value: Any, digits: int = 1) -> str:
-    from helpers.formatting import format_number
+    from helpers.report.formatting import format_number
 
     return NOT_COMPUTED if value is None else format_number(float(value), digits)
 
 
 def _p(value: Any) -> str:
-    from helpers.formatting import format_p
+    from helpers.report.formatting import format_p
 
     if value is None:
         return NOT_COMPUTED
@@ -477,7 +477,7 @@ def make_checksum_table(results: dict) -> pd.DataFrame:
 def load_all(results_file: str | Path | None = None,
              published_file: str | Path | None = None) -> tuple[dict, dict]:
     """(results, published) dicts; results empty when results.json does not exist yet."""
-    from helpers.results import load_results
+    from helpers.build.results import load_results
 
     results = (json.loads(Path(results_file).read_text(encoding="utf-8"))
                if results_file else load_results())

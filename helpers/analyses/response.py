@@ -29,7 +29,7 @@ Conventions
   log odds ratio), which scales to 100,000 patients. With no responder in one arm the estimate is 0
   (or infinite) and the corresponding limit 0 (or infinite); with no responder (or only responders)
   in either arm the estimate is undefined (NaN, stored as null) whereas R prints 0.
-* P value: :func:`helpers.contingency.test_association` with the Table 1 rule (``"paper"``:
+* P value: :func:`helpers.stats.contingency.test_association` with the Table 1 rule (``"paper"``:
   2 x 2 Pearson chi-square when every expected count is >= 5, Yates-corrected chi-square when
   1 <= minimum expected < 5, Fisher's exact test when the minimum expected count is < 1 or
   n < 40) or ``"modern"`` (Fisher's exact test whenever an expected count is < 5). A table with
@@ -50,8 +50,8 @@ import pandas as pd
 from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from helpers.contingency import test_association
-from helpers.formatting import format_ci, format_n_pct, format_number, format_p
+from helpers.stats.contingency import test_association
+from helpers.report.formatting import format_ci, format_n_pct, format_number, format_p
 
 __all__ = [
     "RESPONSE_CATEGORIES", "CATEGORY_LABELS", "ENDPOINTS", "ENDPOINT_LABELS", "DENOMINATORS",
@@ -402,7 +402,7 @@ def compare_response_rates(patients: pd.DataFrame, endpoint: str = "orr",
     denominator : {"all", "evaluable"}
         All treated patients (NE = non-responder) or only those evaluable (NE excluded).
     rule : {"paper", "modern"}
-        Test-selection rule of :func:`helpers.contingency.test_association`.
+        Test-selection rule of :func:`helpers.stats.contingency.test_association`.
     difference_method : {"newcombe", "wald"}
     """
     return _compare_prepared(prepare_responses(patients, **kwargs), endpoint, denominator, rule,
@@ -520,7 +520,7 @@ def plot_response_categories(patients: pd.DataFrame, ax=None, **kwargs):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from helpers.plots import COLUMN_WIDTH_IN, style_context
+    from helpers.report.figures import COLUMN_WIDTH_IN, style_context
 
     counts = count_best_response(patients, **kwargs)
     arms = list(counts["arm"].cat.categories)
@@ -641,7 +641,7 @@ def load_published_statements(path: str | Path | None = None) -> dict:
 
     Returns {"orr": str, "dcr": str, "trae": str}; empty strings when the file is absent.
     """
-    from helpers.reproduction import load_published
+    from helpers.analyses.reproduction import load_published
 
     try:
         abstract = (load_published(path) or {}).get("abstract", {})

@@ -3,7 +3,7 @@
 Conventions (and their R equivalents)
 -------------------------------------
 - Engine: Newton-Raphson with step halving on the vectorised Efron partial likelihood of
-  :mod:`helpers.firth`, run until the largest coefficient change is below 1e-10, i.e.
+  :mod:`helpers.stats.firth`, run until the largest coefficient change is below 1e-10, i.e.
   ``coxph(Surv(months, event) ~ ..., ties = "efron")``; the same engine fits counting-process
   data (start, stop] (time-varying cycle counts, the x log(t) terms of the PH remedy; strata as
   disjoint time axes); lifelines only for the concordance.
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers.firth import (_efron_sums, _event_groups, _weighted_information, fit_firth,
+from helpers.stats.firth import (_efron_sums, _event_groups, _weighted_information, fit_firth,
                            partial_likelihood)
 
 # ----------------------------------------------------------------------------- constants
@@ -421,7 +421,7 @@ def _newton_cox(X: np.ndarray, time, event, ties: str = "efron", max_iter: int =
 def fit_cox(design: CoxDesign, concordance: bool = True, start: pd.Series | None = None) -> CoxFit:
     """Fit ``coxph(Surv(time, event) ~ X, ties = "efron")``.
 
-    Newton-Raphson on the vectorised partial likelihood of :mod:`helpers.firth` (the same
+    Newton-Raphson on the vectorised partial likelihood of :mod:`helpers.stats.firth` (the same
     algorithm as R ``coxph``); covariance = inverse observed information; concordance = Harrell's
     C as lifelines ``concordance_index`` (R ``concordance(fit)`` up to tied times).
     Monotone likelihood (complete separation) is detected before fitting and after it (|coef| >
@@ -643,7 +643,7 @@ def fit_multivariable(patients: pd.DataFrame, endpoint: str, covariates: list[st
 
 # ----------------------------------------------------------------------------- display tables
 def _hr_text(row, digits=2) -> str:
-    from helpers.formatting import format_ci, format_number
+    from helpers.report.formatting import format_ci, format_number
     if row["reference"]:
         return "1 (reference)"
     if row["note"].startswith("not estimable"):
@@ -656,7 +656,7 @@ def make_cox_table(table: pd.DataFrame, show_factor_p: bool = True) -> pd.DataFr
 
     The LR P is shown once per variable, only for variables with more than one level contrast.
     """
-    from helpers.formatting import format_p
+    from helpers.report.formatting import format_p
     out = []
     for var, block in table.groupby("variable", sort=False):
         for i, (_, row) in enumerate(block.iterrows()):
@@ -671,7 +671,7 @@ def make_cox_table(table: pd.DataFrame, show_factor_p: bool = True) -> pd.DataFr
 
 def describe_multivariable(result: MultivariableResult) -> pd.DataFrame:
     """One-row-per-statistic summary: n, events, parameters, EPV, global LR test, concordance."""
-    from helpers.formatting import format_number, format_p
+    from helpers.report.formatting import format_number, format_p
     lr = result.lr_test
     rows = [
         ("Endpoint", ENDPOINTS[result.endpoint][2]),
@@ -696,9 +696,9 @@ def plot_forest(result: MultivariableResult, title: str | None = None):
     Left columns: variable/level and n per level; right column: HR (95% CI) and Wald P.
     """
     import matplotlib.pyplot as plt
-    from helpers.formatting import format_p
+    from helpers.report.formatting import format_p
     try:
-        from helpers.plots import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+        from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
     except ImportError:  # pragma: no cover
         import contextlib
         style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0"}, 3.35
@@ -869,7 +869,7 @@ def _zph(fit: CoxFit | MultivariableResult, alpha: float = 0.05):
 
 def make_ph_table(ph: pd.DataFrame) -> pd.DataFrame:
     """Display table of :func:`check_proportional_hazards`."""
-    from helpers.formatting import format_number, format_p
+    from helpers.report.formatting import format_number, format_p
     return pd.DataFrame({
         "Term": ph["label"], "df": ph["df"].astype(int),
         "Chi-square (score test, R cox.zph)": [format_number(v, 2) for v in ph["chisq"]],
@@ -887,9 +887,9 @@ def plot_schoenfeld(ph: pd.DataFrame, fit: CoxFit | MultivariableResult):
     """
     import matplotlib.pyplot as plt
     from statsmodels.nonparametric.smoothers_lowess import lowess
-    from helpers.formatting import format_p
+    from helpers.report.formatting import format_p
     try:
-        from helpers.plots import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+        from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
     except ImportError:  # pragma: no cover
         import contextlib
         style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0", "vermillion": "C1"}, 3.35
@@ -1057,7 +1057,7 @@ def fit_firth_sensitivity(result: MultivariableResult, profile_columns: list | N
     per evaluation and matters only where the likelihood is far from quadratic.
 
     Columns: term, hr_ml, lower_ml, upper_ml, p_ml (Wald), hr_firth, lower_firth, upper_firth,
-    p_firth, ci_method. Efron ties (see helpers.firth).
+    p_firth, ci_method. Efron ties (see helpers.stats.firth).
     With no sparse level and no separated column (and ``profile_columns`` not given) the Firth
     model is not fitted: the table is empty (see :func:`sparse_note`).
     """
@@ -1089,7 +1089,7 @@ def fit_firth_sensitivity(result: MultivariableResult, profile_columns: list | N
 
 def make_firth_table(firth: pd.DataFrame) -> pd.DataFrame:
     """Display table: term, ML HR (Wald CI), P, Firth HR (profile CI), P (penalized LR)."""
-    from helpers.formatting import format_ci, format_number, format_p
+    from helpers.report.formatting import format_ci, format_number, format_p
 
     def hr(e, lo, hi):
         if pd.isna(e):
@@ -1279,7 +1279,7 @@ def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: l
 
 def make_mi_table(mi: pd.DataFrame) -> pd.DataFrame:
     """Display table: term, complete-case HR (95% CI) and P, pooled MI HR (95% CI), P and FMI."""
-    from helpers.formatting import format_ci, format_number, format_p
+    from helpers.report.formatting import format_ci, format_number, format_p
     return pd.DataFrame({
         "Term": [term_label(t) for t in mi["term"]],
         f"Complete cases (n = {mi.attrs.get('n_cc')}) HR (95% CI)":
@@ -1318,7 +1318,7 @@ def make_model_comparison_table(models: dict, published: dict | None = None) -> 
     ("not in model" when a model lacks the variable), and closing rows with the patients/events,
     events per parameter, global LR test and concordance of each model.
     """
-    from helpers.formatting import format_number, format_p
+    from helpers.report.formatting import format_number, format_p
     published = PUBLISHED_FACTORS if published is None else published
     named = set(published.values())
     keys = []
@@ -1367,7 +1367,7 @@ def result_key(term: str) -> str:
 
 def _hr_string(h, lo, hi, p=None) -> str:
     """'HR 0.41 (95% CI 0.25-0.66), P < 0.001' for prose."""
-    from helpers.formatting import format_ci, format_number, format_p
+    from helpers.report.formatting import format_ci, format_number, format_p
     text = f"HR {format_number(h, 2)} (95% CI {format_ci(lo, hi, 2)})"
     if p is None:
         return text
@@ -1376,7 +1376,7 @@ def _hr_string(h, lo, hi, p=None) -> str:
 
 
 def _lr_string(lr: dict) -> str:
-    from helpers.formatting import format_number, format_p
+    from helpers.report.formatting import format_number, format_p
     shown = format_p(lr["p"])
     return (f"chi-square {format_number(lr['chisq'], 1)} on {lr['df']} df, "
             + (f"P < {shown[1:]}" if shown.startswith("<") else f"P = {shown}"))
@@ -1409,7 +1409,7 @@ def in_sentence(label: str) -> str:
 
 def _model_text(result: MultivariableResult, prefix: str) -> dict:
     """Prose strings of one model: n, events, EPV, global LR, C and one HR string per term."""
-    from helpers.formatting import format_number
+    from helpers.report.formatting import format_number
     text = {f"{prefix}n": str(result.n), f"{prefix}events": str(result.events),
             f"{prefix}n_missing": str(result.n_missing), f"{prefix}epv": format_number(result.epv, 1),
             f"{prefix}n_params": str(result.n_params),
@@ -1467,7 +1467,7 @@ def summarise_for_results(univariable: pd.DataFrame, result: MultivariableResult
     ``paper`` the paper-style model (``multivariable_paper``, ``model_paper``, text ``pm_*``);
     ``pfs`` the rule-selected PFS model (``multivariable_pfs``, ``model_pfs``, text ``pfs_mv_*``).
     """
-    from helpers.formatting import format_p
+    from helpers.report.formatting import format_p
 
     uni_cols = ["endpoint", "variable", "level", "reference", "n", "events", "hr", "lower", "upper",
                 "p", "df", "p_lr", "n_model", "events_model"]
@@ -1596,7 +1596,7 @@ def term_label(term: str) -> str:
 
 def make_remedy_table(remedy: pd.DataFrame) -> pd.DataFrame:
     """Display table of :func:`fit_ph_remedy` (the model description is :func:`remedy_note`)."""
-    from helpers.formatting import format_ci, format_number, format_p
+    from helpers.report.formatting import format_ci, format_number, format_p
     if remedy.empty:
         return pd.DataFrame({"Note": ["No term violated proportional hazards (P >= 0.05)."]})
     return pd.DataFrame({

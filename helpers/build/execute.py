@@ -23,7 +23,7 @@ from typing import Callable
 import nbformat
 
 from helpers.config import DATA_ENV, OUTPUT_ENV, PROJECT_ROOT
-from helpers.results import RESULTS_NAME
+from helpers.build.results import RESULTS_NAME
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 CACHE_KEY = "supplement_cache_key"
@@ -34,7 +34,7 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 RUNS_LAST = "supplement_runs_last"
 
 #: Files a runs-last notebook reads besides results.json, as glob patterns relative to the project
-#: root (see helpers/reproduction.py): the paper's numbers (``data/published.yaml``, else the shared
+#: root (see helpers/analyses/reproduction.py): the paper's numbers (``data/published.yaml``, else the shared
 #: copy next to the repository) and the R versions recorded with the golden values.
 RUNS_LAST_INPUTS = ("data/published.yaml", "../shared/paper/published.yaml", "tests/reference/*.json")
 
@@ -62,12 +62,12 @@ def _code_digest(nb: nbformat.NotebookNode) -> str:
 
 
 def helpers_digest(root: Path = PROJECT_ROOT) -> str:
-    """SHA-256 over every helpers/*.py file, the data dictionary and requirements (sorted by path)."""
+    """SHA-256 over every helpers/**/*.py file, the data dictionary and requirements (sorted by path)."""
     digest = hashlib.sha256()
-    paths = sorted((root / "helpers").glob("*.py")) + [root / "data" / "dictionary.yaml", root / "requirements.txt"]
+    paths = sorted((root / "helpers").rglob("*.py")) + [root / "data" / "dictionary.yaml", root / "requirements.txt"]
     for path in paths:
         if path.exists():
-            digest.update(path.name.encode())
+            digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 

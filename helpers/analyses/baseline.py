@@ -23,14 +23,14 @@ are cross-checked against ``TableOne``'s in the tests.
 Conventions
 -----------
 * Categorical rows: n (%) with percentages of the non-missing values of the column (arm or
-  overall), one decimal. Tests from :func:`helpers.contingency.test_association` under the
+  overall), one decimal. Tests from :func:`helpers.stats.contingency.test_association` under the
   chosen rule ("paper" reproduces the published statistics; "modern" = Fisher whenever an
   expected count is below 5).
 * Continuous rows: median [IQR], quartiles by linear interpolation (R ``quantile(type = 7)``),
   Wilcoxon rank-sum test as R's ``wilcox.test(x, y)`` default (exact if both groups < 50 and
   no ties, otherwise normal approximation with continuity and tie correction); statistic W
   = Mann-Whitney U of the first arm, as R.
-* P values rounded (not truncated) to 3 decimals, "<0.001" below (helpers.formatting.format_p).
+* P values rounded (not truncated) to 3 decimals, "<0.001" below (helpers.report.formatting.format_p).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers.contingency import TEST_NAMES, test_association
-from helpers.reproduction import load_published  # noqa: F401  (re-exported for the notebook)
+from helpers.stats.contingency import TEST_NAMES, test_association
+from helpers.analyses.reproduction import load_published  # noqa: F401  (re-exported for the notebook)
 
 __all__ = [
     "BaselineVariable",
@@ -166,7 +166,7 @@ STATISTIC_MEANING = {
 
 
 def _derive_groups(patients: pd.DataFrame) -> pd.DataFrame:
-    """Add the grouped Table 1 columns if absent (helpers.data normally derives them).
+    """Add the grouped Table 1 columns if absent (helpers.data.load normally derives them).
 
     Rules as data/dictionary.yaml ``derived``: age > 60 / <= 60, KPS >= 70 / < 70, G3-G4,
     T1-2 / T3-4, N0 / N+.
@@ -462,7 +462,7 @@ def summarise_baseline(patients: pd.DataFrame, rule: str = "paper",
         ``study.patients`` (one row per patient, column ``arm``). Grouped columns
         (age_group, ...) are derived from the raw ones if absent.
     rule : {"paper", "modern"}
-        Test-selection rule for categorical rows (helpers.contingency).
+        Test-selection rule for categorical rows (helpers.stats.contingency).
     arm_order : sequence of str, optional
         Column order of the arms; default the categories of ``arm`` (study.config.arm_order).
     variables : sequence of BaselineVariable
@@ -545,7 +545,7 @@ def _fmt(value: Optional[float], digits: int = 3, missing: str = "-") -> str:
 
 
 def _format_p(p: Optional[float]) -> str:
-    from helpers.formatting import format_p
+    from helpers.report.formatting import format_p
 
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "-"

@@ -3,7 +3,7 @@
 Two renderers, one source:
 
 * ``quarto`` (when ``quarto`` is on PATH): the manuscript project is copied to a staging folder with
-  the notebooks *as executed by helpers.execute* (``_output/notebooks/``) in place of the committed,
+  the notebooks *as executed by helpers.build.execute* (``_output/notebooks/``) in place of the committed,
   output-free ones, and ``quarto render`` turns them into the article. ``_quarto.yml`` disables
   execution, so Quarto only reads the stored outputs.
 * ``pandoc+typst`` (the fallback; Quarto cannot be installed on our machines): this module does
@@ -397,7 +397,7 @@ def _scalar_text(value, path: str) -> str:
 
 def lookup_result(results: dict, path: str):
     """The value at a dotted path of results.json; UnknownResultError names the path if absent."""
-    from helpers.results import get_result
+    from helpers.build.results import get_result
 
     try:
         return get_result(results, path)
@@ -426,7 +426,7 @@ def fallback_renderer_line() -> str:
 
     version = subprocess.run([_pandoc_path(), "--version"], capture_output=True, text=True,
                              check=True).stdout.split("\n", 1)[0]
-    return (f"Rendered by helpers.render without Quarto (not on PATH): {version} "
+    return (f"Rendered by helpers.build.render without Quarto (not on PATH): {version} "
             f"(Markdown to HTML, DOCX and Typst) and Typst via typst-py {typst.__version__} (PDF).")
 
 
@@ -852,7 +852,7 @@ def render_report(project_root: Path, output_dir: Path | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.render [--to html,pdf,docx] [--renderer quarto|pandoc+typst]``."""
+    """``python -m helpers.build.render [--to html,pdf,docx] [--renderer quarto|pandoc+typst]``."""
     import argparse
 
     from helpers.config import PROJECT_ROOT, output_dir

@@ -111,7 +111,7 @@ class BootstrapFailureWarning(PropensityCaveatWarning):
 # ----------------------------------------------------------------------------- labels
 def _dictionary_labels() -> dict:
     try:
-        from helpers.data import load_dictionary
+        from helpers.data.load import load_dictionary
         d = load_dictionary()
     except Exception:  # pragma: no cover - labels are cosmetic
         return {}
@@ -748,10 +748,10 @@ def fit_adjusted_cox(patients: pd.DataFrame, terms: Sequence[str], endpoint: str
                      conf_level: float = 0.95) -> dict:
     """Arm HR from a multivariable Cox model with ``terms`` (R ``coxph(Surv ~ arm + ...)``, Efron ties).
 
-    Fitted by the Newton-Raphson of :mod:`helpers.cox` (the engine tested against R's coxph).
+    Fitted by the Newton-Raphson of :mod:`helpers.stats.cox` (the engine tested against R's coxph).
     Returns ``{"hr", "lower", "upper", "p", "n", "events", "n_parameters"}`` (Wald CI and P).
     """
-    from helpers.cox import _newton_cox
+    from helpers.stats.cox import _newton_cox
     tcol, ecol, _ = ENDPOINTS[endpoint]
     X = make_design(patients, terms)
     X = X.loc[:, X.nunique() > 1]
@@ -906,7 +906,7 @@ def run_sensitivity(patients: pd.DataFrame, config: SensitivityConfig) -> Sensit
 
     Caveat warnings (positivity, imbalance, bootstrap failures) are re-issued and kept in ``caveats``.
     """
-    from helpers.evalue import evalue_hr
+    from helpers.stats.evalue import evalue_hr
 
     if config.estimand not in ESTIMANDS:
         raise ValueError(f"estimand must be one of {sorted(ESTIMANDS)}, got {config.estimand!r}")
@@ -984,7 +984,7 @@ def run_sensitivity(patients: pd.DataFrame, config: SensitivityConfig) -> Sensit
 
 # ----------------------------------------------------------------------------- tables
 def _fmt_hr(hr, lo, hi) -> str:
-    from helpers.formatting import format_estimate_ci
+    from helpers.report.formatting import format_estimate_ci
     if hr is None:
         return "NE"
     return format_estimate_ci(hr, lo, hi, digits=2).replace("95% CI ", "")
@@ -992,7 +992,7 @@ def _fmt_hr(hr, lo, hi) -> str:
 
 def make_ps_model_table(res: SensitivityResults) -> pd.DataFrame:
     """Propensity model coefficients as odds ratios with Wald 95% CI (R ``exp(confint.default(glm))``)."""
-    from helpers.formatting import format_p
+    from helpers.report.formatting import format_p
     c = res.ps_fit.coefficients
     c = c[c["term"] != "(Intercept)"]
     labels = _dictionary_labels()
@@ -1081,7 +1081,7 @@ def make_evalue_table(res: SensitivityResults) -> pd.DataFrame:
 def plot_ps_overlap(res: SensitivityResults, bins: int = 20):
     """Mirrored histogram of the propensity score: CMT+ICI above the axis, CMT below."""
     import matplotlib.pyplot as plt
-    from helpers.plots import COLUMN_WIDTH_IN, arm_colour, style_context
+    from helpers.report.figures import COLUMN_WIDTH_IN, arm_colour, style_context
     ps, t = res.ps_fit.ps.to_numpy(), res.ps_fit.treated.to_numpy()
     edges = np.linspace(0, 1, bins + 1)
     with style_context():
@@ -1107,7 +1107,7 @@ def plot_ps_overlap(res: SensitivityResults, bins: int = 20):
 def plot_love(res: SensitivityResults):
     """Love plot: |SMD| of each covariate unweighted and under IPTW and overlap weights; line at 0.1."""
     import matplotlib.pyplot as plt
-    from helpers.plots import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+    from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
     b = res.balance.iloc[::-1]
     labels = (b["label"] + np.where(b["in_model"], "", " †")).tolist()
     y = np.arange(len(b))
@@ -1131,7 +1131,7 @@ def plot_love(res: SensitivityResults):
 def plot_weighted_km(res: SensitivityResults, estimand: str | None = None):
     """Weighted Kaplan-Meier curves of OS and PFS by arm (solid), unweighted curves dotted for reference."""
     import matplotlib.pyplot as plt
-    from helpers.plots import WIDE_WIDTH_IN, arm_colour, style_context
+    from helpers.report.figures import WIDE_WIDTH_IN, arm_colour, style_context
     est = estimand or res.config.estimand
     p, t, w = res.patients, res.ps_fit.treated.to_numpy(), res.weights[est]
     with style_context():
@@ -1175,7 +1175,7 @@ def _text_hr(f: dict, boot: bool = True) -> str:
         return "not estimable"
     lo, hi = (f["boot_lower"], f["boot_upper"]) if boot and "boot_lower" in f else (
         (f["lower_naive"], f["upper_naive"]) if "lower_naive" in f else (f["lower"], f["upper"]))
-    from helpers.formatting import format_estimate_ci
+    from helpers.report.formatting import format_estimate_ci
     return format_estimate_ci(f["hr"], lo, hi, digits=2)
 
 
@@ -1277,7 +1277,7 @@ def _ordinal(x: float) -> str:
 
 def sensitivity_payload(res: SensitivityResults) -> dict:
     """The ``sensitivity`` section of results.json (numbers plus ready-formatted ``text`` strings)."""
-    from helpers.formatting import format_number
+    from helpers.report.formatting import format_number
     cfg = res.config
     boot_ci = (f"percentile bootstrap, {cfg.n_bootstrap} replicates (seed {cfg.seed})" if res.ci_method == "bootstrap"
                else "robust (sandwich) variance")
