@@ -7,7 +7,7 @@ OUTPUT ?= _output
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report test data lab bench clean
+.PHONY: help venv report test check data lab bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ help:  ## list the targets
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e ".[test]"
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create .venv with the pinned dependencies (done automatically by the other targets)
@@ -24,8 +24,11 @@ venv: $(STAMP)  ## create .venv with the pinned dependencies (done automatically
 report: $(STAMP)  ## validate DATA, execute the notebooks, render _output/report.{html,pdf,docx}
 	$(PY) -m helpers.build.pipeline --data $(DATA) --output $(OUTPUT)
 
-test: $(STAMP)  ## run the test suite (no Quarto, no R needed)
+test: $(STAMP)  ## fast tests: units, R golden values, one small end-to-end build (no Quarto, no R needed)
 	$(PY) -m pytest -q
+
+check: $(STAMP)  ## slow tests: every end-to-end build (default data, other cohorts, determinism, bad inputs)
+	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 data: $(STAMP)  ## regenerate the synthetic cohort in data/ (byte-identical with the committed one)
 	$(PY) -m helpers.data.synthetic data
@@ -36,6 +39,9 @@ lab: $(STAMP)  ## open the notebooks in JupyterLab with the project's environmen
 
 bench: $(STAMP)  ## run the benchmark scripts (render time, bootstrap, scale)
 	@for s in scripts/benchmark_*.py; do echo "== $$s"; $(PY) $$s || exit 1; done
+
+lock: $(STAMP)  ## regenerate requirements.txt (the lock) from pyproject.toml, keeping pinned versions
+	$(PY) -m helpers.build.lock
 
 clean:  ## remove _output/ and caches (keeps .venv)
 	rm -rf $(OUTPUT) .$(notdir $(OUTPUT)).staging .pytest_cache

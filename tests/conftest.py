@@ -12,6 +12,22 @@ from helpers.data.load import load_study
 
 DATA_DIR = PROJECT_ROOT / "data"
 DATA_FILES = ("cohort.csv", "adverse_events.csv", "treatment_cycles.csv", "study.yaml")
+#: A small public cohort (R's survival::veteran) with only cohort.csv, study.yaml and dictionary.yaml
+VETERAN_DIR = PROJECT_ROOT / "tests" / "fixtures" / "veteran"
+#: Fixtures that build the whole supplement: a test that uses one is slow (make check)
+SLOW_FIXTURES = {"built_output", "other_build", "second_build", "veteran_build"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: end-to-end builds and notebook executions (make check, "
+                                       "pytest -m slow); make test runs the others")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark slow every test that uses a fixture building the whole supplement."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -209,3 +209,38 @@ def test_invalid_tables_fail_early_with_a_named_error(bad):
 def test_unknown_rule_is_rejected():
     with pytest.raises(ValueError):
         test_association([[1, 2], [3, 4]], rule="spss")
+
+
+# ------------------------------------------------------------------------------------------
+# rule names, libraries and typed results
+
+
+def test_cochran_is_the_default_rule_and_paper_its_former_name():
+    table = [[83, 36], [4, 3]]
+    assert test_association(table).rule == "cochran"
+    assert test_association(table, rule="paper") == test_association(table, rule="cochran")
+
+
+def test_the_result_converts_to_a_typed_test_result_with_the_tests_machine_name():
+    from helpers.stats.types import TestResult
+
+    res = test_association([[39, 20], [48, 19]]).result
+    assert isinstance(res, TestResult) and res.test == "pearson" and res.df == 1
+
+
+@pytest.mark.parametrize("correct", [False, True])
+def test_chi_square_is_scipys_chi2_contingency(correct):
+    from scipy.stats import chi2_contingency
+
+    table = [[83, 36], [4, 3]]
+    ref = chi2_contingency(table, correction=correct)
+    assert pearson_chisq(table, correct=correct) == (ref.statistic, ref.dof, ref.pvalue)
+
+
+def test_fisher_exact_for_a_large_two_by_two_table_is_fast():
+    """100,000 patients: scipy's fisher_exact, no enumeration of tables."""
+    import time
+
+    start = time.perf_counter()
+    p = fisher_exact_rxc([[49_990, 49_995], [10, 5]])
+    assert 0 < p <= 1 and time.perf_counter() - start < 2

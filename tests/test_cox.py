@@ -1,4 +1,5 @@
-"""Tests for helpers.stats.cox, helpers.stats.firth and helpers.stats.timevarying.
+"""Tests for the Cox engine (helpers.stats.cox, firth, timevarying, imputation), the prognostic analyses
+(helpers.analyses.prognostic) and their presentation (helpers.report.prognostic).
 
 Golden values: tests/reference/cox.R -> cox.json (R 4.2.2, survival 3.5-3), on R's ``lung`` data
 (exported to tests/reference/cox_lung.csv), a small separation data set (cox_separation.csv) and
@@ -16,9 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.stats import cox
-from helpers.stats import timevarying
+from helpers.analyses import prognostic as cox
+from helpers.report import prognostic as report
+from helpers.stats import cox as engine
+from helpers.stats import imputation
+from helpers.stats.cox import fit_coxph
 from helpers.stats.firth import fit_firth, partial_likelihood, penalized_loglik
+from helpers.stats.types import Caveat, NotEstimable
+
+#: The cycles table's agent classes -> exposure count columns (the shipped dictionary's exposures).
+EXPOSURES = {"chemotherapy": "chemo_cycles", "ICI": "ici_cycles"}
 
 ROOT = Path(__file__).resolve().parents[1]
 REF_DIR = ROOT / "tests" / "reference"
@@ -38,7 +46,7 @@ def lung() -> pd.DataFrame:
 def _fit(frame, covariates):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cox.CoxWarning)
-        return cox.fit_cox(cox.build_design(frame, "os", covariates))
+        return cox.fit_model(cox.build_design(frame, "os", covariates))
 
 
 @pytest.mark.parametrize("key, covariates", [
@@ -67,7 +75,7 @@ def test_factor_likelihood_ratio_p_matches_r_anova_of_nested_fits(lung):
     row = mv.table[mv.table["variable"] == "ecog"].iloc[0]
     assert row["df"] == REF["lung"]["anova_ecog"]["df"]
     np.testing.assert_allclose(row["p_lr"], REF["lung"]["anova_ecog"]["p"], rtol=RTOL)
-    np.testing.assert_allclose(uni["p_lr"].iloc[0], REF["lung"]["anova_ecog_univariable"]["p"], rtol=RTOL)
+    np.testing.assert_allclose(uni.table["p_lr"].iloc[0], REF["lung"]["anova_ecog_univariable"]["p"], rtol=RTOL)
     np.testing.assert_allclose(mv.lr_test["chisq"], REF["lung"]["fit_age_sex_ecog"]["lr"], rtol=RTOL)
 
 
@@ -155,8 +163,8 @@ def test_firth_gives_a_finite_estimate_under_complete_separation_matching_r(sepa
 
 
 def test_complete_separation_warns_and_reports_the_hr_as_not_estimable(separated):
-    with pytest.warns(cox.SeparationWarning, match="monotone likelihood"):
-        table = cox.fit_univariable(separated, "os", ["x"])
+    with pytest.warns(cox.SeparationWarning, match="monotone_likelihood"):
+        table = cox.fit_univariable(separated, "os", ["x"]).table
     row = table[~table["reference"]].iloc[0]
     assert row["note"].startswith("not estimable")
     assert np.isnan(row["hr"])
@@ -175,7 +183,7 @@ def test_collinear_covariates_raise_a_named_error_listing_the_columns(lung):
 
 
 def test_sparse_level_is_detected_and_warned(lung):
-    with pytest.warns(cox.SparseLevelWarning, match="ecog = '3' has 1 patient"):
+    with pytest.warns(cox.SparseLevelWarning, match="sparse_level.*'level': '3', 'n': 1"):
         cox.build_design(lung, "os", ["ecog"])
     sparse = cox.find_sparse_levels(lung, "os", ["sex", "ecog"])
     assert sparse[["variable", "level", "n"]].values.tolist() == [["ecog", "3", 1]]
@@ -183,7 +191,7 @@ def test_sparse_level_is_detected_and_warned(lung):
 
 def test_low_events_per_parameter_warns(lung):
     small = lung.iloc[:40]
-    with pytest.warns(cox.LowEventsPerVariableWarning, match="events per parameter"):
+    with pytest.warns(cox.LowEventsPerVariableWarning, match="low_epv"):
         res = cox.fit_multivariable(small, "os", ["age", "sex", "ecog"], entry_p=None)
     assert res.epv == pytest.approx(res.events / res.n_params)
 
@@ -192,7 +200,7 @@ def test_entry_rule_selects_variables_below_the_threshold(lung):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cox.CoxWarning)
         uni = cox.fit_univariable(lung, "os", ["age", "sex", "ecog", "wt_loss"])
-    p = uni.groupby("variable")["p_lr"].first()
+    p = uni.table.groupby("variable")["p_lr"].first()
     assert cox.select_covariates(uni, 0.05) == [v for v in ["age", "sex", "ecog", "wt_loss"] if p[v] < 0.05]
     assert set(cox.select_covariates(uni, 0.1)) >= set(cox.select_covariates(uni, 0.05))
 
@@ -201,13 +209,13 @@ def test_missing_values_give_complete_case_counts(lung):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cox.CoxWarning)
         uni = cox.fit_univariable(lung, "os", ["wt_loss"])
-    assert uni["n_missing"].iloc[0] == lung["wt_loss"].isna().sum()
-    assert uni["n_model"].iloc[0] == lung["wt_loss"].notna().sum()
+    assert uni.table["n_missing"].iloc[0] == lung["wt_loss"].isna().sum()
+    assert uni.table["n_model"].iloc[0] == lung["wt_loss"].notna().sum()
 
 
 def test_rubins_rules_pool_a_hand_checkable_example():
     """Q = (1, 2, 3), U = (1, 1, 1): qbar 2, B 1, T = 1 + 4/3, df = 2 (1 + 1/(4/3))^2 = 6.125."""
-    pooled = cox.pool_rubin([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    pooled = imputation.pool_rubin([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
     assert pooled["estimate"] == pytest.approx(2.0)
     assert pooled["se"] == pytest.approx(np.sqrt(1 + 4 / 3))
     assert pooled["df"] == pytest.approx(2 * (1 + 3 / 4) ** 2)
@@ -215,8 +223,8 @@ def test_rubins_rules_pool_a_hand_checkable_example():
 
 def test_multiple_imputation_is_deterministic_for_a_seed_and_fills_every_missing_value(lung):
     frame = lung.copy()
-    a = cox.impute_chained(frame, "os", ["age", "sex", "wt_loss"], m=2, seed=7)
-    b = cox.impute_chained(frame, "os", ["age", "sex", "wt_loss"], m=2, seed=7)
+    a = imputation.impute_chained(frame, "os_months", "os_event", ["age", "sex", "wt_loss"], m=2, seed=7)
+    b = imputation.impute_chained(frame, "os_months", "os_event", ["age", "sex", "wt_loss"], m=2, seed=7)
     assert all(x["wt_loss"].notna().all() for x in a)
     pd.testing.assert_frame_equal(a[1], b[1])
     observed = set(frame["wt_loss"].dropna())
@@ -266,9 +274,8 @@ def test_model_comparison_table_marks_variables_absent_from_a_model(lung):
         warnings.simplefilter("ignore", cox.CoxWarning)
         a = cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)
         b = cox.fit_multivariable(lung, "os", ["sex", "ecog"], entry_p=None)
-    table = cox.make_model_comparison_table({"A": a, "B": b}, published={"sex": "sex"})
-    age = table[table["Variable"] == "Age (per year)"].iloc[0] if "Age (per year)" in set(table["Variable"]) \
-        else table[table["Level"] == "per unit"].iloc[0]
+    table = report.make_model_comparison_table({"A": a, "B": b}, published={"sex"})
+    age = table[table["Level"] == "per unit"].iloc[0]
     assert age["B: HR (95% CI)"] == "not in model"
     assert table.loc[table["Level"] == "Female", "A: HR (95% CI)"].iloc[0] != "not in model"
     assert table["Variable"].iloc[-1] == "Concordance (Harrell's C)"
@@ -288,7 +295,7 @@ def tiny_cycles():
 
 def test_long_format_counts_cycles_as_a_step_function_of_time(tiny_cycles):
     patients, cycles = tiny_cycles
-    long = timevarying.build_cycles_long(patients, cycles, "os", ["chemo_cycles", "ici_cycles"])
+    long = cox.build_cycles_long(patients, cycles, "os", ["chemo_cycles", "ici_cycles"], EXPOSURES)
     a = long[long["id"] == "A"]
     assert a[["start", "stop", "event", "chemo_cycles"]].values.tolist() == [[0, 0.7, 0, 1], [0.7, 2.0, 1, 2]]
     b = long[long["id"] == "B"]     # the cycle after the end of follow-up is ignored
@@ -297,7 +304,7 @@ def test_long_format_counts_cycles_as_a_step_function_of_time(tiny_cycles):
 
 def test_landmark_counts_cycles_only_up_to_the_landmark(tiny_cycles):
     patients, cycles = tiny_cycles
-    counted = timevarying.count_cycles_until(patients, cycles, 0.5)
+    counted = cox.count_cycles_until(patients, cycles, 0.5, EXPOSURES)
     assert counted["chemo_cycles"].tolist() == [1, 1]
     assert counted["ici_cycles"].tolist() == [0, 1]
 
@@ -342,8 +349,8 @@ def test_complete_case_model_with_missing_diameter_matches_r(study):
 def test_time_varying_cycle_model_matches_r_counting_process_coxph(study):
     """coxph(Surv(start, stop, event) ~ chemo_cum + ici_cum + local_therapy_liver, ties = "efron")."""
     ref = REF["cohort"]["time_varying"]
-    tv = timevarying.fit_time_varying(study.patients, study.cycles, "os",
-                                      ["chemo_cycles", "ici_cycles", "local_therapy_liver"])
+    tv = cox.fit_time_varying(study.patients, study.cycles, "os",
+                              ["chemo_cycles", "ici_cycles", "local_therapy_liver"], EXPOSURES)
     assert tv.attrs["intervals"] == ref["intervals"]
     np.testing.assert_allclose(tv["coef"].to_numpy(), ref["coef"], rtol=RTOL)
     np.testing.assert_allclose(tv["se"].to_numpy(), ref["se"], rtol=RTOL)
@@ -352,8 +359,8 @@ def test_time_varying_cycle_model_matches_r_counting_process_coxph(study):
 def test_landmark_model_matches_r(study):
     """Landmark 3 months: coxph(Surv(os_months - 3, os_event) ~ local + chemo_cycles + ici_cycles)."""
     ref = REF["cohort"]["landmark3"]
-    fit = timevarying.fit_landmark(study.patients, study.cycles, "os",
-                                   ["local_therapy_liver", "chemo_cycles", "ici_cycles"], 3.0)
+    fit = cox.fit_landmark(study.patients, study.cycles, "os",
+                           ["local_therapy_liver", "chemo_cycles", "ici_cycles"], EXPOSURES, 3.0)
     assert fit.design.n == ref["n"]
     np.testing.assert_allclose(fit.coef.to_numpy(), ref["coef"], rtol=RTOL)
     np.testing.assert_allclose(fit.se.to_numpy(), ref["se"], rtol=RTOL)
@@ -365,7 +372,7 @@ def test_forest_plot_shows_reference_levels_and_a_log_axis(lung):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cox.CoxWarning)
         mv = cox.fit_multivariable(lung, "os", ["age", "sex", "ecog"], entry_p=None)
-    fig = cox.plot_forest(mv)
+    fig = report.plot_forest(mv)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
     assert ax.get_xscale() == "log"
@@ -430,14 +437,15 @@ def test_counting_process_rows_must_start_before_they_stop():
 def test_time_varying_model_reports_monotone_likelihood_as_not_estimable(study):
     """On the shipped cohort, the dichotomised cumulative counts separate PFS events: HR not estimable."""
     covariates = ["chemo_cycles", "ici_cycles", "local_therapy_liver", "kps_group"]
-    with pytest.warns(cox.SeparationWarning, match="monotone likelihood"):
-        tv = timevarying.fit_time_varying(study.patients, study.cycles, "pfs", covariates, "categories")
+    with pytest.warns(cox.SeparationWarning, match="monotone_likelihood"):
+        tv = cox.fit_time_varying(study.patients, study.cycles, "pfs", covariates, EXPOSURES, "categories")
     gone = tv[tv["note"] != ""]
     assert len(gone) >= 1 and gone["hr"].isna().all() and gone["p"].isna().all()
-    table = timevarying.make_immortal_time_table(
-        pd.DataFrame({"approach": "Time-varying cumulative count", "term": gone["term"], "label": gone["term"],
+    assert [c.kind for c in tv.attrs["caveats"]] == ["monotone_likelihood"]
+    table = report.make_immortal_time_table(cox.ImmortalTimeComparison(
+        pd.DataFrame({"approach": "time_varying", "term": gone["term"], "variable": gone["term"],
                       "hr": gone["hr"], "lower": gone["lower"], "upper": gone["upper"], "p": gone["p"],
-                      "n": tv.attrs["n"], "events": tv.attrs["events"]}), "categories")
+                      "n": tv.attrs["n"], "events": tv.attrs["events"]}), tv, 3.0, "categories"))
     assert table["HR (95% CI)"].str.contains("not estimable").all()
 
 
@@ -445,15 +453,15 @@ def test_firth_is_not_fitted_without_sparse_levels_or_separation_and_the_note_sa
     mv = cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)
     firth = cox.fit_firth_sensitivity(mv)
     assert firth.empty and "hr_firth" in firth.columns
-    assert cox.make_firth_table(firth).empty
+    assert report.make_firth_table(firth).empty
     sparse = cox.find_sparse_levels(lung, "os", ["age", "sex"])
-    assert "was not fitted" in cox.sparse_note(sparse, firth)
+    assert "was not fitted" in report.sparse_note(sparse, firth)
     # with a sparse level the model is fitted and the note names the level
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cox.CoxWarning)
         mv_sparse = cox.fit_multivariable(lung, "os", ["age", "sex", "ecog"], entry_p=None)
     assert not cox.fit_firth_sensitivity(mv_sparse).empty
-    assert cox.sparse_note(cox.find_sparse_levels(lung, "os", ["ecog"])).startswith("Sparse levels: ")
+    assert report.sparse_note(cox.find_sparse_levels(lung, "os", ["ecog"])).startswith("Sparse levels: ")
 
 
 @pytest.mark.parametrize("kind", ["few values", "rounded", "continuous"])
@@ -467,7 +475,7 @@ def test_pmm_donors_equal_the_brute_force_nearest_neighbours_with_their_tie_orde
                     "continuous": (rng.normal(size=n), rng.normal(size=m))}[kind]
         for donors in (1, 5):
             expected = np.array([np.argsort(np.abs(obs - v), kind="stable")[:donors] for v in mis])
-            np.testing.assert_array_equal(cox._nearest_donors(obs, mis, donors), expected)
+            np.testing.assert_array_equal(imputation._nearest_donors(obs, mis, donors), expected)
 
 
 def test_nelson_aalen_matches_the_definition_with_ties():
@@ -476,7 +484,7 @@ def test_nelson_aalen_matches_the_definition_with_ties():
     # H(1) = 1/8, H(2) = 1/8 + 2/6, H(5) = H(2) + 1/2
     expected = [1 / 8, 1 / 8, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6, 1 / 8 + 2 / 6 + 1 / 2,
                 1 / 8 + 2 / 6 + 1 / 2]
-    np.testing.assert_allclose(cox._nelson_aalen(time, event), expected)
+    np.testing.assert_allclose(imputation._nelson_aalen(time, event), expected)
 
 
 # ----------------------------------------------------------------------------- PH remedy
@@ -501,17 +509,16 @@ def test_ph_remedy_with_strata_and_a_log_time_interaction_matches_r_tt(lung_ecog
     """coxph(Surv(time, status) ~ age + ph_ecog + tt(age) + strata(sex), tt = x * log(t))."""
     ref = REMEDY["lung"]
     remedy = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex", "age"])
-    assert remedy["term"].tolist() == ["age", "ph_ecog", "age:log(t)"]
-    np.testing.assert_allclose(remedy["coef"].to_numpy(), ref["coef"], rtol=RTOL)
-    se = (np.log(remedy["upper"]) - np.log(remedy["lower"])) / (2 * 1.959963984540054)
-    np.testing.assert_allclose(se.to_numpy(), ref["se"], rtol=RTOL)
-    assert remedy["model"].iloc[0] == "stratified by Sex; Age (per year) x log(months)"
+    assert remedy.table["term"].tolist() == ["age", "ph_ecog", "age:log(t)"]
+    np.testing.assert_allclose(remedy.table["coef"].to_numpy(), ref["coef"], rtol=RTOL)
+    np.testing.assert_allclose(remedy.table["se"].to_numpy(dtype=float), ref["se"], rtol=RTOL)
+    assert report.remedy_model(remedy) == "stratified by sex; age (per unit) x log(months)"
 
 
 def test_ph_remedy_with_strata_only_matches_r_strata(lung_ecog):
     ref = REMEDY["lung_strata"]
     remedy = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex"])
-    np.testing.assert_allclose(remedy["coef"].to_numpy(), ref["coef"], rtol=RTOL)
+    np.testing.assert_allclose(remedy.table["coef"].to_numpy(dtype=float), ref["coef"], rtol=RTOL)
 
 
 def test_ph_remedy_of_the_cohort_cycle_counts_matches_r(study):
@@ -519,7 +526,7 @@ def test_ph_remedy_of_the_cohort_cycle_counts_matches_r(study):
     ref = REMEDY["cohort"]
     remedy = _remedy_model(study.patients, ["arm", "kps_group", "local_therapy_liver", "chemo_cycles", "ici_cycles"],
                            ["arm", "local_therapy_liver", "chemo_cycles", "ici_cycles"])
-    np.testing.assert_allclose(remedy["coef"].to_numpy(), ref["coef"], rtol=RTOL)
+    np.testing.assert_allclose(remedy.table["coef"].to_numpy(dtype=float), ref["coef"], rtol=RTOL)
 
 
 def test_ph_remedy_of_a_large_cohort_evaluates_log_time_on_a_quantile_grid(lung_ecog):
@@ -527,12 +534,13 @@ def test_ph_remedy_of_a_large_cohort_evaluates_log_time_on_a_quantile_grid(lung_
     and close to the exact fit."""
     exact = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex", "age"])
     coarse = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex", "age"], max_rows=2000)
-    assert "event-time quantiles" in coarse["model"].iloc[0]
-    np.testing.assert_allclose(coarse["coef"].to_numpy(), exact["coef"].to_numpy(), rtol=0.2)
+    assert not coarse.exact and "event-time quantiles" in report.remedy_model(coarse)
+    np.testing.assert_allclose(coarse.table["coef"].to_numpy(dtype=float), exact.table["coef"].to_numpy(dtype=float),
+                               rtol=0.2)
 
 
 def test_episode_splitting_gives_one_row_per_cut_below_the_time_and_the_event_on_the_last():
-    subject, start, stop, event = cox._split_at(np.array([2.5, 1.0, 4.0]), np.array([1, 0, 1]),
+    subject, start, stop, event = engine.split_at_cuts(np.array([2.5, 1.0, 4.0]), np.array([1, 0, 1]),
                                                 np.array([1.0, 2.0, 3.0]))
     assert subject.tolist() == [0, 0, 0, 1, 2, 2, 2, 2]
     assert start.tolist() == [0, 1, 2, 0, 0, 1, 2, 3]
@@ -551,7 +559,7 @@ def test_sparse_variables_are_added_to_the_model_only_when_new(lung):
 
 
 def test_sparse_level_prose_names_the_levels_and_the_firth_estimates_or_says_none_were_needed(lung):
-    none = cox.sparse_sentences(cox.find_sparse_levels(lung, "os", ["sex"]), cox.fit_firth_sensitivity(
+    none = report.sparse_sentences(cox.find_sparse_levels(lung, "os", ["sex"]), cox.fit_firth_sensitivity(
         cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)))
     assert none["sparse_levels"] == "none in this cohort"
     assert "needed no Firth correction" in none["firth_sentence"]
@@ -559,7 +567,7 @@ def test_sparse_level_prose_names_the_levels_and_the_firth_estimates_or_says_non
         warnings.simplefilter("ignore", cox.CoxWarning)
         mv = cox.fit_multivariable(lung, "os", ["age", "sex", "ecog"], entry_p=None)
     sparse = cox.find_sparse_levels(lung, "os", ["age", "sex", "ecog"])
-    some = cox.sparse_sentences(sparse, cox.fit_firth_sensitivity(mv))
+    some = report.sparse_sentences(sparse, cox.fit_firth_sensitivity(mv))
     assert some["sparse_levels"] == "ECOG 3 has 1 patient" or some["sparse_levels"].endswith("3 has 1 patient")
     assert some["firth_sentence"].startswith("Only ") and "Firth-penalized estimate was" in some["firth_sentence"]
     assert "HR " in some["firth_sentence"] and "95% CI" in some["firth_sentence"]
@@ -569,9 +577,9 @@ def test_multiple_imputation_pools_the_fits_of_each_completed_data_set(lung):
     """The shared design with the imputed column replaced equals a design built per imputed data set."""
     covariates = ["age", "sex", "wt_loss"]
     mi = cox.fit_multiple_imputation(lung, "os", covariates, m=5, seed=3)
-    imputed = cox.impute_chained(lung, "os", covariates, m=5, seed=3)
+    imputed = imputation.impute_chained(lung, "os_months", "os_event", covariates, m=5, seed=3)
     fits = [_fit(d, covariates) for d in imputed]
-    pooled = cox.pool_rubin([f.coef["wt_loss"] for f in fits], [f.se["wt_loss"] ** 2 for f in fits])
+    pooled = imputation.pool_rubin([f.coef["wt_loss"] for f in fits], [f.se["wt_loss"] ** 2 for f in fits])
     row = mi[mi["term"] == "wt_loss"].iloc[0]
     assert row["hr"] == pytest.approx(np.exp(pooled["estimate"]), rel=1e-9)
     assert row["upper"] == pytest.approx(np.exp(pooled["upper"]), rel=1e-9)

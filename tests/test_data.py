@@ -27,7 +27,8 @@ def test_the_default_synthetic_data_load_and_say_they_are_synthetic(study):
     assert len(study.patients) == 126
     assert study.config.synthetic is True
     assert study.patients["arm"].value_counts().to_dict() == {"CMT": 87, "CMT+ICI": 39}
-    assert set(study.sources) == {"cohort.csv", "adverse_events.csv", "treatment_cycles.csv", "study.yaml"}
+    assert set(study.sources) == {"cohort.csv", "adverse_events.csv", "treatment_cycles.csv", "study.yaml",
+                                  "dictionary.yaml"}
 
 
 def test_arm_categories_follow_the_study_configuration(study):
@@ -225,3 +226,188 @@ def test_whitespace_around_codes_is_trimmed(data_copy):
 def test_a_missing_study_config_is_reported(data_copy):
     (data_copy / "study.yaml").unlink()
     assert "study.yaml: file not found" in str(_problems(data_copy))
+
+
+# ----------------------------------------------------------------------------- study.yaml
+def test_the_study_configuration_names_the_arms_the_reference_first(study):
+    config = study.config
+    assert config.arm_order == ("CMT", "CMT+ICI") and study.arms == ["CMT", "CMT+ICI"]
+    assert config.reference_arm == "CMT" and config.experimental_arm == "CMT+ICI"
+    assert config.arm_label("CMT+ICI") == "CMT + ICI"
+    assert config.arm_description("CMT") == "chemotherapy alone"
+    assert config.design == "observational" and config.randomised is False
+    assert config.missing_values == ("",) and config.setting and config.title
+
+
+def _edit_study(folder, edit):
+    path = folder / "study.yaml"
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def test_the_old_arm_keys_are_refused_with_the_new_key_named(data_copy):
+    _edit_study(data_copy, lambda t: t + "reference_arm: CMT\n")
+    message = str(_problems(data_copy))
+    assert "study.yaml, column 'reference_arm'" in message and "under 'arms'" in message
+
+
+def test_a_randomised_design_is_read(data_copy):
+    _edit_study(data_copy, lambda t: t.replace("design: observational", "design: randomised"))
+    assert load_study(data_copy).config.randomised is True
+
+
+def test_the_arm_order_of_study_yaml_orders_the_arm_categories(data_copy):
+    def swap(text):
+        first, second = text.index("- code: CMT\n"), text.index("- code: CMT+ICI")
+        end = text.index("missing_values")
+        return text[:first] + text[second:end] + text[first:second] + text[end:]
+    _edit_study(data_copy, swap)
+    loaded = load_study(data_copy)
+    assert loaded.config.reference_arm == "CMT+ICI"
+    assert list(loaded.patients["arm"].cat.categories) == ["CMT+ICI", "CMT"]
+
+
+def test_cells_listed_as_missing_values_are_empty(data_copy):
+    edit_csv(data_copy / "cohort.csv", lambda f: f.assign(death_date=f["death_date"].replace("", "NA")))
+    assert "not a valid date" in str(_problems(data_copy))
+    _edit_study(data_copy, lambda t: t.replace("missing_values:\n- ''\n", "missing_values: ['', NA]\n"))
+    loaded = load_study(data_copy)
+    assert loaded.patients["os_event"].sum() == load_study().patients["os_event"].sum()
+
+
+# ----------------------------------------------------------------------------- optional parts
+def test_every_part_of_the_default_study_is_present(study):
+    assert study.parts == {"pfs": True, "response": True, "safety": True, "exposure": True, "replication": True}
+    assert study.published is not None and study.pfs_censoring == "last_followup"
+
+
+def test_without_optional_files_and_columns_the_parts_are_absent(data_copy):
+    (data_copy / "adverse_events.csv").unlink()
+    (data_copy / "treatment_cycles.csv").unlink()
+    edit_csv(data_copy / "cohort.csv", lambda f: f.drop(columns=["progression_date", "best_response"]))
+    loaded = load_study(data_copy)
+    assert loaded.adverse_events is None and loaded.ae_worst is None and loaded.cycles is None
+    assert loaded.parts == {"pfs": False, "response": False, "safety": False, "exposure": False,
+                            "replication": False}
+    assert loaded.pfs_censoring is None
+    assert not {"pfs_months", "pfs_event", "chemo_cycles", "ici_cycles"} & set(loaded.patients.columns)
+    assert loaded.patients["os_months"].tolist() == load_study().patients["os_months"].tolist()
+
+
+def test_published_yaml_in_the_data_folder_switches_replication_on(data_copy, study):
+    import shutil
+    shutil.copy(study.folder / "published.yaml", data_copy / "published.yaml")
+    loaded = load_study(data_copy)
+    assert loaded.has("replication") and loaded.published == study.published
+
+
+def test_an_unknown_part_is_an_error(study):
+    with pytest.raises(ValueError, match="part must be one of"):
+        study.has("imaging")
+
+
+def test_pfs_is_censored_at_the_last_assessment_when_that_column_is_present(data_copy, study):
+    def add(frame):
+        censored = (frame["progression_date"] == "") & (frame["death_date"] == "")
+        frame["last_assessment_date"] = np.where(censored, frame["start_date"], "")
+        return frame
+    edit_csv(data_copy / "cohort.csv", add)
+    loaded = load_study(data_copy)
+    assert loaded.pfs_censoring == "last_assessment"
+    censored = loaded.patients["pfs_event"] == 0
+    assert censored.any() and (loaded.patients.loc[censored, "pfs_months"] == 0).all()
+    assert (loaded.patients.loc[~censored, "pfs_months"] == study.patients.loc[~censored, "pfs_months"]).all()
+
+
+def test_a_last_assessment_after_the_last_follow_up_is_reported(data_copy):
+    edit_csv(data_copy / "cohort.csv", lambda f: f.assign(last_assessment_date=np.where(
+        f.index == 2, "2025-06-30", "")))
+    message = str(_problems(data_copy))
+    assert "column 'last_assessment_date': last_assessment_date is after last_followup_date (row 3 [" in message
+
+
+# ----------------------------------------------------------------------------- dictionary
+def test_the_dictionary_is_typed_with_labels_levels_references_and_timing(study):
+    d = study.dictionary
+    assert d.label("sex") == "Sex" and d.label("os_months") == "Overall survival"
+    assert d.levels("histology") == ["ESCC", "EAC", "Other"] and d.reference("histology") == "ESCC"
+    assert d.reference("age_group") == "<= 60" and d.reference("kps_group") == ">= 70"
+    assert d.level_label("sex", "Female") == "Female"
+    assert d.covariates["local_therapy_liver"].timing == "post-baseline"
+    assert {"ici_agent", "local_therapy_type", "chemo_cycles", "ici_cycles"} <= set(d.post_baseline())
+    assert "age_group" in d.baseline() and "age" not in d.baseline() and "age" in d.baseline(grouped=False)
+    assert set(d.subgroups()) == {"age_group", "sex", "kps_group", "histology", "tumor_location",
+                                  "synchronous_liver_met"}
+
+
+def test_categorical_columns_keep_the_dictionary_order_of_their_codes(study):
+    for name in ("sex", "histology", "tumor_location", "grade_group", "kps_group"):
+        assert list(study.patients[name].cat.categories) == study.dictionary.levels(name)
+
+
+def test_a_dictionary_in_the_data_folder_replaces_the_default(data_copy):
+    from helpers.data.load import DICTIONARY_PATH
+    text = DICTIONARY_PATH.read_text(encoding="utf-8").replace("label: Sex,", "label: Gender,")
+    (data_copy / "dictionary.yaml").write_text(text, encoding="utf-8")
+    assert load_study(data_copy).dictionary.label("sex") == "Gender"
+
+
+def test_a_grouping_by_condition_takes_the_first_level_that_applies():
+    from helpers.data.contract import grouping_values, parse_dictionary
+    d = parse_dictionary({"covariates": {"x": {"label": "X", "type": "continuous"}},
+                          "groupings": {"g": {"source": "x", "levels": {"high": "x >= 10", "low": "x < 10"}}}})
+    values = grouping_values(d.groupings["g"], pd.Series([5, 10, np.nan, 12.5]))
+    assert list(pd.Series(values).astype(object).where(pd.notna(values), None)) == ["low", "high", None, "high"]
+    assert list(values.categories) == ["high", "low"]
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({"files": {}}, "old format"),
+    ({"covariates": {"x": {"type": "ordinal"}}}, "type must be one of"),
+    ({"covariates": {"x": {"type": "categorical", "levels": {"a": "A"}, "reference": "b"}}}, "not one of its levels"),
+    ({"covariates": {"x": {"type": "categorical", "levels": {True: "Yes"}}}}, "quote it"),
+    ({"covariates": {"x": {"type": "continuous", "timing": "later"}}}, "timing must be one of"),
+    ({"covariates": {"arm": {"type": "continuous"}}}, "core or derived column"),
+    ({"covariates": {"x": {"type": "continuous"}}, "groupings": {"g": {"source": "y", "levels": {"a": "y > 1"}}}},
+     "is not a covariate"),
+    ({"covariates": {"x": {"type": "continuous"}}, "groupings": {"g": {"source": "x", "levels": {"a": "x >> 1"}}}},
+     "condition"),
+])
+def test_a_broken_dictionary_is_refused_with_its_problem_named(raw, message):
+    from helpers.data.contract import DictionaryError, parse_dictionary
+    with pytest.raises(DictionaryError, match=message):
+        parse_dictionary(raw)
+
+
+def test_a_cohort_without_the_covariates_of_a_minimal_dictionary_loads(data_copy):
+    (data_copy / "dictionary.yaml").write_text("covariates:\n  age: {label: Age, type: continuous, unit: years}\n",
+                                               encoding="utf-8")
+    from helpers.data.load import UnknownColumnsWarning
+    with pytest.warns(UnknownColumnsWarning, match="kps"):
+        loaded = load_study(data_copy)
+    assert "kps" not in loaded.patients.columns and not loaded.has("exposure")
+    assert loaded.cycles is not None      # the file is read and checked, but no exposure is defined
+
+
+# ----------------------------------------------------------------------------- plan and load once
+def test_the_plan_of_a_data_folder_is_merged_over_the_project_plan(tmp_path):
+    from helpers.config import load_plan
+    (tmp_path / "analysis.yaml").write_text("survival:\n  rmst_horizon_months: 18\nseed: 7\n", encoding="utf-8")
+    plan, project = load_plan(tmp_path), load_plan(tmp_path / "none")
+    assert plan["seed"] == 7 and plan["survival"]["rmst_horizon_months"] == 18
+    assert set(plan) == set(project) and plan["workers"] == project["workers"]
+    plan["survival"]["x"] = 1
+    assert "x" not in load_plan(tmp_path)["survival"]
+
+
+def test_open_study_returns_the_cached_study_until_a_data_file_changes(data_copy, tmp_path):
+    from helpers.data.load import cache_study, open_study
+    out = tmp_path / "out"
+    first = open_study(data_copy, out)               # no cache: validated
+    path = cache_study(first, out)
+    assert path.parent == out / ".cache" and path.exists()
+    first.rules_checked = -1                           # marks the pickled object
+    import pickle
+    path.write_bytes(pickle.dumps(first))
+    assert open_study(data_copy, out).rules_checked == -1
+    edit_csv(data_copy / "cohort.csv", _set("age", 0, "70"))
+    assert open_study(data_copy, out).rules_checked > 0  # the key changed: validated again

@@ -25,6 +25,7 @@ def folder(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_notebooks_see_the_data_and_output_folders_and_write_their_results(folder):
     nb = _notebook(folder / "nb" / "01-a.ipynb",
                    "from helpers.config import data_dir\nfrom helpers.build.results import save_results\n"
@@ -36,6 +37,7 @@ def test_notebooks_see_the_data_and_output_folders_and_write_their_results(folde
     assert nbformat.read(out / "notebooks" / "01-a.ipynb", as_version=4).metadata[CACHE_KEY]
 
 
+@pytest.mark.slow
 def test_an_unchanged_notebook_is_not_executed_again_and_a_changed_one_is(folder):
     nb = _notebook(folder / "nb" / "01-a.ipynb", "1 + 1")
     out = folder / "out"
@@ -47,6 +49,7 @@ def test_an_unchanged_notebook_is_not_executed_again_and_a_changed_one_is(folder
     assert not after_data_change.cached
 
 
+@pytest.mark.slow
 def test_notebooks_run_in_parallel_keep_every_results_section(folder):
     notebooks = [_notebook(folder / "nb" / f"0{i}-n.ipynb",
                            f"from helpers.build.results import save_results\nsave_results('s{i}', {i})") for i in range(1, 5)]
@@ -73,6 +76,7 @@ def _summary_notebook(path):
     return path
 
 
+@pytest.mark.slow
 def test_the_runs_last_notebook_is_re_executed_only_when_the_results_it_reads_changed(folder):
     first = _notebook(folder / "nb" / "01-a.ipynb", "from helpers.build.results import save_results\nsave_results('a', 1)")
     last = _summary_notebook(folder / "nb" / "08-summary.ipynb")
@@ -114,6 +118,7 @@ def test_the_runs_last_key_covers_the_results_file_and_the_other_files_the_noteb
     assert runs_last_key("k", out, before) != runs_last_key("k", out, runs_last_inputs_digest(tmp_path))
 
 
+@pytest.mark.slow
 def test_kernels_run_with_one_blas_thread_unless_the_environment_says_otherwise(folder, monkeypatch):
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
@@ -125,3 +130,54 @@ def test_kernels_run_with_one_blas_thread_unless_the_environment_says_otherwise(
     assert json.loads((out / "results.json").read_text())["a"] == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "3"}
     import os
     assert "OPENBLAS_NUM_THREADS" not in os.environ     # the caller's environment is restored
+
+
+def test_the_folders_are_injected_after_the_parameters_cell_in_a_tagged_cell(folder):
+    nb = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("data_dir = None\noutput_dir = None")
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_code_cell("import json"), parameters,
+                nbformat.v4.new_code_cell("from helpers.build.results import save_results\n"
+                                          "save_results('a', {'data': data_dir, 'output': output_dir})")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "nb" / "01-p.ipynb"
+    nbformat.write(nb, path)
+    out = folder / "out"
+    execute_notebooks([path], folder / "data", out, progress=lambda m: None)
+    assert json.loads((out / "results.json").read_text())["a"] == {
+        "data": str((folder / "data").resolve()), "output": str(out.resolve())}
+    executed = nbformat.read(out / "notebooks" / "01-p.ipynb", as_version=4)
+    assert [c.metadata.get("tags", []) for c in executed.cells] == [[], ["parameters"], ["injected-parameters"], []]
+
+
+def test_a_notebook_without_a_parameters_cell_gets_the_injected_cell_at_the_top():
+    from helpers.build.execute import inject_parameters
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    inject_parameters(nb, {"data_dir": "/d"})
+    inject_parameters(nb, {"data_dir": "/e"})          # replaces the earlier injection
+    assert [c.source.splitlines()[-1] for c in nb.cells] == ["data_dir = '/e'", "x = 1"]
+
+
+def test_dataclasses_and_enums_enter_the_results_file_as_plain_values():
+    import dataclasses
+    import enum
+
+    import pandas as pd
+
+    from helpers.build.results import to_jsonable
+
+    class Kind(enum.Enum):
+        WALD = "wald"
+
+    @dataclasses.dataclass(frozen=True)
+    class Estimate:
+        value: float
+        lower: float | None = None
+        method: Kind = Kind.WALD
+        table: object = None
+
+    value = to_jsonable({"hr": Estimate(float("nan"), 0.5, table=pd.DataFrame({"n": [1]})), "all": [Estimate(2.0)]})
+    assert value == {"hr": {"value": None, "lower": 0.5, "method": "wald", "table": [{"n": 1}]},
+                     "all": [{"value": 2.0, "lower": None, "method": "wald", "table": None}]}

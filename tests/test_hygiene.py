@@ -64,6 +64,7 @@ def test_the_pre_commit_hook_runs_the_output_check():
     assert "scripts/check_no_outputs.py" in hook
 
 
+@pytest.mark.slow
 def test_data_marked_non_synthetic_give_results_and_a_report_without_the_synthetic_notice(data_copy, tmp_path):
     config = yaml.safe_load((data_copy / "study.yaml").read_text())
     config.update(synthetic=False, title="Hospital cohort")

@@ -25,6 +25,7 @@ def _run_report(data, out):
                           cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_bad_data_exit_non_zero_with_a_clear_message_and_leave_output_untouched(data_copy, tmp_path):
     out = tmp_path / "_output"
     out.mkdir()
@@ -61,7 +62,7 @@ def test_validated_data_are_recorded_and_not_validated_again_until_they_change(d
 
     out = tmp_path / "_output"
     out.mkdir()
-    first, record = validate_data(data_copy, out)
+    first, record, _ = validate_data(data_copy, out)
     assert (first.patients, first.synthetic, first.rules_checked) == (126, True, 83)
     (out / VALIDATION_NAME).write_text(json.dumps(record))
 
@@ -70,7 +71,7 @@ def test_validated_data_are_recorded_and_not_validated_again_until_they_change(d
 
     with monkeypatch.context() as patch:
         patch.setattr(helpers.data.load, "load_study", must_not_run)
-        again, _ = validate_data(data_copy, out)
+        again, _, _ = validate_data(data_copy, out)
     assert again == first
     calls = []
     real = helpers.data.load.load_study
@@ -98,7 +99,7 @@ def test_data_that_give_a_warning_are_validated_again_so_that_the_warning_is_sho
 
     edit_csv(data_copy / "cohort.csv", lambda f: f.assign(hospital_number="H1"))
     with pytest.warns(UnknownColumnsWarning, match="hospital_number"):
-        _, record = validate_data(data_copy, tmp_path)
+        _, record, _ = validate_data(data_copy, tmp_path)
     assert record is None
 
 
@@ -117,5 +118,5 @@ def test_a_rebuild_executes_no_notebook_and_a_changed_result_reaches_the_reprodu
     results["data"]["sha256"]["cohort.csv"] = changed
     (out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     summary = build_report(PROJECT_ROOT / "data", out, formats=("html",), progress=lambda m: None)
-    assert [nb.path.name for nb in summary["executed"] if not nb.cached] == ["08-reproduction.ipynb"]
+    assert [nb.path.name for nb in summary["executed"] if not nb.cached] == ["08-reproduction.ipynb", "09-provenance.ipynb"]
     assert changed in (out / "report.html").read_text(encoding="utf-8")

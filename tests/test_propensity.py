@@ -1,4 +1,5 @@
-"""Tests of helpers/stats/propensity.py and helpers/stats/evalue.py.
+"""Tests of helpers/stats/propensity.py, helpers/stats/evalue.py, helpers/analyses/sensitivity.py and
+helpers/report/sensitivity.py.
 
 Golden values: tests/reference/propensity.R (R 4.2.2, survival 3.5-3) on survival::veteran, copied into
 tests/reference/propensity.json. Each test names the R call it mirrors. Deliberate difference: lifelines'
@@ -59,6 +60,7 @@ def simulate_patients(n: int = 160, seed: int = 1, kps_only_treated: bool = True
 
 
 SIM_TERMS = ["age", "sex:Female", "grade_group:G3-G4", "kps_group:< 70"]
+TREATED = "CMT+ICI"
 
 
 # ----------------------------------------------------------------------------- R goldens
@@ -157,10 +159,11 @@ def test_indicator_terms_join_levels_with_a_bar_and_keep_plus_signs_in_level_nam
     assert list(X.columns) == ["n_stage_group:N+", "h:B|C", "h:B", "h:C"]
 
 
-@pytest.mark.parametrize("term", ["ici_cycles", "chemo_cycles"])
+@pytest.mark.parametrize("term", ["ici_cycles", "os_months"])
 def test_post_baseline_variables_are_refused_in_the_propensity_model(term):
+    """Post-baseline columns come from the dictionary's timing (passed in); outcome columns always."""
     with pytest.raises(P.PropensityInputError, match="after time zero"):
-        P.make_design(simulate_patients(), ["age", term])
+        P.make_design(simulate_patients(), ["age", term], post_baseline=["ici_cycles"])
 
 
 def test_a_missing_value_in_a_model_term_is_an_error_listing_the_term():
@@ -170,21 +173,18 @@ def test_a_missing_value_in_a_model_term_is_an_error_listing_the_term():
         P.make_design(p, ["age"])
 
 
-def test_a_level_seen_in_one_arm_only_excludes_its_patients_with_a_positivity_warning():
+def test_a_level_seen_in_one_arm_only_excludes_its_patients_from_the_common_support():
     p = simulate_patients()
     n_low = int((p["kps_group"] == "< 70").sum())
     assert n_low > 0
-    with pytest.warns(P.PositivityWarning, match="KPS score"):
-        support = P.restrict_to_common_support(p, SIM_TERMS)
+    support = P.restrict_to_common_support(p, SIM_TERMS, TREATED)
     assert int((~support.keep).sum()) == n_low
     assert "kps_group:< 70" in support.dropped_terms and "kps_group:< 70" not in support.terms
 
 
 def test_overlap_weights_balance_every_model_term_exactly_and_give_the_arms_equal_total_weight():
     p = simulate_patients()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", P.PositivityWarning)
-        fit = P.fit_propensity(p, SIM_TERMS)
+    fit = P.fit_propensity(p, SIM_TERMS, TREATED)
     kept = p.loc[fit.ps.index]
     w = P.compute_weights(fit.ps, fit.treated, "ATO")
     t = fit.treated.to_numpy()
@@ -210,10 +210,8 @@ def test_c_statistic_of_a_constant_score_is_one_half():
 # ----------------------------------------------------------------------------- bootstrap
 def test_bootstrap_is_identical_for_one_and_two_workers_with_the_same_seed():
     p = simulate_patients()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", P.PropensityCaveatWarning)
-        one = P.bootstrap_weighted_hr(p, SIM_TERMS, n_boot=24, seed=7, trim_quantiles=(0.01, 0.99), n_jobs=1)
-        two = P.bootstrap_weighted_hr(p, SIM_TERMS, n_boot=24, seed=7, trim_quantiles=(0.01, 0.99), n_jobs=2)
+    one = P.bootstrap_weighted_hr(p, SIM_TERMS, 24, 7, (0.01, 0.99), TREATED, workers=1)
+    two = P.bootstrap_weighted_hr(p, SIM_TERMS, 24, 7, (0.01, 0.99), TREATED, workers=2)
     np.testing.assert_array_equal(one["coefs"], two["coefs"])
 
 
@@ -228,59 +226,13 @@ def test_a_bootstrap_replicate_repeats_the_whole_pipeline():
     """Replicate 0 equals the point estimate pipeline run on the resampled patients by hand."""
     p = simulate_patients()
     idx = P.draw_bootstrap_indices(len(p), 1, seed=3)[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", P.PropensityCaveatWarning)
-        boot = P.bootstrap_weighted_hr(p, SIM_TERMS, n_boot=1, seed=3, n_jobs=1)
-        resampled = p.iloc[idx].reset_index(drop=True)
-        fit = P.fit_propensity(resampled, SIM_TERMS)
+    boot = P.bootstrap_weighted_hr(p, SIM_TERMS, 1, 3, None, TREATED, workers=1)
+    resampled = p.iloc[idx].reset_index(drop=True)
+    fit = P.fit_propensity(resampled, SIM_TERMS, TREATED)
     kept = resampled.loc[fit.ps.index]
     w = P.compute_weights(fit.ps, fit.treated, "ATO")
     expected = P.cox_arm_coefficient(kept["os_months"], kept["os_event"], fit.treated, w)
     assert boot["coefs"][0, 1] == pytest.approx(expected, rel=1e-10)
-
-
-# ----------------------------------------------------------------------------- whole analysis
-@pytest.fixture(scope="module")
-def sim_results():
-    p = simulate_patients(n=200, seed=11)
-    cfg = P.SensitivityConfig(SIM_TERMS, estimand="ATO", n_bootstrap=40, seed=5, n_jobs=1,
-                              balance_extra=["start_year"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", P.PropensityCaveatWarning)
-        return P.run_sensitivity(p, cfg)
-
-
-def test_results_payload_has_the_sections_the_report_quotes(sim_results):
-    from helpers.build.results import to_jsonable
-    payload = to_jsonable(P.sensitivity_payload(sim_results))
-    assert {"iptw", "overlap", "adjusted", "evalue", "balance", "era", "text"} <= set(payload)
-    json.dumps(payload, allow_nan=False)
-    for key in ("conclusion", "statement_os", "evalue_os", "hr_os_ATO", "c_statistic", "balance_ATE"):
-        assert isinstance(payload["text"][key], str) and payload["text"][key]
-
-
-def test_era_analysis_keeps_only_the_years_in_which_both_arms_were_treated(sim_results):
-    lo, hi = sim_results.era["years"]
-    p = sim_results.all_patients
-    assert lo == p.loc[p["arm"] == "CMT+ICI", "start_year"].min()
-    assert hi == p.loc[p["arm"] == "CMT", "start_year"].max()
-
-
-def test_display_tables_have_one_row_per_analysis_and_endpoint(sim_results):
-    hr = P.make_hr_table(sim_results)
-    assert hr["Analysis"].str.contains("Overlap weights").sum() == 2
-    assert len(P.make_evalue_table(sim_results)) == 2
-    assert "SMD overlap (ATO)" in P.make_balance_display(sim_results).columns
-
-
-@pytest.mark.parametrize("plot", ["plot_ps_overlap", "plot_love", "plot_weighted_km"])
-def test_figures_are_returned_not_shown(sim_results, plot):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig = getattr(P, plot)(sim_results)
-    assert isinstance(fig, matplotlib.figure.Figure)
-    plt.close(fig)
 
 
 def test_bootstrap_logistic_engine_gives_the_statsmodels_and_r_glm_fit():
@@ -300,9 +252,7 @@ def test_support_rule_is_applied_until_no_one_arm_level_remains():
 
 @pytest.mark.parametrize("n_boot", [1, 3, 9, 17])
 def test_bootstrap_returns_one_row_per_replicate_for_any_number_of_replicates(n_boot):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", P.PropensityCaveatWarning)
-        out = P.bootstrap_weighted_hr(simulate_patients(), SIM_TERMS, n_boot=n_boot, seed=2, n_jobs=2)
+    out = P.bootstrap_weighted_hr(simulate_patients(), SIM_TERMS, n_boot, 2, None, TREATED, workers=2)
     assert out["coefs"].shape == (n_boot, 4)
 
 
@@ -311,12 +261,189 @@ def test_multivariable_cox_arm_hazard_ratio_matches_r_coxph():
     ref = REF["multivariable"]
     p = VET.assign(arm=pd.Categorical(np.where(VET["treated"] == 1, "CMT+ICI", "CMT"), categories=["CMT", "CMT+ICI"]),
                    os_months=VET["time"], os_event=VET["status"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", P.PropensityCaveatWarning)
-        fit = P.fit_adjusted_cox(p, ["karno", "age", "prior10", "small"], "os")
+    fit = P.fit_adjusted_cox(p, ["karno", "age", "prior10", "small"], "os", TREATED)
     assert np.log(fit["hr"]) == approx(ref["coef"])
     assert fit["lower"] == approx(ref["lower"]) and fit["upper"] == approx(ref["upper"])
     assert fit["p"] == approx(ref["p"])
+
+
+
+
+# ----------------------------------------------------------------------------- whole analysis (analyses + report)
+def make_study(patients: pd.DataFrame, design: str = "observational", reference: str = "CMT",
+               experimental: str = "CMT+ICI"):
+    """A minimal study object: patients, configuration and a typed dictionary (labels and timing)."""
+    from types import SimpleNamespace
+    labels = {"age": "Age", "sex": "Sex", "grade_group": "Grade", "kps_group": "KPS score",
+              "ici_cycles": "Cycles received", "start_year": "Year of treatment start", "marker": "Marker",
+              "score": "Score"}
+    covs = {n: SimpleNamespace(timing="post-baseline" if n == "ici_cycles" else "baseline", levels={})
+            for n in labels if n in patients.columns and n != "start_year"}
+    dictionary = SimpleNamespace(covariates=covs, groupings={}, exposures={}, label=lambda n: labels.get(n, n),
+                                 level_label=lambda n, c: str(c),
+                                 baseline=lambda: [n for n, c in covs.items() if c.timing == "baseline"],
+                                 post_baseline=lambda: [n for n, c in covs.items() if c.timing != "baseline"])
+    config = SimpleNamespace(reference_arm=reference, experimental_arm=experimental,
+                             arm_order=(reference, experimental), design=design,
+                             arm_label=lambda c: {reference: "Reference", experimental: "Experimental"}[c])
+    return SimpleNamespace(patients=patients, config=config, dictionary=dictionary, folder=None)
+
+
+def _run(patients, design="observational", **choices):
+    from helpers.analyses.sensitivity import run_sensitivity
+    plan = {"ps_covariates": SIM_TERMS, "n_bootstrap": 40, **choices}
+    return run_sensitivity(make_study(patients, design), plan, seed=5, workers=1)
+
+
+@pytest.fixture(scope="module")
+def sim_results():
+    return _run(simulate_patients(n=200, seed=11), balance_covariates=["start_year"])
+
+
+def test_results_payload_has_the_sections_the_report_quotes(sim_results):
+    from helpers.build.results import to_jsonable
+    from helpers.report import sensitivity as R
+    payload = to_jsonable(R.sensitivity_payload(sim_results))
+    assert {"iptw", "overlap", "adjusted", "evalue", "balance", "era", "text"} <= set(payload)
+    json.dumps(payload, allow_nan=False)
+    for key in ("conclusion", "statement_os", "evalue_os", "hr_os_ATO", "c_statistic", "balance_ATE",
+                "start_year_sentence", "design_sentence"):
+        assert isinstance(payload["text"][key], str) and payload["text"][key]
+
+
+def test_the_treated_arm_is_the_experimental_arm_of_the_configuration():
+    p = simulate_patients(n=200, seed=11)
+    p["arm"] = p["arm"].cat.rename_categories({"CMT": "standard", "CMT+ICI": "test"})
+    from helpers.analyses.sensitivity import run_sensitivity
+    res = run_sensitivity(make_study(p, reference="standard", experimental="test"),
+                          {"ps_covariates": SIM_TERMS, "n_bootstrap": 10}, seed=5, workers=1)
+    assert res.arms.experimental == "test"
+    assert res.ps_fit.treated.sum() == (res.patients["arm"] == "test").sum()
+    assert {"mean_standard", "mean_test"} <= set(res.balance.columns)
+
+
+def test_era_analysis_keeps_only_the_years_in_which_both_arms_were_treated(sim_results):
+    lo, hi = sim_results.era.years
+    p = sim_results.all_patients
+    assert lo == p.loc[p["arm"] == "CMT+ICI", "start_year"].min()
+    assert hi == p.loc[p["arm"] == "CMT", "start_year"].max()
+
+
+def test_display_tables_have_one_row_per_analysis_and_endpoint(sim_results):
+    from helpers.report import sensitivity as R
+    hr = R.make_hr_table(sim_results)
+    assert hr["Analysis"].str.contains("Overlap weights").sum() == 2
+    assert len(R.make_evalue_table(sim_results)) == 2
+    assert "SMD overlap (ATO)" in R.make_balance_display(sim_results).columns
+
+
+@pytest.mark.parametrize("plot", ["plot_ps_overlap", "plot_love", "plot_weighted_km"])
+def test_figures_are_returned_not_shown(sim_results, plot):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from helpers.report import sensitivity as R
+    fig = getattr(R, plot)(sim_results)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- bugs of issue 12
+def test_the_weighted_smd_of_a_covariate_constant_in_the_cohort_is_zero():
+    """A cohort whose patients all started in one year: start-year SMD 0 (was 1.99 from rounding)."""
+    p = simulate_patients(n=200, seed=11)
+    p["start_date"] = pd.Timestamp("2021-03-01") + pd.to_timedelta(np.arange(len(p)) % 200, unit="D")
+    t = (p["arm"] == "CMT+ICI").to_numpy(float)
+    w = np.random.default_rng(0).uniform(0.1, 3, len(p))
+    year = np.full(len(p), 2021.0)
+    assert P.standardized_difference(year, t, w) == 0.0
+    assert P.standardized_difference(year, t) == 0.0
+    res = _run(p, balance_covariates=["start_year"])
+    row = res.balance[res.balance["term"] == "start_year"].iloc[0]
+    assert row["smd_unweighted"] == 0 and row["smd_ATE"] == 0 and row["smd_ATO"] == 0
+
+
+def test_a_covariate_that_separates_the_arms_is_named_and_the_rest_builds():
+    from helpers.build.results import to_jsonable
+    from helpers.report import sensitivity as R
+    p = simulate_patients(n=200, seed=11)
+    p["score"] = np.where(p["arm"] == "CMT+ICI", 10.0, 0.0) + np.random.default_rng(1).uniform(0, 1, len(p))
+    res = _run(p, ps_covariates=SIM_TERMS + ["score"])
+    assert not res.estimable and res.main.reason == "separation" and res.main.terms == ("score",)
+    text = R.not_estimable_text(res.main, res)
+    assert text.startswith("not estimable:") and "Score" in text and "separates the arms" in text
+    payload = to_jsonable(R.sensitivity_payload(res))
+    json.dumps(payload, allow_nan=False)
+    assert "Score" in payload["text"]["conclusion"]
+    assert any("Score" in c for c in payload["caveats"])
+    for make in (R.make_ps_model_table, R.make_weight_table, R.make_balance_display, R.make_hr_table,
+                 R.make_evalue_table):
+        assert len(make(res))
+    assert "Score" in R.make_hr_table(res).iloc[3, 2]
+
+
+def test_an_indicator_that_separates_the_arms_is_named_not_a_missing_arm_error():
+    """A level in one arm only for every patient: the common support empties an arm -> named, not an error."""
+    from helpers.report import sensitivity as R
+    p = simulate_patients(n=200, seed=11)
+    p["marker"] = pd.Categorical(np.where(p["arm"] == "CMT+ICI", "pos", "neg"), categories=["neg", "pos"])
+    res = _run(p, ps_covariates=SIM_TERMS + ["marker:pos"])
+    assert not res.estimable and "marker:pos" in res.main.terms
+    assert "Marker: pos" in R.not_estimable_text(res.main, res)
+    assert "not estimable" in R.sensitivity_payload(res)["text"]["hr_os_ATO"]
+
+
+def test_an_arm_emptied_by_the_common_support_is_not_estimable_not_a_division_by_zero():
+    p = simulate_patients(n=120, seed=3)
+    treated = p["arm"] == "CMT+ICI"
+    p["kps_group"] = pd.Categorical(np.where(treated, "< 70", ">= 70"), categories=[">= 70", "< 70"])
+    fit = P.fit_propensity(p, SIM_TERMS, TREATED)
+    assert isinstance(fit, P.PropensityNotEstimable) and fit.reason == "empty_arm"
+    assert fit.terms == ("kps_group:< 70",)
+    res = _run(p)
+    assert not res.estimable
+    assert all(not isinstance(e, dict) for e in res.evalues.values())
+
+
+# ----------------------------------------------------------------------------- generated sentences
+def test_robust_is_said_only_when_every_baseline_covariate_is_balanced(sim_results):
+    from helpers.report import sensitivity as R
+    text = R.describe_robustness(sim_results)
+    balanced = sim_results.balance_achieved_all()
+    assert ("robust" in text["conclusion"]) == (balanced and any(v["consistent"] for v in sim_results.verdicts().values()))
+    if not balanced:
+        assert "associations" in text["conclusion"] and text["robust_os"] == "no"
+
+
+def test_randomised_design_says_the_weighting_checks_chance_imbalance():
+    from helpers.report import sensitivity as R
+    res = _run(simulate_patients(n=200, seed=11), design="randomised", n_bootstrap=10)
+    assert "randomised" in R.design_sentence(res) and "chance" in R.design_sentence(res)
+    assert "chance imbalance" in R.describe_robustness(res)["conclusion"]
+    assert "non-randomised" not in R.describe_robustness(res)["conclusion"]
+
+
+def test_start_year_predicts_the_arm_only_when_its_c_statistic_or_overlap_says_so(sim_results):
+    from helpers.analyses.sensitivity import start_year_association
+    from helpers.report import sensitivity as R
+    p = simulate_patients(n=200, seed=11)
+    mixed = p.assign(start_date=pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(len(p)) * 9, unit="D"))
+    weak = start_year_association(mixed, TREATED, 0.9)
+    assert not weak.predicts_arm and weak.c_statistic < 0.9
+    strong = start_year_association(p, TREATED, 0.5)
+    assert strong.predicts_arm
+    res = _run(mixed, n_bootstrap=10)
+    assert "almost perfectly" not in R.start_year_sentence(res)
+
+
+def test_no_arm_code_or_study_word_is_hard_coded_in_the_sensitivity_helpers():
+    import inspect
+    from helpers.analyses import sensitivity as A
+    from helpers.report import sensitivity as R
+    for module in (P, A, R):
+        source = inspect.getsource(module)
+        for word in ("CMT", "ICI", "chemotherapy", "oesophag", "Dai", "kps", "ici_cycles"):
+            assert word not in source, (module.__name__, word)
 
 
 # ----------------------------------------------------------------------------- CI method
@@ -330,37 +457,43 @@ def test_auto_ci_method_is_the_bootstrap_up_to_the_limit_and_the_robust_ci_above
 
 
 def test_the_shipped_sized_cohort_gets_the_bootstrap_by_default(sim_results):
-    assert sim_results.config.ci_method == "auto" and sim_results.ci_method == "bootstrap"
-    assert "percentile bootstrap" in sim_results.ci_sentence
+    from helpers.report import sensitivity as R
+    assert sim_results.choices.ci_method == "auto" and sim_results.ci_method == "bootstrap"
+    assert "percentile bootstrap" in R.ci_sentence(sim_results)
 
 
 @pytest.fixture(scope="module")
 def robust_results():
-    p = simulate_patients(n=200, seed=11)
-    cfg = P.SensitivityConfig(SIM_TERMS, estimand="ATO", n_bootstrap=40, seed=5, n_jobs=1, ci_method="robust")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", P.PropensityCaveatWarning)
-        return P.run_sensitivity(p, cfg)
+    return _run(simulate_patients(n=200, seed=11), ci_method="robust")
 
 
 def test_robust_ci_method_reports_the_sandwich_interval_everywhere_and_runs_no_bootstrap(robust_results, sim_results):
     from helpers.build.results import to_jsonable
+    from helpers.report import sensitivity as R
     res = robust_results
-    assert res.ci_method == "robust" and res.bootstrap["n_boot"] == 0
+    assert res.ci_method == "robust" and res.main.bootstrap["n_boot"] == 0
     for est in ("ATE", "ATO"):
         for ep in ("os", "pfs"):
             f = res.weighted[est][ep]
             assert (f["boot_lower"], f["boot_upper"]) == (f["lower"], f["upper"])
             # same point estimate as with the bootstrap: only the interval changes
             assert f["hr"] == pytest.approx(sim_results.weighted[est][ep]["hr"], rel=1e-12)
-    payload = to_jsonable(P.sensitivity_payload(res))
+    payload = to_jsonable(R.sensitivity_payload(res))
     assert payload["config"]["ci_method_used"] == "robust"
     assert payload["overlap"]["os"]["ci_method"] == "robust (sandwich) variance"
     assert "robust (sandwich) variance" in payload["text"]["ci_sentence"]
     assert "bootstrap interval" not in payload["text"]["ci_sentence"]
-    hr = P.make_hr_table(res)
+    hr = R.make_hr_table(res)
     assert hr["Analysis"].str.contains("Overlap weights").sum() == 1     # no duplicate comparison row
     assert not hr["CI"].str.contains("bootstrap").any()
-    assert "HR (95% robust CI)" in P.make_evalue_table(res).columns
-    assert "percentile bootstrap was not run" in P.hr_footnote(res)
-    assert "robust 95% CI" in P.evalue_footnote(res)
+    assert "HR (95% robust CI)" in R.make_evalue_table(res).columns
+    assert "percentile bootstrap was not run" in R.hr_footnote(res)
+    assert "robust 95% CI" in R.evalue_footnote(res)
+
+
+def test_bootstrap_arm_only_cox_equals_the_engine_coefficient():
+    """The bootstrap's vectorised one-coefficient Newton-Raphson equals helpers.stats.cox.fit_coxph."""
+    for w in ("iptw", "ato", "unweighted"):
+        fit = P.fit_weighted_cox(VET["time"], VET["status"], VET["treated"], _weights(w))
+        fast = P.cox_arm_coefficient(VET["time"], VET["status"], VET["treated"], _weights(w))
+        assert fast == pytest.approx(fit["coef"], rel=1e-9)

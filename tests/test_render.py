@@ -237,7 +237,7 @@ def test_fallback_renders_self_contained_html_pdf_and_docx_and_names_the_rendere
     assert 'src="data:image/png;base64,' in html and 'src="media/' not in html
     assert "Table 1: Patients per arm." in html and "Figure 1: Survival by arm." in html
     assert 'alt="A falling step curve."' in html
-    assert "Kaplan" in html and "without Quarto" in html
+    assert "Kaplan" in html and "Rendered with pandoc" in html and "helpers" not in html.split("<body")[1]
     assert (project / "_output" / "report.pdf").read_bytes()[:5] == b"%PDF-"
     assert (project / "_output" / "report.docx").read_bytes()[:2] == b"PK"
     assert not list((project / "_output").glob(".render-*")), "temporary folder left behind"
@@ -557,3 +557,74 @@ def test_rendering_and_reading_results_do_not_load_pandas():
             "print('pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- parts of the study
+
+from helpers.build.render import BuildInfo, select_parts  # noqa: E402
+
+PARTS_TEXT = """Always.
+<!-- part: response -->
+Response prose.
+<!-- part: replication -->
+Response and replication.
+<!-- /part -->
+<!-- /part -->
+<!-- part: not replication -->
+No replication.
+<!-- /part -->
+End."""
+
+
+@pytest.mark.parametrize("parts, kept", [
+    ({"response", "replication"}, ["Always.", "Response prose.", "Response and replication.", "End."]),
+    ({"response"}, ["Always.", "Response prose.", "No replication.", "End."]),
+    (set(), ["Always.", "No replication.", "End."]),
+])
+def test_prose_marked_for_a_part_is_kept_only_when_the_study_has_it(parts, kept):
+    assert select_parts(PARTS_TEXT, BuildInfo(parts=frozenset(parts))).split("\n") == kept
+
+
+def test_without_a_build_record_every_part_is_kept():
+    assert "No replication." not in select_parts(PARTS_TEXT, BuildInfo())
+    assert "Response and replication." in select_parts(PARTS_TEXT, BuildInfo())
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<!-- part: responses -->\nx\n<!-- /part -->", "unknown part 'responses'"),
+    ("<!-- part: pfs -->\nx", "not closed"),
+    ("x\n<!-- /part -->", "closes no part"),
+])
+def test_a_misspelt_or_unbalanced_part_marker_is_an_error_naming_the_file(text, message):
+    with pytest.raises(RenderError, match=message):
+        select_parts(text, BuildInfo(parts=frozenset()), "x.qmd")
+
+
+def _record(project: Path, parts, notebooks, title=None):
+    (project / "_output" / "build.json").write_text(
+        json.dumps({"parts": sorted(parts), "notebooks": notebooks, "title": title}), encoding="utf-8")
+
+
+def test_a_part_the_study_lacks_is_dropped_with_its_embeds_and_references_to_them(project):
+    report = project / "report.qmd"
+    report.write_text(report.read_text().replace(
+        "{{< embed notebooks/01-demo.ipynb#fig-demo >}}",
+        "<!-- part: pfs -->\n{{< embed notebooks/01-demo.ipynb#fig-demo >}}\n<!-- /part -->"))
+    _record(project, ["synthetic"], ["01-demo.ipynb"], title="A study of two arms")
+    with pytest.warns(UserWarning):
+        text = build_markdown(project, json.loads((project / "_output" / "results.json").read_text()),
+                              project / "work", project / "_output" / "notebooks", "R",
+                              build=BuildInfo.read(project / "_output"))
+    assert "fig-demo.png" not in text and "not produced for these data" in text
+    assert "Table 1: Patients per arm." in text
+    assert 'title: A study of two arms' in text.split("---")[1]
+
+
+def test_embeds_of_a_notebook_that_did_not_run_are_dropped_not_an_error(project):
+    report = project / "report.qmd"
+    report.write_text(report.read_text().replace("As @tbl-demo and [@fig-demo] show (panel [-@fig-demo]; see also @sec-methods), ", ""))
+    (project / "_output" / "notebooks" / "01-demo.ipynb").unlink()
+    _record(project, ["synthetic"], [])
+    info = render_report(project, project / "_output", renderer="pandoc+typst", formats=("html",))
+    html = info.files[0].read_text(encoding="utf-8")
+    assert "Patients per arm" not in html and "Demo supplement" in html

@@ -1,4 +1,5 @@
-"""Tests of helpers/analyses/response.py against R golden values (tests/reference/response_safety.R)."""
+"""Tests of helpers/analyses/response.py against R golden values (tests/reference/response_safety.R),
+and of its presentation (helpers/report/response.py)."""
 from __future__ import annotations
 
 import json
@@ -11,11 +12,19 @@ import pytest
 
 from helpers.analyses import response as rs
 from helpers.build.results import to_jsonable
+from helpers.report import response as rr
+from helpers.stats.types import Estimate, NotEstimable
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "response_safety.json").read_text())
 CASES = REFERENCE["comparisons"]
 RTOL = 1e-6
 ARMS = ("CMT", "CMT+ICI")
+
+
+def _triple(est) -> tuple[float, float, float]:
+    """(value, lower, upper) of an Estimate."""
+    assert isinstance(est, Estimate), est
+    return (est.value, est.lower, est.upper)
 
 
 def _r_number(value):
@@ -47,7 +56,9 @@ def test_clopper_pearson_interval_matches_r_binom_test(case):
     """R: binom.test(k, n)$conf.int for both arms."""
     c = CASES[case]
     for k, n, golden in ((c["k1"], c["n1"], c["binom1"]), (c["k2"], c["n2"], c["binom2"])):
-        rate, lower, upper = rs.binomial_ci(k, n)
+        est = rs.binomial_ci(k, n)
+        rate, lower, upper = _triple(est)
+        assert est.method == "clopper-pearson" and est.level == 0.95
         assert rate == pytest.approx(k / n)
         np.testing.assert_allclose([lower, upper], golden, rtol=RTOL, atol=1e-12)
 
@@ -57,7 +68,8 @@ def test_newcombe_difference_matches_wilson_limits_from_r_prop_test(case):
     """R: Newcombe method 10 from prop.test(k, n, correct = FALSE)$conf.int of each arm."""
     c = CASES[case]
     got = rs.rate_difference(c["k1"], c["n1"], c["k2"], c["n2"], method="newcombe")
-    np.testing.assert_allclose(got, c["newcombe_diff"], rtol=RTOL, atol=1e-12)
+    assert got.method == "newcombe"
+    np.testing.assert_allclose(_triple(got), c["newcombe_diff"], rtol=RTOL, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", sorted(c for c in CASES if c != "none_in_any_arm"))
@@ -65,7 +77,7 @@ def test_wald_difference_matches_r_two_sample_prop_test(case):
     """R: prop.test(c(k1, k2), c(n1, n2), correct = FALSE)$conf.int."""
     c = CASES[case]
     got = rs.rate_difference(c["k1"], c["n1"], c["k2"], c["n2"], method="wald")
-    np.testing.assert_allclose(got, c["wald_diff"], rtol=RTOL, atol=1e-12)
+    np.testing.assert_allclose(_triple(got), c["wald_diff"], rtol=RTOL, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", sorted(c for c in CASES if c != "none_in_any_arm"))
@@ -73,7 +85,7 @@ def test_conditional_odds_ratio_matches_fisher_test_code_at_tight_tolerance(case
     """R: fisher.test(x) estimate and conf.int, its own code rerun with uniroot(tol = 1e-14)."""
     c = CASES[case]
     got = rs.conditional_odds_ratio(c["k1"], c["n1"], c["k2"], c["n2"])
-    np.testing.assert_allclose(got, [_r_number(v) for v in c["fisher_or_tight"]], rtol=RTOL)
+    np.testing.assert_allclose(_triple(got), [_r_number(v) for v in c["fisher_or_tight"]], rtol=RTOL)
 
 
 @pytest.mark.parametrize("case", sorted(c for c in CASES if c != "none_in_any_arm"))
@@ -81,7 +93,7 @@ def test_conditional_odds_ratio_matches_default_fisher_test_to_its_root_finding_
     """R: fisher.test(x)$estimate and $conf.int (uniroot default tolerance, so rtol 1e-3)."""
     c = CASES[case]
     got = rs.conditional_odds_ratio(c["k1"], c["n1"], c["k2"], c["n2"])
-    np.testing.assert_allclose(got, [_r_number(v) for v in c["fisher_or_default"]], rtol=1e-3)
+    np.testing.assert_allclose(_triple(got), [_r_number(v) for v in c["fisher_or_default"]], rtol=1e-3)
 
 
 @pytest.mark.parametrize("case", sorted(c for c in CASES if c != "none_in_any_arm"))
@@ -105,12 +117,12 @@ def test_large_tables_use_the_log_space_solver_and_agree_with_scipy_conditional_
     expected = [res.statistic, ci.low, ci.high]
     got = rs._conditional_odds_ratio_logspace(*counts)
     np.testing.assert_allclose(got, expected, rtol=1e-9)
-    if n1 + n2 > rs.LOGSPACE_MIN_N:
-        assert rs.conditional_odds_ratio(*counts) == got
+    if n1 + n2 > rs.LOGSPACE_MIN_N and 0 < k1 + k2 < n1 + n2:
+        assert _triple(rs.conditional_odds_ratio(*counts)) == got
 
 
 def test_the_log_space_odds_ratio_stays_finite_at_one_hundred_thousand_patients():
-    est, lower, upper = rs.conditional_odds_ratio(12_000, 30_000, 21_000, 70_000)
+    est, lower, upper = _triple(rs.conditional_odds_ratio(12_000, 30_000, 21_000, 70_000))
     assert 0 < lower < est < upper < math.inf
     assert est == pytest.approx((12_000 * 49_000) / (18_000 * 21_000), rel=1e-3)   # ~ sample odds ratio
 
@@ -133,10 +145,11 @@ def test_p_value_follows_the_table_1_rule_and_matches_r(case):
     golden = {"pearson": lambda: c["pearson"][1], "yates": lambda: c["yates"][1],
               "fisher": lambda: c["fisher_p"]}[kind]()
     assert comp.p == pytest.approx(golden, rel=RTOL)
-    assert comp.test == {"pearson": "Pearson chi-square", "yates": "Yates-corrected chi-square",
-                         "fisher": "Fisher's exact test"}[kind]
+    assert comp.test.test == kind
+    assert rr.test_label(comp.test) == {"pearson": "Pearson chi-square", "yates": "Yates-corrected chi-square",
+                                        "fisher": "Fisher's exact test"}[kind]
     if kind in ("pearson", "yates"):
-        assert comp.statistic == pytest.approx(c[kind][0], rel=RTOL)
+        assert comp.test.statistic == pytest.approx(c[kind][0], rel=RTOL)
         assert comp.min_expected == pytest.approx(c["min_expected"], rel=RTOL)
 
 
@@ -160,11 +173,12 @@ def test_patient_level_rates_match_r_including_missing_response_as_ne(reference_
         comp = rs.compare_response_rates(reference_patients, endpoint, denominator)
     assert (comp.k["CMT+ICI"], comp.n["CMT+ICI"], comp.k["CMT"], comp.n["CMT"]) == (
         golden["k1"], golden["n1"], golden["k2"], golden["n2"])
-    np.testing.assert_allclose(comp.rate["CMT+ICI"][1:], golden["binom1"], rtol=RTOL)
-    np.testing.assert_allclose(comp.rate["CMT"][1:], golden["binom2"], rtol=RTOL)
-    np.testing.assert_allclose(comp.odds_ratio, [_r_number(v) for v in golden["fisher_or_tight"]], rtol=RTOL)
-    np.testing.assert_allclose(comp.difference, golden["newcombe_diff"], rtol=RTOL)
-    assert comp.test == "Fisher's exact test"   # n < 40 under the paper rule
+    np.testing.assert_allclose(_triple(comp.rate["CMT+ICI"])[1:], golden["binom1"], rtol=RTOL)
+    np.testing.assert_allclose(_triple(comp.rate["CMT"])[1:], golden["binom2"], rtol=RTOL)
+    np.testing.assert_allclose(_triple(comp.odds_ratio), [_r_number(v) for v in golden["fisher_or_tight"]],
+                               rtol=RTOL)
+    np.testing.assert_allclose(_triple(comp.difference), golden["newcombe_diff"], rtol=RTOL)
+    assert comp.test.test == "fisher"   # n < 40 under the paper rule
     assert comp.p == pytest.approx(golden["fisher_p"], rel=RTOL)
 
 
@@ -181,20 +195,46 @@ def test_best_response_counts_match_r_table_with_missing_counted_as_ne(reference
 def test_an_arm_with_zero_responders_has_lower_limit_zero_and_odds_ratio_zero():
     patients = _patients_from_counts({"CMT": {"SD": 10, "PD": 5}, "CMT+ICI": {"PR": 4, "SD": 8}})
     comp = rs.compare_response_rates(patients, "orr")
-    assert comp.rate["CMT"][:2] == (0.0, 0.0)
-    assert comp.odds_ratio[0] == math.inf and comp.odds_ratio[2] == math.inf
-    table = rs.make_response_table(patients)
+    assert _triple(comp.rate["CMT"])[:2] == (0.0, 0.0)
+    assert comp.odds_ratio.value == math.inf and comp.odds_ratio.upper == math.inf
+    table = rr.make_response_table(rs.analyse_response_patients(patients))
     assert table.loc[5, "Odds ratio (95% CI)"].startswith("∞")
 
 
-def test_no_responder_in_either_arm_gives_an_undefined_odds_ratio_and_p_one_without_crashing():
+def test_no_responder_in_either_arm_gives_a_not_estimable_odds_ratio_and_p_one_without_crashing():
     patients = _patients_from_counts({"CMT": {"SD": 10, "PD": 5}, "CMT+ICI": {"PD": 4, "SD": 8}})
     comp = rs.compare_response_rates(patients, "orr")
-    assert math.isnan(comp.odds_ratio[0]) and comp.odds_ratio[1:] == (0.0, math.inf)
-    assert comp.p == 1.0 and comp.test == "Fisher's exact test"   # R: fisher.test(x)$p.value = 1
-    payload = to_jsonable(rs.summarise_response(patients, published={}))
+    assert comp.odds_ratio == NotEstimable("odds_ratio", "no_events")
+    assert comp.p == 1.0 and comp.test.test == "fisher"   # R: fisher.test(x)$p.value = 1
+    result = rs.analyse_response_patients(patients)
+    payload = to_jsonable(rr.response_results(result, published={}))
     assert payload["orr"]["odds_ratio"]["estimate"] is None
+    assert payload["text"]["orr_odds_ratio"] == "not estimable: no patient had the event in either arm"
     json.dumps(payload, allow_nan=False)
+
+
+def test_an_arm_without_evaluable_patients_is_not_estimable_and_rendered_in_words():
+    patients = _patients_from_counts({"CMT": {"PR": 3, "PD": 5}, "CMT+ICI": {"NE": 4}})
+    result = rs.analyse_response_patients(patients, denominator="evaluable")
+    comp = result.main["orr"]
+    assert comp.rate["CMT+ICI"] == NotEstimable("orr", "no_patients")
+    assert isinstance(comp.difference, NotEstimable) and isinstance(comp.test, NotEstimable)
+    payload = to_jsonable(rr.response_results(result))
+    assert payload["text"]["orr_experimental"] == "not estimable: no patients in the arm"
+    assert payload["text"]["orr_p"] == "not estimable: no patients in the arm"
+    table = rr.make_response_table(result)
+    assert "not estimable: no patients in the arm" in table.iloc[5, 2]
+    json.dumps(payload, allow_nan=False)
+
+
+def test_an_arm_without_any_patient_gives_not_estimable_rates_instead_of_crashing():
+    patients = _patients_from_counts({"CMT": {"PR": 3, "PD": 5}, "CMT+ICI": {}})
+    result = rs.analyse_response_patients(patients)
+    assert result.n == {"CMT": 8, "CMT+ICI": 0}
+    assert all(isinstance(result.main[ep].rate["CMT+ICI"], NotEstimable) for ep in ("orr", "dcr"))
+    assert any(c.kind == "not_estimable" for c in result.caveats)
+    rr.make_response_table(result)
+    json.dumps(to_jsonable(rr.response_results(result)), allow_nan=False)
 
 
 def test_unknown_response_code_is_rejected_with_the_offending_row():
@@ -216,31 +256,103 @@ def test_response_codes_are_accepted_in_any_case_and_with_spaces():
     assert rs.compare_response_rates(patients, "dcr").k == {"CMT": 2, "CMT+ICI": 2}
 
 
+def test_a_missing_response_is_a_caveat_and_a_generated_sentence(reference_patients):
+    with pytest.warns(rs.MissingResponseWarning):
+        result = rs.analyse_response_patients(reference_patients)
+    assert [c.kind for c in result.caveats] == ["missing_response"]
+    text = rr.response_results(result, published={})["text"]
+    assert text["missing_sentence"] == "1 patient without a recorded best response was counted as not evaluable."
+
+
+def test_arms_follow_the_given_order_with_the_reference_first():
+    patients = _patients_from_counts({"CMT": {"PR": 2, "PD": 6}, "CMT+ICI": {"PR": 4, "PD": 1}})
+    result = rs.analyse_response_patients(patients, arm_order=["CMT+ICI", "CMT"])
+    assert result.arms == ("CMT+ICI", "CMT")
+    assert result.main["orr"].difference.value == pytest.approx(2 / 8 - 4 / 5)
+
+
+# ----------------------------------------------------------------------------- the study and its plan
+class _Config:
+    arm_order = ("standard", "test")
+    reference_arm = "standard"
+    design = "randomised"
+
+    @staticmethod
+    def arm_label(code):
+        return {"standard": "Standard therapy", "test": "Test therapy"}[code]
+
+
+class _Study:
+    config = _Config()
+    published = None
+
+    def __init__(self, patients):
+        self.patients = patients
+
+
+def _other_study() -> _Study:
+    rows = [("standard", "PR")] * 5 + [("standard", "PD")] * 15 + [("test", "CR")] * 2 + [("test", "PR")] * 8 \
+        + [("test", "SD")] * 10
+    frame = pd.DataFrame(rows, columns=["arm", "best_response"])
+    frame["arm"] = pd.Categorical(frame["arm"], categories=["standard", "test"])
+    return _Study(frame)
+
+
+def test_another_study_uses_its_arms_labels_and_the_plan_choices():
+    study = _other_study()
+    result = rs.analyse_response(study, {"denominator": "evaluable", "test_rule": "modern", "difference_ci": "wald"})
+    assert result.arms == ("standard", "test") and result.denominator == "evaluable"
+    assert result.main["orr"].difference.method == "wald" and result.rule == "modern"
+    payload = rr.response_results(result, study)
+    assert "published" not in payload and "orr_agrees" not in payload["text"]
+    assert payload["text"]["orr_reference"] == payload["text"]["orr_standard"]
+    assert payload["text"]["orr_direction"] == "higher with Test therapy"
+    table = rr.make_response_table(result, study)
+    assert list(table.columns[1:3]) == ["Standard therapy (n = 20)", "Test therapy (n = 20)"]
+    assert "Test therapy minus Standard therapy" in rr.response_table_footnote(result, study)
+    assert rr.make_published_response_table(result, study) is None
+    assert rr.display_published_response_table(result, study) is None
+
+
+def test_the_plan_defaults_apply_to_missing_choices():
+    result = rs.analyse_response(_other_study(), {})
+    assert (result.denominator, result.rule, result.difference_method, result.level) == ("all", "cochran", "newcombe", 0.95)
+
+
 # ----------------------------------------------------------------------------- table, figure, payload
+COUNTS = {"CMT": {"CR": 1, "PR": 9, "SD": 20, "PD": 10, "NE": 2},
+          "CMT+ICI": {"CR": 2, "PR": 20, "SD": 10, "PD": 2, "NE": 1}}
+
+
 def test_response_table_lists_categories_then_orr_dcr_and_the_sensitivity_rows():
-    patients = _patients_from_counts({"CMT": {"CR": 1, "PR": 9, "SD": 20, "PD": 10, "NE": 2},
-                                      "CMT+ICI": {"CR": 2, "PR": 20, "SD": 10, "PD": 2, "NE": 1}})
-    table = rs.make_response_table(patients)
-    assert table["Response"].tolist()[:5] == [rs.CATEGORY_LABELS[c] for c in rs.RESPONSE_CATEGORIES]
+    result = rs.analyse_response_patients(_patients_from_counts(COUNTS))
+    table = rr.make_response_table(result)
+    assert table["Response"].tolist()[:5] == [rr.CATEGORY_LABELS[c] for c in rs.RESPONSE_CATEGORIES]
     assert table["Response"].str.startswith("ORR").sum() == 2
     assert "sensitivity" in table["Response"].iloc[-1]
     assert table.loc[0, "CMT (n = 42)"] == "1 (2.4)"
     assert table.loc[5, "CMT (n = 42)"].startswith("10/42, 23.8 (")
     assert table.loc[5, "Test"] == "Pearson chi-square"
-    without = rs.make_response_table(patients, sensitivity=False)
-    assert len(without) == 7
+    without = rs.analyse_response_patients(_patients_from_counts(COUNTS), sensitivity_rows=False)
+    assert len(rr.make_response_table(without)) == 7
 
 
-def test_response_figure_has_one_stacked_bar_per_arm_with_five_segments():
+def test_response_figure_is_a_seaborn_bar_chart_with_one_bar_per_arm_and_category_in_arm_colours():
     import matplotlib.pyplot as plt
 
-    patients = _patients_from_counts({"CMT": {"CR": 1, "PR": 9, "SD": 20, "PD": 10, "NE": 2},
-                                      "CMT+ICI": {"CR": 2, "PR": 20, "SD": 10, "PD": 2, "NE": 1}})
-    fig = rs.plot_response_categories(patients)
+    result = rs.analyse_response_patients(_patients_from_counts(COUNTS))
+    fig = rr.plot_response(result)
     ax = fig.axes[0]
-    assert len(ax.patches) == 2 * len(rs.RESPONSE_CATEGORIES)
-    widths = [p.get_width() for p in ax.patches]
-    assert sum(widths[:5]) == pytest.approx(100) and sum(widths[5:]) == pytest.approx(100)
+    bars = [p for p in ax.patches if p.get_height() > 0]
+    assert len(bars) == 2 * len(rs.RESPONSE_CATEGORIES)
+    heights = sorted(round(p.get_height(), 6) for p in bars)
+    expected = sorted(round(100 * k / 42, 6) for k in COUNTS["CMT"].values()) + \
+        sorted(round(100 * k / 35, 6) for k in COUNTS["CMT+ICI"].values())
+    assert heights == sorted(expected)
+    colours = {tuple(np.round(p.get_facecolor()[:3], 3)) for p in bars}
+    palette = rr.arm_palette(ARMS)
+    from matplotlib.colors import to_rgb
+    assert colours == {tuple(np.round(to_rgb(palette[a]), 3)) for a in ARMS}
     plt.close(fig)
 
 
@@ -250,30 +362,50 @@ def test_response_figure_has_one_stacked_bar_per_arm_with_five_segments():
     ({"CMT": {"PR": 40, "PD": 47}, "CMT+ICI": {"PR": 10, "PD": 29}}, "no: not higher"),
 ])
 def test_agreement_with_the_published_statement_needs_a_higher_and_significant_rate(counts, agrees):
-    patients = _patients_from_counts(counts)
-    summary = rs.summarise_response(patients, published={"orr": "significantly higher", "dcr": ""})
+    result = rs.analyse_response_patients(_patients_from_counts(counts))
+    published = {"orr": "significantly higher", "dcr": ""}
+    summary = rr.response_results(result, published=published)
     assert summary["published"]["orr"]["agrees"] == agrees
-    table = rs.make_published_response_table(summary)
+    table = rr.make_published_response_table(result, published=published)
     assert table.loc[0, "Agrees"] == agrees
     assert table.loc[0, "Published (abstract)"] == "significantly higher"
 
 
-def test_results_payload_has_the_documented_keys_and_is_valid_json():
-    patients = _patients_from_counts({"CMT": {"CR": 1, "PR": 9, "SD": 20, "PD": 10, "NE": 2},
-                                      "CMT+ICI": {"CR": 2, "PR": 20, "SD": 10, "PD": 2, "NE": 1}})
-    payload = to_jsonable(rs.summarise_response(patients, published={"orr": "x", "dcr": "y"}))
+def test_results_payload_has_the_documented_keys_and_role_keys_and_is_valid_json():
+    result = rs.analyse_response_patients(_patients_from_counts(COUNTS))
+    payload = to_jsonable(rr.response_results(result, published={"orr": "x", "dcr": "y"}))
     for ep in ("orr", "dcr"):
         for arm in ARMS:
             assert set(payload[ep][arm]) == {"k", "n", "rate", "lower", "upper"}
         assert {"p", "test", "difference", "odds_ratio"} <= set(payload[ep])
         assert set(payload[ep]["difference"]) >= {"estimate", "lower", "upper", "method"}
+        assert payload[ep]["test"] == "Pearson chi-square"
     assert payload["categories"]["CMT"]["NE"] == {"n": 2, "percent": pytest.approx(100 * 2 / 42)}
-    assert payload["text"]["orr_CMT_ICI"].startswith("62.9% (95% CI ")
+    text = payload["text"]
+    assert text["orr_CMT_ICI"].startswith("62.9% (95% CI ")
+    for name in ("orr", "dcr", "n", "ne", "orr_sensitivity", "dcr_sensitivity"):
+        assert text[f"{name}_reference"] == text[f"{name}_CMT"]
+        assert text[f"{name}_experimental"] == text[f"{name}_CMT_ICI"]
     assert payload["sensitivity"]["denominator"] == "evaluable"
     json.dumps(payload, allow_nan=False)
 
 
-def test_published_statements_are_read_from_the_project_copy_of_published_yaml():
-    statements = rs.load_published_statements()
-    assert "significantly higher" in statements["orr"]
-    assert "did not differ" in statements["trae"]
+def test_every_declared_response_key_that_the_payload_writes_is_produced():
+    from helpers.report.keys import RESPONSE
+
+    result = rs.analyse_response_patients(_patients_from_counts(COUNTS))
+    text = rr.response_results(result, published={"orr": "x", "dcr": "y"})["text"]
+    for key in RESPONSE:
+        name = key.split(".", 2)[2]
+        if "{arm}" in name:
+            assert all(name.replace("{arm}", rs.arm_key(a)) in text for a in ARMS), key
+        else:
+            assert name in text, key
+
+
+def test_published_statements_come_from_the_study_and_are_absent_without_a_publication():
+    class WithPaper:
+        published = {"abstract": {"orr": "significantly higher", "trae": "did not differ"}}
+
+    assert rr.published_statements(WithPaper())["orr"] == "significantly higher"
+    assert rr.published_statements(_other_study()) is None

@@ -12,11 +12,18 @@ import json
 import warnings
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from helpers.analyses.survival import REQUIRED_CHOICES, analyse_endpoint
+from helpers.report.survival import (make_followup_table, make_rmst_table, make_survival_table, results_payload,
+                                     survival_footnote)
 from helpers.stats import survival as sv
+from helpers.stats.types import Caveat, NotEstimable
 
 REF = Path(__file__).parent / "reference"
 _JSON = json.loads((REF / "survival.json").read_text())
@@ -214,21 +221,6 @@ def test_a_curve_that_reached_zero_stays_zero_past_the_last_time():
 
 
 # ------------------------------------------------------------------------------ edge cases
-def _patients(name: str) -> pd.DataFrame:
-    t, e, g = _example(name)
-    arm = pd.Categorical(np.where(g == "A", "CMT", "CMT+ICI"), categories=["CMT", "CMT+ICI"])
-    return pd.DataFrame({"arm": arm, "os_months": t, "os_event": e, "pfs_months": t, "pfs_event": e})
-
-
-def test_an_arm_without_events_has_median_not_reached_and_no_hazard_ratio():
-    with pytest.warns(sv.SurvivalCaveatWarning, match="no events"):
-        res = sv.survival_results(_patients("no_events_arm"), "os", rate_times=[2, 5], rmst_horizon=8)
-    assert res["median"]["CMT+ICI"] == {"estimate": None, "lower": None, "upper": None}
-    assert res["text"]["median_CMT_ICI"] == "NR"
-    assert res["hr"]["estimate"] is None and res["text"]["hr"].startswith("NE")
-    assert res["logrank_p"] == pytest.approx(GOLDEN["no_events_arm"]["logrank"]["p"], rel=RTOL)
-
-
 def test_all_censored_data_give_no_median_and_an_rmst_equal_to_the_horizon():
     t, e, _ = _example("all_censored")
     assert sv.median_survival(t, e) == {"estimate": None, "lower": None, "upper": None}
@@ -236,13 +228,6 @@ def test_all_censored_data_give_no_median_and_an_rmst_equal_to_the_horizon():
     with pytest.warns(sv.SurvivalCaveatWarning, match="no events"):
         res = sv.logrank_test(t, e, ["A", "A", "B", "B", "B"])
     assert res["p"] is None
-
-
-def test_one_patient_in_an_arm_is_analysed_with_a_caveat():
-    with pytest.warns(sv.SurvivalCaveatWarning, match="1 patient"):
-        res = sv.survival_results(_patients("single_patient_arm"), "pfs", rate_times=[2], rmst_horizon=6)
-    assert res["median"]["CMT+ICI"]["estimate"] == 4.0
-    assert res["hr"]["estimate"] == pytest.approx(GOLDEN["single_patient_arm"]["cox"]["hr"], rel=RTOL)
 
 
 def test_tied_event_and_censoring_times_follow_R_counting():
@@ -316,23 +301,123 @@ def test_rmst_difference_combines_independent_standard_errors():
     assert d["lower"] == pytest.approx(4 - 1.959963984540054 * 5)
 
 
-# ------------------------------------------------------------------------------ results payload
-def test_survival_results_has_the_keys_the_results_file_promises():
-    res = sv.survival_results(_patients("ties"), "os", rate_times=[2, 4, 20], rmst_horizon=8)
+
+# ------------------------------------------------------------------------------ weighted Kaplan-Meier
+_PROP = json.loads((REF / "propensity.json").read_text(encoding="utf-8"))
+VET = pd.DataFrame(_PROP["data"])
+
+
+@pytest.mark.parametrize("weights", ["iptw", "ato"])
+@pytest.mark.parametrize(("arm", "value"), [("control", 0), ("treated", 1)])
+def test_weighted_kaplan_meier_matches_R_survfit_with_weights(weights, arm, value):
+    """R: summary(survfit(Surv(time, status) ~ treated, weights = w), times, extend = TRUE) (propensity.R)."""
+    s = (VET["treated"] == value).to_numpy()
+    w = np.asarray(_PROP["weights"][weights])[s]
+    got = sv.km_at(VET.loc[s, "time"], VET.loc[s, "status"], _PROP["survfit"][weights]["times"], weights=w)
+    _close(got, _PROP["survfit"][weights][arm])
+
+
+def test_unit_weights_give_the_unweighted_curve_and_band():
+    t, e = VET["time"].to_numpy(float), VET["status"].to_numpy(int)
+    plain, weighted = sv.fit_km(t, e), sv.fit_km(t, e, weights=np.ones(len(t)))
+    for col in ("surv", "std_err", "lower", "upper", "n_risk", "n_event"):
+        np.testing.assert_allclose(weighted[col].to_numpy(float), plain[col].to_numpy(float), rtol=1e-12)
+
+
+def test_weighted_greenwood_band_uses_the_weighted_counts():
+    """R: survfit(..., weights = w, robust = FALSE)$std.err = sqrt(cumsum(d / (n (n - d)))) on weighted counts."""
+    t, e = np.array([1, 2, 2, 3, 4, 5.0]), np.array([1, 1, 0, 1, 0, 1])
+    w = np.array([0.5, 1.2, 2.0, 0.7, 1.0, 1.5])
+    c = sv.fit_km(t, e, weights=w)
+    n, d = c["n_risk"].to_numpy(), c["n_event"].to_numpy()
+    assert n[0] == pytest.approx(w.sum()) and d[0] == pytest.approx(0.5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.sqrt(np.cumsum(np.where(d > 0, d / (n * (n - d)), 0.0)))
+    np.testing.assert_allclose(c["std_err"].to_numpy()[:-1], expected[:-1], rtol=1e-12)
+
+
+def test_negative_weights_are_rejected():
+    with pytest.raises(sv.SurvivalInputError, match="weights"):
+        sv.fit_km([1, 2], [1, 0], weights=[1, -1])
+
+
+def test_km_steps_start_at_time_zero_with_survival_one():
+    steps = sv.km_steps([2, 3, 5], [1, 0, 1])
+    assert steps["time"].tolist()[:2] == [0.0, 2.0] and steps["surv"].iloc[0] == 1.0
+
+
+# ------------------------------------------------------------------------------ typed results and report
+PLAN = yaml.safe_load((REF.parents[1] / "analysis.yaml").read_text(encoding="utf-8"))["survival"]
+
+
+def _study(patients: pd.DataFrame, arms=("CMT", "CMT+ICI"), labels=None, design="observational"):
+    """A minimal Study: patients, a config with arm order, labels and design, and has()."""
+    labels = labels or {a: a for a in arms}
+    config = SimpleNamespace(arm_order=tuple(arms), reference_arm=arms[0], design=design,
+                             arm_label=lambda code: labels[code])
+    return SimpleNamespace(patients=patients, config=config,
+                           has=lambda part: part != "pfs" or "pfs_months" in patients.columns)
+
+
+def _patients(name: str) -> pd.DataFrame:
+    t, e, g = _example(name)
+    arm = pd.Categorical(np.where(g == "A", "CMT", "CMT+ICI"), categories=["CMT", "CMT+ICI"])
+    return pd.DataFrame({"arm": arm, "os_months": t, "os_event": e, "pfs_months": t, "pfs_event": e})
+
+
+def _choices(**override):
+    return {**PLAN, **override}
+
+
+def test_the_analysis_plan_holds_every_choice_the_survival_analysis_reads():
+    assert set(REQUIRED_CHOICES) <= set(PLAN)
+
+
+def test_an_arm_without_events_has_median_not_reached_and_no_hazard_ratio():
+    study = _study(_patients("no_events_arm"))
+    res = analyse_endpoint(study, "os", _choices(rate_times_months=[2, 5], rmst_horizon_months=8))
+    assert not res.arm("experimental").median.reached
+    assert isinstance(res.hazard_ratio, NotEstimable) and res.hazard_ratio.reason == "no_events_in_arm"
+    assert any(c.kind == "no_events_in_arm" for c in res.caveats)
+    assert res.logrank.p == pytest.approx(GOLDEN["no_events_arm"]["logrank"]["p"], rel=RTOL)
+    payload = results_payload(res, study)
+    assert payload["median"]["CMT+ICI"] == {"estimate": None, "lower": None, "upper": None}
+    assert payload["text"]["median_CMT_ICI"] == "NR" == payload["text"]["median_experimental"]
+    assert payload["text"]["hr"] == "not estimable (no events in one arm)"
+    assert "not estimable" in payload["text"]["caveats"]
+
+
+def test_one_patient_in_an_arm_is_analysed_with_a_caveat():
+    res = analyse_endpoint(_study(_patients("single_patient_arm")), "pfs",
+                           _choices(rate_times_months=[2], rmst_horizon_months=6))
+    assert res.arm("CMT+ICI").median.value == 4.0
+    assert res.hazard_ratio.estimate.value == pytest.approx(GOLDEN["single_patient_arm"]["cox"]["hr"], rel=RTOL)
+    assert Caveat("small_arm", {"arm": "CMT+ICI", "n": 1}) in res.caveats
+
+
+def test_results_payload_has_the_keys_the_results_file_promises():
+    study = _study(_patients("ties"))
+    res = results_payload(analyse_endpoint(study, "os", _choices(rate_times_months=[2, 4, 20],
+                                                                 rmst_horizon_months=8)), study)
     assert {"median", "logrank_p", "logrank_chisq", "hr", "rates", "followup", "rmst", "events",
             "text"} <= set(res)
     assert set(res["median"]) == {"CMT", "CMT+ICI"}
     assert set(res["hr"]) >= {"estimate", "lower", "upper", "p", "lr_p"}
     assert res["hr"]["comparison"] == "CMT+ICI vs CMT"
-    assert res["rates"]["CMT"]["20"]["estimate"] is None       # past the last follow-up: NE
-    assert res["text"]["rate_20m_CMT"] == "NE"
+    assert res["rates"]["CMT"]["20"]["estimate"] is None       # past the last follow-up: not estimable
+    assert res["text"]["rate_20m_CMT"] == "not estimable (beyond the last follow-up of the arm)"
     assert res["text"]["logrank_p"].startswith("P = ")
+    for name in ("median", "events", "followup", "rate_2m", "rmst", "median_estimate", "label", "n"):
+        assert {f"{name}_reference", f"{name}_experimental"} <= set(res["text"])
+    assert res["text"]["median_reference"] == res["text"]["median_CMT"]
     json.dumps(res)                                             # plain JSON values only
 
 
 def test_results_payload_matches_R_on_the_ties_example():
     """R: survfit by group (medians), survdiff, coxph on the same data."""
-    res = sv.survival_results(_patients("ties"), "os", rate_times=[2], rmst_horizon=8)
+    study = _study(_patients("ties"))
+    res = results_payload(analyse_endpoint(study, "os", _choices(rate_times_months=[2], rmst_horizon_months=8)),
+                          study)
     ref = GOLDEN["ties"]
     _close([res["median"]["CMT"][k] for k in ("estimate", "lower", "upper")], ref["groups"]["A"]["median_log"])
     _close(res["logrank_chisq"], ref["logrank"]["chisq"])
@@ -341,13 +426,67 @@ def test_results_payload_matches_R_on_the_ties_example():
            [ref["groups"]["B"]["rmst"]["estimate"], ref["groups"]["B"]["rmst"]["se"]])
 
 
-@pytest.mark.parametrize("maker", [sv.make_survival_table, sv.make_rmst_table, sv.make_followup_table])
+@pytest.mark.parametrize("maker", [make_survival_table, make_rmst_table, make_followup_table])
 def test_notebook_tables_are_all_text_without_nan(maker):
-    res = [sv.survival_results(_patients("ties"), ep, rate_times=[2, 4], rmst_horizon=8) for ep in ("os", "pfs")]
-    table = maker(res)
+    study = _study(_patients("ties"))
+    res = [analyse_endpoint(study, ep, _choices(rate_times_months=[2, 4], rmst_horizon_months=8))
+           for ep in ("os", "pfs")]
+    table = maker(res, study)
     assert len(table) > 0
     assert not table.isna().any().any()
-    assert all(isinstance(v, str) for v in table.drop(columns=[], errors="ignore").to_numpy().ravel())
+    assert all(isinstance(v, str) for v in table.to_numpy().ravel())
+
+
+# ------------------------------------------------------------------------------ another study, no PFS
+def _veteran_study() -> SimpleNamespace:
+    """R's veteran data (trt 1 = standard, 2 = test) in months, overall survival only, randomised."""
+    arm = pd.Categorical(np.where(VET["treated"] == 1, "test", "standard"), categories=["standard", "test"])
+    patients = pd.DataFrame({"arm": arm, "os_months": VET["time"] / 30.4375, "os_event": VET["status"]})
+    return _study(patients, arms=("standard", "test"),
+                  labels={"standard": "Standard chemotherapy", "test": "Test chemotherapy"}, design="randomised")
+
+
+def test_a_study_without_progression_is_analysed_and_reported_for_overall_survival_only():
+    study = _veteran_study()
+    assert not study.has("pfs")
+    res = analyse_endpoint(study, "os", PLAN)
+    assert (res.reference, res.experimental) == ("standard", "test")
+    assert res.n == len(VET) and res.events == int(VET["status"].sum())
+    payload = results_payload(res, study)
+    text = payload["text"]
+    assert text["label_reference"] == "Standard chemotherapy"
+    assert text["hr_comparison"] == "Test chemotherapy vs Standard chemotherapy"
+    assert "randomised" in text["design_caveat"]
+    assert "Test chemotherapy arm" in text["rates_sentence"]
+    tables = [make_survival_table([res], study), make_rmst_table([res], study), make_followup_table([res], study)]
+    assert "Standard chemotherapy" in tables[0].columns
+    assert all(set(t["Endpoint"]) <= {"Overall survival", ""} for t in tables)
+    for t in tables:
+        assert not t.isna().any().any()
+    prose = {k: v for k, v in text.items() if k != "technical_note"}   # the appendix sentence names R calls
+    words = " ".join([survival_footnote([res], study), *prose.values(), *map(str, tables[0].columns)])
+    for code_name in ("CMT", "ICI", "os_months", "conf_type", "survfit", "nan", "None"):
+        assert code_name not in words
+    json.dumps(payload)
+
+
+def test_observational_design_gives_an_associational_caveat():
+    study = _study(_patients("ties"))
+    text = results_payload(analyse_endpoint(study, "os", _choices(rmst_horizon_months=8)), study)["text"]
+    assert "not assigned at random" in text["design_caveat"]
+
+
+def test_veteran_log_rank_and_hazard_ratio_are_R_survdiff_and_coxph_on_the_same_data():
+    """The typed results carry exactly the estimators' numbers (checked against R above)."""
+    study = _veteran_study()
+    res = analyse_endpoint(study, "os", PLAN)
+    t, e = VET["time"].to_numpy(float) / 30.4375, VET["status"].to_numpy(int)
+    g = np.where(VET["treated"] == 1, "test", "standard")
+    lr = sv.logrank_test(t, e, g)
+    hr = sv.fit_cox_arm(t, e, g, reference="standard")
+    assert (res.logrank.statistic, res.logrank.p, res.logrank.test) == (lr["chisq"], lr["p"], "log-rank")
+    assert (res.hazard_ratio.estimate.value, res.hazard_ratio.wald.p, res.hazard_ratio.lr.p) == \
+        (hr["estimate"], hr["p"], hr["lr_p"])
 
 
 def test_number_at_risk_counts_patients_still_followed_and_events_so_far():
@@ -356,15 +495,14 @@ def test_number_at_risk_counts_patients_still_followed_and_events_so_far():
     assert table["cum_events"].tolist() == [0, 2, 3]
 
 
+
 @pytest.mark.parametrize(("endpoint", "arm"), [("os", "CMT"), ("os", "CMT+ICI"), ("pfs", "CMT+ICI")])
 def test_default_cohort_medians_are_within_half_a_month_of_the_published_ones(endpoint, arm):
     """Published (abstract): median OS 10.8 and 20.8 months, median PFS 11.7 months with CMT + ICI."""
-    import yaml
-
     published = yaml.safe_load((REF.parents[1] / "data" / "published.yaml").read_text())["abstract"]
     if not COHORT_CSV.exists():
         pytest.skip("no default cohort")
     from helpers.data.load import load_study
 
-    res = sv.survival_results(load_study(COHORT_CSV.parent).patients, endpoint)
-    assert abs(res["median"][arm]["estimate"] - published[f"{endpoint}_median_months"][arm]) <= 0.5
+    res = analyse_endpoint(load_study(COHORT_CSV.parent), endpoint, PLAN)
+    assert abs(res.arm(arm).median.value - published[f"{endpoint}_median_months"][arm]) <= 0.5

@@ -90,7 +90,6 @@ return {
 
   ["renderer"] = function()
     local version = (quarto and quarto.version) and tostring(quarto.version) or "unknown version"
-    return pandoc.Str("Rendered by Quarto " .. version ..
-      " (manuscript project; notebooks executed beforehand by helpers.build.execute).")
+    return pandoc.Str("Rendered with Quarto " .. version .. " from the notebooks as executed by the build.")
   end,
 }

@@ -1,118 +1,199 @@
-"""What the data are: input files and checks, patients and events per arm, missing values.
+"""What the data are: input files, patients and events per arm, parts present, missing values.
 
-Feeds notebook 01 and the ``data`` and ``arms`` sections of the results file. Only aggregates leave
-this module: no patient identifiers, no dates (calendar years at most).
+Typed results for notebook 01 and the ``data`` and ``arms`` sections of the results file; the
+tables and sentences are made by :mod:`helpers.report.cohort`. Only aggregates leave this module:
+no patient identifiers, no dates (calendar years at most).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
 import pandas as pd
 
-from helpers.data.load import Study
-from helpers.report.formatting import format_n_pct
+__all__ = ["PARTS", "InputFile", "GroupSummary", "CohortSummary", "MissingRow", "parts_present",
+           "input_files", "summarise_cohort", "missing_values"]
 
-SYNTHETIC_NOTICE = ("**Synthetic data.** Every number, table and figure below was computed from a synthetic "
-                    "cohort generated to resemble the published study (same design and size, Table 1 counts "
-                    "reproduced exactly, survival calibrated to the published medians). It contains no patient "
-                    "data and must not be read as the study's results.")
-
-
-def data_notice(study: Study) -> str:
-    """Markdown notice for the top of each section: synthetic or real data, and which folder."""
-    if study.config.synthetic:
-        return SYNTHETIC_NOTICE
-    return f"Data: {study.config.title or 'study cohort'} (cut-off {study.config.cutoff_date.year})."
+#: The optional parts of a study, in the order the cohort section names them.
+PARTS = ("pfs", "response", "safety", "exposure", "replication")
+OVERALL = "Overall"
 
 
-def input_files_table(study: Study) -> pd.DataFrame:
-    """Input files with their row counts and SHA-256 (first 16 hex digits)."""
-    rows = {"cohort.csv": len(study.patients), "adverse_events.csv": len(study.adverse_events),
-            "treatment_cycles.csv": len(study.cycles)}
-    table = []
-    for name, digest in study.sources.items():
-        stem = name.rsplit(".", 1)[0]
-        count = next((v for k, v in rows.items() if k.rsplit(".", 1)[0] == stem), None)
-        table.append({"File": name, "Rows": "" if count is None else count, "SHA-256 (first 16)": digest[:16]})
-    return pd.DataFrame(table)
+@dataclass(frozen=True)
+class InputFile:
+    """An input file: name, number of data rows (None for configuration files) and SHA-256."""
+
+    name: str
+    rows: Optional[int]
+    sha256: str
 
 
-def cohort_overview(study: Study) -> pd.DataFrame:
-    """Patients, events and treatment exposure per arm and overall (counts; years only)."""
+@dataclass(frozen=True)
+class GroupSummary:
+    """Patients, events and exposure of one arm (or ``Overall``).
+
+    pfs_events / with_adverse_event are None when the part is absent; exposures {name: (median,
+    minimum, maximum)} of each cycle count (cycles); start_years (first, last) calendar year.
+    """
+
+    code: str
+    label: str
+    description: str
+    n: int
+    os_events: int
+    alive: int
+    pfs_events: Optional[int] = None
+    with_adverse_event: Optional[int] = None
+    exposures: dict = field(default_factory=dict)
+    start_years: tuple = ()
+
+
+@dataclass(frozen=True)
+class CohortSummary:
+    """The cohort: the arms (reference first) and overall, which parts are present, the exposures' labels."""
+
+    arms: tuple
+    overall: GroupSummary
+    parts: dict
+    exposure_labels: dict = field(default_factory=dict)
+
+    @property
+    def reference(self) -> GroupSummary:
+        return self.arms[0]
+
+    @property
+    def experimental(self) -> GroupSummary:
+        return self.arms[-1]
+
+
+@dataclass(frozen=True)
+class MissingRow:
+    """Missing values of one patient-level column: overall and per arm, with the rule that allows them.
+
+    rule : "required", "missing_means" (with ``meaning``), "required_when" (with ``condition``:
+    (column label, value)) or "optional".
+    """
+
+    variable: str
+    label: str
+    rule: str
+    missing: dict
+    n: dict
+    meaning: str = ""
+    condition: tuple = ()
+
+
+def parts_present(study: Any) -> dict[str, bool]:
+    """{part: present} for the optional parts (``study.has``; earlier Study objects by their columns)."""
+    if callable(getattr(study, "has", None)):
+        return {p: bool(study.has(p)) for p in PARTS}
+    cols = study.patients.columns
+    folder = getattr(study, "folder", None)
+    return {"pfs": "pfs_months" in cols and "progression_date" in cols,
+            "response": "best_response" in cols,
+            "safety": getattr(study, "adverse_events", None) is not None,
+            "exposure": getattr(study, "cycles", None) is not None,
+            "replication": folder is not None and (folder / "published.yaml").exists()}
+
+
+def input_files(study: Any) -> list[InputFile]:
+    """The input files with their data rows (cohort, adverse events, cycles) and SHA-256."""
+    rows = {"cohort": len(study.patients),
+            "adverse_events": None if study.adverse_events is None else len(study.adverse_events),
+            "treatment_cycles": None if study.cycles is None else len(study.cycles)}
+    return [InputFile(name, rows.get(name.rsplit(".", 1)[0]), digest) for name, digest in study.sources.items()]
+
+
+def _arm_meta(study: Any, code: str) -> tuple[str, str]:
+    config = study.config
+    label = config.arm_label(code) if callable(getattr(config, "arm_label", None)) else code
+    description = (config.arm_description(code) if callable(getattr(config, "arm_description", None)) else "")
+    return str(label), str(description or "")
+
+
+def _exposure_labels(study: Any) -> dict[str, str]:
+    exposures = getattr(study.dictionary, "exposures", None)
+    if exposures is None:   # earlier dictionary shape
+        derived = study.dictionary.get("derived", {}) if hasattr(study.dictionary, "get") else {}
+        exposures = {n: s for n, s in derived.items() if str(s.get("unit")) == "cycles"}
+        return {n: str(s.get("label", n)) for n, s in exposures.items() if n in study.patients}
+    return {n: str(getattr(e, "label", n)) for n, e in exposures.items() if n in study.patients}
+
+
+def _group(study: Any, frame: pd.DataFrame, code: str, label: str, description: str, parts: dict,
+           exposures: dict) -> GroupSummary:
+    n = len(frame)
+    with_ae = None
+    if parts["safety"] and study.ae_worst is not None:
+        with_ae = int(study.ae_worst[study.ae_worst["patient_id"].isin(set(frame["patient_id"]))]["patient_id"].nunique())
+    exp = {}
+    for name in exposures:
+        x = pd.to_numeric(frame[name], errors="coerce").dropna()
+        exp[name] = (float(x.median()), float(x.min()), float(x.max())) if len(x) else (None, None, None)
+    years = ()
+    if "start_year" in frame and n:
+        years = (int(frame["start_year"].min()), int(frame["start_year"].max()))
+    return GroupSummary(code=code, label=label, description=description, n=n,
+                        os_events=int(frame["os_event"].sum()), alive=int((frame["os_event"] == 0).sum()),
+                        pfs_events=int(frame["pfs_event"].sum()) if parts["pfs"] and "pfs_event" in frame else None,
+                        with_adverse_event=with_ae, exposures=exp, start_years=years)
+
+
+def summarise_cohort(study: Any) -> CohortSummary:
+    """Patients, deaths, progression events, adverse events and exposure per arm and overall."""
+    parts = parts_present(study)
+    exposures = _exposure_labels(study) if parts["exposure"] else {}
     p = study.patients
-    groups = [(arm, p[p["arm"] == arm]) for arm in study.arms] + [("Overall", p)]
-
-    def column(frame: pd.DataFrame) -> dict[str, str]:
-        n = len(frame)
-        ids = set(frame["patient_id"])
-        with_ae = study.ae_worst[study.ae_worst["patient_id"].isin(ids)]["patient_id"].nunique()
-        return {
-            "Patients": str(n),
-            "Deaths (OS events)": format_n_pct(frame["os_event"].sum(), n),
-            "Progression or death (PFS events)": format_n_pct(frame["pfs_event"].sum(), n),
-            "Alive at last follow-up": format_n_pct((frame["os_event"] == 0).sum(), n),
-            "Patients with any TRAE": format_n_pct(with_ae, n),
-            "Chemotherapy cycles, median (range)":
-                f"{frame['chemo_cycles'].median():.0f} ({frame['chemo_cycles'].min()}–{frame['chemo_cycles'].max()})",
-            "ICI cycles, median (range)":
-                f"{frame['ici_cycles'].median():.0f} ({frame['ici_cycles'].min()}–{frame['ici_cycles'].max()})",
-            "Years of treatment start": f"{frame['start_year'].min()}–{frame['start_year'].max()}",
-        }
-
-    table = pd.DataFrame({name: column(frame) for name, frame in groups})
-    table.index.name = "Characteristic"
-    return table.reset_index()
+    arms = []
+    for code in study.config.arm_order:
+        label, description = _arm_meta(study, code)
+        arms.append(_group(study, p[p["arm"].astype(str) == code], code, label, description, parts, exposures))
+    overall = _group(study, p, OVERALL, OVERALL, "", parts, exposures)
+    return CohortSummary(arms=tuple(arms), overall=overall, parts=parts, exposure_labels=exposures)
 
 
-def missingness_table(study: Study) -> pd.DataFrame:
-    """Missing values per raw patient variable, overall and per arm, with the rule that allows them."""
-    columns = study.dictionary["files"]["cohort"]["columns"]
+def _cohort_columns(study: Any) -> dict:
+    d = study.dictionary
+    try:
+        return dict(d["files"]["cohort"]["columns"])
+    except (KeyError, TypeError):
+        return {}
+
+
+def missing_values(study: Any) -> list[MissingRow]:
+    """Missing values of every patient-level column of the cohort file (identifier excepted)."""
+    columns = _cohort_columns(study)
     p = study.patients
-    rows = []
+    arms = [str(a) for a in study.config.arm_order]
+    arm = p["arm"].astype(str)
+    n = {OVERALL: len(p), **{a: int((arm == a).sum()) for a in arms}}
+    out = []
     for name, spec in columns.items():
-        if name == "patient_id":
+        if name == "patient_id" or name not in p:
             continue
         missing = p[name].isna()
+        row = {"missing": {OVERALL: int(missing.sum()), **{a: int((missing & (arm == a)).sum()) for a in arms}}}
         if spec.get("missing_means"):
-            rule = f"empty = {spec['missing_means']}"
+            out.append(MissingRow(name, spec.get("label", name), "missing_means", n=n,
+                                  meaning=str(spec["missing_means"]), **row))
         elif spec.get("required"):
-            rule = "required"
+            out.append(MissingRow(name, spec.get("label", name), "required", n=n, **row))
         elif spec.get("required_when"):
-            rule = f"empty unless {spec['required_when']}"
+            other, _, value = str(spec["required_when"]).partition("==")
+            other = other.strip()
+            other_label = columns.get(other, {}).get("label", other)
+            value = value.strip()
+            if other == "arm":
+                value = _arm_meta(study, value)[0]
+            out.append(MissingRow(name, spec.get("label", name), "required_when", n=n,
+                                  condition=(other_label, value), **row))
         else:
-            rule = "may be missing"
-        row = {"Variable": spec["label"], "Rule": rule, "Missing, n (%)": format_n_pct(missing.sum(), len(p))}
-        for arm in study.arms:
-            in_arm = p["arm"] == arm
-            row[arm] = format_n_pct((missing & in_arm).sum(), in_arm.sum())
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def data_results(study: Study) -> dict:
-    """The ``data`` section of the results file."""
-    return {"synthetic": study.config.synthetic, "sha256": dict(study.sources), "n": len(study.patients),
-            "cutoff_year": study.config.cutoff_date.year, "arm_order": study.arms,
-            "reference_arm": study.config.reference_arm, "rules_checked": study.rules_checked,
-            "n_adverse_event_rows": len(study.adverse_events), "n_cycle_rows": len(study.cycles),
-            "generator": study.config.extra.get("generator")}
-
-
-def arms_results(study: Study) -> dict:
-    """The ``arms`` section: n and events per arm, with ready-made text for prose."""
-    out = {}
-    for arm in study.arms:
-        frame = study.patients[study.patients["arm"] == arm]
-        out[arm] = {"n": len(frame), "os_events": int(frame["os_event"].sum()),
-                    "pfs_events": int(frame["pfs_event"].sum()),
-                    "text": {"n": str(len(frame)),
-                             "os_events": format_n_pct(frame["os_event"].sum(), len(frame)),
-                             "pfs_events": format_n_pct(frame["pfs_event"].sum(), len(frame))}}
+            out.append(MissingRow(name, spec.get("label", name), "optional", n=n, **row))
     return out
 
 
-def assumptions_table(study: Study) -> pd.DataFrame:
-    """Quantities the paper does not publish and the values the synthetic cohort assumes (synthetic data only)."""
-    if not study.config.synthetic:
-        return pd.DataFrame({"Note": ["Real data: no generator assumptions apply."]})
-    from helpers.data.synthetic import ASSUMPTIONS
+def cohort_overview(study: Any) -> pd.DataFrame:
+    """Deprecated alias of :func:`helpers.report.cohort.cohort_overview_table` (kept for tests/test_leaks.py)."""
+    from helpers.report.cohort import cohort_overview_table
 
-    return pd.DataFrame(ASSUMPTIONS, columns=["Quantity", "Value assumed", "Source"])
+    return cohort_overview_table(study)

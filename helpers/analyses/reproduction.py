@@ -1,6 +1,7 @@
-"""Published versus reproduced: every headline number of Dai et al. (2026) next to ours.
+"""Published versus reproduced: every headline number of a publication next to ours.
 
-Reads the paper's numbers from ``data/published.yaml`` and ours from ``_output/results.json``
+Only for a study whose data folder holds ``published.yaml`` (the replication part). Reads the
+publication's numbers from that file and ours from ``_output/results.json``
 (the sections written by notebooks 02-07), and builds the tables of ``08-reproduction``:
 
 * :func:`compare_headline` - abstract numbers (median OS per arm, log-rank P values, median PFS,
@@ -38,7 +39,7 @@ ALPHA = 0.05
 ARMS = ("CMT", "CMT+ICI")
 
 HEADLINE_FOOTNOTE = (
-    "Published: as printed in the abstract of Dai et al. (2026). Reproduced: this supplement's "
+    "Published: as printed in the abstract of the publication. Reproduced: this supplement's "
     "analysis of the data set named in the software section. Difference: reproduced minus published "
     "(months, with the relative difference) for medians; for P values the arithmetic difference where "
     "both are numbers and whether both lead to the same conclusion at the two-sided 5% level; for "
@@ -65,14 +66,19 @@ RESULT_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def load_published(path: str | Path | None = None) -> dict:
-    """The paper's numbers: ``data/published.yaml`` (else the shared copy next to the repository)."""
-    candidates = [Path(path)] if path else [PROJECT_ROOT / "data" / "published.yaml",
-                                             PROJECT_ROOT.parent / "shared" / "paper" / "published.yaml"]
-    for candidate in candidates:
-        if candidate.exists():
-            return yaml.safe_load(candidate.read_text(encoding="utf-8"))
-    raise FileNotFoundError(f"published.yaml not found (looked in {', '.join(map(str, candidates))})")
+def load_published(path: str | Path | None = None, data_dir: str | Path | None = None) -> dict:
+    """The publication's numbers: ``path``, else ``published.yaml`` in ``data_dir`` (default: the data
+    folder of :func:`helpers.config.data_dir`). FileNotFoundError when there is none: a study without
+    ``published.yaml`` has no replication part (the build does not run notebook 08 for it)."""
+    if path:
+        candidate = Path(path)
+    else:
+        from helpers.config import data_dir as default_data_dir
+
+        candidate = Path(data_dir or default_data_dir()) / "published.yaml"
+    if not candidate.exists():
+        raise FileNotFoundError(f"published.yaml not found: {candidate}")
+    return yaml.safe_load(candidate.read_text(encoding="utf-8"))
 
 
 def _get(results: dict, dotted: str) -> Any:
@@ -419,17 +425,22 @@ def _r_versions(reference_dir: Path) -> list[tuple[str, str]]:
 def make_software_table(requirements: str | Path | None = None,
                         reference_dir: str | Path | None = None,
                         packages: Sequence[str] | None = None, blocks: int = 1) -> pd.DataFrame:
-    """Python and every pinned package with the installed version, then the R used for golden values.
+    """Python and every direct dependency with its installed version, then the R used for golden values.
 
-    Columns: Software, Version, Used for. A package listed in requirements.txt but not installed is
-    shown as "not installed". With ``blocks`` > 1 only Software and Version are kept, laid out as
+    The packages are ``packages``, else those of ``requirements`` when given (a requirements file),
+    else the project's direct dependencies (:func:`direct_dependencies`; the lock file's indirect
+    ones are not listed). Columns: Software, Version, Used for. A package not installed is shown as
+    "not installed". With ``blocks`` > 1 only Software and Version are kept, laid out as
     that many side-by-side column pairs (a compact table for print; see :func:`widen_table`).
     """
-    requirements = Path(requirements or PROJECT_ROOT / "requirements.txt")
     reference_dir = Path(reference_dir or PROJECT_ROOT / "tests" / "reference")
     rows = [{"Software": "Python", "Version": platform.python_version(), "Used for": "analysis"}]
-    names = list(packages) if packages is not None else (
-        _requirements(requirements) if requirements.exists() else [])
+    if packages is not None:
+        names = list(packages)
+    elif requirements is not None:
+        names = _requirements(Path(requirements)) if Path(requirements).exists() else []
+    else:
+        names = direct_dependencies()
     for name in sorted(names, key=str.lower):
         try:
             version = importlib.metadata.version(name)
@@ -448,9 +459,9 @@ def make_software_table(requirements: str | Path | None = None,
 
 
 SOFTWARE_FOOTNOTE = (
-    "Python and its packages (all versions pinned in requirements.txt) produce every result; R and "
-    "its packages (versions recorded by the scripts in tests/reference) produced only the reference "
-    "values the test suite compares against.")
+    "Python and the project's direct dependencies (every version, theirs included, pinned in the "
+    "project's lock file) produce every result; R and its packages (versions recorded with the "
+    "reference values) produced only the reference values the test suite compares against.")
 
 
 def widen_table(df: pd.DataFrame, blocks: int = 3) -> pd.DataFrame:
@@ -475,13 +486,34 @@ def make_checksum_table(results: dict) -> pd.DataFrame:
 
 
 def load_all(results_file: str | Path | None = None,
-             published_file: str | Path | None = None) -> tuple[dict, dict]:
-    """(results, published) dicts; results empty when results.json does not exist yet."""
+             published_file: str | Path | None = None, data_dir: str | Path | None = None,
+             output_dir: str | Path | None = None) -> tuple[dict, dict]:
+    """(results, published) dicts; results empty when results.json does not exist yet.
+
+    ``results_file`` defaults to ``output_dir/results.json`` (``output_dir``: the build's output
+    folder), ``published_file`` to ``data_dir/published.yaml``.
+    """
     from helpers.build.results import load_results
 
-    results = (json.loads(Path(results_file).read_text(encoding="utf-8"))
-               if results_file else load_results())
-    return results, load_published(published_file)
+    if results_file:
+        results = json.loads(Path(results_file).read_text(encoding="utf-8"))
+    else:
+        results = load_results(Path(output_dir) if output_dir else None)
+    return results, load_published(published_file, data_dir)
+
+
+def direct_dependencies(pyproject: str | Path | None = None) -> list[str]:
+    """Names of the project's direct dependencies: ``[project] dependencies`` of ``pyproject.toml``."""
+    path = Path(pyproject or PROJECT_ROOT / "pyproject.toml")
+    text = path.read_text(encoding="utf-8")
+    try:
+        import tomllib
+    except ImportError:     # Python 3.10: the dependencies array read as text
+        block = re.search(r"^dependencies\s*=\s*\[(.*?)^\]", text, re.S | re.M)
+        specs = re.findall(r'"([^"]+)"', re.sub(r"#.*", "", block.group(1))) if block else []
+    else:
+        specs = tomllib.loads(text).get("project", {}).get("dependencies", [])
+    return [re.split(r"[=<>!~\[; ]", spec.strip(), maxsplit=1)[0] for spec in specs]
 
 
 __all__: Iterable[str] = (

@@ -1,78 +1,60 @@
-"""Treatment-related adverse events (TRAEs, CTCAE v5.0) by arm.
+"""Adverse events by arm: patients with each term at any grade and at grade >= 3, by worst grade.
 
-Layout: validate and reduce to one worst grade per patient and term (:func:`worst_grades`) ->
-count and test (:func:`tabulate_trae`) -> tables (:func:`make_trae_table`, :func:`make_irae_table`,
-:func:`make_published_safety_table`), figure (:func:`plot_trae_butterfly`) and results payload
-(:func:`summarise_safety`).
+Study and analysis plan in, typed results out (:class:`SafetyAnalysis`); no English here: the tables,
+figure and sentences are made by :mod:`helpers.report.safety`.
+
+Layout: validate and reduce to one worst grade per patient and term (:func:`worst_grades`) -> count
+and test (:func:`count_adverse_events`) -> the section's result (:func:`analyse_safety`,
+:func:`analyse_safety_tables`).
 
 Conventions
 -----------
 * A patient counts once per term, at the worst grade recorded for that term (several rows of one
-  term are allowed). "Grade >= 3" = grades 3, 4 and 5.
+  term are allowed). "Grade >= 3" = grades 3, 4 and 5. R: ``aggregate(grade ~ patient_id + term,
+  data = ae, FUN = max)``.
 * Denominator: all patients of the arm; patients without any adverse event count as having none.
-* Terms are used as recorded (surrounding white space removed); the table lists them by decreasing
-  overall any-grade frequency (then grade >= 3 frequency, then alphabetically).
+* Terms are used as recorded (runs of white space collapsed, surrounding white space removed); the
+  term rows are sorted by decreasing overall any-grade frequency (then grade >= 3 frequency, then
+  alphabetically).
 * P per term: two-sided Fisher's exact test on the 2 x 2 table arm x (event, no event), as R
   ``fisher.test(x)$p.value``. When no patient (or every patient) had the event only one table is
-  possible and P = 1, as R's fisher.test (chi-square is undefined there). The summary rows (any TRAE, any grade >= 3 TRAE, any immune-related AE) use
-  :func:`helpers.stats.contingency.test_association` with the chosen rule (default the Table 1 rule).
-* Immune-related adverse events: a term is flagged when it is on :data:`IRAE_TERMS` (case-
-  insensitive; "Rash" also covers its CTCAE variants such as "Rash maculo-papular") or contains
-  "immune" (e.g. "Immune-mediated hepatitis", "Autoimmune disorder"). The flag marks a term of the
-  immune-related kind; in the chemotherapy-only arm such events cannot be immune-mediated and are
-  shown for comparison.
+  possible and P = 1, as R's fisher.test (chi-square is undefined there). The summary rows (any event,
+  any event of special interest) use :func:`helpers.stats.contingency.test_association` with the
+  chosen rule (default the Table 1 rule). Test names are the short names of
+  :class:`~helpers.stats.types.TestResult` ("pearson", "yates", "fisher").
+* Events of special interest (optional, analysis plan ``safety.special_interest``): a configured list
+  of terms (e.g. the immune-related events of one drug class; see :class:`SpecialInterest`), counted
+  only in the arms the configuration lists; in the other arms the count is not applicable (None) and
+  the arms are compared only when at least two arms are listed. Without the configuration there are
+  no such rows.
 """
 from __future__ import annotations
 
 import math
 import re
-import textwrap
 import warnings
-from typing import Iterable, Literal, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from helpers.analyses.response import study_arms
 from helpers.stats.contingency import fisher_exact_rxc, test_association
-from helpers.report.formatting import format_n_pct, format_p
-from helpers.analyses.response import _significance, load_published_statements
+from helpers.stats.types import NotEstimable, TestResult
 
 __all__ = [
-    "IRAE_TERMS", "IRAE_MARK", "SafetyDataError", "is_immune_related", "worst_grades",
-    "tabulate_trae", "make_trae_table", "make_irae_table", "trae_table_footnote",
-    "plot_trae_butterfly", "summarise_safety", "make_published_safety_table",
-    "ANY_TRAE", "ANY_IRAE",
+    "SafetyDataError", "SpecialInterest", "SafetyAnalysis", "DEFAULT_CHOICES", "LEVELS",
+    "worst_grades", "count_adverse_events", "listed_terms", "analyse_safety_tables", "analyse_safety",
 ]
 
-#: Immune-related adverse event terms (CTCAE v5.0 wording, lower case) -> organ class. Sources: the
-#: ASCO/NCCN guideline on immune-related adverse events (Schneider et al., J Clin Oncol
-#: 2021;39:4073) for the organ classes, and reactive cutaneous capillary endothelial proliferation
-#: (RCCEP), specific to camrelizumab (ESCORT-1st).
-IRAE_TERMS: dict[str, str] = {
-    "hypothyroidism": "endocrine", "hyperthyroidism": "endocrine", "thyroiditis": "endocrine",
-    "adrenal insufficiency": "endocrine", "hypophysitis": "endocrine",
-    "hypopituitarism": "endocrine", "type 1 diabetes mellitus": "endocrine",
-    "pneumonitis": "pulmonary",
-    "rash": "skin", "pruritus": "skin", "vitiligo": "skin", "bullous dermatitis": "skin",
-    "stevens-johnson syndrome": "skin", "toxic epidermal necrolysis": "skin",
-    "reactive cutaneous capillary endothelial proliferation": "skin", "rccep": "skin",
-    "hepatitis": "hepatic", "autoimmune hepatitis": "hepatic",
-    "colitis": "gastrointestinal", "enterocolitis": "gastrointestinal",
-    "myocarditis": "cardiac", "pericarditis": "cardiac",
-    "nephritis": "renal", "acute kidney injury": "renal",
-    "myositis": "musculoskeletal", "arthritis": "musculoskeletal",
-    "uveitis": "ocular",
-    "encephalitis": "neurological", "myasthenia gravis": "neurological",
-    "guillain-barre syndrome": "neurological", "peripheral motor neuropathy": "neurological",
-}
-#: Terms that also match their CTCAE sub-terms ("Rash maculo-papular", "Rash acneiform").
-_PREFIX_TERMS = ("rash",)
-#: Marker appended to an immune-related term in tables and the figure.
-IRAE_MARK = "†"
-ANY_TRAE = "Any TRAE"
-ANY_IRAE = "Any immune-related AE"
+#: Severity levels counted per term: any grade, and grade >= ``severe_grade`` (3).
+LEVELS: tuple[str, ...] = ("any_grade", "grade3plus")
+#: The choices of the analysis plan's ``safety`` block and their defaults (analysis.yaml).
+DEFAULT_CHOICES: dict = {"test_rule": "cochran", "min_term_percent": 10, "ctcae_version": "5.0",
+                         "special_interest": None}
 
-Rule = Literal["paper", "modern"]
+Rule = Literal["cochran", "modern", "paper"]
 
 
 class SafetyDataError(ValueError):
@@ -83,22 +65,66 @@ def _normalise(term: str) -> str:
     return re.sub(r"\s+", " ", str(term)).strip()
 
 
-def is_immune_related(term: str, irae_terms: Iterable[str] | None = None) -> bool:
-    """True when ``term`` is an immune-related AE term (see the module docstring)."""
-    t = _normalise(term).lower()
-    listed = {s.lower() for s in (irae_terms if irae_terms is not None else IRAE_TERMS)}
-    if t in listed or "immune" in t:
-        return True
-    return any(t.startswith(p + " ") for p in _PREFIX_TERMS if p in listed)
+@dataclass(frozen=True)
+class SpecialInterest:
+    """Adverse events of special interest: which terms, and in which arms they are counted.
+
+    Configured in the analysis plan (``safety.special_interest``), e.g.::
+
+        special_interest:
+          label: immune-related
+          terms: [Hypothyroidism, Pneumonitis, Rash, ...]
+          prefixes: [Rash]          # also "Rash maculo-papular", "Rash acneiform" (optional)
+          contains: [immune]        # any term containing the word part (optional)
+          arms: [CMT+ICI]           # counted in these arms only (optional; default every arm)
+
+    Matching is case-insensitive on the normalised term.
+    """
+
+    label: str
+    terms: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    contains: tuple[str, ...] = ()
+    arms: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_plan(cls, block: Mapping | None) -> "SpecialInterest | None":
+        """The plan's ``special_interest`` block as an object (None when absent or empty)."""
+        if not block:
+            return None
+        arms = block.get("arms")
+        return cls(label=str(block.get("label", "")),
+                   terms=tuple(str(t) for t in block.get("terms") or ()),
+                   prefixes=tuple(str(t) for t in block.get("prefixes") or ()),
+                   contains=tuple(str(t) for t in block.get("contains") or ()),
+                   arms=tuple(str(a) for a in arms) if arms else None)
+
+    def matches(self, term: str) -> bool:
+        """True when ``term`` is an event of special interest."""
+        t = _normalise(term).lower()
+        if t in {_normalise(s).lower() for s in self.terms}:
+            return True
+        if any(t == p.lower() or t.startswith(p.lower() + " ") for p in self.prefixes):
+            return True
+        return any(c.lower() in t for c in self.contains)
+
+    def counted_in(self, arm: str) -> bool:
+        """True when the events are counted in ``arm`` (every arm when no arms are listed)."""
+        return self.arms is None or str(arm) in self.arms
 
 
 # ----------------------------------------------------------------------------- validation
 def worst_grades(adverse_events: pd.DataFrame, patients: pd.DataFrame,
                  arm_col: str = "arm") -> pd.DataFrame:
-    """One row per patient and term with the worst CTCAE grade and the patient's arm.
+    """One row per patient and term with the worst grade and the patient's arm.
 
-    Accepts raw rows (``patient_id``, ``term``, ``grade``) or already reduced ones
-    (``worst_grade`` instead of ``grade``, as ``study.ae_worst``).
+    Accepts raw rows (``patient_id``, ``term``, ``grade``) or already reduced ones (``worst_grade``
+    instead of ``grade``, as ``study.ae_worst``). R: ``aggregate(grade ~ patient_id + term, FUN = max)``.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id``, ``arm`` (object), ``term``, ``worst_grade`` (int 1-5).
 
     Raises
     ------
@@ -128,7 +154,7 @@ def worst_grades(adverse_events: pd.DataFrame, patients: pd.DataFrame,
         problems.append(f"grade not an integer 1-5 in rows {list(ae.index[bad][:10])}")
     if problems:
         raise SafetyDataError("adverse events: " + "; ".join(problems))
-    ae["term"] = ae["term"].map({t: _normalise(t) for t in ae["term"].unique()})  # once per distinct term
+    ae["term"] = ae["term"].astype(str).map({t: _normalise(t) for t in ae["term"].astype(str).unique()})
     ae["grade"] = grade.astype(int)
     worst = ae.groupby(["patient_id", "term"], sort=True)["grade"].max().rename("worst_grade").reset_index()
     arm = patients.set_index("patient_id")[arm_col]
@@ -137,86 +163,106 @@ def worst_grades(adverse_events: pd.DataFrame, patients: pd.DataFrame,
 
 
 def _arm_order(patients: pd.DataFrame, arm_col: str, arm_order: Sequence[str] | None) -> list[str]:
+    if arm_order is not None:
+        return [str(a) for a in arm_order]
     if isinstance(patients[arm_col].dtype, pd.CategoricalDtype):
         return [str(a) for a in patients[arm_col].cat.categories]
-    if arm_order is not None:
-        return list(arm_order)
     return sorted(patients[arm_col].astype(str).unique())
 
 
 # ----------------------------------------------------------------------------- counting
-def _row(term: str, kind: str, irae: bool, any_k: dict, g3_k: dict, n: dict, rule: str,
+def _test(table: np.ndarray, rule: str, per_term: bool) -> TestResult:
+    """Between-arm test of one row: Fisher per term; the summary rows by the rule."""
+    k = table[:, 0]
+    total = int(table.sum())
+    if per_term or k.sum() == 0 or k.sum() == total:
+        # an empty margin (no patient or every patient with the event) admits one table only:
+        # Fisher's P = 1, as R's fisher.test; chi-square is undefined there
+        return TestResult(statistic=None, df=None, p=float(fisher_exact_rxc(table)), test="fisher")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = test_association(table, rule=rule)
+    return TestResult(statistic=res.statistic, df=res.df, p=res.p, test=res.key)
+
+
+def _row(term: str | None, kind: str, special: bool, any_k: dict, g3_k: dict, n: dict, rule: str,
          per_term: bool) -> dict:
-    """One table row from the number of patients with the event per arm (any grade, grade >= 3)."""
+    """One row from the number of patients with the event per arm (None: not applicable in the arm)."""
     arms = list(n)
-    row = {"term": term, "kind": kind, "irae": irae}
+    row: dict = {"term": term, "kind": kind, "special": special}
     for arm in arms:
-        row[f"any_grade:{arm}"] = int(any_k[arm])
-        row[f"grade3plus:{arm}"] = int(g3_k[arm])
-    total = sum(n.values())
-    row["any_grade_total_percent"] = 100.0 * sum(int(any_k[a]) for a in arms) / total if total else math.nan
-    row["grade3plus_total_percent"] = 100.0 * sum(int(g3_k[a]) for a in arms) / total if total else math.nan
+        row[f"any_grade:{arm}"] = any_k[arm]
+        row[f"grade3plus:{arm}"] = g3_k[arm]
+    applicable = [a for a in arms if any_k[a] is not None]
+    total = sum(n[a] for a in applicable)
     for level, counts in (("any_grade", any_k), ("grade3plus", g3_k)):
-        k = [int(counts[a]) for a in arms]
-        table = np.array([[k[i], n[a] - k[i]] for i, a in enumerate(arms)])
-        if sum(k) == 0 or sum(k) == total or per_term:
-            # an empty margin (no patient or every patient with the event) admits one table only:
-            # Fisher's P = 1, as R's fisher.test; chi-square is undefined there
-            p = fisher_exact_rxc(table)
-            row[f"p:{level}"], row[f"test:{level}"] = p, "Fisher's exact test"
+        row[f"{level}_total_percent"] = (100.0 * sum(int(counts[a]) for a in applicable) / total
+                                         if total else math.nan)
+    for level, counts in (("any_grade", any_k), ("grade3plus", g3_k)):
+        tested = [a for a in applicable if n[a] > 0]
+        if len(tested) < 2:
+            res: TestResult | None = None
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = test_association(table, rule=rule)
-            row[f"p:{level}"], row[f"test:{level}"] = res.p, res.test
-            row[f"statistic:{level}"] = res.statistic
+            table = np.array([[int(counts[a]), n[a] - int(counts[a])] for a in tested])
+            res = _test(table, rule, per_term)
+        row[f"p:{level}"] = res.p if res is not None else None
+        row[f"test:{level}"] = res.test if res is not None else None
+        row[f"statistic:{level}"] = res.statistic if res is not None else None
+        row[f"df:{level}"] = res.df if res is not None else None
     return row
 
 
-def tabulate_trae(patients: pd.DataFrame, adverse_events: pd.DataFrame, rule: Rule = "paper",
-                  irae_terms: Iterable[str] | None = None, arm_col: str = "arm",
-                  arm_order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Patients with each TRAE per arm, any grade and grade >= 3, with P values.
+def count_adverse_events(patients: pd.DataFrame, adverse_events: pd.DataFrame, rule: Rule = "cochran",
+                         special_interest: SpecialInterest | None = None, arm_col: str = "arm",
+                         arm_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Patients with each adverse event per arm, any grade and grade >= 3, with P values.
 
     Parameters
     ----------
     patients : DataFrame
         All treated patients (``patient_id``, ``arm``); the denominators.
     adverse_events : DataFrame
-        Raw AE rows (``patient_id``, ``term``, ``grade``) or worst grades (``worst_grade``).
-    rule : {"paper", "modern"}
-        Test rule of the summary rows (:func:`helpers.stats.contingency.test_association`); terms always
-        use Fisher's exact test.
-    irae_terms : iterable of str, optional
-        Immune-related terms (default :data:`IRAE_TERMS`).
+        Raw rows (``patient_id``, ``term``, ``grade``) or worst grades (``worst_grade``).
+    rule : {"cochran", "modern"}  ("paper": former name of "cochran")
+        Test rule of the summary rows (:func:`helpers.stats.contingency.test_association`); terms
+        always use Fisher's exact test.
+    special_interest : SpecialInterest, optional
+        Events of special interest; without it there is no ``"special"`` row and no term is flagged.
+    arm_order : sequence of str, optional
+        Arm codes, reference first (default: the Categorical order of the arm column).
 
     Returns
     -------
     DataFrame
-        One row per summary line (``kind`` "overall": :data:`ANY_TRAE`, :data:`ANY_IRAE`) and per
-        term (``kind`` "term", sorted by decreasing overall frequency), with columns ``term``,
-        ``kind``, ``irae``, ``any_grade:<arm>``, ``grade3plus:<arm>`` (patients), the overall
-        percentages, ``p:any_grade``, ``test:any_grade``, ``p:grade3plus``, ``test:grade3plus``.
-        ``attrs`` holds ``arms`` (reference first), ``n`` (patients per arm) and ``rule``.
+        One row per summary line (``kind`` "any": patients with any event; ``kind`` "special": with any
+        event of special interest, only with ``special_interest``; ``term`` None) and per term (``kind``
+        "term", sorted by decreasing overall frequency), with columns ``term``, ``kind``, ``special``
+        (flag), ``any_grade:<arm>``, ``grade3plus:<arm>`` (patients; None where not applicable), the
+        overall percentages ``any_grade_total_percent``, ``grade3plus_total_percent`` (of the patients
+        of the applicable arms), and per level ``p:<level>``, ``test:<level>`` (short test name),
+        ``statistic:<level>``, ``df:<level>`` (None where no test applies). ``attrs`` holds ``arms``
+        (reference first), ``n`` (patients per arm) and ``rule``.
     """
     arms = _arm_order(patients, arm_col, arm_order)
     worst = worst_grades(adverse_events, patients, arm_col)
     arm_of = patients.set_index("patient_id")[arm_col].astype(str)
     n = {arm: int((arm_of == arm).sum()) for arm in arms}
     terms = worst["term"].unique()
-    irae_of = {t: is_immune_related(t, irae_terms) for t in terms}
-    worst["irae"] = worst["term"].map(irae_of).astype(bool)
+    special_of = {t: bool(special_interest is not None and special_interest.matches(t)) for t in terms}
+    worst["special"] = worst["term"].map(special_of).astype(bool)
     worst["arm"] = worst["arm"].astype(str)
 
-    def counts(frame: pd.DataFrame, threshold: int) -> dict:
+    def counts(frame: pd.DataFrame, threshold: int, only: SpecialInterest | None = None) -> dict:
         """Patients per arm with a worst grade >= ``threshold`` on any row of ``frame``."""
         ids = frame.loc[frame["worst_grade"] >= threshold, ["patient_id", "arm"]].drop_duplicates("patient_id")
         k = ids["arm"].value_counts()
-        return {arm: int(k.get(arm, 0)) for arm in arms}
+        return {arm: (int(k.get(arm, 0)) if only is None or only.counted_in(arm) else None) for arm in arms}
 
-    rows = [_row(ANY_TRAE, "overall", False, counts(worst, 1), counts(worst, 3), n, rule, per_term=False),
-            _row(ANY_IRAE, "overall", True, counts(worst[worst["irae"]], 1), counts(worst[worst["irae"]], 3),
-                 n, rule, per_term=False)]
+    rows = [_row(None, "any", False, counts(worst, 1), counts(worst, 3), n, rule, per_term=False)]
+    if special_interest is not None:
+        sub = worst[worst["special"]]
+        rows.append(_row(None, "special", True, counts(sub, 1, special_interest),
+                         counts(sub, 3, special_interest), n, rule, per_term=False))
     # one row per patient and term: patients with the term = rows, counted per term and arm
     any_k = worst.groupby(["term", "arm"], sort=True).size()
     g3_k = worst[worst["worst_grade"] >= 3].groupby(["term", "arm"], sort=True).size()
@@ -224,217 +270,114 @@ def tabulate_trae(patients: pd.DataFrame, adverse_events: pd.DataFrame, rule: Ru
     def per_arm(k: pd.Series, term: str) -> dict:
         return {arm: int(k.get((term, arm), 0)) for arm in arms}
 
-    term_rows = [_row(term, "term", bool(irae_of[term]), per_arm(any_k, term), per_arm(g3_k, term), n, rule,
+    term_rows = [_row(term, "term", special_of[term], per_arm(any_k, term), per_arm(g3_k, term), n, rule,
                       per_term=True)
                  for term in sorted(terms)]
     term_rows.sort(key=lambda r: (-r["any_grade_total_percent"], -r["grade3plus_total_percent"],
                                   r["term"].lower()))
     table = pd.DataFrame(rows + term_rows)
+    for arm in arms:
+        for level in LEVELS:
+            table[f"{level}:{arm}"] = table[f"{level}:{arm}"].astype("Int64")   # <NA>: not applicable
     table.attrs.update({"arms": arms, "n": n, "rule": rule})
     return table
 
 
-def _listed_terms(counts: pd.DataFrame, min_term_percent: float) -> pd.Series:
-    """Terms whose any-grade frequency reaches ``min_term_percent`` in at least one arm."""
+def listed_terms(counts: pd.DataFrame, min_term_percent: float) -> pd.Series:
+    """Boolean mask of the term rows whose any-grade frequency reaches ``min_term_percent`` (percent)
+    in at least one arm."""
     n = counts.attrs["n"]
-    pct = pd.concat([100 * counts[f"any_grade:{arm}"] / max(n[arm], 1) for arm in n], axis=1).max(axis=1)
+    pct = pd.concat([100 * counts[f"any_grade:{arm}"].astype(float) / max(n[arm], 1) for arm in n],
+                    axis=1).max(axis=1)
     return (counts["kind"] == "term") & (pct >= min_term_percent)
 
 
-# ----------------------------------------------------------------------------- tables
-def _display(counts: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-    arms, n = counts.attrs["arms"], counts.attrs["n"]
-    out = pd.DataFrame({"Adverse event": [r.term + (f" {IRAE_MARK}" if r.irae and r.kind == "term" else "")
-                                          for r in rows.itertuples()]})
-    for arm in arms:
-        out[f"{arm} (n = {n[arm]}): any grade"] = [format_n_pct(k, n[arm]) for k in rows[f"any_grade:{arm}"]]
-        out[f"{arm}: grade ≥ 3"] = [format_n_pct(k, n[arm]) for k in rows[f"grade3plus:{arm}"]]
-    out["P, any grade"] = [format_p(p) for p in rows["p:any_grade"]]
-    out["P, grade ≥ 3"] = [format_p(p) for p in rows["p:grade3plus"]]
-    return out
+# ----------------------------------------------------------------------------- the section's result
+@dataclass(frozen=True)
+class SafetyAnalysis:
+    """Everything the safety section reports, with the choices that made it.
 
-
-def make_trae_table(counts: pd.DataFrame, min_term_percent: float = 10.0) -> pd.DataFrame:
-    """TRAE table: the "Any TRAE" row (any grade and grade >= 3), then every term reaching
-    ``min_term_percent`` (any grade, in at least one arm), by decreasing overall frequency.
-
-    Cells are n (%) of all patients of the arm; immune-related terms carry :data:`IRAE_MARK`.
+    Attributes
+    ----------
+    arms : arm codes, reference first
+    n : arm -> patients (the denominators)
+    counts : DataFrame of :func:`count_adverse_events`
+    rule : test-selection rule of the summary rows
+    min_term_percent : a term is listed in the main table when its any-grade frequency reaches this
+        percentage in at least one arm
+    special_interest : SpecialInterest or None
+    ctcae_version : grading version (e.g. "5.0")
     """
-    rows = counts[(counts["term"] == ANY_TRAE) | _listed_terms(counts, min_term_percent)]
-    return _display(counts, rows.reset_index(drop=True))
+
+    arms: tuple[str, ...]
+    n: dict[str, int]
+    counts: pd.DataFrame
+    rule: str
+    min_term_percent: float
+    special_interest: SpecialInterest | None = None
+    ctcae_version: str = "5.0"
+    caveats: tuple = field(default_factory=tuple)
+
+    def summary_row(self, kind: str = "any") -> pd.Series | None:
+        """The summary row ``"any"`` or ``"special"`` (None when absent)."""
+        rows = self.counts[self.counts["kind"] == kind]
+        return rows.iloc[0] if len(rows) else None
+
+    def term_rows(self) -> pd.DataFrame:
+        """Every term row, most frequent first."""
+        return self.counts[self.counts["kind"] == "term"]
+
+    def listed(self) -> pd.Series:
+        """Boolean mask (over ``counts``) of the terms listed in the main table."""
+        return listed_terms(self.counts, self.min_term_percent)
+
+    def test(self, row: pd.Series, level: str) -> TestResult | NotEstimable:
+        """The between-arm test of a row at ``level`` ("any_grade" or "grade3plus")."""
+        if _nan(row[f"test:{level}"]):
+            return NotEstimable("test", "not_applicable")
+        stat, df = row[f"statistic:{level}"], row[f"df:{level}"]
+        return TestResult(statistic=None if _nan(stat) else float(stat), df=None if _nan(df) else df,
+                          p=None if _nan(row[f"p:{level}"]) else float(row[f"p:{level}"]),
+                          test=str(row[f"test:{level}"]))
 
 
-def make_irae_table(counts: pd.DataFrame) -> pd.DataFrame:
-    """Immune-related AE table: "Any immune-related AE", then every immune-related term (no
-    frequency threshold)."""
-    rows = counts[counts["irae"]]
-    out = _display(counts, rows.reset_index(drop=True))
-    out["Adverse event"] = out["Adverse event"].str.replace(f" {IRAE_MARK}", "", regex=False)
-    return out
+def _nan(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def trae_table_footnote(counts: pd.DataFrame, min_term_percent: float | None = 10.0,
-                        mark: bool = True) -> str:
-    """Footnote of the TRAE tables, from the same conventions the counts used.
+def analyse_safety_tables(patients: pd.DataFrame, adverse_events: pd.DataFrame, *,
+                          arm_order: Sequence[str] | None = None, rule: Rule = "cochran",
+                          min_term_percent: float = 10.0, special_interest: SpecialInterest | None = None,
+                          ctcae_version: str = "5.0", arm_col: str = "arm") -> SafetyAnalysis:
+    """The safety analysis of a patient table and an adverse-event table (see
+    :func:`count_adverse_events` for the parameters)."""
+    counts = count_adverse_events(patients, adverse_events, rule, special_interest, arm_col, arm_order)
+    arms = tuple(counts.attrs["arms"])
+    unknown = [a for a in (special_interest.arms or ()) if a not in arms] if special_interest else []
+    if unknown:
+        raise SafetyDataError(f"special_interest.arms: {unknown} not among the study's arms {list(arms)}")
+    return SafetyAnalysis(arms=arms, n=dict(counts.attrs["n"]), counts=counts, rule=rule,
+                          min_term_percent=float(min_term_percent), special_interest=special_interest,
+                          ctcae_version=str(ctcae_version))
 
-    ``min_term_percent=None`` omits the listing rule (the irAE table lists every term); ``mark``
-    explains the immune-related marker.
+
+def analyse_safety(study, choices: Mapping | None = None) -> SafetyAnalysis:
+    """The safety section's result for a validated study and the plan's ``safety`` choices.
+
+    Parameters
+    ----------
+    study : helpers.data.load.Study
+        ``patients`` (denominators) and ``adverse_events`` (or ``ae_worst``); arms from ``study.config``.
+    choices : mapping, optional
+        The ``safety`` block of analysis.yaml: ``test_rule`` ("cochran" | "modern"), ``min_term_percent``
+        (percent), ``ctcae_version``, ``special_interest`` (see :class:`SpecialInterest`; none by
+        default). Missing keys take :data:`DEFAULT_CHOICES`.
     """
-    rule = counts.attrs.get("rule", "paper")
-    rule_text = {"paper": "the Table 1 rule (Pearson chi-square if every expected count is >= 5, "
-                          "Yates-corrected chi-square if the smallest is 1 to < 5, Fisher's exact test "
-                          "if it is < 1 or n < 40)",
-                 "modern": "Fisher's exact test if any expected count is < 5, else Pearson chi-square"}[rule]
-    listed = (f" Terms listed: any-grade frequency >= {min_term_percent:g}% in at least one arm, by "
-              f"decreasing overall frequency." if min_term_percent is not None else "")
-    return (f"n (%) of all patients of the arm (patients without any adverse event count as none); each "
-            f"patient counted once per term at the worst CTCAE v5.0 grade; grade ≥ 3 includes grades 4 and "
-            f"5.{listed}{f' {IRAE_MARK} immune-related term.' if mark else ''} P: two-sided; per term Fisher's exact test; "
-            f"summary rows by {rule_text}; when no patient (or every patient) had the event only one table "
-            f"is possible and P = 1 (Fisher's exact test, as R's fisher.test).")
-
-
-# ----------------------------------------------------------------------------- figure
-def plot_trae_butterfly(counts: pd.DataFrame, min_term_percent: float = 10.0, include_any: bool = True):
-    """Diverging bar chart of TRAE frequency per term: reference arm to the left, experimental arm
-    to the right; a light bar for any grade and a dark inner bar for grade >= 3 (percent of the
-    arm). Terms as in :func:`make_trae_table`, most frequent on top. Returns the Figure.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    from helpers.report.figures import COLUMN_WIDTH_IN, arm_colour, style_context
-
-    arms, n = counts.attrs["arms"], counts.attrs["n"]
-    if len(arms) != 2:
-        raise ValueError(f"a butterfly chart needs two arms, got {arms}")
-    mask = _listed_terms(counts, min_term_percent)
-    if include_any:
-        mask = mask | (counts["term"] == ANY_TRAE)
-    rows = counts[mask].reset_index(drop=True)
-    labels = [textwrap.fill(r.term, 34) + (f" {IRAE_MARK}" if r.irae and r.kind == "term" else "")
-              for r in rows.itertuples()]
-    y = np.arange(len(rows))[::-1]
-    with style_context():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN * 1.9, 0.9 + 0.22 * len(rows)))
-        for side, (arm, sign) in enumerate(zip(arms, (-1, 1))):
-            colour = arm_colour(arm, side)
-            any_pct = 100 * rows[f"any_grade:{arm}"] / max(n[arm], 1)
-            g3_pct = 100 * rows[f"grade3plus:{arm}"] / max(n[arm], 1)
-            ax.barh(y, sign * any_pct, height=0.75, color=colour, alpha=0.35, linewidth=0)
-            ax.barh(y, sign * g3_pct, height=0.45, color=colour, linewidth=0)
-        ax.axvline(0, color="black", linewidth=0.6)
-        ax.set_yticks(y)
-        ax.set_yticklabels(labels)
-        limit = 10 * math.ceil(max(1.0, (100 * rows[[f"any_grade:{a}" for a in arms]] /
-                                          [max(n[a], 1) for a in arms]).to_numpy().max()) / 10)
-        ax.set_xlim(-limit, limit)
-        ticks = np.arange(-limit, limit + 1, 20 if limit > 50 else 10)
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([f"{abs(t):.0f}" for t in ticks])
-        ax.set_xlabel("Patients with the adverse event (%)")
-        for arm, x, ha in ((arms[0], -limit, "left"), (arms[1], limit, "right")):
-            ax.text(x, len(rows) - 0.3, f"{arm} (n = {n[arm]})", ha=ha, va="bottom",
-                    color=arm_colour(arm, arms.index(arm)), fontweight="bold")
-        handles = [Patch(facecolor="grey", alpha=0.35, label="Any grade"),
-                   Patch(facecolor="grey", label="Grade ≥ 3")]
-        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
-        ax.set_ylim(-0.7, len(rows) + 0.4)
-        ax.spines["left"].set_visible(False)
-        ax.tick_params(axis="y", length=0)
-    return fig
-
-
-# ----------------------------------------------------------------------------- results and published
-def _arm_key(arm: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in str(arm)).strip("_")
-
-
-def _level_payload(row: pd.Series, level: str, arms: list[str], n: dict) -> dict:
-    out = {arm: {"k": int(row[f"{level}:{arm}"]), "n": n[arm],
-                 "rate": row[f"{level}:{arm}"] / n[arm] if n[arm] else None,
-                 "percent": 100.0 * row[f"{level}:{arm}"] / n[arm] if n[arm] else None} for arm in arms}
-    p = row[f"p:{level}"]
-    out["p"] = None if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)
-    out["test"] = row[f"test:{level}"]
-    stat = row.get(f"statistic:{level}")
-    out["statistic"] = None if stat is None or (isinstance(stat, float) and math.isnan(stat)) else stat
-    return out
-
-
-def summarise_safety(counts: pd.DataFrame, min_term_percent: float = 10.0, published: dict | None = None,
-                     alpha: float = 0.05) -> dict:
-    """Payload of the ``safety`` section of results.json.
-
-    Keys: ``any_grade`` and ``grade3plus`` ({arm: {k, n, percent}, p, test, statistic}: patients with
-    at least one TRAE / at least one grade >= 3 TRAE), ``irae`` (same for immune-related terms),
-    ``terms`` (every term: {term, irae, listed, any_grade, grade3plus}), ``rule``,
-    ``min_term_percent``, ``published`` (agreement with the abstract) and ``text`` (formatted
-    strings; arm names as in ``CMT_ICI``).
-    """
-    arms, n = counts.attrs["arms"], counts.attrs["n"]
-    overall = counts.set_index("term")
-    any_row, irae_row = overall.loc[ANY_TRAE], overall.loc[ANY_IRAE]
-    listed = _listed_terms(counts, min_term_percent)
-    terms = [{"term": r["term"], "irae": bool(r["irae"]), "listed": bool(listed.loc[i]),
-              "any_grade": _level_payload(r, "any_grade", arms, n),
-              "grade3plus": _level_payload(r, "grade3plus", arms, n)}
-             for i, r in counts[counts["kind"] == "term"].iterrows()]
-    payload = {
-        "any_grade": _level_payload(any_row, "any_grade", arms, n),
-        "grade3plus": _level_payload(any_row, "grade3plus", arms, n),
-        "irae": {"any_grade": _level_payload(irae_row, "any_grade", arms, n),
-                 "grade3plus": _level_payload(irae_row, "grade3plus", arms, n)},
-        "terms": terms, "rule": counts.attrs.get("rule"), "min_term_percent": min_term_percent,
-        "n_terms": len(terms), "n_terms_listed": int(listed.sum()),
-        "ctcae_version": "5.0",
-    }
-    if published is None:
-        published = load_published_statements()
-    p_any = payload["any_grade"]["p"]
-    differs = p_any is not None and p_any < alpha
-    agrees = "no: incidence differs significantly" if differs else "yes"
-    payload["published"] = {"statement": published.get("trae", ""), "alpha": alpha,
-                            "significant": bool(differs), "agrees": agrees}
-    text: dict[str, str] = {}
-    for level in ("any_grade", "grade3plus"):
-        for arm in arms:
-            text[f"{level}_{_arm_key(arm)}"] = format_n_pct(payload[level][arm]["k"], n[arm])
-            text[f"irae_{level}_{_arm_key(arm)}"] = format_n_pct(payload["irae"][level][arm]["k"], n[arm])
-        text[f"{level}_p"] = format_p(payload[level]["p"])
-        text[f"{level}_test"] = payload[level]["test"]
-        text[f"irae_{level}_p"] = format_p(payload["irae"][level]["p"])
-        text[f"{level}_significance"] = _significance(payload[level]["p"], alpha)
-        text[f"irae_{level}_significance"] = _significance(payload["irae"][level]["p"], alpha)
-    text["n_terms"] = str(len(terms))
-    irae_terms = counts.loc[(counts["kind"] == "term") & counts["irae"], "term"].tolist()
-    text["irae_terms"] = ", ".join(t[0].lower() + t[1:] if not t.isupper() else t for t in irae_terms) or "none"
-    text["n_terms_listed"] = str(int(listed.sum()))
-    text["min_term_percent"] = f"{min_term_percent:g}%"
-    term_rows = counts[counts["kind"] == "term"]
-    if len(term_rows):
-        top = term_rows.iloc[0]
-        text["most_common_term"] = top["term"]
-        text["most_common_term_percent"] = f"{top['any_grade_total_percent']:.1f}%"
-    text["published"] = payload["published"]["statement"]
-    text["agrees"] = payload["published"]["agrees"]
-    payload["text"] = text
-    return payload
-
-
-def make_published_safety_table(summary: dict) -> pd.DataFrame:
-    """Published statement on TRAE incidence beside the reproduced any-grade and grade >= 3 rates."""
-    arms = [k for k in summary["any_grade"] if k not in ("p", "test", "statistic")]
-    rows = []
-    for level, label in (("any_grade", "Any TRAE"), ("grade3plus", "Grade ≥ 3 TRAE")):
-        res = summary[level]
-        ours = "; ".join(f"{arm} {format_n_pct(res[arm]['k'], res[arm]['n'])}" for arm in arms)
-        ours += f"; P = {format_p(res['p'])} ({res['test']})"
-        if level == "any_grade":
-            statement = summary["published"]["statement"] or "not available"
-            agrees = summary["published"]["agrees"]
-        else:
-            statement = "not reported"
-            agrees = "(not compared)"
-        rows.append([label, statement, ours, agrees])
-    return pd.DataFrame(rows, columns=["Endpoint", "Published (abstract)", "Reproduced, n (%)", "Agrees"])
+    c = {**DEFAULT_CHOICES, **dict(choices or {})}
+    events = study.adverse_events if study.adverse_events is not None else study.ae_worst
+    if events is None:
+        events = pd.DataFrame({"patient_id": [], "term": [], "grade": []})
+    return analyse_safety_tables(study.patients, events, arm_order=study_arms(study.config),
+                                 rule=c["test_rule"], min_term_percent=float(c["min_term_percent"]),
+                                 special_interest=SpecialInterest.from_plan(c["special_interest"]),
+                                 ctcae_version=str(c["ctcae_version"]))

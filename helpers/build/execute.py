@@ -36,7 +36,12 @@ RUNS_LAST = "supplement_runs_last"
 #: Files a runs-last notebook reads besides results.json, as glob patterns relative to the project
 #: root (see helpers/analyses/reproduction.py): the paper's numbers (``data/published.yaml``, else the shared
 #: copy next to the repository) and the R versions recorded with the golden values.
-RUNS_LAST_INPUTS = ("data/published.yaml", "../shared/paper/published.yaml", "tests/reference/*.json")
+RUNS_LAST_INPUTS = ("data/published.yaml", "tests/reference/*.json")
+
+#: Tag of the cell that holds a notebook's parameters (papermill's convention; also Quarto's ``-P``)
+PARAMETERS_TAG = "parameters"
+#: Tag of the cell the executor inserts after it, setting the parameters of this build
+INJECTED_TAG = "injected-parameters"
 
 
 class NotebookExecutionError(RuntimeError):
@@ -123,12 +128,37 @@ def runs_last(nb: nbformat.NotebookNode) -> bool:
     return bool(nb.metadata.get(RUNS_LAST)) or "load_results(" in "".join(c.source for c in nb.cells)
 
 
-def _execute_one(path: Path, target: Path, key: str, timeout: int) -> float:
+def inject_parameters(nb: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
+    """Insert a code cell tagged ``injected-parameters`` that sets ``parameters`` (papermill style).
+
+    The cell goes right after the first cell tagged ``parameters`` (whose defaults it overrides), or
+    at the top when the notebook has none; an injected cell left from an earlier run is replaced.
+    Values are written with ``repr`` (paths as strings). Returns ``nb`` (modified in place).
+    """
+    nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    lines = ["# Parameters of this build (inserted by helpers.build.execute)"]
+    for name, value in parameters.items():
+        lines.append(f"{name} = {str(value)!r}" if isinstance(value, Path) else f"{name} = {value!r}")
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["tags"] = [INJECTED_TAG]
+    if nb.get("nbformat_minor", 0) >= 5:
+        cell["id"] = INJECTED_TAG      # a fixed id: two builds write identical notebooks
+    else:
+        cell.pop("id", None)           # notebooks before format 4.5 have no cell ids
+    at = next((i + 1 for i, c in enumerate(nb.cells)
+               if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])), 0)
+    nb.cells.insert(at, cell)
+    return nb
+
+
+def _execute_one(path: Path, target: Path, key: str, timeout: int, parameters: dict | None = None) -> float:
     """Execute one notebook into ``target``; returns seconds. Runs in a worker process."""
     from nbclient import NotebookClient  # imported here: a build without execution does not need it
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
+    if parameters:
+        inject_parameters(nb, parameters)
     started = time.perf_counter()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(path.parent)}})
@@ -148,8 +178,11 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
                       progress: Callable[[str], None] = print) -> list[ExecutedNotebook]:
     """Execute ``notebooks`` into ``output_dir/notebooks``, ``jobs`` at a time (default: CPU count, max 4).
 
-    The kernels see ``SUPPLEMENT_DATA=data_dir`` and ``SUPPLEMENT_OUTPUT=output_dir`` and run with the
-    notebook's folder as working directory. Notebooks that read the others' results (``load_results(``)
+    Each notebook receives ``data_dir`` and ``output_dir`` (absolute paths) in a cell tagged
+    ``injected-parameters`` placed after its ``parameters`` cell (:func:`inject_parameters`); the
+    kernels also see ``SUPPLEMENT_DATA=data_dir`` and ``SUPPLEMENT_OUTPUT=output_dir`` (kept for
+    notebooks that read ``helpers.config.data_dir()``) and run with the notebook's folder as working
+    directory. Notebooks that read the others' results (``load_results(``)
     run last, after all others finished; they are taken from the cache only together (all of them
     unchanged, results.json byte-identical to what they left, see :func:`runs_last_key`), else all
     re-executed. Raises NotebookExecutionError naming the first failing cell.
@@ -177,7 +210,8 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
             futures = {}
             for index, path, target, key in wave:
                 progress(f"[{index}/{total}] {path.name}: executing ...")
-                futures[pool.submit(_execute_one, path, target, key, timeout)] = (index, path, target)
+                parameters = {"data_dir": str(Path(data_dir).resolve()), "output_dir": str(Path(output_dir).resolve())}
+                futures[pool.submit(_execute_one, path, target, key, timeout, parameters)] = (index, path, target)
             for future in as_completed(futures):
                 index, path, target = futures[future]
                 try:
@@ -228,7 +262,10 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
 
 
 def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
-    for number, cell in enumerate(nb.cells, 1):
+    """Number (1-based, as in the committed notebook: the injected cell is not counted) and source of
+    the first cell with an error output."""
+    cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    for number, cell in enumerate(cells, 1):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 return number, cell.source

@@ -62,6 +62,15 @@ def run_settings() -> dict:
     return {"suppress_below": suppression_threshold()}
 
 
+#: Optional parts of a study; each switches notebooks (metadata ``supplement_requires``) and prose parts
+#: (``<!-- part: NAME -->`` ... ``<!-- /part -->`` in report.qmd and sections/) on or off.
+DATA_PARTS = ("pfs", "response", "safety", "exposure", "replication")
+#: What the pipeline records of a build for the renderer (parts present, notebooks run, title)
+BUILD_NAME = "build.json"
+#: Notebook metadata key: the part(s) of the data a notebook needs (a name or a list of names)
+REQUIRES = "supplement_requires"
+
+
 @dataclass(frozen=True)
 class ValidatedData:
     """What the pipeline needs to know of data that passed validation (from load_study or the record)."""
@@ -70,6 +79,87 @@ class ValidatedData:
     patients: int
     synthetic: bool
     rules_checked: int
+    #: the parts present: the optional data parts (DATA_PARTS), the design ("randomised" or
+    #: "observational") and "synthetic" when the data are synthetic
+    parts: tuple[str, ...] = ()
+    title: str | None = None
+    #: facts of the study the prose quotes (see :func:`study_facts`)
+    facts: dict | None = None
+
+
+def study_facts(study) -> dict:
+    """What the prose says of the study itself, from its configuration: title, setting, design, arm
+    labels and sizes (written to the ``study`` section of results.json by the pipeline)."""
+    config = study.config
+    arms = [str(code) for code in config.arm_order]
+    label = getattr(config, "arm_label", None)
+    counts = study.patients["arm"].astype(str).value_counts()
+    randomised = "randomised" in study_parts(study)
+    return {"title": getattr(config, "title", None) or None,
+            "setting": getattr(config, "setting", None) or None,
+            "design": "randomised" if randomised else "observational",
+            "synthetic": bool(config.synthetic),
+            "arms": [{"code": code, "label": str(label(code)) if label else code, "n": int(counts.get(code, 0))}
+                     for code in arms],
+            "n_total": int(len(study.patients))}
+
+
+def study_section(facts: dict) -> dict:
+    """The ``study`` section of results.json: the facts and their wording for the prose."""
+    arms = facts["arms"]
+    reference, experimental = arms[0], arms[-1]
+    text = {"title": facts["title"] or "Supplement",
+            "setting": facts["setting"] or "a setting that the study's configuration does not state",
+            "design": "randomised trial" if facts["design"] == "randomised" else "observational cohort study",
+            "allocation": ("Patients were allocated to the arms at random." if facts["design"] == "randomised" else
+                           "Treatment was not assigned at random; it followed clinical practice."),
+            "n_total": str(facts["n_total"]),
+            "reference_label": reference["label"], "experimental_label": experimental["label"],
+            "n_reference": str(reference["n"]), "n_experimental": str(experimental["n"])}
+    return {**facts, "text": text}
+
+
+def study_parts(study) -> tuple[str, ...]:
+    """The parts a validated study holds, sorted: each of :data:`DATA_PARTS` for which ``study.has``
+    is true, the design (``randomised`` or ``observational``) and ``synthetic`` if it is synthetic."""
+    has = getattr(study, "has", None)
+    if has is None:     # a Study without has(): infer from what was loaded
+        columns = set(study.patients.columns)
+        present = {"pfs": "pfs_months" in columns,
+                   "response": "best_response" in columns,
+                   "safety": getattr(study, "adverse_events", None) is not None,
+                   "exposure": getattr(study, "cycles", None) is not None,
+                   "replication": (Path(study.folder) / "published.yaml").exists()}
+        has = present.__getitem__
+    parts = {part for part in DATA_PARTS if has(part)}
+    config = study.config
+    randomised = getattr(config, "randomised", None)
+    if randomised is None:
+        randomised = str(getattr(config, "design", "") or "").lower().startswith("random")
+    parts.add("randomised" if randomised else "observational")
+    if config.synthetic:
+        parts.add("synthetic")
+    return tuple(sorted(parts))
+
+
+def notebook_requires(path: Path) -> tuple[str, ...]:
+    """The parts of the data a notebook needs (its metadata ``supplement_requires``), possibly none."""
+    import nbformat
+
+    needs = nbformat.read(path, as_version=4).metadata.get(REQUIRES) or ()
+    return (needs,) if isinstance(needs, str) else tuple(needs)
+
+
+def select_notebooks(notebooks: list[Path], parts: tuple[str, ...] | set[str]) -> tuple[list[Path], dict[Path, tuple[str, ...]]]:
+    """Split ``notebooks`` into those to run and those skipped (with the parts they lack)."""
+    run, skipped = [], {}
+    for path in notebooks:
+        lacking = tuple(part for part in notebook_requires(path) if part not in parts)
+        if lacking:
+            skipped[path] = lacking
+        else:
+            run.append(path)
+    return run, skipped
 
 
 def validation_key(folder: Path) -> str:
@@ -84,14 +174,16 @@ def _recorded_validation(out: Path, key: str) -> ValidatedData | None:
         if record.get("key") != key:
             return None
         return ValidatedData(Path(record["folder"]), int(record["patients"]), bool(record["synthetic"]),
-                             int(record["rules_checked"]))
+                             int(record["rules_checked"]), tuple(record["parts"]), record.get("title"),
+                             dict(record["facts"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def validate_data(data: Path, out: Path, use_record: bool = True) -> tuple[ValidatedData, dict | None]:
+def validate_data(data: Path, out: Path, use_record: bool = True) -> tuple[ValidatedData, dict | None, object]:
     """Validate ``data`` with :func:`helpers.data.load.load_study`, or take the record in ``out`` when it was
-    made for the same data and code. Returns the summary and the record to store (None: store none).
+    made for the same data and code. Returns the summary, the record to store (None: store none) and
+    the validated Study (None when the record was taken).
 
     Warnings of the validation are shown after it (under the filters in force); data that gave any
     warning are not recorded, so the warning is shown again on the next build. Raises
@@ -107,21 +199,24 @@ def validate_data(data: Path, out: Path, use_record: bool = True) -> tuple[Valid
     if use_record and key is not None:
         recorded = _recorded_validation(out, key)
         if recorded is not None and recorded.folder == folder:
-            return recorded, {"key": key, **_record_fields(recorded)}
+            return recorded, {"key": key, **_record_fields(recorded)}, None
     from helpers.data.load import load_study
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         study = load_study(folder)
     _show_again(caught)
-    validated = ValidatedData(study.folder, len(study.patients), bool(study.config.synthetic), study.rules_checked)
+    validated = ValidatedData(study.folder, len(study.patients), bool(study.config.synthetic),
+                              getattr(study, "rules_checked", 0), study_parts(study),
+                              getattr(study.config, "title", None) or None, study_facts(study))
     record = {"key": key, **_record_fields(validated)} if key is not None and not caught else None
-    return validated, record
+    return validated, record, study
 
 
 def _record_fields(validated: ValidatedData) -> dict:
     return {"folder": str(validated.folder), "patients": validated.patients, "synthetic": validated.synthetic,
-            "rules_checked": validated.rules_checked}
+            "rules_checked": validated.rules_checked, "parts": list(validated.parts), "title": validated.title,
+            "facts": validated.facts}
 
 
 def _show_again(caught: list[warnings.WarningMessage]) -> None:
@@ -149,9 +244,12 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     """Run the whole pipeline; return a summary dict. Raises CohortValidationError or PipelineError."""
     started = time.perf_counter()
     # validates first: bad data stop here, before anything is written
-    study, validation_record = validate_data(data, out, use_record=use_cache)
+    validated, validation_record, loaded = validate_data(data, out, use_record=use_cache)
+    study = validated
+    optional = [part for part in DATA_PARTS if part in validated.parts]
     progress(f"Data: {study.folder} ({study.patients} patients, "
-             f"{'SYNTHETIC' if study.synthetic else 'non-synthetic'}); all {study.rules_checked} rules passed")
+             f"{'SYNTHETIC' if study.synthetic else 'non-synthetic'}); all {study.rules_checked} rules passed; "
+             f"parts present: {', '.join(optional) or 'none of ' + ', '.join(DATA_PARTS)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.staging")
     if staging.exists():
@@ -159,7 +257,13 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     settings = run_settings()
     if use_cache and _previous_settings(out) != settings:
         use_cache = False  # e.g. small-cell suppression switched on or off: cached notebooks are stale
-    if out.exists() and use_cache:
+    data_key = data_digest(validated.folder)
+    if use_cache and _previous_build(out).get("data") != data_key:
+        # other data: every notebook runs again anyway, and sections of the results file written by
+        # a notebook that these data do not run must not survive
+        use_cache = False
+    fresh = not (out.exists() and use_cache)
+    if not fresh:
         shutil.copytree(out, staging, ignore=shutil.ignore_patterns("*.html", "*.pdf", "*.docx"))
     else:
         staging.mkdir(parents=True)
@@ -169,7 +273,22 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
         (staging / VALIDATION_NAME).write_text(json.dumps(validation_record, indent=2, sort_keys=True) + "\n",
                                                encoding="utf-8")
     try:
-        executed = execute_notebooks(list_notebooks(), study.folder, staging, use_cache=use_cache,
+        if loaded is None and fresh and hasattr(_data_load(), "cache_study"):
+            loaded = _data_load().load_study(validated.folder)   # fresh staging: the notebooks need the study
+        if loaded is not None:
+            _cache_study(loaded, staging)
+        notebooks, skipped = select_notebooks(list_notebooks(), validated.parts)
+        for path, lacking in skipped.items():
+            (staging / "notebooks" / path.name).unlink(missing_ok=True)
+            progress(f"{path.name}: not executed (the data have no {', '.join(lacking)})")
+        build = {"data": data_key, "parts": list(validated.parts), "title": validated.title,
+                 "notebooks": [path.name for path in notebooks]}
+        (staging / BUILD_NAME).write_text(json.dumps(build, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if validated.facts:
+            from helpers.build.results import save_results
+
+            save_results("study", study_section(validated.facts), staging)
+        executed = execute_notebooks(notebooks, study.folder, staging, use_cache=use_cache,
                                      progress=progress)
         info = None
         if render:
@@ -195,6 +314,29 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     return {"executed": executed, "renderer": info.renderer if info else None, "files": files,
             "missing_values": list(info.missing_values) if info else [],
             "seconds": time.perf_counter() - started}
+
+
+def _previous_build(out: Path) -> dict:
+    try:
+        return json.loads((out / BUILD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _data_load():
+    from helpers.data import load
+
+    return load
+
+
+def _cache_study(study, folder: Path) -> None:
+    """Store the validated study in the output folder for the notebooks' ``open_study(data_dir,
+    output_dir)`` (:func:`helpers.data.load.cache_study`), so no notebook validates the data again."""
+    from helpers.data import load
+
+    cache = getattr(load, "cache_study", None)
+    if cache is not None:
+        cache(study, folder)
 
 
 def _is_validation_error(exc: BaseException) -> bool:

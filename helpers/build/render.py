@@ -383,6 +383,106 @@ def embed_markdown(nb_path: Path, label: str, media_dir: Path) -> str:
     return "\n\n".join(p for p in parts if p) + caveats
 
 
+# --------------------------------------------------------------------------- parts of the study
+
+#: Names a ``<!-- part: NAME -->`` marker may use: the optional parts of the data, the design, and
+#: ``synthetic`` (see helpers.build.pipeline.study_parts)
+PART_NAMES = ("pfs", "response", "safety", "exposure", "replication", "randomised", "observational", "synthetic")
+PART_OPEN_RE = re.compile(r"^\s*<!--\s*part:\s*(?P<negated>not\s+)?(?P<name>[\w-]+)\s*-->\s*$")
+PART_CLOSE_RE = re.compile(r"^\s*<!--\s*/part\s*-->\s*$")
+#: What the pipeline records of a build (helpers.build.pipeline.BUILD_NAME)
+BUILD_FILE = "build.json"
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What the pipeline knows of the build the renderer presents.
+
+    ``parts``: the parts present (None: all, as for a render without a pipeline record);
+    ``notebooks``: names of the notebooks executed (None: every notebook); ``title``: the study's title.
+    """
+
+    parts: frozenset[str] | None = None
+    notebooks: frozenset[str] | None = None
+    title: str | None = None
+
+    @classmethod
+    def read(cls, output_dir: Path) -> "BuildInfo":
+        """The record ``build.json`` of ``output_dir`` (written by the pipeline), else all parts present."""
+        try:
+            record = json.loads((Path(output_dir) / BUILD_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        return cls(frozenset(record.get("parts") or ()), frozenset(record.get("notebooks") or ()),
+                   record.get("title") or None)
+
+    def has(self, part: str) -> bool:
+        return self.parts is None or part in self.parts
+
+    def ran(self, notebook: str) -> bool:
+        return self.notebooks is None or Path(notebook).name in self.notebooks
+
+
+_DEFINED_LABEL_RE = re.compile(r"\{#((?:sec|tbl|fig)-[\w-]+)|#((?:tbl|fig)-[A-Za-z0-9_-]+)\s*>\}\}")
+
+
+def select_parts(text: str, build: BuildInfo, name: str = "", dropped: set[str] | None = None) -> str:
+    """``text`` without the blocks marked for parts the study does not have.
+
+    A block runs from a line ``<!-- part: NAME -->`` to its line ``<!-- /part -->`` (blocks nest);
+    ``<!-- part: not NAME -->`` keeps its block only when NAME is absent. NAME is one of
+    :data:`PART_NAMES`. The marker lines themselves are removed. The section, table and figure labels
+    defined or embedded in removed blocks are added to ``dropped``. An unknown name or an unbalanced
+    marker is a RenderError naming the file (``name``) and line.
+    """
+    if "part" not in text:
+        return text
+    out: list[str] = []
+    keep: list[bool] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        opening = PART_OPEN_RE.match(line)
+        if opening:
+            part = opening["name"]
+            if part not in PART_NAMES:
+                raise RenderError(f"{name}, line {number}: unknown part '{part}' "
+                                  f"(expected one of {', '.join(PART_NAMES)})")
+            keep.append(build.has(part) != bool(opening["negated"]))
+            continue
+        if PART_CLOSE_RE.match(line):
+            if not keep:
+                raise RenderError(f"{name}, line {number}: <!-- /part --> closes no part")
+            keep.pop()
+            continue
+        if all(keep):
+            out.append(line)
+        elif dropped is not None:
+            dropped.update(a or b for a, b in _DEFINED_LABEL_RE.findall(line))
+            dropped.update(f"include:{m.group(2).strip()}" for m in SHORTCODE_RE.finditer(line)
+                           if m.group(1) == "include")
+    if keep:
+        raise RenderError(f"{name}: {len(keep)} part marker(s) <!-- part: ... --> not closed")
+    return "\n".join(out)
+
+
+def _has_output(nb_path: Path, label: str) -> bool:
+    """Whether the cell ``label`` of an executed notebook produced any output (EmbedError if the
+    notebook has no such cell)."""
+    cell, _ = _cell_by_label(nb_path, label)
+    return bool(cell.get("outputs"))
+
+
+def set_front_matter(text: str, **fields) -> str:
+    """``text`` with the given fields set in its YAML front matter (None values leave a field as is)."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    front, body = _split_front_matter(text)
+    if not fields or not front:
+        return text
+    meta = yaml.safe_load(front[4:-5]) or {}
+    meta.update(fields)
+    dumped = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{dumped}---\n{body}"
+
+
 # --------------------------------------------------------------------------- shortcodes
 
 def _scalar_text(value, path: str) -> str:
@@ -426,14 +526,28 @@ def fallback_renderer_line() -> str:
 
     version = subprocess.run([_pandoc_path(), "--version"], capture_output=True, text=True,
                              check=True).stdout.split("\n", 1)[0]
-    return (f"Rendered by helpers.build.render without Quarto (not on PATH): {version} "
-            f"(Markdown to HTML, DOCX and Typst) and Typst via typst-py {typst.__version__} (PDF).")
+    pandoc_version = version.split()[-1] if version.split() else "unknown version"
+    return (f"Rendered with pandoc {pandoc_version} (HTML and Word documents) and Typst "
+            f"{typst.__version__} (PDF).")
 
 
 def expand(text: str, path: Path, root: Path, results: dict, media_dir: Path,
-           executed_dir: Path, renderer_line: str, stack: tuple[Path, ...] = ()) -> str:
-    """Resolve every shortcode of ``text`` (read from ``path``); includes are expanded recursively."""
-    text = _strip_comments(text)
+           executed_dir: Path, renderer_line: str, stack: tuple[Path, ...] = (),
+           build: BuildInfo | None = None, dropped: set[str] | None = None) -> str:
+    """Resolve every shortcode of ``text`` (read from ``path``); includes are expanded recursively.
+
+    Blocks of parts the study does not have are removed first (:func:`select_parts`); an embed of a
+    notebook that did not run for this study, or of a cell that produced no output, is removed and
+    its label added to ``dropped``.
+    """
+    build = build or BuildInfo()
+    dropped = dropped if dropped is not None else set()
+    text = _strip_comments(select_parts(text, build, path.name, dropped))
+    for entry in [e for e in dropped if e.startswith("include:")]:
+        dropped.discard(entry)      # labels of a file whose include was removed count as dropped
+        target = _include_path(entry.removeprefix("include:"), path, root)
+        if target.exists():
+            dropped.update(a or b for a, b in _DEFINED_LABEL_RE.findall(target.read_text(encoding="utf-8")))
 
     def replace(match: re.Match) -> str:
         name, args = match.group(1), match.group(2)
@@ -444,12 +558,16 @@ def expand(text: str, path: Path, root: Path, results: dict, media_dir: Path,
             if not target.exists():
                 raise RenderError(f"{path.name}: included file {target} does not exist")
             return expand(target.read_text(encoding="utf-8"), target, root, results, media_dir,
-                          executed_dir, renderer_line, stack + (target,)).strip("\n")
+                          executed_dir, renderer_line, stack + (target,), build, dropped).strip("\n")
         if name == "embed":
             parsed = EMBED_TARGET_RE.match(args.split()[0] if args.split() else "")
             if not parsed:
                 raise EmbedError(f"{path.name}: embed target '{args}' is not 'notebooks/NB.ipynb#label'")
             nb_name = Path(parsed["notebook"]).name
+            if not build.ran(nb_name) or ((executed_dir / nb_name).exists()
+                                          and not _has_output(executed_dir / nb_name, parsed["label"])):
+                dropped.add(parsed["label"])      # not produced for this study
+                return ""
             return embed_markdown(executed_dir / nb_name, parsed["label"], media_dir)
         if name == "res":
             key = args.strip().strip('"').strip("'")
@@ -501,12 +619,19 @@ def _outside_code(lines: list[str]) -> Iterator[tuple[int, str]]:
         yield i, line
 
 
-def number_crossrefs(text: str) -> str:
+#: Shown for a cross-reference to a table or figure that was not produced for this study
+NOT_PRODUCED_TEXT = "not produced for these data"
+
+
+def number_crossrefs(text: str, dropped: Iterable[str] = ()) -> str:
     """Number sections, tables and figures in order and resolve ``@sec-``/``@tbl-``/``@fig-`` refs.
 
     Sections marked ``{.unnumbered}`` or ``{-}`` keep no number. Captions become "Table 3: ..." and
-    "Figure 2: ...". A reference to a label that is not defined is an error naming it.
+    "Figure 2: ...". A reference to a label of ``dropped`` (an embed not produced for this study)
+    reads :data:`NOT_PRODUCED_TEXT` (with a MissingResultWarning); a reference to any other label
+    that is not defined is an error naming it.
     """
+    dropped = set(dropped)
     front, body = _split_front_matter(text)
     lines = body.split("\n")
     numbers: dict[str, str] = {}
@@ -543,6 +668,9 @@ def number_crossrefs(text: str) -> str:
     body = "\n".join(lines)
 
     def ref(label: str, bare: bool = False) -> str:
+        if label not in numbers and label in dropped:
+            warnings.warn(f"@{label}", MissingResultWarning, stacklevel=2)
+            return f"*{NOT_PRODUCED_TEXT}*"
         if label not in numbers:
             raise RenderError(f"cross-reference @{label} points to no numbered section, table or figure")
         text = numbers[label].split(" ", 1)[1] if bare else numbers[label]
@@ -557,15 +685,26 @@ def number_crossrefs(text: str) -> str:
 
 
 def build_markdown(project_root: Path, results: dict, work_dir: Path, executed_dir: Path,
-                   renderer_line: str, report: str = REPORT) -> str:
-    """The report as plain pandoc Markdown: shortcodes resolved, cross-references numbered."""
+                   renderer_line: str, report: str = REPORT, build: BuildInfo | None = None) -> str:
+    """The report as plain pandoc Markdown: parts the study lacks removed, shortcodes resolved,
+    cross-references numbered, the study's title set."""
     root = Path(project_root).resolve()
     source = root / report
     if not source.exists():
         raise RenderError(f"{source} does not exist")
+    build = build or BuildInfo()
+    dropped: set[str] = set()
     text = expand(source.read_text(encoding="utf-8"), source, root, results, work_dir / "media",
-                  executed_dir, renderer_line, (source,))
-    return number_crossrefs(text)
+                  executed_dir, renderer_line, (source,), build, dropped)
+    text = set_front_matter(text, title=report_title(build, results))
+    return number_crossrefs(text, dropped)
+
+
+def report_title(build: BuildInfo, results: dict) -> str | None:
+    """The supplement's title: the study's (study.yaml ``title``, recorded by the pipeline or written to
+    ``data.text.title``); None keeps the title of report.qmd."""
+    text = ((results.get("data") or {}).get("text") or {}).get("title")
+    return build.title or (text if isinstance(text, str) and text else None)
 
 
 # --------------------------------------------------------------------------- pandoc input
@@ -705,7 +844,7 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     results_file = Path(output_dir) / "results.json"
     results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else {}
     markdown = build_markdown(root, results, work_dir, Path(output_dir) / "notebooks",
-                              fallback_renderer_line(), report)
+                              fallback_renderer_line(), report, BuildInfo.read(output_dir))
     stem = Path(report).stem
     source = work_dir / f"{stem}.md"
     source.write_text(escape_lone_angle_brackets(markdown, PANDOC_COLUMNS), encoding="utf-8")
@@ -758,6 +897,32 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
 STAGED = ("_quarto.yml", REPORT, BIBLIOGRAPHY, "sections", "_extensions")
 
 
+def stage_sources(stage: Path, build: BuildInfo, results: dict) -> None:
+    """Prepare the staged Quarto project for this study: in ``report.qmd`` and ``sections/*.qmd``,
+    remove the blocks of absent parts and the embeds of notebooks that did not run (or cells that
+    produced no output); set the study's title in ``report.qmd``."""
+    for path in [stage / REPORT, *sorted((stage / "sections").glob("*.qmd"))]:
+        if not path.exists():
+            continue
+        text = select_parts(path.read_text(encoding="utf-8"), build, path.name)
+
+        def prune(match: re.Match) -> str:
+            if match.group(1) != "embed":
+                return match.group(0)
+            parsed = EMBED_TARGET_RE.match(match.group(2).split()[0] if match.group(2).split() else "")
+            if not parsed:
+                return match.group(0)
+            executed = stage / "notebooks" / Path(parsed["notebook"]).name
+            if not executed.exists() or not _has_output(executed, parsed["label"]):
+                return ""
+            return match.group(0)
+
+        text = SHORTCODE_RE.sub(prune, text)
+        if path.name == REPORT:
+            text = set_front_matter(text, title=report_title(build, results))
+        path.write_text(text, encoding="utf-8")
+
+
 def render_with_quarto(project_root: Path, output_dir: Path, work_dir: Path,
                        formats: Iterable[str] = FORMATS, quarto: str = "quarto") -> list[Path]:
     """Quarto renderer: stage the project with the executed notebooks, ``quarto render`` it there.
@@ -776,15 +941,21 @@ def render_with_quarto(project_root: Path, output_dir: Path, work_dir: Path,
         elif src.exists():
             shutil.copy2(src, stage / name)
     executed = Path(output_dir) / "notebooks"
+    build = BuildInfo.read(output_dir)
     (stage / "notebooks").mkdir()
     for nb in sorted((root / "notebooks").glob("*.ipynb")):
         done = executed / nb.name
+        if not build.ran(nb.name):
+            continue
         if not done.exists():
             raise EmbedError(f"executed notebook {done} does not exist: execute the notebooks first")
         shutil.copy2(done, stage / "notebooks" / nb.name)
     (stage / "_output").mkdir()
+    results = {}
     if (Path(output_dir) / "results.json").exists():
         shutil.copy2(Path(output_dir) / "results.json", stage / "_output" / "results.json")
+        results = json.loads((stage / "_output" / "results.json").read_text(encoding="utf-8"))
+    stage_sources(stage, build, results)
     env = dict(os.environ, SUPPLEMENT_RESULTS=str(stage / "_output" / "results.json"))
     formats = list(formats)
     quarto_formats = {"html": "html", "pdf": "typst", "docx": "docx"}
@@ -879,3 +1050,24 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def quoted_results(project_root: Path, build: BuildInfo | None = None, report: str = REPORT) -> list[str]:
+    """The results paths the report quotes (``{{< res X >}}``) for a study with ``build``'s parts:
+    blocks of absent parts, and the files only they include, are left out. In document order, once each."""
+    root = Path(project_root).resolve()
+    build = build or BuildInfo()
+    found: dict[str, None] = {}
+
+    def visit(path: Path, stack: tuple[Path, ...]) -> None:
+        if path in stack or not path.exists():
+            return
+        text = _strip_comments(select_parts(path.read_text(encoding="utf-8"), build, path.name))
+        for match in SHORTCODE_RE.finditer(text):
+            if match.group(1) == "res":
+                found.setdefault(match.group(2).strip().strip('"').strip("'"), None)
+            elif match.group(1) == "include":
+                visit(_include_path(match.group(2), path, root).resolve(), stack + (path,))
+
+    visit(root / report, ())
+    return list(found)

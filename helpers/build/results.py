@@ -5,13 +5,15 @@ atomic replace, so a notebook re-run by hand in JupyterLab refreshes only its pa
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import fcntl
 import json
 import math
 import os
 import tempfile
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from helpers.config import output_dir
@@ -20,9 +22,20 @@ RESULTS_NAME = "results.json"
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert numpy/pandas scalars and containers to plain JSON values; NaN and inf become None."""
+    """Convert numpy/pandas scalars and containers to plain JSON values; NaN and inf become None.
+
+    Dataclass instances (the typed results of ``helpers.stats`` and ``helpers.analyses``) become dicts of
+    their fields (``dataclasses.asdict``, recursively), enums their value, paths their text.
+    """
     import numpy as np      # here, not at module level: the renderer reads results without pandas
     import pandas as pd
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # fields one level at a time (not asdict's deep copy): a field may hold a DataFrame
+        return {field.name: to_jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, PurePath):
+        return str(value)
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):

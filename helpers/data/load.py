@@ -1,4 +1,9 @@
-"""Load, validate and derive the study data (the data contract of ``data/dictionary.yaml``).
+"""Load, validate and derive the study data (the data contract of :mod:`helpers.data.contract`).
+
+A data folder holds ``cohort.csv|xlsx``, ``study.yaml`` and, optionally, ``adverse_events``,
+``treatment_cycles``, ``dictionary.yaml`` (default: the project's ``data/dictionary.yaml``),
+``published.yaml`` and ``analysis.yaml``. :func:`load_study` reads, validates and derives it;
+:func:`open_study` returns the study the pipeline validated once per build (cached under the output folder).
 
 Validation uses pandera: its ``DataFrameSchema`` checks every column of every file lazily, so all
 violations are collected and reported together, each with its file, column, rows and the rule broken.
@@ -10,11 +15,15 @@ skips pandera's per-check copies and missing-value scans; the messages are pande
 
 Conventions
 -----------
-- Time zero is ``start_date`` (start of first-line treatment). Months = days / 30.4375 (365.25 / 12).
+- Time zero is ``start_date`` (start of the compared treatment). Months = days / 30.4375 (365.25 / 12).
 - OS: start to death from any cause; alive patients censored at ``last_followup_date``.
-- PFS: start to progression or death, whichever comes first; otherwise censored at ``last_followup_date``.
-- Cells are read as text and trimmed of surrounding white space; an empty cell is a missing value.
-  Leading lines starting with ``#`` (the synthetic files' notice) are skipped.
+- PFS (when ``progression_date`` is a column): start to progression or death, whichever comes first;
+  otherwise censored at ``last_assessment_date`` when that column is present (and filled), else at
+  ``last_followup_date`` (``Study.pfs_censoring``).
+- Cells are read as text and trimmed of surrounding white space; an empty cell, or one listed in
+  study.yaml's ``missing_values``, is a missing value. Leading lines starting with ``#`` (the synthetic
+  files' notice) are skipped.
+- Categorical columns are pandas Categoricals whose categories are the dictionary's codes in its order.
 
 Input normalisations (accepted silently; each is a case of ``tests/bad_inputs``)
 -------------------------------------------------------------------------------
@@ -28,7 +37,7 @@ Input normalisations (accepted silently; each is a case of ``tests/bad_inputs``)
 - columns not in the dictionary are ignored with an ``UnknownColumnsWarning`` (they never reach the analysis).
 
 Everything else is an error naming file, column, rows and rule, among them: any date not in ISO form
-(03/04/2020 is ambiguous and never guessed; "NA" is not a missing value, an empty cell is), decimal
+(03/04/2020 is ambiguous and never guessed; "NA" is not a missing value unless study.yaml lists it), decimal
 commas, codes in another case (codes are case-sensitive; the message shows the value found), text that
 is not UTF-8 (Latin-1, UTF-16), semicolon- or tab-separated files, a row with more cells than the header,
 duplicated column names, merged cells or title rows above the header in Excel, both ``x.csv`` and
@@ -53,11 +62,11 @@ import pandas as pd
 import pandera.pandas as pa
 import yaml
 
-from helpers.config import PROJECT_ROOT, data_dir
+from helpers.config import PROJECT_ROOT, data_dir, output_dir
+from helpers.data.contract import (DAYS_PER_MONTH, FILE_KEYS, PARTS, Dictionary, DictionaryError,
+                                   grouping_values, parse_dictionary)
 
-DAYS_PER_MONTH = 365.25 / 12
 DICTIONARY_PATH = PROJECT_ROOT / "data" / "dictionary.yaml"
-FILE_KEYS = ("cohort", "adverse_events", "treatment_cycles")
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 INT_PATTERN = re.compile(r"^[+-]?\d+$")
 NUMBER_PATTERN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -102,9 +111,53 @@ class UnknownColumnsWarning(UserWarning):
 
 
 # ----------------------------------------------------------------------------- dictionary and config
-def load_dictionary(path: Path | str = DICTIONARY_PATH) -> dict:
-    """The data dictionary as a dict (see ``data/dictionary.yaml``); a new dict on every call."""
-    return copy.deepcopy(_parsed_yaml(Path(path).read_text(encoding="utf-8")))
+def dictionary_path(folder: Path | str | None = None) -> Path:
+    """The dictionary of a data folder: its own ``dictionary.yaml``, else the project default."""
+    if folder is not None and (Path(folder) / "dictionary.yaml").exists():
+        return Path(folder) / "dictionary.yaml"
+    return DICTIONARY_PATH
+
+
+def read_study_dictionary(path: Path | str = DICTIONARY_PATH) -> Dictionary:
+    """The typed :class:`~helpers.data.contract.Dictionary` at ``path`` (parsed once per file content)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return copy.deepcopy(_parsed_dictionary(text, path.name))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_dictionary(text: str, name: str) -> Dictionary:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CohortValidationError([Problem(name, "", f"not valid YAML: {exc}")]) from None
+    try:
+        return parse_dictionary(raw, name)
+    except DictionaryError as exc:
+        raise CohortValidationError([Problem(name, c, r) for c, r in exc.problems]) from None
+
+
+def _default_arm_codes(path: Path) -> list[str]:
+    """Arm codes of the study.yaml next to ``path`` (for a dictionary read without its study)."""
+    study = Path(path).parent / "study.yaml"
+    try:
+        raw = yaml.safe_load(study.read_text(encoding="utf-8")) or {}
+        return [str(a["code"]) for a in raw.get("arms") or []]
+    except Exception:  # noqa: BLE001  no study next to it: no arm codes
+        return []
+
+
+def load_dictionary(path: Path | str = DICTIONARY_PATH, arm_codes=None, present=None) -> dict:
+    """The internal column rules of a dictionary: ``{"files": {...}, "derived": {...}}``; a new dict per call.
+
+    ``files[key]["columns"][name]`` is the rule the validator applies to each column (type ``string |
+    code | integer | number | date``, ``codes``, ``required``, ...; see :mod:`helpers.data.contract`).
+    ``arm_codes`` default: those of the ``study.yaml`` next to the dictionary. ``present``: the cohort
+    file's columns (optional core columns not among them are left out; None: all are listed).
+    """
+    dictionary = read_study_dictionary(path)
+    codes = _default_arm_codes(Path(path)) if arm_codes is None else list(arm_codes)
+    return {"files": dictionary.files(codes, present), "derived": dictionary.derived()}
 
 
 @functools.lru_cache(maxsize=4)
@@ -114,19 +167,97 @@ def _parsed_yaml(text: str) -> dict:
 
 
 @dataclass(frozen=True)
+class Arm:
+    """A treatment arm: its code in cohort.csv, its label in tables and prose, and a description."""
+
+    code: str
+    label: str
+    description: str = ""
+
+
+DESIGNS = ("observational", "randomised")
+STUDY_KEYS = ("title", "synthetic", "cutoff_date", "design", "setting", "arms", "missing_values", "authors",
+              "generator")
+
+
+@dataclass(frozen=True)
 class StudyConfig:
-    """Study settings from ``study.yaml``."""
+    """Study settings from ``study.yaml`` (see :mod:`helpers.data.contract` and ``data/study.yaml``).
+
+    ``arms`` lists the two arms, the reference first; ``arm_order`` and ``reference_arm`` give their codes.
+    """
 
     title: str
     synthetic: bool
     cutoff_date: date
-    arm_order: tuple[str, ...]
-    reference_arm: str
+    arms: tuple[Arm, ...]
+    design: str = "observational"
+    setting: str = ""
+    missing_values: tuple[str, ...] = ("",)
+    authors: tuple = ()
     days_per_month: float = DAYS_PER_MONTH
     extra: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def arm_order(self) -> tuple[str, ...]:
+        """Arm codes, the reference first."""
+        return tuple(a.code for a in self.arms)
 
-def load_config(folder: Path, arm_codes: list[str]) -> StudyConfig:
+    @property
+    def reference_arm(self) -> str:
+        return self.arms[0].code
+
+    @property
+    def experimental_arm(self) -> str:
+        return self.arms[-1].code
+
+    @property
+    def randomised(self) -> bool:
+        return self.design == "randomised"
+
+    def arm(self, code: str) -> Arm:
+        for a in self.arms:
+            if a.code == code:
+                return a
+        raise KeyError(code)
+
+    def arm_label(self, code: str) -> str:
+        """Label of arm ``code`` (the code itself when unknown)."""
+        try:
+            return self.arm(code).label
+        except KeyError:
+            return str(code)
+
+    def arm_description(self, code: str) -> str:
+        try:
+            return self.arm(code).description
+        except KeyError:
+            return ""
+
+
+def _parse_arms(raw, name: str, problems: list) -> tuple[Arm, ...]:
+    if not isinstance(raw, list) or len(raw) != 2:
+        problems.append(Problem(name, "arms", "must list the two arms as {code, label, description}, "
+                                              "the reference arm first"))
+        return ()
+    arms = []
+    for i, item in enumerate(raw, 1):
+        if isinstance(item, dict) and item.get("code") not in (None, ""):
+            arms.append(Arm(str(item["code"]), str(item.get("label", item["code"])),
+                            str(item.get("description", ""))))
+        else:
+            problems.append(Problem(name, "arms", f"arm {i} must be a mapping with a code"))
+    codes = [a.code for a in arms]
+    if len(set(codes)) != len(codes):
+        problems.append(Problem(name, "arms", f"arm codes must differ: {codes}"))
+    return tuple(arms)
+
+
+def load_config(folder: Path, arm_codes: list[str] | None = None) -> StudyConfig:
+    """Read and check ``folder/study.yaml`` (every problem reported at once).
+
+    ``arm_codes`` is accepted for backward compatibility and ignored: the arms come from study.yaml.
+    """
     path = folder / "study.yaml"
     name = path.name
     if not path.exists():
@@ -135,7 +266,13 @@ def load_config(folder: Path, arm_codes: list[str]) -> StudyConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise CohortValidationError([Problem(name, "", f"not valid YAML: {exc}")], folder) from None
+    if not isinstance(raw, dict):
+        raise CohortValidationError([Problem(name, "", "must be a mapping of keys (title, arms, ...)")], folder)
     problems = []
+    old = [k for k in ("arm_order", "reference_arm") if k in raw]
+    if old:
+        problems.append(Problem(name, old[0], "this key is no longer read: list the arms under 'arms' as "
+                                              "{code, label, description}, the reference arm first"))
     cutoff = raw.get("cutoff_date")
     if isinstance(cutoff, str):
         try:
@@ -144,20 +281,24 @@ def load_config(folder: Path, arm_codes: list[str]) -> StudyConfig:
             cutoff = None
     if not isinstance(cutoff, date):
         problems.append(Problem(name, "cutoff_date", "must be a date YYYY-MM-DD"))
-    arm_order = tuple(raw.get("arm_order") or arm_codes)
-    if sorted(arm_order) != sorted(arm_codes):
-        problems.append(Problem(name, "arm_order", f"must list each arm code once: {arm_codes}"))
-    reference = raw.get("reference_arm", arm_order[0] if arm_order else None)
-    if reference not in arm_codes:
-        problems.append(Problem(name, "reference_arm", f"must be one of {arm_codes}"))
+    arms = _parse_arms(raw.get("arms"), name, problems)
     if not isinstance(raw.get("synthetic", False), bool):
         problems.append(Problem(name, "synthetic", "must be true or false"))
+    design = raw.get("design", "observational")
+    if design not in DESIGNS:
+        problems.append(Problem(name, "design", f"must be one of {list(DESIGNS)}"))
+    missing = raw.get("missing_values", [""])
+    if not isinstance(missing, list) or not all(isinstance(v, str) for v in missing):
+        problems.append(Problem(name, "missing_values", "must be a list of texts, e.g. [\"\", \"NA\"]"))
+        missing = [""]
     if problems:
         raise CohortValidationError(problems, folder)
-    known = {"title", "synthetic", "cutoff_date", "arm_order", "reference_arm"}
+    authors = raw.get("authors") or []
     return StudyConfig(title=str(raw.get("title", "")), synthetic=bool(raw.get("synthetic", False)),
-                       cutoff_date=cutoff, arm_order=arm_order, reference_arm=reference,
-                       extra={k: v for k, v in raw.items() if k not in known})
+                       cutoff_date=cutoff, arms=arms, design=design, setting=str(raw.get("setting") or ""),
+                       missing_values=tuple(dict.fromkeys(["", *missing])),
+                       authors=tuple(authors) if isinstance(authors, list) else (authors,),
+                       extra={k: v for k, v in raw.items() if k not in STUDY_KEYS[:-2]})
 
 
 # ----------------------------------------------------------------------------- reading
@@ -697,37 +838,66 @@ Rule = tuple[str, str, object]  # (rule text, column it is reported on, function
 
 
 def _patient_rules(columns: dict, cutoff: pd.Timestamp) -> list[Rule]:
+    """Date-order, cut-off and conditional rules of cohort.csv (optional core columns only when present)."""
     known_until = lambda df: df["death_date"].fillna(df["last_followup_date"])  # noqa: E731
     ok = lambda cond, *cols: cond | pd.concat(cols, axis=1).isna().any(axis=1)  # noqa: E731
+    has_progression = "progression_date" in columns
     rules = [
         ("death_date is before start_date", "death_date",
          lambda df: ok(df["death_date"] >= df["start_date"], df["death_date"], df["start_date"])),
-        ("progression_date is before start_date", "progression_date",
-         lambda df: ok(df["progression_date"] >= df["start_date"], df["progression_date"], df["start_date"])),
+    ]
+    if has_progression:
+        rules.append(("progression_date is before start_date", "progression_date",
+                      lambda df: ok(df["progression_date"] >= df["start_date"], df["progression_date"],
+                                    df["start_date"])))
+    rules += [
         ("last_followup_date is before start_date", "last_followup_date",
          lambda df: ok(df["last_followup_date"] >= df["start_date"], df["last_followup_date"], df["start_date"])),
-        ("progression_date is after death_date", "progression_date",
-         lambda df: ok(df["progression_date"] <= df["death_date"], df["progression_date"], df["death_date"])),
-        ("last_followup_date is after death_date", "last_followup_date",
-         lambda df: ok(df["last_followup_date"] <= df["death_date"], df["last_followup_date"], df["death_date"])),
-        ("progression_date is after last_followup_date (and no death recorded)", "progression_date",
-         lambda df: ok(df["progression_date"] <= known_until(df), df["progression_date"], df["last_followup_date"])),
     ]
-    for column in ("start_date", "progression_date", "death_date", "last_followup_date"):
-        rules.append((f"{column} is after the data cut-off {cutoff.date()}", column,
-                      lambda df, column=column: ok(df[column] <= cutoff, df[column])))
+    if has_progression:
+        rules.append(("progression_date is after death_date", "progression_date",
+                      lambda df: ok(df["progression_date"] <= df["death_date"], df["progression_date"],
+                                    df["death_date"])))
+    rules.append(("last_followup_date is after death_date", "last_followup_date",
+                  lambda df: ok(df["last_followup_date"] <= df["death_date"], df["last_followup_date"],
+                                df["death_date"])))
+    if has_progression:
+        rules.append(("progression_date is after last_followup_date (and no death recorded)", "progression_date",
+                      lambda df: ok(df["progression_date"] <= known_until(df), df["progression_date"],
+                                    df["last_followup_date"])))
+    if "last_assessment_date" in columns:
+        rules += [
+            ("last_assessment_date is before start_date", "last_assessment_date",
+             lambda df: ok(df["last_assessment_date"] >= df["start_date"], df["last_assessment_date"],
+                           df["start_date"])),
+            ("last_assessment_date is after last_followup_date", "last_assessment_date",
+             lambda df: ok(df["last_assessment_date"] <= df["last_followup_date"], df["last_assessment_date"],
+                           df["last_followup_date"])),
+        ]
+    for column in ("start_date", "progression_date", "last_assessment_date", "death_date", "last_followup_date"):
+        if column in columns:
+            rules.append((f"{column} is after the data cut-off {cutoff.date()}", column,
+                          lambda df, column=column: ok(df[column] <= cutoff, df[column])))
     rules += _conditional_rules(columns)
     return rules
 
 
 def _child_rules(patients: pd.DataFrame, columns: dict, cutoff: pd.Timestamp,
-                 date_column: str | None) -> list[Rule]:
+                 date_column: str | None, exposures: dict | None = None) -> list[Rule]:
+    """Rules of adverse_events.csv (``date_column`` None) or treatment_cycles.csv against the cohort.
+
+    ``exposures`` ({name: Exposure}): an exposure restricted to some ``arms`` gives the rule
+    "<agent_class> cycle given to a patient of the <arm> arm" for each other arm.
+    """
     # duplicated ids are reported on the cohort file; the first row of an id is used for the lookups here
     by_id = (patients[["patient_id", "start_date", "death_date", "last_followup_date", "arm"]]
              .dropna(subset=["patient_id"]).drop_duplicates("patient_id").set_index("patient_id"))
     start = by_id["start_date"]
     until = by_id["death_date"].fillna(by_id["last_followup_date"])
-    in_cmt_arm = np.append((by_id["arm"].astype(object) == "CMT").to_numpy(), False)  # [-1]: not in the cohort
+    arm_codes = [str(c) for c in (by_id["arm"].cat.categories if isinstance(by_id["arm"].dtype, pd.CategoricalDtype)
+                                  else pd.unique(by_id["arm"].dropna()))]
+    in_arm = {arm: np.append((by_id["arm"].astype(object) == arm).to_numpy(), False)  # [-1]: not in the cohort
+              for arm in arm_codes}
     last: dict = {}
 
     def cohort_row(df: pd.DataFrame) -> np.ndarray:
@@ -771,8 +941,17 @@ def _child_rules(patients: pd.DataFrame, columns: dict, cutoff: pd.Timestamp,
              lambda df: within(df, until, lambda a, b: a <= b)),
             (f"{date_column} is after the data cut-off {cutoff.date()}", date_column,
              lambda df: (df[date_column] <= cutoff) | df[date_column].isna()),
-            ("ICI cycle given to a patient of the CMT arm", "agent_class",
-             lambda df: ~(_equals(df["agent_class"], "ICI") & in_cmt_arm[cohort_row(df)])),
+        ]
+        for exposure in (exposures or {}).values():
+            if exposure.arms is None:
+                continue
+            for arm in arm_codes:
+                if arm in exposure.arms:
+                    continue
+                rules.append((f"{exposure.agent_class} cycle given to a patient of the {arm} arm", "agent_class",
+                              lambda df, agent=exposure.agent_class, mask=in_arm[arm]:
+                              ~(_equals(df["agent_class"], agent) & mask[cohort_row(df)])))
+        rules += [
             ("the same cycle (patient_id, agent_class, cycle_date) is listed more than once", date_column,
              duplicated_cycle),
         ]
@@ -806,45 +985,52 @@ def months_between(start: pd.Series, end: pd.Series, days_per_month: float = DAY
 
 
 def derive_endpoints(patients: pd.DataFrame, cycles: pd.DataFrame | None = None,
-                     days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
-    """Add OS, PFS (months, event flags), cycle counts and the grouped Table 1 variables.
+                     days_per_month: float = DAYS_PER_MONTH, dictionary: Dictionary | None = None) -> pd.DataFrame:
+    """Add OS, PFS (months, event flags), exposure counts, the dictionary's groupings and the start year.
 
-    OS: start to death (event) or last follow-up (censored). PFS: start to the earlier of progression
-    and death (event), else last follow-up (censored). Times in months = days / 30.4375.
+    OS: start to death (event) or last follow-up (censored). PFS (only when ``progression_date`` is a
+    column): start to the earlier of progression and death (event); otherwise censored at
+    ``last_assessment_date`` when that column is present and filled, else at ``last_followup_date``.
+    Times in months = days / 30.4375 (R: ``as.numeric(end - start) / 30.4375``).
+
+    Parameters
+    ----------
+    patients : typed cohort (dates as datetime64).
+    cycles : typed treatment_cycles (patient_id, agent_class) or None (no exposure counts).
+    days_per_month : 30.4375.
+    dictionary : the study's dictionary (default: the project's ``data/dictionary.yaml``); its
+        exposures count cycles and its groupings derive categorical variables from their source columns.
     """
+    if dictionary is None:
+        dictionary = read_study_dictionary(DICTIONARY_PATH)
     out = patients.copy()
     start = _as_datetime(out["start_date"])
     death = _as_datetime(out["death_date"])
-    progression = _as_datetime(out["progression_date"])
     last = _as_datetime(out["last_followup_date"])
     out["os_event"] = death.notna().astype(int)
     out["os_months"] = months_between(start, death.fillna(last), days_per_month)
-    pfs_end = pd.concat([progression, death], axis=1).min(axis=1)
-    out["pfs_event"] = pfs_end.notna().astype(int)
-    out["pfs_months"] = months_between(start, pfs_end.fillna(last), days_per_month)
-    if cycles is not None:
+    if "progression_date" in out.columns:
+        progression = _as_datetime(out["progression_date"])
+        pfs_end = pd.concat([progression, death], axis=1).min(axis=1)
+        censor = last
+        if "last_assessment_date" in out.columns:
+            censor = _as_datetime(out["last_assessment_date"]).fillna(last)
+        out["pfs_event"] = pfs_end.notna().astype(int)
+        out["pfs_months"] = months_between(start, pfs_end.fillna(censor), days_per_month)
+    if cycles is not None and dictionary.exposures:
         counts = cycles.groupby(["patient_id", cycles["agent_class"].astype(object)]).size().unstack(fill_value=0)
-        for agent_class, column in (("chemotherapy", "chemo_cycles"), ("ICI", "ici_cycles")):
-            series = counts[agent_class] if agent_class in counts.columns else pd.Series(dtype=int)
+        for column, exposure in dictionary.exposures.items():
+            series = counts[exposure.agent_class] if exposure.agent_class in counts.columns else pd.Series(dtype=int)
             out[column] = out["patient_id"].map(series).fillna(0).astype(int)
-    age = pd.to_numeric(out["age"]).astype(float)
-    kps = pd.to_numeric(out["kps"]).astype(float)
-    out["age_group"] = pd.Categorical(np.where(age.isna(), None, np.where(age > 60, "> 60", "<= 60")),
-                                      categories=["> 60", "<= 60"])
-    out["kps_group"] = pd.Categorical(np.where(kps.isna(), None, np.where(kps >= 70, ">= 70", "< 70")),
-                                      categories=[">= 70", "< 70"])
-    groups = load_dictionary()["derived"]
-    for column, source in (("grade_group", "differentiation"), ("t_stage_group", "t_stage"),
-                           ("n_stage_group", "n_stage")):
-        levels = groups[column]["levels"]
-        mapping = {code: level for level, codes in levels.items() for code in codes}
-        out[column] = pd.Categorical(out[source].astype(object).map(mapping), categories=list(levels))
+    for column, grouping in dictionary.groupings.items():
+        if grouping.source in out.columns:
+            out[column] = grouping_values(grouping, out[grouping.source])
     out["start_year"] = start.dt.year
     return out
 
 
 def worst_grade_per_term(adverse_events: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient and AE term with the worst CTCAE grade (and the patient's arm)."""
+    """One row per patient and adverse event term with the worst grade (and the patient's arm)."""
     worst = (adverse_events.groupby(["patient_id", "term"], observed=True)["grade"].max()
              .rename("worst_grade").reset_index())
     worst["worst_grade"] = worst["worst_grade"].astype(int)
@@ -856,59 +1042,134 @@ def worst_grade_per_term(adverse_events: pd.DataFrame, patients: pd.DataFrame) -
 # ----------------------------------------------------------------------------- the study
 @dataclass
 class Study:
-    """A validated study: typed tables, derived variables, configuration and input checksums."""
+    """A validated study: typed tables, derived variables, configuration and input checksums.
+
+    ``adverse_events``, ``ae_worst`` and ``cycles`` are None when their file is absent; ``published`` is
+    the data folder's ``published.yaml`` (parsed) or None. ``has(part)`` says which parts are present.
+    """
 
     patients: pd.DataFrame
-    adverse_events: pd.DataFrame
-    ae_worst: pd.DataFrame
-    cycles: pd.DataFrame
+    adverse_events: pd.DataFrame | None
+    ae_worst: pd.DataFrame | None
+    cycles: pd.DataFrame | None
     config: StudyConfig
-    dictionary: dict
+    dictionary: Dictionary
     folder: Path
     sources: dict[str, str]
     rules_checked: int = 0
+    published: dict | None = None
 
     @property
     def arms(self) -> list[str]:
         return list(self.config.arm_order)
 
+    @property
+    def pfs_censoring(self) -> str | None:
+        """``"last_assessment"`` or ``"last_followup"``: where PFS without an event is censored (None: no PFS)."""
+        if "progression_date" not in self.patients.columns:
+            return None
+        return "last_assessment" if "last_assessment_date" in self.patients.columns else "last_followup"
 
-def load_study(folder: Path | str | None = None, dictionary_path: Path | str = DICTIONARY_PATH) -> Study:
+    def has(self, part: str) -> bool:
+        """Is ``part`` (one of ``pfs``, ``response``, ``safety``, ``exposure``, ``replication``) present?"""
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {list(PARTS)}, got {part!r}")
+        columns = self.patients.columns
+        return {"pfs": "pfs_months" in columns,
+                "response": "best_response" in columns,
+                "safety": self.adverse_events is not None,
+                "exposure": self.cycles is not None and any(e in columns for e in self.dictionary.exposures),
+                "replication": self.published is not None}[part]
+
+    @property
+    def parts(self) -> dict[str, bool]:
+        """{part: present} for every optional part."""
+        return {part: self.has(part) for part in PARTS}
+
+
+def _optional_file(folder: Path, stem: str) -> Path | None:
+    """``stem.csv`` or ``stem.xlsx`` when one exists (both: an error), else None."""
+    if not any((folder / f"{stem}.{ext}").exists() for ext in ("csv", "xlsx")):
+        return None
+    return find_file(folder, stem)
+
+
+def _blank_missing(frame: pd.DataFrame, missing_values) -> pd.DataFrame:
+    """Cells equal to one of ``missing_values`` (other than "") become empty."""
+    extra = [v for v in missing_values if v != ""]
+    if not extra or frame.empty:
+        return frame
+    return frame.mask(frame.isin(extra), "")
+
+
+def _published(folder: Path) -> dict | None:
+    path = folder / "published.yaml"
+    if not path.exists():
+        return None
+    try:
+        return copy.deepcopy(_parsed_yaml(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        raise CohortValidationError([Problem(path.name, "", f"not valid YAML: {exc}")], folder) from None
+
+
+def load_study(folder: Path | str | None = None, dictionary_path: Path | str | None = None) -> Study:
     """Read, validate and derive a study folder (default: ``helpers.config.data_dir()``).
+
+    The dictionary is ``dictionary_path``, else the folder's ``dictionary.yaml``, else the project
+    default. ``cohort`` and ``study.yaml`` are required; ``adverse_events`` and ``treatment_cycles``
+    are optional.
 
     Raises
     ------
     CohortValidationError
-        listing every violation (file, column, rows, rule) across the three files and study.yaml.
+        listing every violation (file, column, rows, rule) across the files, study.yaml and the dictionary.
     """
     folder = Path(folder or data_dir()).resolve()
     if not folder.is_dir():
         raise CohortValidationError([Problem(str(folder), "", "data folder not found")])
-    dictionary = load_dictionary(dictionary_path)
-    files = dictionary["files"]
-    arm_codes = [str(c) for c in files["cohort"]["columns"]["arm"]["codes"]]
-    config = load_config(folder, arm_codes)
+    dict_path = Path(dictionary_path) if dictionary_path is not None else dictionary_path_of(folder)
+    config_problems: list[Problem] = []
+    try:
+        config = load_config(folder)
+    except CohortValidationError as exc:
+        config, config_problems = None, exc.problems
+    try:
+        dictionary = read_study_dictionary(dict_path)
+    except CohortValidationError as exc:
+        raise CohortValidationError(config_problems + exc.problems, folder) from None
+    if config is None:
+        raise CohortValidationError(config_problems, folder)
+    arm_codes = list(config.arm_order)
+    problems = _arms_named_by_dictionary(dictionary, arm_codes)
     cutoff = pd.Timestamp(config.cutoff_date)
 
-    problems: list[Problem] = []
     raw: dict[str, pd.DataFrame] = {}
     distinct: dict[str, Distinct] = {}
     paths: dict[str, Path] = {}
+    files: dict = {}
     for key in FILE_KEYS:
         try:
-            path = find_file(folder, files[key]["stem"])
+            path = find_file(folder, key) if key == "cohort" else _optional_file(folder, key)
+            if path is None:
+                continue
             paths[key] = path
-            raw[key] = read_raw(path)
+            raw[key] = _blank_missing(read_raw(path), config.missing_values)
         except CohortValidationError as exc:
             problems += exc.problems
             continue
-        distinct[key] = _distinct_texts(raw[key], files[key]["columns"])
-        problems += _validate_text(raw[key], files[key]["columns"], path.name, distinct[key])
+        if key == "cohort":
+            dictionary = dictionary.with_arms(arm_codes, list(raw[key].columns))
+            files = dictionary.files()
+        elif not files:
+            continue            # the cohort file could not be read: its problems are reported
+        columns = files[key]["columns"]
+        distinct[key] = _distinct_texts(raw[key], columns)
+        problems += _validate_text(raw[key], columns, path.name, distinct[key])
     if "cohort" not in raw:
         raise CohortValidationError(problems, folder)
 
     typed = {key: _typed(frame, files[key]["columns"], distinct[key]) for key, frame in raw.items()}
-    rules_checked = sum(len(_text_rules(s)) for f in files.values() for s in f["columns"].values())
+    rules_checked = sum(len(_text_rules(s)) for k, f in files.items() if k in raw for s in f["columns"].values())
     patients = typed["cohort"]
     cohort_name = paths["cohort"].name
     if set(files["cohort"]["columns"]) <= set(patients.columns):
@@ -917,20 +1178,113 @@ def load_study(folder: Path | str | None = None, dictionary_path: Path | str = D
         problems += _validate_rules(patients, rules, raw["cohort"], cohort_name)
         for key, date_column in (("adverse_events", None), ("treatment_cycles", "cycle_date")):
             if key in typed and set(files[key]["columns"]) <= set(typed[key].columns):
-                rules = _child_rules(patients, files[key]["columns"], cutoff, date_column)
+                rules = _child_rules(patients, files[key]["columns"], cutoff, date_column, dictionary.exposures)
                 rules_checked += len(rules)
                 problems += _validate_rules(typed[key], rules, raw[key], paths[key].name)
     if problems:
         raise CohortValidationError(problems, folder)
 
     patients["arm"] = patients["arm"].cat.reorder_categories(list(config.arm_order))
-    cycles = typed["treatment_cycles"]
-    cycles["cycle_month"] = months_between(cycles["patient_id"].map(patients.set_index("patient_id")["start_date"]),
-                                           cycles["cycle_date"], config.days_per_month)
-    patients = derive_endpoints(patients, cycles, config.days_per_month)
-    adverse = typed["adverse_events"]
-    adverse["grade"] = adverse["grade"].astype(int)
+    cycles = typed.get("treatment_cycles")
+    if cycles is not None:
+        cycles["cycle_month"] = months_between(
+            cycles["patient_id"].map(patients.set_index("patient_id")["start_date"]), cycles["cycle_date"],
+            config.days_per_month)
+    patients = derive_endpoints(patients, cycles, config.days_per_month, dictionary)
+    adverse = typed.get("adverse_events")
+    if adverse is not None:
+        adverse["grade"] = adverse["grade"].astype(int)
     sources = {path.name: sha256_of(path) for path in [*paths.values(), folder / "study.yaml"]}
-    return Study(patients=patients, adverse_events=adverse, ae_worst=worst_grade_per_term(adverse, patients),
+    sources["dictionary.yaml"] = sha256_of(dict_path)
+    return Study(patients=patients, adverse_events=adverse,
+                 ae_worst=None if adverse is None else worst_grade_per_term(adverse, patients),
                  cycles=cycles, config=config, dictionary=dictionary, folder=folder, sources=sources,
-                 rules_checked=rules_checked)
+                 rules_checked=rules_checked, published=_published(folder))
+
+
+def _arms_named_by_dictionary(dictionary: Dictionary, arm_codes: list[str]) -> list[Problem]:
+    """Arms the dictionary names (exposure ``arms``, ``required_when: arm == X``) that study.yaml lacks."""
+    named = [(a, f"exposure '{e.name}'") for e in dictionary.exposures.values() for a in (e.arms or ())]
+    for name, cov in dictionary.covariates.items():
+        for key in ("required_when", "empty_when"):
+            other, _, value = str(cov.rules.get(key, "")).partition("==")
+            if other.strip() == "arm":
+                named.append((value.strip(), f"covariate '{name}'"))
+    return [Problem("study.yaml", "arms", f"{code!r}, named in the data dictionary ({where}), is not an arm "
+                                          f"code here {arm_codes}")
+            for code, where in named if code not in arm_codes]
+
+
+def dictionary_path_of(folder: Path | str) -> Path:
+    """The dictionary a data folder uses: its own ``dictionary.yaml``, else the project default."""
+    return dictionary_path(folder)
+
+
+# ----------------------------------------------------------------------------- load once per build
+CACHE_FOLDER = ".cache"
+
+
+def study_key(folder: Path | str) -> str:
+    """SHA-256 over the names and contents of the data folder's files, the dictionary it uses and the
+    code of :mod:`helpers.data`.
+
+    Any change of an input file (or of the project dictionary, when the folder has none) gives a new key.
+    """
+    folder = Path(folder).resolve()
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    digest.update(b"dictionary\0" + hashlib.sha256(dictionary_path_of(folder).read_bytes()).digest())
+    for path in sorted(Path(__file__).parent.glob("*.py")):   # the loader's code: a changed loader re-validates
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _cache_path(folder: Path, output: Path) -> Path:
+    return Path(output) / CACHE_FOLDER / f"study-{study_key(folder)}.pickle"
+
+
+def cache_study(study: Study, output_dir: Path | str | None = None) -> Path:
+    """Store a validated ``study`` under ``output_dir/.cache/`` for :func:`open_study`; returns the path."""
+    import pickle
+
+    path = _cache_path(study.folder, Path(output_dir) if output_dir is not None else _default_output())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(study, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return path
+
+
+def _default_data() -> Path:
+    return data_dir()
+
+
+def _default_output() -> Path:
+    return output_dir()
+
+
+def open_study(data_dir: Path | str | None = None, output_dir: Path | str | None = None) -> Study:
+    """The study of ``data_dir``, validated once per build.
+
+    Returns the pickle the pipeline stored with :func:`cache_study` under ``output_dir/.cache/`` when
+    its key (checksums of the data folder's files and the dictionary) matches; otherwise loads and
+    validates the folder with :func:`load_study` (a notebook opened by hand). ``None`` arguments default
+    to ``helpers.config.data_dir()`` and ``helpers.config.output_dir()``.
+    """
+    import pickle
+
+    folder = Path(data_dir if data_dir is not None else _default_data()).resolve()
+    output = Path(output_dir if output_dir is not None else _default_output())
+    if folder.is_dir():
+        try:
+            path = _cache_path(folder, output)
+            if path.exists():
+                with open(path, "rb") as handle:
+                    study = pickle.load(handle)
+                if isinstance(study, Study):
+                    return study
+        except Exception:  # noqa: BLE001  a stale or unreadable cache is ignored: validate again
+            pass
+    return load_study(folder)

@@ -33,6 +33,11 @@ from helpers.config import PROJECT_ROOT, SEED
 
 DAYS_PER_MONTH = 365.25 / 12
 ARMS = ("CMT", "CMT+ICI")
+#: The arms as study.yaml lists them (the reference first).
+ARM_CONFIG = ({"code": "CMT", "label": "CMT", "description": "chemotherapy alone"},
+              {"code": "CMT+ICI", "label": "CMT + ICI",
+               "description": "chemotherapy plus an immune checkpoint inhibitor"})
+SETTING = "synthetic cohort calibrated to a single-centre retrospective series"
 CUTOFF = date(2025, 6, 30)
 
 #: Table 1 counts per arm as used by the generator (published.yaml; histology corrected, see below).
@@ -527,8 +532,9 @@ def _one_cohort(seed: int, n_per_arm: dict[str, int], vectorised: bool = False) 
         adverse = _adverse_events(rng, ids, arms, cov["ici_agent"].to_numpy())
     study = {"title": "Chemotherapy with or without an immune checkpoint inhibitor in oesophageal cancer "
                       "with liver metastases (SYNTHETIC cohort)",
-             "synthetic": True, "cutoff_date": CUTOFF.isoformat(), "arm_order": list(ARMS),
-             "reference_arm": "CMT", "generator": {"module": "helpers.data.synthetic", "candidate_seed": int(seed)}}
+             "synthetic": True, "cutoff_date": CUTOFF.isoformat(), "design": "observational",
+             "setting": SETTING, "arms": [dict(arm) for arm in ARM_CONFIG], "missing_values": [""],
+             "generator": {"module": "helpers.data.synthetic", "candidate_seed": int(seed)}}
     return SyntheticCohort(_raw_patient_table(cov), adverse, cycles, study)
 
 

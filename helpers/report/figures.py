@@ -1,8 +1,11 @@
-"""Figure style shared by every notebook: arm colours, journal style, and saving in three formats.
+"""Figure theme shared by every notebook: seaborn theme, arm colours and line styles, saving in three formats.
 
-Colours are from the Okabe-Ito palette (Okabe and Ito 2008, "Color Universal Design"), which stays
-distinguishable under the common colour-vision deficiencies and in greyscale print when paired with
-distinct line styles. The style is sized for a single journal column (about 85 mm wide).
+seaborn sets the theme (:func:`apply_style`, :func:`style_context`: the "paper" context and "ticks" style,
+with the project's palette and journal sizes on top). Colours are from the Okabe-Ito palette (Okabe and
+Ito 2008, "Color Universal Design"), which stays distinguishable under the common colour-vision
+deficiencies; the two arms differ in colour AND line style, so they stay apart in greyscale print.
+Arms are styled by POSITION (the reference arm first, the experimental arm second), never by code, and
+labelled with the labels of ``study.yaml``. The style is sized for a single journal column (about 85 mm).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import seaborn as sns
 
 #: The eight Okabe-Ito colours, by name.
 OKABE_ITO = {
@@ -23,14 +27,18 @@ OKABE_ITO = {
     "reddish_purple": "#CC79A7",
 }
 
-#: One colour per arm (blue for the reference arm, vermillion for the experimental arm).
-ARM_COLOURS = {
-    "CMT": OKABE_ITO["blue"],
-    "CMT+ICI": OKABE_ITO["vermillion"],
-}
+#: The project's palette, in the order series take it (reference arm, experimental arm, others).
+PALETTE = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "orange", "reddish_purple",
+                                  "sky_blue", "yellow", "black")]
 
-#: Line style per arm, so the arms differ in greyscale print too.
-ARM_LINESTYLES = {"CMT": "-", "CMT+ICI": "-"}
+#: Arm roles by position: the first arm of study.yaml is the reference, the second the experimental arm.
+ARM_ROLES = ("reference", "experimental")
+
+#: One colour per arm role (blue for the reference arm, vermillion for the experimental arm).
+ARM_COLOURS = {"reference": OKABE_ITO["blue"], "experimental": OKABE_ITO["vermillion"]}
+
+#: Line style per arm role, so the arms differ in greyscale print too.
+ARM_LINESTYLES = {"reference": "-", "experimental": (0, (4, 1.5))}
 
 #: Single journal column width in inches (85 mm) and a 1.5-column width (120 mm).
 COLUMN_WIDTH_IN = 85 / 25.4
@@ -64,28 +72,63 @@ _STYLE = {
     "pdf.fonttype": 42,   # embed TrueType, text stays editable in Illustrator/Inkscape
     "svg.fonttype": "none",
     "svg.hashsalt": "supplement",  # stable element ids, so SVG bytes do not change between runs
-    "axes.prop_cycle": mpl.cycler(color=[OKABE_ITO[k] for k in
-                                         ("blue", "vermillion", "bluish_green", "orange",
-                                          "reddish_purple", "sky_blue", "yellow", "black")]),
+    "axes.prop_cycle": mpl.cycler(color=PALETTE),
 }
 
 
-def arm_colour(arm: str, index: int = 0) -> str:
-    """Colour of ``arm``; arms outside :data:`ARM_COLOURS` take Okabe-Ito colours in order."""
-    if arm in ARM_COLOURS:
-        return ARM_COLOURS[arm]
-    spare = [OKABE_ITO[k] for k in ("bluish_green", "orange", "reddish_purple", "sky_blue", "black")]
-    return spare[index % len(spare)]
+_SPARE = [OKABE_ITO[k] for k in ("bluish_green", "orange", "reddish_purple", "sky_blue", "black")]
+
+
+def _position(arm, index: int | None) -> int | None:
+    if arm in ARM_ROLES:
+        return ARM_ROLES.index(arm)
+    return index
+
+
+def arm_colour(arm: str | int, index: int | None = None) -> str:
+    """Colour of an arm by POSITION: ``arm`` a role ("reference", "experimental") or a position (0, 1),
+    or any name with its ``index`` in the study's arm order (0 = reference). Positions beyond the two
+    arms take further Okabe-Ito colours. A name without an index raises ValueError (never by code).
+    """
+    pos = arm if isinstance(arm, int) else _position(arm, index)
+    if pos is None:
+        raise ValueError(f"arm colours are set by position: pass the index of {arm!r} in the arm order "
+                         "(0 = reference) or its role")
+    if pos < len(ARM_ROLES):
+        return ARM_COLOURS[ARM_ROLES[pos]]
+    return _SPARE[(pos - len(ARM_ROLES)) % len(_SPARE)]
+
+
+def arm_linestyle(arm: str | int, index: int | None = None):
+    """Line style of an arm by position (as :func:`arm_colour`): solid reference, dashed experimental."""
+    pos = arm if isinstance(arm, int) else _position(arm, index)
+    if pos is None or pos >= len(ARM_ROLES):
+        return ":"
+    return ARM_LINESTYLES[ARM_ROLES[pos]]
+
+
+def arm_style(position: int) -> dict:
+    """Keyword arguments for ``ax.plot``/``ax.step`` of the arm at ``position`` (0 = reference)."""
+    return {"color": arm_colour(position), "linestyle": arm_linestyle(position)}
+
+
+def theme_rc() -> dict:
+    """The rcParams of the theme: seaborn's "ticks" style and "paper" context, then the journal style."""
+    rc = {}
+    rc.update(sns.axes_style("ticks"))
+    rc.update(sns.plotting_context("paper"))
+    rc.update(_STYLE)
+    return rc
 
 
 def apply_style() -> None:
-    """Set the journal style (8 pt sans-serif, no top/right spines, 300 dpi export) globally."""
-    mpl.rcParams.update(_STYLE)
+    """Set the theme globally: ``sns.set_theme`` (paper context, ticks style, project palette, journal sizes)."""
+    sns.set_theme(context="paper", style="ticks", palette=PALETTE, rc=_STYLE)
 
 
 def style_context():
-    """The journal style as a context manager, for figures that must not change global state."""
-    return mpl.rc_context(_STYLE)
+    """The theme as a context manager, for figures that must not change global state."""
+    return mpl.rc_context(theme_rc())
 
 
 def _default_output_dir() -> Path:
@@ -134,104 +177,109 @@ def save_figure(fig, name: str, output_dir: str | Path | None = None,
 # ----------------------------------------------------------------------------------------------
 # Kaplan-Meier figure with a risk table
 # ----------------------------------------------------------------------------------------------
-def _break_grid(t_max: float, break_months: float) -> list[float]:
+#: Most columns of the risk table (x-axis breaks) that fit a journal column; wider spacing beyond.
+MAX_BREAKS = 11
+
+
+def _break_grid(t_max: float, break_months: float, max_breaks: int = MAX_BREAKS) -> list[float]:
+    """Breaks 0, s, 2s, ... up to ``t_max`` rounded up; s = ``break_months``, doubled until at most
+    ``max_breaks`` + 1 breaks remain (a long follow-up keeps the risk table legible)."""
     import math
 
-    last = break_months * max(1, math.ceil(t_max / break_months - 1e-9))
-    n = int(round(last / break_months))
-    return [i * break_months for i in range(n + 1)]
+    step = break_months
+    while True:
+        last = step * max(1, math.ceil(t_max / step - 1e-9))
+        n = int(round(last / step))
+        if n <= max_breaks:
+            return [i * step for i in range(n + 1)]
+        step *= 2
 
 
-def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float = 6,
-            xmax: float | None = None, show_ci: bool = True, show_median: bool = True,
-            show_stats: bool = True, title: str | None = None, figsize: tuple[float, float] | None = None):
-    """Kaplan-Meier curves per arm with 95% CI bands and an aligned risk table (survminer style).
+def plot_km(study, result, break_months: float = 6, xmax: float | None = None, show_ci: bool = True,
+            show_median: bool = True, show_stats: bool = True, title: str | None = None,
+            figsize: tuple[float, float] | None = None):
+    """Kaplan-Meier curves per arm with pointwise CI bands and an aligned risk table (survminer style).
 
     Parameters
     ----------
-    patients : DataFrame
-        ``arm`` (Categorical; first level = reference), ``<endpoint>_months``, ``<endpoint>_event``.
-    endpoint : {"os", "pfs"}
-    conf_type : {"log", "log-log"}
-        Pointwise band (R ``survfit`` default "log", Greenwood variance); see :mod:`helpers.stats.survival`.
-    break_months : spacing of the x-axis breaks and of the risk-table columns, in months.
+    study : helpers.data.load.Study
+        Its patients (``arm``, ``<endpoint>_months``, ``<endpoint>_event``) and arm labels.
+    result : helpers.analyses.survival.EndpointResult
+        The analysed endpoint (:func:`helpers.analyses.survival.analyse_endpoint`): arms, CI transform,
+        medians, log-rank test and hazard ratio shown on the figure.
+    break_months : spacing of the x-axis breaks and of the risk-table columns, in months (doubled while
+        there would be more than :data:`MAX_BREAKS` columns).
     xmax : right end of the x axis in months (default: the last follow-up time, rounded up to a break).
 
     Returns
     -------
     matplotlib.figure.Figure
-        Upper panel: step curves, shaded CI bands, censor ticks, dashed median lines, log-rank P and
-        HR (95% CI) of the second arm vs the first. Lower panel: number at risk and cumulative number
-        of events per arm at each break. Not shown; save with :func:`save_figure`.
+        Upper panel: step curves (reference arm solid blue, experimental arm dashed vermillion), shaded
+        CI bands, censor ticks, dashed median lines, log-rank P and the hazard ratio (CI) of the
+        experimental vs the reference arm. Lower panel: number at risk and cumulative number of events per
+        arm at each break. Curves from :func:`helpers.stats.survival.fit_km`. Not shown; save with
+        :func:`save_figure`.
     """
     import numpy as np
     from matplotlib.ticker import FixedLocator, PercentFormatter
 
+    from helpers.report.formatting import format_estimate, format_number, format_p_statement
+    from helpers.report.survival import ENDPOINT_LABELS, arm_labels
     from helpers.stats import survival as sv
-    from helpers.report.formatting import RANGE_SEP, format_number, format_p
+    from helpers.stats.types import NotEstimable
 
-    ep, levels, data = sv._arm_data(patients, endpoint)
-    res_lr = sv.logrank_test(np.concatenate([data[a][0] for a in levels]),
-                             np.concatenate([data[a][1] for a in levels]),
-                             np.concatenate([[a] * len(data[a][0]) for a in levels])) if len(levels) > 1 else None
-    hr = None
-    if len(levels) == 2:
-        hr = sv.fit_cox_arm(np.concatenate([data[a][0] for a in levels]),
-                            np.concatenate([data[a][1] for a in levels]),
-                            np.concatenate([[a] * len(data[a][0]) for a in levels]), reference=levels[0])
-
-    t_all = np.concatenate([data[a][0] for a in levels])
+    arms = [a.arm for a in result.arms]
+    labels = arm_labels(study, result)
+    data = sv.split_by_arm(study.patients, result.endpoint, arms)
+    t_all = np.concatenate([data[a][0] for a in arms])
     breaks = _break_grid(xmax if xmax is not None else float(t_all.max()), break_months)
     x_right = breaks[-1]
 
     with style_context():
-        n_rows = 2 * len(levels) + 2
+        n_rows = 2 * len(arms) + 2
         fig = plt.figure(figsize=figsize or (COLUMN_WIDTH_IN, 2.45 + 0.16 * n_rows))
         gs = fig.add_gridspec(2, 1, height_ratios=[2.3, 0.16 * n_rows], hspace=0.33)
         ax = fig.add_subplot(gs[0])
         tab = fig.add_subplot(gs[1], sharex=ax)
 
         handles = []
-        medians = {}
-        for i, arm in enumerate(levels):
-            colour = arm_colour(arm, i)
-            t, e = data[arm]
-            curve = sv.fit_km(t, e, conf_type=conf_type)
-            x = np.concatenate([[0.0], curve["time"].to_numpy(float)])
-            s = np.concatenate([[1.0], curve["surv"].to_numpy(float)])
-            lo = np.concatenate([[1.0], curve["lower"].to_numpy(float)])
-            hi = np.concatenate([[1.0], curve["upper"].to_numpy(float)])
-            # extend the last step to the last observation time (already the last knot)
-            line, = ax.step(x, s, where="post", color=colour, lw=1.1, label=arm, zorder=3)
+        for i, arm in enumerate(result.arms):
+            style = arm_style(i)
+            t, e = data[arm.arm]
+            steps = sv.km_steps(t, e, conf_type=result.conf_type, conf_level=result.conf_level)
+            x = steps["time"].to_numpy(float)
+            line, = ax.step(x, steps["surv"].to_numpy(float), where="post", lw=1.1, zorder=3,
+                            label=labels[arm.arm], **style)
             if show_ci:
+                lo, hi = steps["lower"].to_numpy(float), steps["upper"].to_numpy(float)
                 ok = np.isfinite(lo) & np.isfinite(hi)
-                ax.fill_between(x[ok], lo[ok], hi[ok], step="post", color=colour, alpha=0.14, lw=0, zorder=1)
-            cens = curve[curve["n_censor"] > 0]
-            ax.plot(cens["time"], cens["surv"], ls="none", marker="|", ms=4.5, mew=0.9, color=colour, zorder=4)
-            m = sv.median_survival(t, e, conf_type=conf_type)
-            medians[arm] = m["estimate"]
-            handles.append((line, arm, m["estimate"]))
+                ax.fill_between(x[ok], lo[ok], hi[ok], step="post", color=style["color"], alpha=0.14, lw=0,
+                                zorder=1)
+            cens = steps[steps["n_censor"] > 0]
+            ax.plot(cens["time"], cens["surv"], ls="none", marker="|", ms=4.5, mew=0.9, color=style["color"],
+                    zorder=4)
+            handles.append((line, labels[arm.arm], arm.median.value))
 
-        if show_median:
-            reached = [v for v in medians.values() if v is not None]
-            if reached:
-                ax.plot([0, max(reached)], [0.5, 0.5], ls=(0, (3, 2)), lw=0.7, color="0.35", zorder=2)
-            for i, arm in enumerate(levels):
-                if medians[arm] is not None:
-                    ax.plot([medians[arm]] * 2, [0, 0.5], ls=(0, (3, 2)), lw=0.7,
-                            color=arm_colour(arm, i), zorder=2)
+        medians = [m for _, _, m in handles if np.isfinite(m)]
+        if show_median and medians:
+            ax.plot([0, max(medians)], [0.5, 0.5], ls=(0, (3, 2)), lw=0.7, color="0.35", zorder=2)
+            for i, (_, _, m) in enumerate(handles):
+                if np.isfinite(m):
+                    ax.plot([m] * 2, [0, 0.5], ls=(0, (3, 2)), lw=0.7, color=arm_colour(i), zorder=2)
 
-        labels = [f"{arm}  (median {format_number(med)} mo)" if med is not None else f"{arm}  (median NR)"
-                  for _, arm, med in handles]
-        ax.legend([h for h, _, _ in handles], labels, loc="lower left", bbox_to_anchor=(-0.02, 1.0),
-                  ncol=len(levels), handlelength=1.5, columnspacing=1.2, borderaxespad=0.2,
-                  fontsize=6.5)
-        if show_stats and res_lr is not None:
-            lines = [f"Log-rank P {'= ' if not format_p(res_lr['p']).startswith('<') else ''}"
-                     f"{format_p(res_lr['p'])}".replace("P <", "P < ")]
-            if hr is not None and hr["estimate"] is not None:
-                lines.append(f"HR {hr['estimate']:.2f} (95% CI {hr['lower']:.2f}{RANGE_SEP}{hr['upper']:.2f})")
-                lines.append(f"{levels[1]} vs {levels[0]}")
+        legend = [f"{name}  (median {format_number(m)} mo)" if np.isfinite(m) else f"{name}  (median NR)"
+                  for _, name, m in handles]
+        ncol = len(arms) if sum(len(text) for text in legend) <= 56 else 1    # long labels: one per line
+        ax.legend([h for h, _, _ in handles], legend, loc="lower left", bbox_to_anchor=(-0.02, 1.0),
+                  ncol=ncol, handlelength=2.2, columnspacing=1.2, borderaxespad=0.2, fontsize=6.5)
+        if show_stats:
+            lines = []
+            if not isinstance(result.logrank, NotEstimable):
+                lines.append("Log-rank " + format_p_statement(result.logrank.p))
+            hr = result.hazard_ratio
+            if not isinstance(hr, NotEstimable):
+                lines.append("HR " + format_estimate(hr.estimate, digits=2))
+                lines.append(f"{labels[result.experimental]} vs {labels[result.reference]}")
             ax.text(0.99, 0.98, "\n".join(lines), transform=ax.transAxes, ha="right", va="top",
                     fontsize=6.5, linespacing=1.3)
 
@@ -239,9 +287,9 @@ def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float
         ax.set_xlim(0, x_right * 1.01)
         ax.yaxis.set_major_locator(FixedLocator([0, 0.25, 0.5, 0.75, 1.0]))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_ylabel(f"{ep.label} (%)")
+        ax.set_ylabel(f"{ENDPOINT_LABELS[result.endpoint]} (%)")
         ax.xaxis.set_major_locator(FixedLocator(breaks))
-        ax.set_xlabel(f"Months since start of first-line treatment")
+        ax.set_xlabel("Months since start of treatment")
         if title:
             ax.set_title(title, loc="left", fontweight="bold")
 
@@ -250,16 +298,15 @@ def plot_km(patients, endpoint: str, conf_type: str = "log", break_months: float
         for side in ("top", "right", "left", "bottom"):
             tab.spines[side].set_visible(False)
         tab.tick_params(axis="both", length=0, labelbottom=False, labelleft=False)
-        blocks = [("Number at risk", "n_risk"), ("Cumulative events", "cum_events")]
         row = 0
         label_x = -0.045 * x_right        # arm labels end just left of the first column
-        for heading, column in blocks:
+        for heading, column in [("Number at risk", "n_risk"), ("Cumulative events", "cum_events")]:
             tab.text(0, row, heading, ha="left", va="center", fontsize=6.5, fontweight="bold")
             row += 1
-            for i, arm in enumerate(levels):
-                colour = arm_colour(arm, i)
+            for i, arm in enumerate(arms):
+                colour = arm_colour(i)
                 counts = sv.number_at_risk(*data[arm], breaks)
-                tab.text(label_x, row, arm, ha="right", va="center", fontsize=6.5, color=colour)
+                tab.text(label_x, row, labels[arm], ha="right", va="center", fontsize=6.5, color=colour)
                 for b, n in zip(breaks, counts[column]):
                     tab.text(b, row, str(int(n)), ha="center", va="center", fontsize=6.5, color=colour)
                 row += 1

@@ -112,3 +112,59 @@ def show_table(df: pd.DataFrame, index: bool = False, footnote: str | None = Non
     if footnote:
         text += "\n\n" + footnote
     return Markdown(text)
+
+
+# ----------------------------------------------------------------------------------------------
+# Typed results (helpers.stats.types) in words
+# ----------------------------------------------------------------------------------------------
+#: NotEstimable reasons in words (helpers.stats.types.NotEstimable.reason -> phrase).
+NOT_ESTIMABLE_REASONS = {
+    "no_events": "no events were observed",
+    "no_events_in_arm": "no events in one arm",
+    "beyond_last_followup": "beyond the last follow-up of the arm",
+    "separation": "the covariate separates the outcomes",
+    "non_convergence": "the model did not converge",
+    "empty_arm": "no patients in one arm",
+    "too_few_patients": "too few patients",
+}
+
+
+def format_not_estimable(result, short: bool = False) -> str:
+    """"not estimable (no events in one arm)" for a NotEstimable (``short``: "NE", for table cells)."""
+    if short:
+        return "NE"
+    reason = NOT_ESTIMABLE_REASONS.get(getattr(result, "reason", ""), str(getattr(result, "reason", "")).replace("_", " "))
+    return f"not estimable ({reason})" if reason else "not estimable"
+
+
+def format_p_statement(p: float | None, digits: int = 3) -> str:
+    """"P = 0.004" / "P < 0.001" / "P not estimable" (for sentences)."""
+    if _missing(p):
+        return "P not estimable"
+    s = format_p(p, digits)
+    return f"P {s[0]} {s[1:]}" if s.startswith("<") else f"P = {s}"
+
+
+def format_estimate(est, digits: int = 1, missing: str = "NR", scale: float = 1.0, ci_label: bool = True,
+                    suffix: str = "") -> str:
+    """An ``Estimate`` as "10.8 (95% CI 8.9–12.9)" (``ci_label`` False: "10.8 (8.9–12.9)").
+
+    ``scale`` multiplies value and limits (100 for a percentage, with ``suffix="%"``); a value that is
+    NaN/None alone reads ``missing``; a NotEstimable reads "not estimable (<reason>)". Limits that are
+    None (no interval) are left out.
+    """
+    from helpers.stats.types import NotEstimable
+
+    if isinstance(est, NotEstimable):
+        return format_not_estimable(est)
+    if _missing(est.value):
+        return missing
+
+    def sc(x):
+        return None if _missing(x) else x * scale
+
+    head = f"{format_number(sc(est.value), digits, missing)}{suffix}"
+    if est.lower is None and est.upper is None:
+        return head
+    label = f"{int(round(100 * est.level))}% CI " if ci_label else ""
+    return f"{head} ({label}{format_ci(sc(est.lower), sc(est.upper), digits, missing)})"

@@ -6,9 +6,12 @@ its statistic and P value, so that a P value never travels without the test that
 
 Rules
 -----
-``rule="paper"`` (default) is the rule the paper's software (SPSS "Crosstabs" with the Exact
-module) evidently applied; it reproduces every printed statistic and P of the published
-Table 1 to three decimals (see ``tests/test_contingency.py``):
+``rule="cochran"`` (default; ``"paper"`` is accepted as its former name) follows Cochran's
+criteria for the chi-square approximation (Cochran 1954: the approximation is poor when an
+expected count is below 1, or when the table is small and expected counts are below 5), as
+implemented by common statistical software's crosstabulation procedure. On the shipped data it
+reproduces every printed statistic and P of the published table to three decimals (see
+``tests/test_contingency.py``):
 
 * 2 x 2 table
     - n < 40 or minimum expected count < 1: Fisher's exact test, two-sided, no statistic
@@ -25,6 +28,14 @@ Table 1 to three decimals (see ``tests/test_contingency.py``):
 
 ``rule="modern"``: Fisher's exact test (computed exactly, any r x c) whenever an expected count
 is below 5, otherwise Pearson chi-square without continuity correction.
+
+Libraries
+---------
+Pearson and Yates chi-square come from ``scipy.stats.chi2_contingency`` (its Yates correction
+caps |O - E| at 0.5 as R does) and the 2 x 2 Fisher test from ``scipy.stats.fisher_exact``
+(same relative tolerance 1e-7 as R); both equal R to 1e-6 in the tests. The exact r x c test
+(Fisher-Freeman-Halton) is computed here by full enumeration because scipy offers only a Monte
+Carlo version for tables larger than 2 x 2.
 
 Conventions
 -----------
@@ -47,8 +58,12 @@ from typing import Literal, Optional
 import numpy as np
 from scipy import special, stats
 
+from helpers.stats.types import TestResult
+
 __all__ = [
     "AssociationTest",
+    "RULES",
+    "canonical_rule",
     "ContingencyTableError",
     "ExactTestTooLargeError",
     "UntestableTableWarning",
@@ -60,7 +75,19 @@ __all__ = [
     "freeman_halton_statistic",
 ]
 
-Rule = Literal["paper", "modern"]
+Rule = Literal["cochran", "modern", "paper"]
+
+#: The test-selection rules (machine names); ``"paper"`` is an alias of ``"cochran"``.
+RULES = ("cochran", "modern")
+_RULE_ALIASES = {"paper": "cochran"}
+
+
+def canonical_rule(rule: str) -> str:
+    """The canonical name of a test-selection rule ("paper" -> "cochran"); ValueError if unknown."""
+    name = _RULE_ALIASES.get(rule, rule)
+    if name not in RULES:
+        raise ValueError(f"rule must be one of {list(RULES)} (or 'paper'), got {rule!r}")
+    return name
 
 #: Human-readable names, keyed by the short test code stored in ``AssociationTest.key``.
 TEST_NAMES = {
@@ -109,7 +136,7 @@ class AssociationTest:
     key : str
         Short code of the test: "pearson", "yates", "fisher", "fisher_freeman_halton", "none".
     rule : str
-        The rule that selected the test ("paper" or "modern").
+        The rule that selected the test ("cochran" or "modern").
     shape : tuple of int
         Shape (rows, columns) of the table actually tested (after dropping empty margins).
     """
@@ -120,13 +147,18 @@ class AssociationTest:
     test: str
     min_expected: Optional[float]
     key: str = ""
-    rule: str = "paper"
+    rule: str = "cochran"
     shape: tuple = ()
 
     @property
     def exact(self) -> bool:
         """True for the exact (enumeration) tests."""
         return self.key in ("fisher", "fisher_freeman_halton")
+
+    @property
+    def result(self) -> TestResult:
+        """The typed result (:class:`helpers.stats.types.TestResult`; ``test`` = the machine name)."""
+        return TestResult(self.statistic, self.df, self.p, self.key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,13 +218,8 @@ def pearson_chisq(table, correct: bool = False) -> tuple[float, int, float]:
     x = _drop_empty_margins(_as_count_table(table)).astype(float)
     if x.shape[0] < 2 or x.shape[1] < 2:
         raise ContingencyTableError("chi-square needs at least two non-empty rows and columns")
-    e = np.outer(x.sum(axis=1), x.sum(axis=0)) / x.sum()
-    dev = np.abs(x - e)
-    if correct and x.shape == (2, 2):
-        dev = dev - np.minimum(0.5, dev)
-    stat = float(np.sum(dev**2 / e))
-    df = (x.shape[0] - 1) * (x.shape[1] - 1)
-    return stat, df, float(stats.chi2.sf(stat, df))
+    res = stats.chi2_contingency(x, correction=bool(correct) and x.shape == (2, 2))
+    return float(res.statistic), int(res.dof), float(res.pvalue)
 
 
 def _log_hypergeom(x: np.ndarray) -> float:
@@ -320,9 +347,9 @@ def fisher_exact_rxc(table) -> float:
     x = _drop_empty_margins(_as_count_table(table))
     if x.shape[0] < 2 or x.shape[1] < 2:
         return 1.0
-    log_obs = _log_hypergeom(x)
     if x.shape == (2, 2):
-        return _exact_two_by_two(x, log_obs)
+        return float(min(1.0, stats.fisher_exact(x).pvalue))   # R parity, see the module docstring
+    log_obs = _log_hypergeom(x)
     if x.shape[1] == 2 or x.shape[0] == 2:
         y = x if x.shape[1] == 2 else x.T
         return _exact_two_column(y.sum(axis=1), int(y[:, 0].sum()), log_obs)
@@ -361,7 +388,8 @@ def freeman_halton_statistic(table) -> float:
 
 def _choose(shape: tuple[int, int], n: int, min_e: float, rule: str) -> str:
     two_by_two = shape == (2, 2)
-    if rule == "paper":
+    rule = canonical_rule(rule)
+    if rule == "cochran":
         if two_by_two:
             if min_e < 1 or n < 40:
                 return "fisher"
@@ -371,10 +399,10 @@ def _choose(shape: tuple[int, int], n: int, min_e: float, rule: str) -> str:
         return "fisher_freeman_halton" if min_e < 5 else "pearson"
     if rule == "modern":
         return "fisher" if min_e < 5 else "pearson"
-    raise ValueError(f"rule must be 'paper' or 'modern', got {rule!r}")
+    raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}")
 
 
-def test_association(table, rule: Rule = "paper") -> AssociationTest:
+def test_association(table, rule: Rule = "cochran") -> AssociationTest:
     """Test association between rows (levels) and columns (arms) of a table of counts.
 
     Parameters
@@ -382,11 +410,11 @@ def test_association(table, rule: Rule = "paper") -> AssociationTest:
     table : array-like of int, shape (R, C)
         Counts; rows = levels of the characteristic, columns = arms. A pandas DataFrame
         (e.g. ``pd.crosstab``) is accepted.
-    rule : {"paper", "modern"}
-        Test-selection rule, see the module docstring. "paper" reproduces the published
-        Table 1 (SPSS-style: Pearson / Yates / Fisher for 2 x 2, Fisher-Freeman-Halton for
-        sparse larger tables); "modern" uses Fisher's exact test whenever any expected count
-        is below 5.
+    rule : {"cochran", "modern"}
+        Test-selection rule, see the module docstring. "cochran" (Cochran's criteria:
+        Pearson / Yates / Fisher for 2 x 2, Fisher-Freeman-Halton for sparse larger tables;
+        "paper" is accepted as an alias); "modern" uses Fisher's exact test whenever any
+        expected count is below 5.
 
     Returns
     -------
@@ -399,8 +427,7 @@ def test_association(table, rule: Rule = "paper") -> AssociationTest:
     ContingencyTableError
         If the table is not a >= 2 x 2 array of non-negative integer counts.
     """
-    if rule not in ("paper", "modern"):
-        raise ValueError(f"rule must be 'paper' or 'modern', got {rule!r}")
+    rule = canonical_rule(rule)
     x = _drop_empty_margins(_as_count_table(table))
     if x.shape[0] < 2 or x.shape[1] < 2:
         warnings.warn(

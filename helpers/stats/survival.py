@@ -1,8 +1,12 @@
-"""Overall and progression-free survival: Kaplan-Meier, medians, log-rank, Cox HR, rates, follow-up, RMST.
+"""Kaplan-Meier, log-rank, univariable Cox hazard ratio of the arm, RMST and reverse-KM follow-up.
 
-Conventions follow R's ``survival`` package (3.5-3), which reviewers treat as the reference; each
+The one Kaplan-Meier implementation of the project (:func:`fit_km`, with optional case weights); the
+figures, the reverse Kaplan-Meier follow-up and the weighted curves of the sensitivity analysis all call
+it. Conventions follow R's ``survival`` package (3.5-3), which reviewers treat as the reference; each
 function names the R call it mirrors, and ``tests/reference/survival.R`` produces the values the tests
 compare to (relative tolerance 1e-6). Times are in months in the project (any unit works here).
+Functions return numbers (dicts and DataFrames); :mod:`helpers.analyses.survival` wraps them in typed
+results and :mod:`helpers.report.survival` writes the words.
 
 Where this module differs from lifelines (used here for the log-rank test):
 
@@ -11,8 +15,8 @@ Where this module differs from lifelines (used here for the log-rank test):
   offers log-log only.
 * The median is R's: on a stretch where S(t) equals 0.5 exactly, the midpoint of the stretch
   (lifelines returns its start). Its CI limits are where the pointwise band crosses 0.5, by the same rule.
-* Survival past the last follow-up time of an arm is not estimable (None); R's
-  ``summary(fit, times, extend = TRUE)`` and lifelines carry the last value forward.
+* Survival past the last follow-up time of an arm is not estimable (None) in :func:`km_table`; R's
+  ``summary(fit, times, extend = TRUE)``, lifelines and :func:`km_at` carry the last value forward.
 * The Cox hazard ratio comes from a short Newton-Raphson on the Efron partial likelihood, iterated to
   machine precision (lifelines' ``CoxPHFitter`` stopped up to 5e-7 short of R's maximum).
 * The RMST standard error is the estimator's (R ``print(fit, rmean = tau)``), not lifelines'
@@ -22,8 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -32,27 +35,14 @@ from scipy import stats
 #: Confidence-band transforms available (R ``survfit(conf.type = ...)``).
 CONF_TYPES = ("log", "log-log")
 
-#: Endpoint name -> (label, time column, event column, event description).
-ENDPOINTS = {
-    "os": ("Overall survival", "os_months", "os_event", "death from any cause"),
-    "pfs": ("Progression-free survival", "pfs_months", "pfs_event", "progression or death"),
+#: Endpoint name -> (time column in months, event column 0/1) of ``study.patients``.
+ENDPOINT_COLUMNS = {
+    "os": ("os_months", "os_event"),
+    "pfs": ("pfs_months", "pfs_event"),
 }
 
-#: Method strings, shared by tables, footnotes and the methods text.
-METHODS = {
-    "km": "Kaplan-Meier estimator",
-    "ci_log": "pointwise 95% CI on the log scale with Greenwood's variance (R survfit conf.type = \"log\")",
-    "ci_log-log": ("pointwise 95% CI on the log(-log) scale with Greenwood's variance "
-                   "(R survfit conf.type = \"log-log\")"),
-    "median": ("median: first time S(t) <= 0.5, or the midpoint of a stretch where S(t) = 0.5 exactly; "
-               "CI limits where the pointwise band crosses 0.5 (Brookmeyer-Crowley-type, R print.survfit)"),
-    "logrank": "log-rank test (R survdiff, rho = 0)",
-    "cox": "univariable Cox proportional-hazards model, Efron ties (R coxph); Wald 95% CI",
-    "cox_p": "Wald P; likelihood-ratio P from the comparison with the null model",
-    "rmst": ("Restricted mean survival time: area under the Kaplan-Meier curve up to tau, standard error "
-             "by the Greenwood-type formula of R print(survfit, rmean = tau)"),
-    "followup": "Median follow-up by the reverse Kaplan-Meier method (Schemper and Smith 1996)",
-}
+#: Machine name of the two-arm test (the report layer names it in words).
+LOGRANK_TEST = "log-rank"
 
 _TOL = math.sqrt(np.finfo(float).eps)  # R survmean's tolerance for "S == 0.5"
 
@@ -81,6 +71,16 @@ def _as_arrays(time, event) -> tuple[np.ndarray, np.ndarray]:
     if not np.isin(e, (0, 1)).all():
         raise SurvivalInputError(f"event must be 0/1; offending rows {np.flatnonzero(~np.isin(e, (0, 1))).tolist()}")
     return t, e.astype(int)
+
+
+def _as_weights(weights, n: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise SurvivalInputError(f"weights must be one-dimensional of length {n}")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise SurvivalInputError(f"weights must be finite and >= 0; offending rows {np.flatnonzero(bad).tolist()}")
+    return w
 
 
 def _check_conf_type(conf_type: str) -> None:
@@ -115,7 +115,7 @@ def _band(surv: np.ndarray, std_err: np.ndarray, conf_type: str, conf_level: flo
     return lower, upper
 
 
-def fit_km(time, event, conf_type: str = "log", conf_level: float = 0.95) -> pd.DataFrame:
+def fit_km(time, event, conf_type: str = "log", conf_level: float = 0.95, weights=None) -> pd.DataFrame:
     """Kaplan-Meier curve at every distinct observed time, as R ``survfit(Surv(time, event) ~ 1)``.
 
     Parameters
@@ -126,29 +126,69 @@ def fit_km(time, event, conf_type: str = "log", conf_level: float = 0.95) -> pd.
         1 = event, 0 = censored.
     conf_type : {"log", "log-log"}
         Pointwise band transform (R default "log"; the upper limit is clipped at 1).
+    conf_level : float
+        Level of the pointwise band.
+    weights : array of float >= 0, optional
+        Case weights (e.g. inverse-probability weights): the counts at risk, of events and of censorings
+        are weighted sums, S(t) = prod(1 - d_j / n_j) as R ``survfit(..., weights = w)``. The band then
+        uses Greenwood's formula on the weighted counts, as R ``survfit(..., weights = w, robust = FALSE)``
+        (R's default with weights is an infinitesimal-jackknife variance, not implemented here).
 
     Returns
     -------
     DataFrame
         Columns ``time, n_risk, n_event, n_censor, surv, std_err, lower, upper``; ``std_err`` is the
         Greenwood standard error of log S(t) (R's ``fit$std.err``), infinite once S reaches 0, where
-        the limits are NaN (as R's NA).
+        the limits are NaN (as R's NA). Counts are integers without weights, weighted sums with them.
     """
     _check_conf_type(conf_type)
     t, e = _as_arrays(time, event)
-    # One sort, then counts per distinct time (O(n log n)); at risk at u = subjects with time >= u.
-    times, inverse, n_at = np.unique(t, return_inverse=True, return_counts=True)
-    n_risk = (len(t) - np.concatenate([[0], np.cumsum(n_at)[:-1]])).astype(float)
-    n_event = np.bincount(inverse.ravel(), weights=e, minlength=len(times)).astype(float)
-    n_censor = n_at.astype(float) - n_event
+    if weights is None:
+        # One sort, then counts per distinct time (O(n log n)); at risk at u = subjects with time >= u.
+        times, inverse, n_at = np.unique(t, return_inverse=True, return_counts=True)
+        n_risk = (len(t) - np.concatenate([[0], np.cumsum(n_at)[:-1]])).astype(float)
+        n_event = np.bincount(inverse.ravel(), weights=e, minlength=len(times)).astype(float)
+        n_censor = n_at.astype(float) - n_event
+    else:
+        w = _as_weights(weights, len(t))
+        times, inverse = np.unique(t, return_inverse=True)
+        inverse = inverse.ravel()
+        w_at = np.bincount(inverse, weights=w, minlength=len(times))
+        n_risk = w_at[::-1].cumsum()[::-1]
+        n_event = np.bincount(inverse, weights=w * e, minlength=len(times))
+        n_censor = w_at - n_event
     surv = np.cumprod(1 - n_event / n_risk) if len(times) else np.array([])
     with np.errstate(divide="ignore", invalid="ignore"):
         term = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
     std_err = np.sqrt(np.cumsum(term))
     lower, upper = _band(surv, std_err, conf_type, conf_level)
-    return pd.DataFrame({"time": times, "n_risk": n_risk.astype(int), "n_event": n_event.astype(int),
-                         "n_censor": n_censor.astype(int), "surv": surv, "std_err": std_err,
+    if weights is None:
+        n_risk, n_event, n_censor = n_risk.astype(int), n_event.astype(int), n_censor.astype(int)
+    return pd.DataFrame({"time": times, "n_risk": n_risk, "n_event": n_event,
+                         "n_censor": n_censor, "surv": surv, "std_err": std_err,
                          "lower": lower, "upper": upper})
+
+
+def km_steps(time, event, conf_type: str = "log", conf_level: float = 0.95, weights=None) -> pd.DataFrame:
+    """The Kaplan-Meier step function from time 0, ready for ``ax.step(..., where="post")``.
+
+    :func:`fit_km` with a first row at time 0 (S = 1, limits 1, nothing at risk removed yet).
+    Columns ``time, surv, lower, upper, n_censor``.
+    """
+    curve = fit_km(time, event, conf_type, conf_level, weights=weights)
+    head = pd.DataFrame({"time": [0.0], "surv": [1.0], "lower": [1.0], "upper": [1.0], "n_censor": [0]})
+    return pd.concat([head, curve[["time", "surv", "lower", "upper", "n_censor"]]], ignore_index=True)
+
+
+def km_at(time, event, times: Iterable[float], weights=None) -> np.ndarray:
+    """S(t) at ``times``, carried forward past the last time, as R ``summary(fit, times, extend = TRUE)$surv``.
+
+    S(t) = 1 before the first event. Optional case ``weights`` as :func:`fit_km`. For the reported
+    rates (not estimable past the last follow-up, with CI) use :func:`km_table`.
+    """
+    curve = fit_km(time, event, weights=weights)
+    pos = np.searchsorted(curve["time"].to_numpy(), np.asarray(times, float), side="right")
+    return np.concatenate([[1.0], curve["surv"].to_numpy(float)])[pos]
 
 
 def km_table(time, event, times: Iterable[float], conf_type: str = "log",
@@ -199,19 +239,20 @@ def _minmin(y: np.ndarray, x: np.ndarray) -> float | None:
     return float(x[0])
 
 
-def median_survival(time, event, conf_type: str = "log", conf_level: float = 0.95) -> dict:
+def median_survival(time, event, conf_type: str = "log", conf_level: float = 0.95, weights=None) -> dict:
     """Median survival with its CI, as R ``print(survfit(..., conf.type))``.
 
     The median is the first time S(t) <= 0.5; where S(t) equals 0.5 exactly over a stretch it is the
     midpoint of the stretch. The lower (upper) limit applies the same rule to the lower (upper)
-    pointwise band. None = not reached (reported as NR).
+    pointwise band. None = not reached (reported as NR). ``weights``: optional case weights
+    (see :func:`fit_km`).
 
     Returns
     -------
     dict
         ``{"estimate", "lower", "upper"}`` in the unit of ``time``.
     """
-    curve = fit_km(time, event, conf_type, conf_level)
+    curve = fit_km(time, event, conf_type, conf_level, weights=weights)
     x = curve["time"].to_numpy()
     return {"estimate": _minmin(curve["surv"].to_numpy(), x),
             "lower": _minmin(curve["lower"].to_numpy(dtype=float), x),
@@ -276,12 +317,6 @@ def rmst(time, event, tau: float) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Two-arm comparisons
 # ----------------------------------------------------------------------------------------------
-def _arm_levels(arm: pd.Series) -> list[str]:
-    if isinstance(arm.dtype, pd.CategoricalDtype):
-        return [str(c) for c in arm.cat.categories if (arm == c).any()]
-    return sorted(str(a) for a in pd.unique(arm.dropna()))
-
-
 def logrank_test(time, event, group) -> dict:
     """Log-rank test of equal survival across groups, as R ``survdiff(Surv(time, event) ~ group)``.
 
@@ -290,7 +325,7 @@ def logrank_test(time, event, group) -> dict:
     Returns
     -------
     dict
-        ``{"chisq", "df", "p", "test"}``.
+        ``{"chisq", "df", "p", "test"}``; ``test`` is ``"log-rank"``; chisq and p are None without events.
     """
     from lifelines.statistics import multivariate_logrank_test
 
@@ -301,10 +336,10 @@ def logrank_test(time, event, group) -> dict:
         raise SurvivalInputError("the log-rank test needs at least two groups")
     if e.sum() == 0:
         warnings.warn("no events: the log-rank test is undefined", SurvivalCaveatWarning, stacklevel=2)
-        return {"chisq": None, "df": k - 1, "p": None, "test": METHODS["logrank"]}
+        return {"chisq": None, "df": k - 1, "p": None, "test": LOGRANK_TEST}
     res = multivariate_logrank_test(t, g, e)
     return {"chisq": float(res.test_statistic), "df": int(res.degrees_of_freedom),
-            "p": float(res.p_value), "test": METHODS["logrank"]}
+            "p": float(res.p_value), "test": LOGRANK_TEST}
 
 
 def _efron_loglik(t: np.ndarray, e: np.ndarray, x: np.ndarray, beta: float):
@@ -357,7 +392,8 @@ def fit_cox_arm(time, event, group, reference: str, conf_level: float = 0.95) ->
     Returns
     -------
     dict
-        ``{"estimate", "lower", "upper", "p", "lr_p", "lr_chisq", "coef", "se", "comparison"}``.
+        ``{"estimate", "lower", "upper", "p", "lr_p", "lr_chisq", "coef", "se", "loglik", "reference",
+        "other"}`` (``loglik``: null model, fitted model).
     """
     t, e = _as_arrays(time, event)
     g = np.asarray(group).astype(str)
@@ -365,9 +401,9 @@ def fit_cox_arm(time, event, group, reference: str, conf_level: float = 0.95) ->
     if len(levels) != 2 or reference not in set(g):
         raise SurvivalInputError(f"need exactly two groups including the reference {reference!r}; got {sorted(set(g))}")
     other = levels[1]
-    comparison = f"{other} vs {reference}"
     empty = {"estimate": None, "lower": None, "upper": None, "p": None, "lr_p": None,
-             "lr_chisq": None, "coef": None, "se": None, "comparison": comparison}
+             "lr_chisq": None, "coef": None, "se": None, "loglik": None,
+             "reference": reference, "other": other}
     events_by = {lv: int(e[g == lv].sum()) for lv in levels}
     if min(events_by.values()) == 0:
         warnings.warn(f"no events in {[k for k, v in events_by.items() if v == 0]}: the Cox hazard "
@@ -399,7 +435,8 @@ def fit_cox_arm(time, event, group, reference: str, conf_level: float = 0.95) ->
     lr_chisq = max(2 * (ll - ll0), 0.0)
     return {"estimate": math.exp(beta), "lower": math.exp(beta - z * se), "upper": math.exp(beta + z * se),
             "p": float(2 * stats.norm.sf(abs(beta / se))), "lr_p": float(stats.chi2.sf(lr_chisq, 1)),
-            "lr_chisq": lr_chisq, "coef": beta, "se": se, "loglik": [ll0, ll], "comparison": comparison}
+            "lr_chisq": lr_chisq, "coef": beta, "se": se, "loglik": [ll0, ll], "reference": reference,
+            "other": other}
 
 
 def rmst_difference(a: dict, b: dict, conf_level: float = 0.95) -> dict:
@@ -412,272 +449,33 @@ def rmst_difference(a: dict, b: dict, conf_level: float = 0.95) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# One endpoint of the study
+# One endpoint of a study, split by arm
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Endpoint:
-    name: str
-    label: str
-    time_col: str
-    event_col: str
-    event_text: str
+def endpoint_columns(endpoint: str) -> tuple[str, str]:
+    """(time column, event column) of ``endpoint`` in ``study.patients``."""
+    if endpoint not in ENDPOINT_COLUMNS:
+        raise ValueError(f"endpoint must be one of {sorted(ENDPOINT_COLUMNS)}, got {endpoint!r}")
+    return ENDPOINT_COLUMNS[endpoint]
 
 
-def _endpoint(endpoint: str) -> _Endpoint:
-    if endpoint not in ENDPOINTS:
-        raise ValueError(f"endpoint must be one of {sorted(ENDPOINTS)}, got {endpoint!r}")
-    return _Endpoint(endpoint, *ENDPOINTS[endpoint])
+def arm_levels(arm: pd.Series) -> list[str]:
+    """Arms present in ``arm``, in the order of its categories (first = reference) or sorted."""
+    if isinstance(arm.dtype, pd.CategoricalDtype):
+        return [str(c) for c in arm.cat.categories if (arm == c).any()]
+    return sorted(str(a) for a in pd.unique(arm.dropna()))
 
 
-def _arm_data(patients: pd.DataFrame, endpoint: str):
-    ep = _endpoint(endpoint)
-    missing = [c for c in ("arm", ep.time_col, ep.event_col) if c not in patients.columns]
+def split_by_arm(patients: pd.DataFrame, endpoint: str, arms: Iterable[str] | None = None
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{arm: (time, event)} of ``endpoint``, in the order of ``arms`` (default: :func:`arm_levels`)."""
+    time_col, event_col = endpoint_columns(endpoint)
+    missing = [c for c in ("arm", time_col, event_col) if c not in patients.columns]
     if missing:
         raise SurvivalInputError(f"patients lacks columns {missing}")
-    levels = _arm_levels(patients["arm"])
-    data = {}
-    for lv in levels:
-        sub = patients[patients["arm"].astype(str) == lv]
-        data[lv] = _as_arrays(sub[ep.time_col], sub[ep.event_col])
-        if len(sub) < 2:
-            warnings.warn(f"arm {lv} has {len(sub)} patient(s): estimates are unstable",
-                          SurvivalCaveatWarning, stacklevel=3)
-    return ep, levels, data
-
-
-def arm_key(arm: str) -> str:
-    """Key of an arm in ``text`` entries of the results file: "CMT+ICI" -> "CMT_ICI"."""
-    return "".join(ch if ch.isalnum() else "_" for ch in str(arm)).strip("_")
-
-
-def survival_results(patients: pd.DataFrame, endpoint: str, conf_type: str = "log",
-                     rate_times: Sequence[float] = (6, 12, 24), rmst_horizon: float = 24,
-                     conf_level: float = 0.95) -> dict:
-    """All numbers of one endpoint for the results file (section ``os`` or ``pfs``).
-
-    Parameters
-    ----------
-    patients : DataFrame
-        Columns ``arm`` (Categorical; the first level is the reference), ``<endpoint>_months``,
-        ``<endpoint>_event``.
-    endpoint : {"os", "pfs"}
-    conf_type : {"log", "log-log"}
-        Pointwise band for S(t), the rates and the median CI (R default "log").
-    rate_times : months at which S(t) is reported.
-    rmst_horizon : tau in months.
-
-    Returns
-    -------
-    dict
-        ``median``, ``logrank_p``, ``logrank_chisq``, ``logrank_df``, ``hr``, ``rates``, ``followup``,
-        ``rmst``, ``events``, ``n``, ``methods`` and ``text`` (formatted strings for prose).
-    """
-    from helpers.report.formatting import format_ci, format_estimate_ci, format_number, format_p
-
-    _check_conf_type(conf_type)
-    ep, levels, data = _arm_data(patients, endpoint)
-    if len(levels) != 2:
-        raise SurvivalInputError(f"expected two arms, found {levels}")
-    ref, exp = levels
-    all_t = np.concatenate([data[a][0] for a in levels])
-    all_e = np.concatenate([data[a][1] for a in levels])
-    all_g = np.concatenate([[a] * len(data[a][0]) for a in levels])
-
-    median = {a: median_survival(*data[a], conf_type, conf_level) for a in levels}
-    lr = logrank_test(all_t, all_e, all_g)
-    hr = fit_cox_arm(all_t, all_e, all_g, reference=ref, conf_level=conf_level)
-    rates = {}
-    for a in levels:
-        tab = km_table(*data[a], rate_times, conf_type, conf_level)
-        rates[a] = {f"{int(r.time) if float(r.time).is_integer() else r.time}": {
-            "months": float(r.time), "estimate": r.surv, "lower": r.lower, "upper": r.upper,
-            "n_risk": int(r.n_risk)} for r in tab.itertuples()}
-    followup = {a: median_followup(*data[a], conf_type, conf_level) for a in levels}
-    followup["overall"] = median_followup(all_t, all_e, conf_type, conf_level)
-    rm = {a: rmst(*data[a], rmst_horizon) for a in levels}
-    rm["difference"] = rmst_difference(rm[ref], rm[exp], conf_level)
-    rm["difference"]["comparison"] = f"{exp} minus {ref}"
-    events = {a: {"events": int(data[a][1].sum()), "n": int(len(data[a][1]))} for a in levels}
-
-    rate_labels = [f"{r:g}" for r in rate_times]
-    text = {"endpoint": ep.label, "conf_type": conf_type,
-            "ci_scale": "log" if conf_type == "log" else "log(-log)",
-            "rmst_horizon": f"{float(rmst_horizon):g}",
-            "rate_times": (", ".join(rate_labels[:-1]) + " and " + rate_labels[-1]) if len(rate_labels) > 1
-            else "".join(rate_labels)}
-    for a in levels:
-        k = arm_key(a)
-        m = median[a]
-        text[f"median_{k}"] = _estimate_ci_text(m)
-        text[f"median_{k}_estimate"] = format_number(m["estimate"])
-        text[f"events_{k}"] = f"{events[a]['events']} of {events[a]['n']}"
-        f = followup[a]
-        text[f"followup_{k}"] = _estimate_ci_text(f)
-        for key, r in rates[a].items():
-            est = None if r["estimate"] is None else 100 * r["estimate"]
-            lo = None if r["lower"] is None else 100 * r["lower"]
-            hi = None if r["upper"] is None else 100 * r["upper"]
-            text[f"rate_{key}m_{k}"] = ("NE" if est is None else
-                                      f"{format_number(est)}% (95% CI {format_ci(lo, hi, missing='NE')})")
-        r = rm[a]
-        text[f"rmst_{k}"] = format_estimate_ci(r["estimate"], r["estimate"] - 1.959963984540054 * r["se"],
-                                               r["estimate"] + 1.959963984540054 * r["se"])
-    f = followup["overall"]
-    text["followup_overall"] = _estimate_ci_text(f)
-    d = rm["difference"]
-    text["rmst_difference"] = format_estimate_ci(d["estimate"], d["lower"], d["upper"])
-    text["rmst_difference_p"] = _p_statement(d["p"], format_p)
-    text["logrank_p"] = _p_statement(lr["p"], format_p)
-    text["logrank_chisq"] = format_number(lr["chisq"], 2, missing="NE")
-    text["hr"] = format_estimate_ci(hr["estimate"], hr["lower"], hr["upper"], digits=2, missing="NE")
-    text["hr_p"] = _p_statement(hr["p"], format_p)
-    text["hr_lr_p"] = _p_statement(hr["lr_p"], format_p)
-    text["events_total"] = f"{int(all_e.sum())} of {len(all_e)}"
-
-    return {
-        "endpoint": ep.name, "label": ep.label, "event": ep.event_text, "unit": "months",
-        "reference_arm": ref, "comparison_arm": exp, "conf_type": conf_type, "conf_level": conf_level,
-        "n": {a: events[a]["n"] for a in levels},
-        "median": median,
-        "logrank_p": lr["p"], "logrank_chisq": lr["chisq"], "logrank_df": lr["df"],
-        "hr": {k: hr[k] for k in ("estimate", "lower", "upper", "p", "lr_p", "lr_chisq", "coef", "se",
-                                  "comparison")},
-        "rates": rates, "followup": followup, "rmst": rm, "events": events,
-        "methods": {"ci": METHODS[f"ci_{conf_type}"], "median": METHODS["median"],
-                    "logrank": METHODS["logrank"], "cox": METHODS["cox"], "cox_p": METHODS["cox_p"],
-                    "rmst": METHODS["rmst"], "followup": METHODS["followup"]},
-        "text": text,
-    }
-
-
-def _estimate_ci_text(d: dict, digits: int = 1) -> str:
-    """"10.8 (95% CI 8.9–12.9)"; "NR" alone when the estimate itself was not reached."""
-    from helpers.report.formatting import format_estimate_ci
-
-    if d.get("estimate") is None:
-        return "NR"
-    return format_estimate_ci(d["estimate"], d.get("lower"), d.get("upper"), digits=digits)
-
-
-def _p_statement(p, format_p) -> str:
-    """"P = 0.004" / "P < 0.001" / "P not estimable"."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "P not estimable"
-    s = format_p(p)
-    return f"P {s[0]} {s[1:]}" if s.startswith("<") else f"P = {s}"
-
-
-# ----------------------------------------------------------------------------------------------
-# Tables for the notebook
-# ----------------------------------------------------------------------------------------------
-def make_survival_table(results: Sequence[dict]) -> pd.DataFrame:
-    """Medians, rates, events, log-rank and Cox HR of one or more endpoints, one row per quantity.
-
-    ``results`` are :func:`survival_results` dicts (e.g. OS then PFS). Columns: Endpoint, Quantity,
-    one column per arm, and "Comparison" (log-rank and HR, on the first row of each endpoint).
-    """
-    from helpers.report.formatting import format_ci, format_estimate_ci, format_number, format_p
-
-    rows = []
-    for res in results:
-        arms = [res["reference_arm"], res["comparison_arm"]]
-        def row(q, vals, comp=""):
-            rows.append({"Endpoint": res["label"], "Quantity": q, **dict(zip(arms, vals)), "Comparison": comp})
-        row("Patients, n", [str(res["n"][a]) for a in arms])
-        row("Events, n (%)", [f"{res['events'][a]['events']} ({100 * res['events'][a]['events'] / res['events'][a]['n']:.1f})"
-                              for a in arms])
-        row("Median, months (95% CI)",
-            [_estimate_ci_text(res["median"][a]).replace(" (95% CI ", " (") for a in arms])
-        for key in res["rates"][arms[0]]:
-            vals = []
-            for a in arms:
-                r = res["rates"][a][key]
-                if r["estimate"] is None:
-                    vals.append("NE")
-                else:
-                    lo = None if r["lower"] is None else 100 * r["lower"]
-                    hi = None if r["upper"] is None else 100 * r["upper"]
-                    vals.append(f"{100 * r['estimate']:.1f} ({format_ci(lo, hi, missing='NE')})")
-            row(f"{key}-month rate, % (95% CI)", vals)
-        hr = res["hr"]
-        row("Log-rank test", ["", ""],
-            f"χ² = {format_number(res['logrank_chisq'], 2, 'NE')}, df = {res['logrank_df']}, "
-            f"{_p_statement(res['logrank_p'], format_p)}")
-        row(f"Hazard ratio ({hr['comparison']}), 95% CI", ["", ""],
-            f"{format_estimate_ci(hr['estimate'], hr['lower'], hr['upper'], digits=2, missing='NE').replace(' (95% CI ', ' (')}; "
-            f"Wald {_p_statement(hr['p'], format_p)}; LR {_p_statement(hr['lr_p'], format_p)}")
-    df = pd.DataFrame(rows)
-    # Show the endpoint name once per block.
-    df.loc[df["Endpoint"].duplicated(), "Endpoint"] = ""
-    return df
-
-
-def survival_footnote(conf_type: str = "log") -> str:
-    """Footnote of the survival table: every method named (same strings as the methods text)."""
-    _check_conf_type(conf_type)
-    return ("Medians and rates: " + METHODS["km"] + ", " + METHODS[f"ci_{conf_type}"] + "; " + METHODS["median"]
-            + ". NR, not reached; NE, not estimable (beyond the last follow-up of the arm). "
-            + "Log-rank: " + METHODS["logrank"] + ". Hazard ratio: " + METHODS["cox"] + "; "
-            + METHODS["cox_p"] + ".")
-
-
-def rmst_footnote() -> str:
-    """Footnote of the RMST table."""
-    return METHODS["rmst"] + "; difference between arms with a normal 95% CI and two-sided P."
-
-
-def followup_footnote() -> str:
-    """Footnote of the follow-up table."""
-    return (METHODS["followup"] + ". NR: fewer than half of the patients were censored, so the reverse "
-            "Kaplan-Meier curve does not reach 0.5; the range of censored follow-up times is given instead.")
-
-
-def make_rmst_table(results: Sequence[dict]) -> pd.DataFrame:
-    """RMST per arm (months, 95% CI) and the difference, one row per endpoint."""
-    from helpers.report.formatting import format_estimate_ci, format_p
-
-    z = stats.norm.ppf(0.975)
-    rows = []
-    for res in results:
-        arms = [res["reference_arm"], res["comparison_arm"]]
-        rm = res["rmst"]
-        row = {"Endpoint": res["label"], "Horizon τ, months": f"{rm[arms[0]]['tau']:g}"}
-        for a in arms:
-            r = rm[a]
-            row[f"{a}, months (95% CI)"] = format_estimate_ci(r["estimate"], r["estimate"] - z * r["se"],
-                                                              r["estimate"] + z * r["se"]).replace("95% CI ", "")
-        d = rm["difference"]
-        row[f"Difference ({d['comparison']}), months (95% CI)"] = format_estimate_ci(
-            d["estimate"], d["lower"], d["upper"]).replace("95% CI ", "")
-        row["P"] = format_p(d["p"])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def make_followup_table(results: Sequence[dict]) -> pd.DataFrame:
-    """Median follow-up by reverse Kaplan-Meier per arm and overall, one row per endpoint.
-
-    A reverse Kaplan-Meier median is "NR" when fewer than half of the patients were censored before the
-    last death (follow-up was then complete for most patients); the range of censored follow-up times
-    is given alongside.
-    """
-    from helpers.report.formatting import RANGE_SEP, format_number
-
-    rows = []
-    for res in results:
-        arms = [res["reference_arm"], res["comparison_arm"]]
-        row = {"Endpoint": res["label"]}
-        for a in arms + ["overall"]:
-            f = res["followup"][a]
-            name = "Overall" if a == "overall" else a
-            row[f"{name}, months (95% CI)"] = _estimate_ci_text(f).replace("95% CI ", "")
-        fo = res["followup"]["overall"]
-        row["Censored, n"] = str(fo["n_censored"])
-        row["Censored follow-up range, months"] = (
-            "–" if fo["min_censored"] is None else
-            f"{format_number(fo['min_censored'])}{RANGE_SEP}{format_number(fo['max_censored'])}")
-        rows.append(row)
-    return pd.DataFrame(rows)
+    levels = list(arms) if arms is not None else arm_levels(patients["arm"])
+    codes = patients["arm"].astype(str)
+    return {lv: _as_arrays(patients.loc[codes == lv, time_col], patients.loc[codes == lv, event_col])
+            for lv in levels}
 
 
 def number_at_risk(time, event, breaks: Iterable[float]) -> pd.DataFrame:

@@ -407,6 +407,32 @@ def study_yaml(text_edit: Callable[[str], str]):
     return corrupt
 
 
+def dictionary_yaml(text_edit: Callable[[str], str]):
+    """Corruption: a copy of the default dictionary.yaml, edited, placed in the data folder."""
+    def corrupt(folder: Path) -> None:
+        text = (DATA_DIR / "dictionary.yaml").read_text(encoding="utf-8")
+        (folder / "dictionary.yaml").write_text(text_edit(text), encoding="utf-8")
+    return corrupt
+
+
+def old_dictionary(folder: Path) -> None:
+    """A dictionary.yaml of the earlier format (files / derived): refused with the new keys named."""
+    (folder / "dictionary.yaml").write_text(
+        "version: 1\nfiles:\n  cohort:\n    stem: cohort\n    columns:\n"
+        "      patient_id: {label: Patient, type: string, required: true}\n", encoding="utf-8")
+
+
+def declared_missing_na(folder: Path) -> None:
+    """'NA' in empty death_date cells, with NA listed under study.yaml's missing_values: accepted."""
+    frame = read_table(folder, "cohort.csv")
+    frame.loc[frame["death_date"] == "", "death_date"] = "NA"
+    write_table(folder, "cohort.csv", frame)
+    path = folder / "study.yaml"
+    text = path.read_text(encoding="utf-8").replace("missing_values:\n- ''\n", "missing_values: ['', NA]\n")
+    assert "NA]" in text
+    path.write_text(text, encoding="utf-8")
+
+
 # ----------------------------------------------------------------------------- the corpus
 C, AE, CY = "cohort.csv", "adverse_events.csv", "treatment_cycles.csv"
 ISO = "not a valid date in ISO format YYYY-MM-DD"
@@ -485,7 +511,7 @@ CASES: list[Case] = [
     # --- files, encodings and layout
     Case("empty_file", empty_file(AE), "error", AE, "", "file is empty"),
     Case("header_only", header_only(CY), "error", CY, "", "header but no data rows"),
-    Case("missing_file", remove_file(CY), "error", CY, "", "file not found"),
+    Case("missing_file", remove_file(C), "error", C, "", "file not found"),
     Case("latin1_encoding", latin1_encoding, "error", AE, "", "Latin-1"),
     Case("utf16_encoding", utf16_encoding, "error", C, "", "UTF-16"),
     Case("byte_order_mark", byte_order_mark, "accepted", note="a UTF-8 byte-order mark is dropped"),
@@ -514,8 +540,23 @@ CASES: list[Case] = [
     Case("study_yaml_missing", remove_file("study.yaml"), "error", "study.yaml", "", "file not found"),
     Case("study_yaml_cutoff_not_iso", study_yaml(lambda t: t.replace("'2025-06-30'", "30/06/2025")), "error",
          "study.yaml", "cutoff_date", "must be a date"),
-    Case("study_yaml_unknown_arm", study_yaml(lambda t: t.replace("- CMT+ICI", "- ICI")), "error",
-         "study.yaml", "arm_order", "must list each arm code once"),
+    Case("study_yaml_unknown_arm", study_yaml(lambda t: t.replace("code: CMT+ICI", "code: ICI")), "error",
+         "study.yaml", "arms", "is not an arm code here"),
+    Case("study_yaml_old_arm_keys", study_yaml(lambda t: t + "arm_order: [CMT, CMT+ICI]\nreference_arm: CMT\n"),
+         "error", "study.yaml", "arm_order", "list the arms under 'arms'"),
+    Case("study_yaml_one_arm", study_yaml(lambda t: t.replace("- code: CMT+ICI", "- name: CMT+ICI")),
+         "error", "study.yaml", "arms", "must be a mapping with a code"),
+    Case("study_yaml_design_unknown", study_yaml(lambda t: t.replace("design: observational", "design: cohort")),
+         "error", "study.yaml", "design", "must be one of"),
+    Case("dictionary_old_format", old_dictionary, "error", "dictionary.yaml", "", "old format"),
+    Case("dictionary_reference_not_a_level", dictionary_yaml(lambda t: t.replace("reference: ESCC", "reference: SCC")),
+         "error", "dictionary.yaml", "covariate 'histology'", "reference 'SCC' is not one of its levels"),
+    Case("dictionary_unquoted_yes", dictionary_yaml(lambda t: t.replace('{"Yes": "Yes", "No": "No"}', "{Yes: Yes, No: No}", 1)),
+         "error", "dictionary.yaml", "covariate 'underlying_disease'", "quote it"),
+    Case("declared_missing_value_na", declared_missing_na, "accepted",
+         note="a cell listed in study.yaml's missing_values (here 'NA') is an empty cell"),
+    Case("without_treatment_cycles", remove_file(CY), "accepted",
+         note="treatment_cycles is optional: without it there are no exposure counts"),
     Case("study_yaml_synthetic_not_boolean", study_yaml(lambda t: t.replace("synthetic: true", "synthetic: maybe")),
          "error", "study.yaml", "synthetic", "must be true or false"),
 ]

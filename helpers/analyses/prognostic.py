@@ -1,0 +1,1177 @@
+"""Prognostic factors: the study and the analysis plan in, typed Cox-model results out.
+
+Every model is fitted by the one engine :func:`helpers.stats.cox.fit_coxph`; this module builds the
+model matrices from the patient table (dummy coding against the reference level, complete cases),
+applies the selection rule and runs the checks (proportional hazards and its remedy, events per
+parameter, sparse levels and the Firth model, immortal time of post-baseline exposure counts, missing
+data by multiple imputation). It returns numbers with their method in dataclasses that carry
+:class:`~helpers.stats.types.Caveat` lists; :mod:`helpers.report.prognostic` writes the words.
+
+Nothing here names a covariate of a particular study: candidates, labels, reference levels, timing
+(baseline / post-baseline) and exposure counts come from the study's dictionary and the ``prognostic``
+block of the analysis plan (``analysis.yaml``):
+
+``candidates`` (null: the dictionary's baseline variables, groupings where they exist, and the arm),
+``reference_levels`` / ``merged_levels`` (overrides of the dictionary; ``{variable: level}`` and
+``{variable: {new level: [old levels]}}``), ``entry_p`` (0.05; null enters every candidate),
+``entry_test`` ("lr" or "wald"), ``exposure_coding`` ("per_cycle" or "categories") and
+``exposure_cutpoints``, ``landmark_months``, ``endpoints``, ``mi_imputations``, ``sparse_min_n``,
+``epv_min``, ``published_model`` (variables of a published model; fitted only with a replication part).
+
+Conventions (R equivalents): Efron ties (``coxph`` default); Wald z test per level and Wald CI; LR test
+per variable from nested fits on the same patients (``anova``/``drop1``); Harrell's C as lifelines
+(``concordance``); ``cox.zph(transform = "km")`` score test; complete-case analysis per model; times in
+months.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from helpers.stats.cox import (SEPARATION_COEF, TT_MAX_ROWS, CoxFit, fit_coxph, proportional_hazards_test,
+                               scaled_schoenfeld, split_at_cuts, tt_cut_times)
+from helpers.stats.firth import fit_firth
+from helpers.stats.imputation import impute_chained, pool_rubin
+from helpers.stats.timevarying import count_at_or_before, counting_process_intervals
+from helpers.stats.types import Caveat, NotEstimable, TestResult, is_estimable
+
+# ----------------------------------------------------------------------------- constants
+#: Endpoint -> (time column in months, event column).
+ENDPOINTS = {"os": ("os_months", "os_event"), "pfs": ("pfs_months", "pfs_event")}
+
+#: Defaults of the ``prognostic`` block of the analysis plan.
+DEFAULT_CHOICES = {
+    "candidates": None, "reference_levels": {}, "merged_levels": {}, "entry_p": 0.05, "entry_test": "lr",
+    "exposure_coding": "per_cycle", "exposure_cutpoints": {}, "exposure_cutpoint": 4, "landmark_months": 3.0,
+    "endpoints": ["os", "pfs"], "mi_imputations": 20, "sparse_min_n": 5, "epv_min": 10,
+    "published_model": None, "seed": None,
+}
+
+#: A level with fewer patients than this is flagged as sparse.
+SPARSE_MIN_N = 5
+#: Events per parameter below this gives a "low_epv" caveat (Peduzzi et al. 1995).
+EPV_MIN = 10
+
+
+# ----------------------------------------------------------------------------- errors, warnings
+class CoxModelError(ValueError):
+    """A Cox model that cannot be specified as asked (the message says why and what to do)."""
+
+
+class ConstantCovariateError(CoxModelError):
+    """A covariate takes a single value among the analysed patients."""
+
+
+class CollinearCovariatesError(CoxModelError):
+    """The model matrix is rank deficient: a column is a linear combination of others."""
+
+
+class CoxWarning(UserWarning):
+    """Base class of the statistical caveats (each also kept as a Caveat on the result)."""
+
+
+class SparseLevelWarning(CoxWarning):
+    """A factor level with very few patients or no events: unstable HR."""
+
+
+class SeparationWarning(CoxWarning):
+    """Monotone likelihood (complete separation): the ML hazard ratio is infinite or zero."""
+
+
+class LowEventsPerVariableWarning(CoxWarning):
+    """Fewer than EPV_MIN events per estimated parameter."""
+
+
+class ProportionalHazardsWarning(CoxWarning):
+    """The scaled Schoenfeld residual test rejects proportional hazards (P < 0.05)."""
+
+
+class ImmortalTimeWarning(CoxWarning):
+    """A covariate measured after time zero is used as a baseline covariate."""
+
+
+_WARNING_OF = {"sparse_level": SparseLevelWarning, "monotone_likelihood": SeparationWarning,
+               "low_epv": LowEventsPerVariableWarning, "ph_violation": ProportionalHazardsWarning,
+               "immortal_time": ImmortalTimeWarning}
+
+
+def _caveat(caveats: list, kind: str, **data) -> Caveat:
+    """Record a caveat and raise it as a warning of its class (message: kind and data, no prose)."""
+    caveat = Caveat(kind, data)
+    caveats.append(caveat)
+    warnings.warn(f"{kind}: {data}", _WARNING_OF.get(kind, CoxWarning), stacklevel=3)
+    return caveat
+
+
+# ----------------------------------------------------------------------------- the study's vocabulary
+class _PlainDictionary:
+    """Stand-in for ``study.dictionary`` when a study carries none (labels are the column names)."""
+
+    covariates: dict = {}
+    groupings: dict = {}
+    exposures: dict = {}
+
+    def label(self, name):
+        return name
+
+    def level_label(self, name, code):
+        return str(code)
+
+    def references(self):
+        return {}
+
+    def baseline(self, grouped=True):
+        return []
+
+    def post_baseline(self):
+        return []
+
+
+def dictionary_of(study) -> object:
+    """The study's typed dictionary (``study.dictionary``), or a plain stand-in."""
+    d = getattr(study, "dictionary", None)
+    return d if d is not None and hasattr(d, "label") else _PlainDictionary()
+
+
+def exposure_columns(dictionary) -> dict[str, str]:
+    """{agent class in the cycles table: exposure count column} from the dictionary's exposures."""
+    return {str(e.agent_class): name for name, e in getattr(dictionary, "exposures", {}).items()}
+
+
+def post_baseline_variables(dictionary) -> list[str]:
+    """Variables known only after time zero (dictionary timing ``post-baseline`` and every exposure)."""
+    try:
+        return list(dictionary.post_baseline())
+    except AttributeError:
+        return list(getattr(dictionary, "exposures", {}))
+
+
+# ----------------------------------------------------------------------------- covariate coding
+def code_cycles(patients: pd.DataFrame, coding: str = "per_cycle", cutpoints: dict | None = None,
+                columns: list[str] | None = None, default_cutpoint: float = 4) -> pd.DataFrame:
+    """Code the exposure counts ``columns`` for the Cox models.
+
+    Parameters
+    ----------
+    coding : "per_cycle" keeps the counts (HR per additional cycle, linear on the log-hazard scale);
+        "categories" replaces each count by a two-level factor "< c" (reference) / ">= c".
+    cutpoints : {column: c}; ``default_cutpoint`` (4) for the others.
+    columns : the exposure count columns (default: every key of ``cutpoints``).
+
+    Returns
+    -------
+    A copy of ``patients``; column names are unchanged, so candidate lists do not depend on coding.
+    """
+    if coding not in ("per_cycle", "categories"):
+        raise ValueError(f"exposure coding must be 'per_cycle' or 'categories', got {coding!r}")
+    out = patients.copy()
+    if coding == "categories":
+        cuts = {c: default_cutpoint for c in (columns or [])}
+        cuts.update(cutpoints or {})
+        for column, cut in cuts.items():
+            if column in out:
+                levels = [f"< {cut:g}", f">= {cut:g}"]
+                out[column] = pd.Categorical(np.where(out[column] >= cut, levels[1], levels[0]),
+                                             categories=levels)
+    return out
+
+
+def set_reference_levels(patients: pd.DataFrame, reference_levels: dict | None = None,
+                         merged_levels: dict | None = None) -> pd.DataFrame:
+    """Copy of ``patients`` with merged factor levels and the chosen reference level first.
+
+    Parameters
+    ----------
+    reference_levels : {variable: level}; the level is moved to the front of the categories, so
+        it becomes the reference (HR = 1) of every Cox model; the other levels keep their order.
+        As R ``relevel(x, ref = level)``.
+    merged_levels : {variable: {new level: [old levels]}}; the old levels are replaced by the new
+        one, placed where the first of them was (``forcats::fct_collapse``). Applied first, so a
+        merged level can be a reference.
+
+    Raises
+    ------
+    CoxModelError listing every unknown variable or level.
+    """
+    out = patients.copy()
+    problems = []
+    for var, groups in (merged_levels or {}).items():
+        if var not in out:
+            problems.append(f"merged_levels: no column '{var}'")
+            continue
+        cats = [str(c) for c in (out[var].cat.categories if isinstance(out[var].dtype, pd.CategoricalDtype)
+                                 else sorted(out[var].dropna().astype(str).unique()))]
+        unknown = [old for olds in groups.values() for old in olds if old not in cats]
+        if unknown:
+            problems.append(f"merged_levels: '{var}' has no level(s) {unknown} (levels: {cats})")
+            continue
+        mapping = {old: new for new, olds in groups.items() for old in olds}
+        new_cats = list(dict.fromkeys(mapping.get(c, c) for c in cats))
+        values = out[var].astype(object).map(lambda v: mapping.get(str(v), v) if pd.notna(v) else v)
+        out[var] = pd.Categorical(values, categories=new_cats)
+    for var, ref in (reference_levels or {}).items():
+        if var not in out:
+            problems.append(f"reference_levels: no column '{var}'")
+            continue
+        if not isinstance(out[var].dtype, pd.CategoricalDtype):
+            out[var] = pd.Categorical(out[var])
+        cats = list(out[var].cat.categories)
+        if ref not in cats:
+            problems.append(f"reference_levels: '{var}' has no level '{ref}' (levels: {cats})")
+            continue
+        out[var] = out[var].cat.reorder_categories([ref] + [c for c in cats if c != ref])
+    if problems:
+        raise CoxModelError("; ".join(problems))
+    return out
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object or \
+        series.dtype == bool
+
+
+# ----------------------------------------------------------------------------- the plan applied to a study
+@dataclass
+class PrognosticData:
+    """The patient table coded for the Cox models, with the choices that apply.
+
+    ``patients``: reference levels set, levels merged, exposure counts coded; ``cohort``: the same
+    without the exposure coding (the landmark and time-varying models count exposures themselves).
+    """
+
+    patients: pd.DataFrame
+    cohort: pd.DataFrame
+    candidates: list
+    endpoints: list
+    references: dict
+    choices: dict
+    dictionary: object
+    cycles: pd.DataFrame | None = None
+    exposures: dict = field(default_factory=dict)      # agent class -> count column
+    post_baseline: list = field(default_factory=list)
+    published_model: list | None = None
+    arm_only: dict = field(default_factory=dict)        # exposure column -> arms that receive it
+
+    @property
+    def has_exposure(self) -> bool:
+        return self.cycles is not None and any(c in self.patients for c in self.exposures.values())
+
+
+def prepare(study, choices: dict | None = None) -> PrognosticData:
+    """Apply the ``prognostic`` block of the analysis plan to ``study``.
+
+    Candidates default to the dictionary's baseline variables (groupings replace their source) and the
+    arm; reference levels are the dictionary's (the arm's: the study's reference arm), overridden by
+    ``choices["reference_levels"]`` after ``merged_levels``. PFS is an endpoint only when the study has
+    progression dates; the published model only with a replication part; exposure analyses only with
+    a cycles table.
+    """
+    plan = {**DEFAULT_CHOICES, **(choices or {})}
+    dictionary = dictionary_of(study)
+    patients = study.patients
+    candidates = plan["candidates"]
+    if not candidates:
+        candidates = ["arm", *[v for v in dictionary.baseline() if v in patients.columns]]
+    candidates = [c for c in dict.fromkeys(candidates) if c in patients.columns]
+    has = getattr(study, "has", lambda part: part != "replication")
+    endpoints = [e for e in plan["endpoints"] if e == "os" or (e == "pfs" and has("pfs")
+                                                               and "pfs_months" in patients)]
+    references = {}
+    config = getattr(study, "config", None)
+    if config is not None and getattr(config, "reference_arm", None) is not None:
+        references["arm"] = config.reference_arm
+    try:
+        references.update({v: r for v, r in dictionary.references().items() if v in candidates})
+    except AttributeError:
+        pass
+    for var, groups in (plan["merged_levels"] or {}).items():   # a reference merged away: its new level
+        for new_level, olds in groups.items():
+            if references.get(var) in olds:
+                references[var] = new_level
+    references.update(plan["reference_levels"] or {})
+    references = {v: r for v, r in references.items() if v in patients.columns}
+    cohort = set_reference_levels(patients, references, plan["merged_levels"])
+    exposures = {a: c for a, c in exposure_columns(dictionary).items() if c in patients.columns}
+    coded = code_cycles(cohort, plan["exposure_coding"], plan["exposure_cutpoints"],
+                        list(exposures.values()), plan["exposure_cutpoint"])
+    cycles = getattr(study, "cycles", None) if has("exposure") else None
+    published = plan["published_model"] if has("replication") else None
+    if published:
+        published = [v for v in published if v in coded.columns]
+    arm_only = {name: list(e.arms) for name, e in getattr(dictionary, "exposures", {}).items()
+                if getattr(e, "arms", None)}
+    return PrognosticData(coded, cohort, candidates, endpoints, references, plan, dictionary, cycles,
+                          exposures, [v for v in post_baseline_variables(dictionary) if v in patients.columns],
+                          published or None, arm_only)
+
+
+# ----------------------------------------------------------------------------- model matrix
+@dataclass
+class CoxDesign:
+    """Complete-case model matrix of one Cox model.
+
+    ``X`` holds one column per estimated coefficient, named ``variable[level]`` for dummy columns
+    and ``variable`` for numeric covariates; ``terms`` maps each variable to its columns;
+    ``levels`` has one row per level (reference included) with n and events; ``caveats`` lists the
+    sparse levels.
+    """
+
+    X: pd.DataFrame
+    time: np.ndarray
+    event: np.ndarray
+    terms: dict
+    levels: pd.DataFrame
+    endpoint: str
+    n_excluded: int
+    patient_id: pd.Series | None = None
+    caveats: list = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return int(len(self.time))
+
+    @property
+    def events(self) -> int:
+        return int(self.event.sum())
+
+
+def _collinear_columns(X: pd.DataFrame) -> tuple[str, list[str]] | None:
+    """First column that is a linear combination of the intercept and earlier columns (one QR of [1, X])."""
+    A = np.column_stack([np.ones(len(X)), X.to_numpy(dtype=float)])
+    if A.shape[0] < A.shape[1]:   # more columns than rows: the first surplus column is dependent
+        A = np.vstack([A, np.zeros((A.shape[1] - A.shape[0], A.shape[1]))])
+    residual = np.abs(np.diag(np.linalg.qr(A, mode="r")))
+    scale = np.maximum(np.linalg.norm(A, axis=0), 1.0)
+    for j, column in enumerate(X.columns, start=1):
+        if residual[j] <= 1e-8 * scale[j]:
+            coef, *_ = np.linalg.lstsq(A[:, :j], A[:, j], rcond=None)
+            involved = [k for k, c in zip(["(intercept)", *X.columns[:j - 1]], coef) if abs(c) > 1e-8]
+            return column, involved
+    return None
+
+
+def build_design(patients: pd.DataFrame, endpoint: str, covariates: list[str],
+                 sparse_min_n: int = SPARSE_MIN_N) -> CoxDesign:
+    """Complete-case, dummy-coded model matrix for ``covariates`` and one endpoint.
+
+    Numeric covariates enter linearly (level "per unit"); a factor gets one column per non-reference
+    level present. A level with fewer than ``sparse_min_n`` patients or without events gives a
+    ``sparse_level`` caveat.
+
+    Raises
+    ------
+    ConstantCovariateError, CollinearCovariatesError, KeyError (unknown column).
+    """
+    if endpoint not in ENDPOINTS:
+        raise KeyError(f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}")
+    time_col, event_col = ENDPOINTS[endpoint]
+    missing_cols = [c for c in [time_col, event_col, *covariates] if c not in patients.columns]
+    if missing_cols:
+        raise KeyError(f"columns not in the patient table: {missing_cols}")
+    data = patients[[time_col, event_col, *covariates]]
+    complete = data.notna().all(axis=1)
+    data = data[complete]
+    caveats: list = []
+    columns, terms, level_rows = {}, {}, []
+    for var in covariates:
+        s = data[var]
+        observed = s.dropna().unique()
+        if len(observed) < 2:
+            raise ConstantCovariateError(
+                f"covariate '{var}' takes a single value ({observed[0] if len(observed) else 'none'}) "
+                f"among the {len(data)} analysed patients; it carries no information: remove it")
+        if _is_categorical(s):
+            cats = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) \
+                else sorted(map(str, observed))
+            present = [c for c in cats if (s == c).any()]
+            reference = present[0]
+            terms[var] = []
+            for lev in present:
+                mask = (s == lev).to_numpy()
+                n_lev, ev_lev = int(mask.sum()), int(data[event_col].to_numpy()[mask].sum())
+                col = None if lev == reference else f"{var}[{lev}]"
+                if col is not None:
+                    columns[col] = mask.astype(float)
+                    terms[var].append(col)
+                level_rows.append({"variable": var, "level": str(lev), "column": col,
+                                   "reference": col is None, "n": n_lev, "events": ev_lev})
+                if n_lev < sparse_min_n or ev_lev == 0:
+                    _caveat(caveats, "sparse_level", variable=var, level=str(lev), n=n_lev, events=ev_lev,
+                            endpoint=endpoint)
+        else:
+            x = s.to_numpy(dtype=float)
+            columns[var] = x
+            terms[var] = [var]
+            level_rows.append({"variable": var, "level": "per unit", "column": var, "reference": False,
+                               "n": int(len(x)), "events": int(data[event_col].sum())})
+    X = pd.DataFrame(columns, index=data.index)
+    found = _collinear_columns(X)
+    if found:
+        column, involved = found
+        raise CollinearCovariatesError(
+            f"column '{column}' is a linear combination of {involved}: the model cannot separate "
+            "their effects; drop or merge one of these covariates")
+    pid = patients.loc[data.index, "patient_id"] if "patient_id" in patients else None
+    return CoxDesign(X=X, time=data[time_col].to_numpy(dtype=float),
+                     event=data[event_col].to_numpy(dtype=int), terms=terms,
+                     levels=pd.DataFrame(level_rows), endpoint=endpoint,
+                     n_excluded=int((~complete).sum()), patient_id=pid, caveats=caveats)
+
+
+# ----------------------------------------------------------------------------- fitting
+@dataclass
+class ModelFit:
+    """A Cox model fitted to a :class:`CoxDesign` (coefficients by column name)."""
+
+    design: CoxDesign
+    engine: CoxFit
+    coef: pd.Series
+    se: pd.Series
+    cov: pd.DataFrame
+    loglik: float
+    loglik_null: float
+    concordance: float
+    separated: list
+
+    @property
+    def lr_chisq(self) -> float:
+        return 2 * (self.loglik - self.loglik_null)
+
+    @property
+    def estimable(self) -> bool:
+        return self.engine.estimable
+
+    def lifelines_fitter(self):
+        """The same model fitted by lifelines ``CoxPHFitter`` (for cross-checks; not used here)."""
+        from lifelines import CoxPHFitter
+        frame = self.design.X.copy()
+        frame["_time"], frame["_event"] = self.design.time, self.design.event
+        return CoxPHFitter().fit(frame, "_time", "_event",
+                                 fit_options={"precision": 1e-12, "r_precision": 1e-14, "step_size": 0.95,
+                                              "max_steps": 200})
+
+
+def fit_model(design: CoxDesign, concordance: bool = True, start: pd.Series | None = None) -> ModelFit:
+    """Fit ``coxph(Surv(time, event) ~ X, ties = "efron")`` with :func:`helpers.stats.cox.fit_coxph`.
+
+    Monotone likelihood (complete separation, e.g. no events in a level) is detected before and after
+    fitting (|coef| > SEPARATION_COEF): the columns are listed in ``separated`` and a
+    ``monotone_likelihood`` caveat is added to ``design.caveats`` (their HRs are reported as not
+    estimable, never as huge numbers). ``concordance=False`` skips Harrell's C (NaN). ``start``:
+    coefficients (by column name) to start Newton-Raphson from (a warm start; same maximum).
+    """
+    from lifelines.utils import concordance_index
+
+    X = design.X
+    init = None
+    if start is not None and list(start.index) == list(X.columns) and np.all(np.isfinite(start)):
+        init = start.to_numpy(dtype=float)
+    fit = fit_coxph(design.time, design.event, X, init=init)
+    coef = pd.Series(fit.coef, index=X.columns)
+    separated = list(fit.separated)
+    if separated:
+        _caveat(design.caveats, "monotone_likelihood", terms=separated, endpoint=design.endpoint)
+    for c in fit.caveats:
+        if c.kind != "monotone_likelihood":
+            design.caveats.append(c)
+    cov = pd.DataFrame(fit.cov, index=X.columns, columns=X.columns)
+    se = pd.Series(fit.se, index=X.columns)
+    c_index = np.nan
+    if concordance and fit.estimable and design.events > 0:
+        c_index = float(concordance_index(design.time, -(X.to_numpy(dtype=float) @ fit.coef), design.event))
+    return ModelFit(design, fit, coef, se, cov, float(fit.loglik), float(fit.loglik_null), c_index, separated)
+
+
+def _lr_test(full: ModelFit, without: list[str]) -> tuple[float, int, float]:
+    """LR test dropping ``without`` columns, refitted on the same patients (``anova(f0, f1)``)."""
+    keep = [c for c in full.design.X.columns if c not in without]
+    if not keep:
+        chisq = full.lr_chisq
+    else:
+        # warm start at the full model's coefficients: the same maximum in fewer iterations
+        X = full.design.X[keep].to_numpy(dtype=float)
+        sub = fit_coxph(full.design.time, full.design.event, X, init=full.coef[keep].to_numpy())
+        if not sub.converged:   # e.g. monotone likelihood in the smaller model: refit from 0
+            sub = fit_coxph(full.design.time, full.design.event, X)
+        chisq = 2 * (full.loglik - sub.loglik)
+    df = len(without)
+    return float(chisq), df, float(stats.chi2.sf(max(chisq, 0.0), df))
+
+
+def _rows_for(fit: ModelFit, variables: list[str], lr: bool = True) -> list[dict]:
+    """One row per level (reference included) of ``variables`` from a fitted model."""
+    z = stats.norm.ppf(0.975)
+    rows = []
+    levels = fit.design.levels
+    for var in variables:
+        cols = fit.design.terms[var]
+        p_lr = df = p_joint = np.nan
+        if lr:
+            _, df, p_lr = _lr_test(fit, cols)
+        b = fit.coef[cols].to_numpy()
+        V = fit.cov.loc[cols, cols].to_numpy()
+        try:
+            p_joint = float(stats.chi2.sf(b @ np.linalg.solve(V, b), len(cols)))
+        except np.linalg.LinAlgError:
+            p_joint = np.nan
+        for _, lev in levels[levels["variable"] == var].iterrows():
+            row = {"endpoint": fit.design.endpoint, "variable": var, "level": lev["level"],
+                   "reference": bool(lev["reference"]), "n": lev["n"], "events": lev["events"],
+                   "coef": np.nan, "se": np.nan, "hr": np.nan, "lower": np.nan, "upper": np.nan,
+                   "p": np.nan, "df": df, "p_lr": p_lr, "p_wald_joint": p_joint, "note": ""}
+            if lev["reference"]:
+                row["hr"], row["note"] = 1.0, "reference"
+            else:
+                col = lev["column"]
+                if col in fit.separated or not fit.estimable:
+                    row["note"] = "not estimable (monotone likelihood)" if col in fit.separated \
+                        else "not estimable (non-convergence)"
+                    row["coef"] = fit.coef[col]
+                else:
+                    bb, ss = fit.coef[col], fit.se[col]
+                    row.update(coef=bb, se=ss, hr=np.exp(bb), lower=np.exp(bb - z * ss),
+                               upper=np.exp(bb + z * ss), p=2 * stats.norm.sf(abs(bb / ss)))
+            rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------- univariable
+@dataclass
+class UnivariableResult:
+    """Univariable Cox models, one per candidate, each on its own complete cases.
+
+    ``table``: one row per level (reference rows with hr = 1): endpoint, variable, level, reference,
+    n, events (in the level), coef, se, hr, lower, upper (Wald 95% CI), p (Wald z, per level), df,
+    p_lr (LR test of the variable vs the null model, ``anova(coxph(Surv ~ x))``), p_wald_joint,
+    n_model, events_model, n_missing, note. ``not_estimable``: {variable: NotEstimable}.
+    """
+
+    endpoint: str
+    table: pd.DataFrame
+    caveats: list = field(default_factory=list)
+    not_estimable: dict = field(default_factory=dict)
+    method: str = "efron; wald ci; lr per variable"
+
+    @property
+    def variables(self) -> list:
+        return list(dict.fromkeys(self.table["variable"])) if not self.table.empty else []
+
+
+UNIVARIABLE_COLUMNS = ["endpoint", "variable", "level", "reference", "n", "events", "coef", "se", "hr",
+                       "lower", "upper", "p", "df", "p_lr", "p_wald_joint", "note", "n_model",
+                       "events_model", "n_missing"]
+
+
+def fit_univariable(patients: pd.DataFrame, endpoint: str, covariates: list[str],
+                    sparse_min_n: int = SPARSE_MIN_N) -> UnivariableResult:
+    """Univariable Cox models, one per covariate (R ``coxph(Surv ~ x)`` each), on complete cases.
+
+    A covariate that is constant among its complete cases, or whose model has no events, is
+    reported in ``not_estimable`` instead of stopping the others.
+    """
+    rows, caveats, failed = [], [], {}
+    for var in covariates:
+        try:
+            design = build_design(patients, endpoint, [var], sparse_min_n)
+        except ConstantCovariateError:
+            failed[var] = NotEstimable(var, "constant_covariate")
+            continue
+        if design.events == 0:
+            failed[var] = NotEstimable(var, "no_events")
+            continue
+        fit = fit_model(design, concordance=False)     # a one-variable model's C is not reported
+        caveats += design.caveats
+        for row in _rows_for(fit, [var]):
+            row.update(n_model=design.n, events_model=design.events, n_missing=design.n_excluded)
+            rows.append(row)
+    return UnivariableResult(endpoint, pd.DataFrame(rows, columns=UNIVARIABLE_COLUMNS), caveats, failed)
+
+
+def select_covariates(univariable: UnivariableResult | pd.DataFrame, entry_p: float = 0.05,
+                      entry_test: str = "lr") -> list[str]:
+    """Variables whose univariable P is below ``entry_p``.
+
+    ``entry_test``: "lr" (likelihood-ratio P of the whole variable, default) or "wald" (Wald P;
+    joint Wald for multi-level factors). One decision per variable: a factor enters with all levels.
+    """
+    table = univariable.table if isinstance(univariable, UnivariableResult) else univariable
+    column = {"lr": "p_lr", "wald": "p_wald_joint"}[entry_test]
+    per_var = table.groupby("variable", sort=False)[column].first()
+    return [v for v, p in per_var.items() if pd.notna(p) and p < entry_p]
+
+
+# ----------------------------------------------------------------------------- multivariable
+@dataclass
+class MultivariableResult:
+    """A multivariable Cox model with its selection rule and diagnostics.
+
+    ``lr_test``: {chisq, df, p, method} against the null model; ``test``: the same as a TestResult.
+    """
+
+    table: pd.DataFrame
+    fit: ModelFit
+    selected: list
+    entry_p: float | None
+    entry_test: str
+    lr_test: dict
+    concordance: float
+    n: int
+    events: int
+    n_params: int
+    epv: float
+    n_missing: int
+    caveats: list = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return self.fit.design.endpoint
+
+    @property
+    def test(self) -> TestResult:
+        return TestResult(self.lr_test["chisq"], self.lr_test["df"], self.lr_test["p"], "lr")
+
+
+def fit_multivariable(patients: pd.DataFrame, endpoint: str, covariates: list[str],
+                      univariable: UnivariableResult | None = None, entry_p: float | None = 0.05,
+                      entry_test: str = "lr", forced: tuple = (), post_baseline: list | tuple = (),
+                      epv_min: float = EPV_MIN, sparse_min_n: int = SPARSE_MIN_N
+                      ) -> MultivariableResult | NotEstimable:
+    """Multivariable Cox model built by the univariable-screening rule.
+
+    Parameters
+    ----------
+    covariates : candidate variables.
+    univariable : :func:`fit_univariable` result (computed when None).
+    entry_p : variables with univariable P < entry_p enter (default 0.05); ``None`` enters all.
+    forced : variables entered regardless of P.
+    post_baseline : variables known only after time zero: an ``immortal_time`` caveat when selected.
+
+    Returns
+    -------
+    MultivariableResult: per-level table (Wald P per level, LR P per variable dropping it from the
+    full model, ``drop1(fit, test = "Chisq")``), global LR test, concordance, complete-case n and
+    events, events per parameter; or NotEstimable ("no_variable_selected", "no_events").
+    """
+    if entry_p is None:
+        selected = list(covariates)
+    else:
+        if univariable is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CoxWarning)
+                univariable = fit_univariable(patients, endpoint, covariates, sparse_min_n)
+        table = univariable.table if isinstance(univariable, UnivariableResult) else univariable
+        selected = select_covariates(table[table["variable"].isin(covariates)], entry_p, entry_test)
+    selected = list(dict.fromkeys([*selected, *forced]))
+    if not selected:
+        return NotEstimable("multivariable_model", "no_variable_selected")
+    design = build_design(patients, endpoint, selected, sparse_min_n)
+    if design.events == 0:
+        return NotEstimable("multivariable_model", "no_events")
+    fit = fit_model(design)
+    caveats = list(design.caveats)
+    table = pd.DataFrame(_rows_for(fit, selected))
+    n_params = design.X.shape[1]
+    epv = design.events / n_params
+    if epv < epv_min:
+        _caveat(caveats, "low_epv", events=design.events, parameters=n_params, epv=epv, threshold=epv_min,
+                endpoint=endpoint)
+    post = [v for v in selected if v in post_baseline]
+    if post:
+        _caveat(caveats, "immortal_time", variables=post, endpoint=endpoint)
+    chisq = fit.lr_chisq
+    lr = {"chisq": chisq, "df": n_params, "p": float(stats.chi2.sf(chisq, n_params)),
+          "method": "likelihood-ratio test against the null model"}
+    return MultivariableResult(table, fit, selected, entry_p, entry_test, lr, fit.concordance,
+                               design.n, design.events, n_params, epv, design.n_excluded, caveats)
+
+
+# ----------------------------------------------------------------------------- proportional hazards
+@dataclass
+class PHTest:
+    """Scaled Schoenfeld residual tests (``cox.zph(fit, transform = "km")``) of a model.
+
+    ``table``: term, df, chisq, p (exact score test, survival >= 3.0), chisq_gt, p_gt (Grambsch-Therneau
+    approximation, survival 2.x / lifelines); last row "GLOBAL". ``violated``: terms with P < alpha.
+    """
+
+    table: pd.DataFrame
+    fit: ModelFit
+    alpha: float = 0.05
+    caveats: list = field(default_factory=list)
+
+    @property
+    def violated(self) -> list:
+        t = self.table
+        return [r for r, p in zip(t["term"], t["p"]) if r != "GLOBAL" and p < self.alpha]
+
+    @property
+    def global_p(self) -> float:
+        return float(self.table.loc[self.table["term"] == "GLOBAL", "p"].iloc[0])
+
+    def residuals(self) -> pd.DataFrame:
+        """Scaled Schoenfeld residuals: column ``time`` (months) and one per coefficient."""
+        return scaled_schoenfeld(self.fit.engine)
+
+    def __getitem__(self, key):          # table-like access for older callers
+        return self.table[key]
+
+
+def check_proportional_hazards(fit: ModelFit | MultivariableResult, alpha: float = 0.05) -> PHTest | NotEstimable:
+    """PH tests per variable (factors jointly) and global; ``ph_violation`` caveats for P < ``alpha``."""
+    if isinstance(fit, NotEstimable):
+        return fit
+    model = fit.fit if isinstance(fit, MultivariableResult) else fit
+    if not model.estimable:
+        return NotEstimable("ph_test", "non_convergence")
+    table = proportional_hazards_test(model.engine, model.design.terms)
+    caveats = []
+    for _, row in table.iterrows():
+        if row["p"] < alpha:
+            _caveat(caveats, "ph_violation", term=row["term"], chisq=float(row["chisq"]), df=int(row["df"]),
+                    p=float(row["p"]))
+    if isinstance(fit, MultivariableResult):
+        fit.caveats.extend(caveats)
+    return PHTest(table, model, alpha, caveats)
+
+
+def schoenfeld_residuals(fit: ModelFit | MultivariableResult) -> pd.DataFrame:
+    """Scaled Schoenfeld residuals (R ``cox.zph(fit)$y``): column time (months) + one per coefficient."""
+    model = fit.fit if isinstance(fit, MultivariableResult) else fit
+    return scaled_schoenfeld(model.engine)
+
+
+@dataclass
+class PHRemedy:
+    """The model refitted allowing non-proportional hazards for the terms that failed the PH test.
+
+    ``strata``: categorical terms moved to the strata; ``time_terms``: numeric terms with an x log(t)
+    interaction; ``exact``: log(t) at every event time (else on ``n_cuts`` event-time quantiles);
+    ``table``: term, coef, se, hr, lower, upper, p (Wald) of the remaining coefficients (may be empty
+    when every term went to the strata).
+    """
+
+    table: pd.DataFrame
+    strata: list
+    time_terms: list
+    exact: bool = True
+    n_cuts: int | None = None
+    max_rows: int = TT_MAX_ROWS
+    n: int = 0
+    events: int = 0
+    caveats: list = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.strata and not self.time_terms
+
+
+REMEDY_COLUMNS = ["term", "coef", "se", "hr", "lower", "upper", "p"]
+
+
+def fit_ph_remedy(result: MultivariableResult, patients: pd.DataFrame, terms: list[str] | None = None,
+                  max_rows: int = TT_MAX_ROWS) -> PHRemedy | NotEstimable:
+    """Refit the model allowing non-proportional hazards for ``terms`` (default: PH P < 0.05).
+
+    A categorical (or 0/1) term is moved to the strata (``coxph(... + strata(x))``); a numeric term
+    gets a time interaction x log(t) (``coxph(... + tt(x), tt = function(x, t, ...) x * log(t))``)
+    by episode splitting at every event time, which is exact; when the split data would exceed
+    ``max_rows`` rows, x log(t) is evaluated on a grid of event-time quantiles (``exact`` False).
+    Fitted by :func:`helpers.stats.cox.fit_coxph` on counting-process data with strata. With every
+    failing term in the strata and nothing else in the model, only the strata remain (empty table).
+    """
+    if isinstance(result, NotEstimable):
+        return result
+    design = result.fit.design
+    if terms is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CoxWarning)
+            ph = check_proportional_hazards(result.fit)
+        terms = ph.violated if is_estimable(ph) else []
+    if not terms:
+        return PHRemedy(pd.DataFrame(columns=REMEDY_COLUMNS), [], [], n=design.n, events=design.events)
+    strata = [t for t in terms if t not in design.X.columns or len(design.terms[t]) > 1
+              or set(np.unique(design.X[design.terms[t][0]])) <= {0.0, 1.0}]
+    numeric = [t for t in terms if t not in strata]
+    base = design.X.drop(columns=[c for t in strata for c in design.terms[t]])
+    time = np.asarray(design.time, dtype=float)
+    event = np.asarray(design.event, dtype=int)
+    stratum = (patients.loc[design.X.index, strata].astype(str).agg("\x1f".join, axis=1).to_numpy()
+               if strata else None)
+    exact, cuts = True, None
+    if numeric:
+        cuts, exact = tt_cut_times(time, event, max_rows)
+        subject, start, stop, row_event = split_at_cuts(time, event, cuts)
+    else:
+        subject, start, stop, row_event = np.arange(len(time)), None, time, event
+    X = base.to_numpy(dtype=float)[subject]
+    names = list(base.columns)
+    if numeric:
+        # log t at the cut that ends the row's interval: the same value for everyone at risk at an
+        # event time (with every event time a cut, this is log of the event time itself)
+        log_t = np.log(cuts[np.minimum(np.searchsorted(cuts, stop, side="left"), len(cuts) - 1)])
+        X = np.column_stack([X] + [design.X[t].to_numpy(dtype=float)[subject] * log_t for t in numeric])
+        names += [f"{t}:log(t)" for t in numeric]
+    caveats: list = []
+    fit = fit_coxph(stop, row_event, X, entry=start if numeric else None,
+                    strata=None if stratum is None else stratum[subject], names=names)
+    if not fit.estimable:
+        return NotEstimable("ph_remedy", "non_convergence")
+    if fit.separated:
+        _caveat(caveats, "monotone_likelihood", terms=list(fit.separated), endpoint=design.endpoint)
+    table = fit.wald()[REMEDY_COLUMNS] if names else pd.DataFrame(columns=REMEDY_COLUMNS)
+    return PHRemedy(table, strata, numeric, exact, None if cuts is None else len(cuts), max_rows,
+                    design.n, design.events, caveats)
+
+
+# ----------------------------------------------------------------------------- exposures and immortal time
+def count_cycles_until(patients: pd.DataFrame, cycles: pd.DataFrame, months: float,
+                       exposures: dict[str, str]) -> pd.DataFrame:
+    """Copy of ``patients`` with each exposure column counted over cycle_month <= ``months``.
+
+    ``exposures``: {agent class of the cycles table: count column}.
+    """
+    out = patients.copy()
+    early = cycles[cycles["cycle_month"] <= months]
+    for agent, column in exposures.items():
+        counts = early[early["agent_class"].astype(str) == agent].groupby("patient_id").size()
+        out[column] = out["patient_id"].map(counts).fillna(0).astype(int)
+    return out
+
+
+def fit_landmark(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, covariates: list[str],
+                 exposures: dict[str, str], landmark: float = 3.0, cycles_coding: str = "per_cycle",
+                 cutpoints: dict | None = None) -> ModelFit:
+    """Landmark Cox model at ``landmark`` months.
+
+    At risk at the landmark: endpoint time > landmark. Exposures counted with cycle_month <= landmark;
+    time is measured from the landmark (R ``coxph(Surv(time - L, event) ~ ..., subset = time > L)``).
+    """
+    time_col, _ = ENDPOINTS[endpoint]
+    at_risk = patients[patients[time_col] > landmark]
+    data = count_cycles_until(at_risk, cycles, landmark, exposures)
+    data = code_cycles(data, cycles_coding, cutpoints, list(exposures.values()))
+    data[time_col] = data[time_col] - landmark
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        return fit_model(build_design(data, endpoint, covariates))
+
+
+def build_cycles_long(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, covariates: list[str],
+                      exposures: dict[str, str], cycles_coding: str = "per_cycle",
+                      cutpoints: dict | None = None) -> pd.DataFrame:
+    """Counting-process data: one row per patient and interval (start, stop] in months.
+
+    Intervals break at each cycle date before the end of follow-up; on (start, stop] the cumulative
+    counts include every cycle given at or before ``start``. Baseline covariates (those not among the
+    exposure columns) are dummy-coded as in the Cox models. Columns: id, start, stop, event, the
+    exposure columns among ``covariates``, then the baseline model-matrix columns. O(rows log rows).
+    """
+    time_col, event_col = ENDPOINTS[endpoint]
+    exposure_cols = list(exposures.values())
+    baseline = [c for c in covariates if c not in exposure_cols]
+    cyc_vars = [c for c in covariates if c in exposure_cols]
+    if baseline:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CoxWarning)
+            base = build_design(patients, endpoint, baseline).X
+    else:
+        base = pd.DataFrame(index=patients.index[patients[[time_col, event_col]].notna().all(axis=1)])
+    pids = patients.loc[base.index, "patient_id"].to_numpy()
+    T_all = patients.loc[base.index, time_col].to_numpy(float)
+    E_all = patients.loc[base.index, event_col].to_numpy(int)
+    n = len(pids)
+    row_of = pd.Series(np.arange(n), index=pd.Index(pids))
+    k_cyc = pd.Series(cycles["patient_id"].to_numpy()).map(row_of).to_numpy()
+    known = ~pd.isna(k_cyc)
+    k_cyc = k_cyc[known].astype(np.int64)
+    month = cycles["cycle_month"].to_numpy(float)[known]
+    agent = cycles["agent_class"].astype(str).to_numpy()[known]
+    cut_k, start, stop, row_event = counting_process_intervals(T_all, E_all, k_cyc, month)
+    long = pd.DataFrame({"id": pids[cut_k], "start": start, "stop": stop, "event": row_event})
+    for agent_name, column in exposures.items():   # cycles given at or before each start
+        long[column] = count_at_or_before(k_cyc[agent == agent_name], month[agent == agent_name],
+                                           cut_k, start, n)
+    covs = base.to_numpy(dtype=float)[cut_k]
+    for j, column in enumerate(base.columns):
+        long[column] = covs[:, j]
+    if cycles_coding == "categories":
+        coded = code_cycles(long, "categories", cutpoints, exposure_cols)
+        for c in exposure_cols:
+            levels = coded[c].cat.categories
+            long[c] = (coded[c] == levels[1]).astype(float)
+    return long[["id", "start", "stop", "event", *cyc_vars, *base.columns]]
+
+
+def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, covariates: list[str],
+                     exposures: dict[str, str], cycles_coding: str = "per_cycle",
+                     start: pd.Series | None = None, cutpoints: dict | None = None) -> pd.DataFrame:
+    """Time-varying Cox model with cumulative exposure counts, Efron ties.
+
+    R ``coxph(Surv(start, stop, event) ~ ..., ties = "efron")`` via :func:`fit_coxph` with ``entry``.
+    Returns one row per coefficient: term, coef, se, hr, lower, upper (Wald 95% CI), p (Wald), note
+    ("not estimable (monotone likelihood)" with NaN HR, CI and P, and a ``monotone_likelihood``
+    caveat in ``attrs["caveats"]``); ``attrs``: n (patients), events, intervals, loglik.
+    """
+    long = build_cycles_long(patients, cycles, endpoint, covariates, exposures, cycles_coding, cutpoints)
+    terms = [c for c in long.columns if c not in ("id", "start", "stop", "event")]
+    X = long[terms].to_numpy(dtype=float)
+    stop, entry, event = (long[c].to_numpy() for c in ("stop", "start", "event"))
+    initial = None
+    if start is not None and set(terms) <= set(start.index) and np.all(np.isfinite(start[terms])):
+        initial = start[terms].to_numpy(dtype=float)
+    fit = fit_coxph(stop.astype(float), event.astype(int), X, entry=entry.astype(float), init=initial,
+                    names=terms)
+    caveats: list = []
+    out = fit.wald()[["term", "coef", "se", "hr", "lower", "upper", "p"]].assign(note="")
+    separated = [t for t, b in zip(terms, fit.coef) if abs(b) > SEPARATION_COEF]
+    if not fit.estimable:
+        out.loc[:, ["se", "hr", "lower", "upper", "p"]] = np.nan
+        out["note"] = "not estimable (non-convergence)"
+    elif separated:   # monotone likelihood: the HR is infinite or zero, never a huge number
+        gone = out["term"].isin(separated)
+        out.loc[gone, ["se", "hr", "lower", "upper", "p"]] = np.nan
+        out.loc[gone, "note"] = "not estimable (monotone likelihood)"
+        _caveat(caveats, "monotone_likelihood", terms=separated, endpoint=endpoint, model="time_varying")
+    out.attrs.update(n=int(long["id"].nunique()), events=int(event.sum()), intervals=int(len(long)),
+                     loglik=float(fit.loglik), caveats=caveats)
+    return out
+
+
+@dataclass
+class ImmortalTimeComparison:
+    """HRs of the exposure counts three ways, each adjusted for the same other covariates.
+
+    ``table``: approach ("baseline": counts over the whole treatment as baseline covariates, biased;
+    "landmark"; "time_varying"), term, variable, hr, lower, upper, p, n, events. ``time_varying``: the
+    whole time-varying model (every term).
+    """
+
+    table: pd.DataFrame
+    time_varying: pd.DataFrame
+    landmark_months: float
+    coding: str
+    caveats: list = field(default_factory=list)
+
+
+def _term_rows(fit: ModelFit, terms, approach):
+    z = stats.norm.ppf(0.975)
+    rows = []
+    for var in terms:
+        for col in fit.design.terms.get(var, []):
+            b, s = fit.coef[col], fit.se[col]
+            est = col not in fit.separated and fit.estimable
+            rows.append({"approach": approach, "term": col, "variable": var,
+                         "hr": np.exp(b) if est else np.nan, "lower": np.exp(b - z * s) if est else np.nan,
+                         "upper": np.exp(b + z * s) if est else np.nan,
+                         "p": 2 * stats.norm.sf(abs(b / s)) if est else np.nan, "n": fit.design.n,
+                         "events": fit.design.events})
+    return rows
+
+
+def compare_immortal_time(data: PrognosticData, endpoint: str, covariates: list[str]) -> ImmortalTimeComparison | NotEstimable:
+    """The exposure counts as baseline covariates, in a landmark model and as time-varying counts.
+
+    Without an exposure among ``covariates`` every exposure is added (the comparison is about them).
+    """
+    if not data.has_exposure:
+        return NotEstimable("immortal_time_comparison", "no_exposure_data")
+    exposure_cols = list(data.exposures.values())
+    coding = data.choices["exposure_coding"]
+    cutpoints = data.choices["exposure_cutpoints"]
+    landmark = float(data.choices["landmark_months"])
+    cyc = [c for c in covariates if c in exposure_cols]
+    if not cyc:
+        cyc = exposure_cols
+        covariates = [*covariates, *cyc]
+    caveats: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        baseline = fit_model(build_design(code_cycles(data.cohort, coding, cutpoints, exposure_cols),
+                                          endpoint, covariates))
+    rows = _term_rows(baseline, cyc, "baseline")
+    lm = fit_landmark(data.cohort, data.cycles, endpoint, covariates, data.exposures, landmark, coding, cutpoints)
+    rows += _term_rows(lm, cyc, "landmark")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        tv = fit_time_varying(data.cohort, data.cycles, endpoint, covariates, data.exposures, coding,
+                              start=baseline.coef, cutpoints=cutpoints)
+    caveats += tv.attrs.get("caveats", [])
+    for var in cyc:
+        r = tv[tv["term"] == var].iloc[0]
+        rows.append({"approach": "time_varying", "term": var, "variable": var, "hr": r["hr"], "lower": r["lower"],
+                     "upper": r["upper"], "p": r["p"], "n": tv.attrs["n"], "events": tv.attrs["events"]})
+    return ImmortalTimeComparison(pd.DataFrame(rows), tv, landmark, coding, caveats)
+
+
+# ----------------------------------------------------------------------------- sparse levels and Firth
+def find_sparse_levels(patients: pd.DataFrame, endpoint: str, covariates: list[str],
+                       min_n: int = SPARSE_MIN_N) -> pd.DataFrame:
+    """Levels with fewer than ``min_n`` patients or with no events (variable, level, n, events)."""
+    _, event_col = ENDPOINTS[endpoint]
+    rows = []
+    for var in covariates:
+        s = patients[var]
+        if not _is_categorical(s):
+            continue
+        for lev in (s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else s.dropna().unique()):
+            mask = (s == lev) & patients[event_col].notna()
+            n, ev = int(mask.sum()), int(patients.loc[mask, event_col].sum())
+            if 0 < n and (n < min_n or ev == 0):
+                rows.append({"variable": var, "level": str(lev), "n": n, "events": ev})
+    return pd.DataFrame(rows, columns=["variable", "level", "n", "events"])
+
+
+def with_sparse_variables(result: MultivariableResult, patients: pd.DataFrame,
+                          sparse: pd.DataFrame) -> MultivariableResult:
+    """The model with the variables that have a sparse level added (``result`` itself if none is new)."""
+    if isinstance(result, NotEstimable):
+        return result
+    extra = [v for v in dict.fromkeys(sparse["variable"]) if v not in result.selected]
+    if not extra:
+        return result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        return fit_multivariable(patients, result.endpoint, [*result.selected, *extra], entry_p=None)
+
+
+FIRTH_COLUMNS = ["term", "hr_ml", "lower_ml", "upper_ml", "p_ml", "hr_firth", "lower_firth", "upper_firth",
+                 "p_firth", "ci_method"]
+
+
+def fit_firth_sensitivity(result: MultivariableResult, profile_columns: list | None = None,
+                          sparse_min_n: int = SPARSE_MIN_N) -> pd.DataFrame:
+    """Firth-penalized refit of a multivariable model, next to the ML estimates.
+
+    ``profile_columns``: model columns whose CIs are profile penalized-likelihood intervals with
+    penalized LR P values (default: the sparse levels and any separated column); the others get Wald
+    intervals at the Firth estimate (``ci_method``). Columns: FIRTH_COLUMNS. With no sparse level and
+    no separated column the Firth model is not fitted (empty table). R: ``coxphf(pl = TRUE)`` (Efron
+    ties here).
+    """
+    if isinstance(result, NotEstimable):
+        return pd.DataFrame(columns=FIRTH_COLUMNS)
+    design = result.fit.design
+    if profile_columns is None:
+        levels = design.levels
+        sparse = levels[~levels["reference"] & ((levels["n"] < sparse_min_n) | (levels["events"] == 0))]
+        profile_columns = list(sparse["column"])
+    cols = list(dict.fromkeys([*profile_columns, *result.fit.separated]))
+    if not cols:
+        return pd.DataFrame(columns=FIRTH_COLUMNS)
+    firth = fit_firth(design.X, design.time, design.event, profile=cols)
+    z = stats.norm.ppf(0.975)
+    ml = result.fit
+    rows = []
+    for _, r in firth.table.iterrows():
+        col = r["term"]
+        b, s = ml.coef[col], ml.se[col]
+        est = col not in ml.separated
+        rows.append({"term": col, "hr_ml": np.exp(b) if est else np.nan,
+                     "lower_ml": np.exp(b - z * s) if est else np.nan,
+                     "upper_ml": np.exp(b + z * s) if est else np.nan,
+                     "p_ml": 2 * stats.norm.sf(abs(b / s)) if est else np.nan,
+                     "hr_firth": r["hr"], "lower_firth": r["lower"], "upper_firth": r["upper"],
+                     "p_firth": r["p"], "ci_method": r["ci_method"]})
+    return pd.DataFrame(rows, columns=FIRTH_COLUMNS)
+
+
+# ----------------------------------------------------------------------------- multiple imputation
+def imputation_covariates(patients: pd.DataFrame, selected: list[str], candidates: list[str]) -> list[str]:
+    """The multivariable variables plus every candidate with missing values (for the MI sensitivity)."""
+    return list(dict.fromkeys([*selected, *[c for c in candidates if patients[c].isna().any()]]))
+
+
+def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: list[str],
+                            m: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Cox model for ``covariates`` on ``m`` imputed data sets, pooled by Rubin's rules.
+
+    Imputation: :func:`helpers.stats.imputation.impute_chained` (chained equations, predictive mean
+    matching, event indicator and Nelson-Aalen cumulative hazard in the imputation model). Returns one
+    row per coefficient: term, hr, lower, upper, p, fmi (pooled) and hr_cc, lower_cc, upper_cc, p_cc
+    (complete cases); ``attrs``: n_cc, events_cc, n_mi, events_mi, m, seed.
+    """
+    time_col, event_col = ENDPOINTS[endpoint]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        cc = fit_model(build_design(patients, endpoint, covariates))
+        imputed = impute_chained(patients, time_col, event_col, covariates, m=m, seed=seed)
+        first = build_design(imputed[0], endpoint, covariates)
+        filled = [c for c in covariates if patients[c].isna().any() and c in first.X.columns]
+        fits = []
+        for d in imputed:
+            X = first.X.copy()
+            for c in filled:
+                X[c] = d.loc[X.index, c].to_numpy(dtype=float)
+            design = dataclasses.replace(first, X=X, caveats=[])
+            fits.append(fit_model(design, concordance=False, start=cc.coef))
+    z = stats.norm.ppf(0.975)
+    rows = []
+    for col in fits[0].coef.index:
+        pooled = pool_rubin([f.coef[col] for f in fits], [f.se[col] ** 2 for f in fits])
+        b, s = cc.coef.get(col, np.nan), cc.se.get(col, np.nan)
+        rows.append({"term": col, "hr": np.exp(pooled["estimate"]), "lower": np.exp(pooled["lower"]),
+                     "upper": np.exp(pooled["upper"]), "p": pooled["p"], "fmi": pooled["fmi"],
+                     "hr_cc": np.exp(b), "lower_cc": np.exp(b - z * s), "upper_cc": np.exp(b + z * s),
+                     "p_cc": 2 * stats.norm.sf(abs(b / s))})
+    out = pd.DataFrame(rows)
+    out.attrs.update(n_cc=cc.design.n, events_cc=cc.design.events, n_mi=fits[0].design.n,
+                     events_mi=fits[0].design.events, m=m, seed=seed)
+    return out
+
+
+# ----------------------------------------------------------------------------- the whole section
+def fit_published_model(data: PrognosticData, endpoint: str = "os") -> MultivariableResult | None:
+    """The published model's variables entered together (only with a replication part; else None)."""
+    if not data.published_model:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)   # the same caveats are listed under the tables
+        return fit_multivariable(data.patients, endpoint, data.published_model, entry_p=None,
+                                 post_baseline=data.post_baseline)
+
+
+def fit_univariables(data: PrognosticData) -> dict[str, UnivariableResult]:
+    """{endpoint: univariable models of every candidate} for the study's endpoints."""
+    return {ep: fit_univariable(data.patients, ep, data.candidates, data.choices["sparse_min_n"])
+            for ep in data.endpoints}
+
+
+def fit_selected_model(data: PrognosticData, univariable: dict, endpoint: str = "os"):
+    """The multivariable model the plan's entry rule builds for ``endpoint`` (None: endpoint absent)."""
+    if endpoint not in data.endpoints:
+        return None
+    c = data.choices
+    return fit_multivariable(data.patients, endpoint, data.candidates, univariable[endpoint],
+                             entry_p=c["entry_p"], entry_test=c["entry_test"], post_baseline=data.post_baseline,
+                             epv_min=c["epv_min"], sparse_min_n=c["sparse_min_n"])
+
+
+def sparse_analysis(data: PrognosticData, model: MultivariableResult, endpoint: str = "os"):
+    """(sparse levels of the candidates, Firth table of the model with their variables added)."""
+    sparse = find_sparse_levels(data.patients, endpoint, data.candidates, data.choices["sparse_min_n"])
+    return sparse, fit_firth_sensitivity(with_sparse_variables(model, data.patients, sparse),
+                                         sparse_min_n=data.choices["sparse_min_n"])
+
+
+def multiple_imputation(data: PrognosticData, model: MultivariableResult, endpoint: str = "os", seed: int = 0):
+    """The model with the incompletely recorded candidates added, CC and MI (None: nothing missing and
+    no model). Categorical candidates with missing values are left out (PMM imputes numeric columns)."""
+    if isinstance(model, NotEstimable):
+        return None
+    missing = [c for c in data.candidates if data.patients[c].isna().any()
+               and not _is_categorical(data.patients[c])]
+    covariates = list(dict.fromkeys([*model.selected, *missing]))
+    out = fit_multiple_imputation(data.patients, endpoint, covariates, m=int(data.choices["mi_imputations"]),
+                                  seed=seed)
+    out.attrs["imputed"] = missing
+    return out
+
+
+def selected_of(model) -> list:
+    """The variables of a fitted multivariable model ([] when it is not estimable or absent)."""
+    return list(model.selected) if is_estimable(model) else []
