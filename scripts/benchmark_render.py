@@ -5,8 +5,8 @@ cold build <= 45 s; after a prose-only change <= 5 s with no notebook re-execute
 
 * cold  - every notebook executed (cache off), then rendered;
 * warm  - the same output folder built again, ``--repeat`` times: the data are not validated again
-          (validated-data.json), no notebook is re-executed (08-reproduction neither: results.json
-          is unchanged), the report is rendered again. The cache keys hold the content of the
+          (validated-data.json), no notebook is re-executed (nor 08-reproduction and 09-provenance, which
+          read results.json: it is unchanged), the report is rendered again. The cache keys hold the content of the
           notebooks, data and code, not of the prose, so this is what a prose-only edit of
           report.qmd or sections/*.qmd costs;
 * warm command - the same as ``make report`` after a prose-only edit: ``python -m helpers.build.pipeline``

@@ -12,7 +12,7 @@ whole-pipeline bootstrap up to ``helpers.stats.propensity.BOOTSTRAP_MAX_N`` pati
 above. A separate row times the bootstrap itself with ``--bootstrap`` replicates (default 20) at every
 size, for information; it is not part of the total (its time is linear in the replicates).
 
-Every step of notebook 05 runs, with the multivariable model fixed at all 21 candidates (the notebook's
+Every step of notebook 05 runs, with the multivariable model fixed at all candidates of the shipped analysis plan (the notebook's
 P < 0.05 screen selects at most these); the Firth model runs only when a level is sparse (as in the
 notebook), so at large n that row times the sparse-level check alone.
 
@@ -46,7 +46,7 @@ from typing import Callable
 
 import psutil
 
-from helpers.config import SEED
+from helpers.config import PROJECT_ROOT, SEED
 
 TARGET_SECONDS = 60.0
 #: Steps whose method changes with n (the sensitivity step's bootstrap stops above BOOTSTRAP_MAX_N):
@@ -54,11 +54,8 @@ TARGET_SECONDS = 60.0
 BOUNDED_STEPS = ("sensitivity, notebook defaults (run_sensitivity)",)
 #: Rows whose name starts with this are shown but not counted in the analysis total.
 INFO_PREFIX = "(info)"
-CANDIDATES = ["arm", "age_group", "sex", "underlying_disease", "symptoms", "kps_group", "histology",
-              "tumor_location", "grade_group", "t_stage_group", "n_stage_group", "synchronous_liver_met",
-              "distant_ln_met", "primary_surgery", "primary_radiotherapy", "liver_met_number",
-              "liver_met_max_diameter_cm", "local_therapy_liver", "chemo_regimen", "chemo_cycles", "ici_cycles"]
-PAPER_MODEL = ["kps_group", "local_therapy_liver", "chemo_cycles", "ici_cycles"]
+#: The shipped data folder: its analysis plan (candidates, merged levels, published model) is used for every size.
+DATA_DIR = PROJECT_ROOT / "data"
 PS_COVARIATES = ["age", "sex:Female", "underlying_disease:Yes", "symptoms:Yes", "kps_group:< 70",
                  "histology:EAC|Other", "grade_group:G3-G4", "t_stage_group:T3-4", "n_stage_group:N+",
                  "synchronous_liver_met:Yes", "distant_ln_met:Yes", "primary_surgery:Yes",
@@ -112,11 +109,11 @@ def measure(step: Callable[[], object]) -> tuple[object, float, float, str]:
 def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tuple[str, Callable]]:
     """(name, thunk) pairs in pipeline order; later thunks use the values of earlier ones via ``state``."""
     from helpers.analyses import baseline
-    from helpers.stats import cox
+    from helpers.analyses import prognostic
+    from helpers.config import load_plan
     from helpers.analyses import response
     from helpers.analyses import safety
     from helpers.stats import survival
-    from helpers.stats import timevarying
     from helpers.data.load import derive_endpoints, load_study
 
     state: dict = {}
@@ -149,41 +146,39 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
         return safety.summarise_safety(counts, 10), safety.make_trae_table(counts, 10)
 
     def cox_univariable():
-        state["patients"] = cox.code_cycles(state["study"].patients, "per_cycle")
-        state["uni"] = cox.fit_univariable(state["patients"], "os", CANDIDATES)
+        # the shipped analysis plan's prognostic choices (candidates, merged levels, published model)
+        plan = load_plan(DATA_DIR)
+        state["data"] = prognostic.prepare(state["study"], {**plan["prognostic"], "seed": plan["seed"]})
+        state["uni"] = prognostic.fit_univariables(state["data"])
         return state["uni"]
 
     def cox_multivariable():
         # every candidate enters (entry_p=None): the same model size at every n, so the growth
         # exponent measures n alone (the notebook's P < 0.05 screen selects at most these terms)
-        state["mv"] = cox.fit_multivariable(state["patients"], "os", CANDIDATES, state["uni"],
-                                            entry_p=None)
+        d = state["data"]
+        state["mv"] = prognostic.fit_multivariable(d.patients, "os", d.candidates, entry_p=None,
+                                                   post_baseline=d.post_baseline)
         return state["mv"]
 
     def ph_test():
-        return cox.check_proportional_hazards(state["mv"])
+        return prognostic.check_proportional_hazards(state["mv"])
 
     def ph_remedy():
-        return cox.fit_ph_remedy(state["mv"], state["patients"])
+        return prognostic.fit_ph_remedy(state["mv"], state["data"].patients)
 
     def pfs_and_paper_models():
-        uni = cox.fit_univariable(state["patients"], "pfs", CANDIDATES)
-        return (cox.fit_multivariable(state["patients"], "pfs", CANDIDATES, uni, entry_p=None),
-                cox.fit_multivariable(state["patients"], "os", PAPER_MODEL, entry_p=None))
+        d = state["data"]
+        return (prognostic.fit_multivariable(d.patients, "pfs", d.candidates, entry_p=None),
+                prognostic.fit_published_model(d, "os"))
 
     def immortal_time():
-        s = state["study"]
-        return timevarying.compare_immortal_time(s.patients, s.cycles, "os", state["mv"].selected, 3.0,
-                                                 "per_cycle")
+        return prognostic.compare_immortal_time(state["data"], "os", state["mv"].selected)
 
     def firth():
-        sparse = cox.find_sparse_levels(state["patients"], "os", CANDIDATES)
-        return cox.fit_firth_sensitivity(cox.with_sparse_variables(state["mv"], state["patients"], sparse))
+        return prognostic.sparse_analysis(state["data"], state["mv"], "os")
 
     def imputation():
-        p = state["patients"]
-        return cox.fit_multiple_imputation(p, "os", cox.imputation_covariates(p, state["mv"].selected, CANDIDATES),
-                                           m=20, seed=SEED)
+        return prognostic.multiple_imputation(state["data"], state["mv"], "os", seed=SEED)
 
     def sensitivity_analysis():
         from helpers.stats.propensity import SensitivityConfig, run_sensitivity

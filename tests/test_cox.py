@@ -583,3 +583,126 @@ def test_multiple_imputation_pools_the_fits_of_each_completed_data_set(lung):
     row = mi[mi["term"] == "wt_loss"].iloc[0]
     assert row["hr"] == pytest.approx(np.exp(pooled["estimate"]), rel=1e-9)
     assert row["upper"] == pytest.approx(np.exp(pooled["upper"]), rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- the public engine
+ENGINE = json.loads((REF_DIR / "cox_engine.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def lung_engine():
+    d = pd.read_csv(REF_DIR / "cox_lung.csv")
+    i = np.arange(1, len(d) + 1)
+    d["female"] = (d["sex"] == "Female").astype(float)
+    d["w"] = 0.5 + (i % 7) / 4
+    d["grp"] = np.resize([1, 2, 3], len(d))
+    d["entry"] = np.where(i % 5 == 0, np.minimum(d["time"] - 1, 30), 0)
+    return d
+
+
+@pytest.mark.parametrize("key, options", [
+    ("robust", {"robust": True}),
+    ("weighted", {"weights": "w", "robust": True}),
+    ("weighted_breslow", {"weights": "w", "robust": True, "ties": "breslow"}),
+    ("strata", {"strata": "grp", "robust": True}),
+    ("entry", {"entry": "entry"}),
+])
+def test_fit_coxph_options_match_r_coxph(lung_engine, key, options):
+    """coxph(Surv([entry,] time, status) ~ age + female [+ strata(grp)], weights, ties, robust = TRUE)
+    (tests/reference/cox_engine.R): coefficients, model-based and robust SE, log-likelihoods."""
+    d, ref = lung_engine, ENGINE[key]
+    kwargs = {k: (d[v].to_numpy() if k in ("weights", "strata", "entry") else v) for k, v in options.items()}
+    fit = fit_coxph(d["time"], d["status"], d[["age", "female"]], **kwargs)
+    assert fit.converged and fit.names == ["age", "female"]
+    np.testing.assert_allclose(fit.coef, ref["coef"], rtol=RTOL)
+    np.testing.assert_allclose(fit.se, ref["se"], rtol=RTOL)
+    np.testing.assert_allclose([fit.loglik_null, fit.loglik], ref["loglik"], rtol=RTOL)
+    if "se_robust" in ref:
+        np.testing.assert_allclose(fit.se_robust, ref["se_robust"], rtol=RTOL)
+    assert fit.lr.test == "lr" and fit.lr.df == 2
+
+
+def test_fit_coxph_equals_the_model_fits_of_the_analyses(lung):
+    """The analyses fit through the engine: same coefficients as a direct fit_coxph call."""
+    fit = _fit(lung, ["age", "sex"])
+    direct = fit_coxph(fit.design.time, fit.design.event, fit.design.X)
+    np.testing.assert_allclose(direct.coef, fit.coef.to_numpy(), rtol=1e-12)
+
+
+def test_firth_option_of_the_engine_equals_fit_firth(lung):
+    X = pd.DataFrame({"age": lung["age"], "sexFemale": (lung["sex"] == "Female").astype(float)})
+    fit = fit_coxph(lung["os_months"], lung["os_event"], X, firth=True)
+    np.testing.assert_allclose(fit.coef, REF["lung"]["firth_age_sex_efron"]["coef"], rtol=RTOL)
+    assert fit.method == "firth" and fit.converged
+
+
+def test_monotone_likelihood_does_not_raise_and_returns_a_caveat_with_a_valid_lr_test(separated):
+    """R: "Loglik converged before variable 1; coefficient may be infinite"; its LR test is valid."""
+    fit = fit_coxph(separated["os_months"], separated["os_event"], separated[["x"]])
+    assert fit.separated == ["x"]
+    assert [c.kind for c in fit.caveats] == ["monotone_likelihood"]
+    assert np.isfinite(fit.lr.p) and fit.lr.p < 0.05
+
+
+def test_no_events_gives_a_flagged_fit_and_a_not_estimable_univariable_model(lung):
+    fit = fit_coxph(lung["os_months"], np.zeros(len(lung)), lung[["age"]])
+    assert not fit.estimable and fit.caveats[0] == Caveat("no_events", {"n": len(lung)})
+    frame = lung.assign(os_event=0)
+    uni = cox.fit_univariable(frame, "os", ["age", "sex"])
+    assert uni.table.empty and uni.not_estimable["age"] == NotEstimable("age", "no_events")
+    assert "not estimable: no events" in report.make_cox_table(uni)["HR (95% CI)"].iloc[0]
+
+
+def test_a_level_without_events_gives_a_caveat_and_a_not_estimable_hr_instead_of_a_crash(lung):
+    frame = lung.copy()
+    frame["grp"] = pd.Categorical(np.where(np.arange(len(frame)) < 200, "A", "B"), ["A", "B"])
+    frame.loc[frame["grp"] == "B", "os_event"] = 0       # no events in level B: monotone likelihood
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv = cox.fit_multivariable(frame, "os", ["age", "grp"], entry_p=None)
+    kinds = {c.kind for c in mv.caveats}
+    assert {"sparse_level", "monotone_likelihood"} <= kinds
+    row = mv.table[mv.table["level"] == "B"].iloc[0]
+    assert row["note"].startswith("not estimable") and np.isnan(row["hr"])
+    assert np.isfinite(mv.lr_test["p"])
+    assert report.make_cox_table(mv)["HR (95% CI)"].tolist()[-1] == "not estimable"
+
+
+def test_ph_remedy_with_every_failing_term_categorical_and_in_the_model_moves_all_to_strata(lung_ecog):
+    """Bug: "zero-size array" when every selected term fails and all are categorical."""
+    frame = lung_ecog.assign(ecog2=pd.Categorical(np.where(lung_ecog["ph_ecog"] >= 1, "1+", "0"), ["0", "1+"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv = cox.fit_multivariable(frame, "os", ["sex", "ecog2"], entry_p=None)
+        remedy = cox.fit_ph_remedy(mv, frame, ["sex", "ecog2"])
+    assert remedy.strata == ["sex", "ecog2"] and remedy.table.empty
+    assert "strata" in report.make_remedy_table(remedy)["Note"].iloc[0]
+    assert report.remedy_note(remedy).startswith("Model: stratified by sex; stratified by ecog2")
+
+
+def test_multivariable_model_with_no_selected_variable_is_not_estimable_and_renders_in_words(lung):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cox.CoxWarning)
+        mv = cox.fit_multivariable(lung, "os", ["wt_loss"], entry_p=1e-9)
+    assert mv == NotEstimable("multivariable_model", "no_variable_selected")
+    assert "not estimable: no candidate variable met the entry rule" in report.make_cox_table(mv)["Note"].iloc[0]
+    assert not cox.is_estimable(cox.check_proportional_hazards(mv))
+    assert cox.selected_of(mv) == []
+
+
+def test_no_covariate_name_of_the_study_in_the_prognostic_code():
+    """The study is configuration: labels, references, exposures come from the dictionary and the plan."""
+    import re
+    words = ["kps", "ici", "chemo", "liver", "CMT", "oesophag", "esophag", "Dai"]
+    for path in ("helpers/analyses/prognostic.py", "helpers/report/prognostic.py", "helpers/stats/cox.py",
+                 "helpers/stats/firth.py", "helpers/stats/timevarying.py", "helpers/stats/imputation.py"):
+        text = (ROOT / path).read_text()
+        found = [w for w in words if re.search(rf"\b{w}", text, flags=re.IGNORECASE)]
+        assert not found, f"{path} names {found}"
+
+
+def test_prognostic_prose_uses_generic_words_only():
+    for name in ("05-prognostic-methods.qmd", "05-prognostic-results.qmd"):
+        text = (ROOT / "sections" / name).read_text()
+        for word in ("KPS", "cycle", "ICI", "paper", "CMT", "liver", "oesophag", "chemotherapy"):
+            assert word not in text, f"{name} says {word!r}"

@@ -120,3 +120,70 @@ def test_a_rebuild_executes_no_notebook_and_a_changed_result_reaches_the_reprodu
     summary = build_report(PROJECT_ROOT / "data", out, formats=("html",), progress=lambda m: None)
     assert [nb.path.name for nb in summary["executed"] if not nb.cached] == ["08-reproduction.ipynb", "09-provenance.ipynb"]
     assert changed in (out / "report.html").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- sections follow the data
+
+def _nb_requiring(path, requires):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    if requires is not None:
+        nb.metadata["supplement_requires"] = requires
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_notebook_runs_only_when_the_study_has_the_parts_it_requires(tmp_path):
+    from helpers.build.pipeline import select_notebooks
+
+    always = _nb_requiring(tmp_path / "01-a.ipynb", None)
+    response = _nb_requiring(tmp_path / "04-r.ipynb", "response")
+    both = _nb_requiring(tmp_path / "08-x.ipynb", ["response", "replication"])
+    run, skipped = select_notebooks([always, response, both], {"response", "observational"})
+    assert run == [always, response] and skipped == {both: ("replication",)}
+    run, skipped = select_notebooks([always, response, both], set())
+    assert run == [always] and skipped == {response: ("response",), both: ("response", "replication")}
+
+
+def test_the_parts_of_a_study_come_from_its_data_and_configuration():
+    from types import SimpleNamespace
+
+    from helpers.build.pipeline import study_parts
+
+    study = SimpleNamespace(has=lambda part: part in {"pfs", "safety"},
+                            config=SimpleNamespace(randomised=True, synthetic=False))
+    assert study_parts(study) == ("pfs", "randomised", "safety")
+    study.config = SimpleNamespace(design="observational", synthetic=True)
+    assert study_parts(study) == ("observational", "pfs", "safety", "synthetic")
+
+
+def test_the_study_section_words_the_design_and_names_the_arms_by_their_labels():
+    from helpers.build.pipeline import study_section
+
+    facts = {"title": "A trial", "setting": None, "design": "randomised", "synthetic": False, "n_total": 137,
+             "arms": [{"code": "standard", "label": "Standard", "n": 69}, {"code": "test", "label": "Test", "n": 68}]}
+    text = study_section(facts)["text"]
+    assert text["design"] == "randomised trial" and "at random" in text["allocation"]
+    assert (text["reference_label"], text["n_reference"], text["n_experimental"]) == ("Standard", "69", "68")
+    assert text["title"] == "A trial" and "not state" in text["setting"]
+    assert study_section({**facts, "design": "observational"})["text"]["design"] == "observational cohort study"
+
+
+def test_a_small_study_without_optional_parts_builds_end_to_end(tmp_path):
+    """One whole build kept in the fast tests: R's veteran trial (no PFS, response, adverse events,
+    cycles or published values), HTML only."""
+    from helpers.build.pipeline import BUILD_NAME, build_report
+
+    data = tmp_path / "data"
+    shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "veteran", data)
+    out = tmp_path / "_output"
+    summary = build_report(data, out, use_cache=False, formats=("html",), progress=lambda m: None)
+    build = json.loads((out / BUILD_NAME).read_text())
+    assert "04-response.ipynb" not in build["notebooks"] and "08-reproduction.ipynb" not in build["notebooks"]
+    assert {nb.path.name for nb in summary["executed"]} == set(build["notebooks"])
+    results = json.loads((out / "results.json").read_text())
+    assert "response" not in results and "reproduction" not in results
+    assert results["study"]["text"]["design"] == "randomised trial"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Veterans" in html and "Tumour response" not in html and "Published versus reproduced" not in html

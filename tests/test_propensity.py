@@ -9,7 +9,6 @@ so the reported robust SE comes from this module's own sandwich, which matches R
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -497,3 +496,12 @@ def test_bootstrap_arm_only_cox_equals_the_engine_coefficient():
         fit = P.fit_weighted_cox(VET["time"], VET["status"], VET["treated"], _weights(w))
         fast = P.cox_arm_coefficient(VET["time"], VET["status"], VET["treated"], _weights(w))
         assert fast == pytest.approx(fit["coef"], rel=1e-9)
+
+
+def test_a_covariate_constant_within_each_arm_at_different_values_has_an_infinite_smd_shown_as_such():
+    t = np.array([0, 0, 0, 1, 1, 1], float)
+    x = np.where(t == 1, 2022.0, 2016.0)
+    w = np.array([0.3, 0.7, 1.1, 0.2, 0.9, 1.4])
+    assert P.standardized_difference(x, t, w) == np.inf
+    from helpers.report.sensitivity import _smd
+    assert _smd(np.inf) == "∞" and _smd(0.123) == "0.12"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from helpers.config import PROJECT_ROOT
 from helpers.build.render import (EmbedError, RenderError, UnknownResultError, build_markdown, check_embeds,
@@ -628,3 +629,21 @@ def test_embeds_of_a_notebook_that_did_not_run_are_dropped_not_an_error(project)
     info = render_report(project, project / "_output", renderer="pandoc+typst", formats=("html",))
     html = info.files[0].read_text(encoding="utf-8")
     assert "Patients per arm" not in html and "Demo supplement" in html
+
+
+def test_the_quarto_stage_drops_absent_parts_unrun_notebooks_and_takes_the_study_title(project):
+    from helpers.build.render import stage_sources
+
+    stage = project
+    (stage / "_quarto.yml").write_text(yaml.safe_dump({"manuscript": {"article": "report.qmd", "notebooks": [
+        {"notebook": "notebooks/01-demo.ipynb"}, {"notebook": "notebooks/04-response.ipynb"}]}}))
+    report = stage / "report.qmd"
+    report.write_text(report.read_text() + "\n<!-- part: response -->\nResponse words.\n<!-- /part -->\n"
+                      "{{< embed notebooks/04-response.ipynb#tbl-response >}}\n")
+    shutil.copy(stage / "_output" / "notebooks" / "01-demo.ipynb", stage / "notebooks" / "01-demo.ipynb")
+    stage_sources(stage, BuildInfo(parts=frozenset(), notebooks=frozenset({"01-demo.ipynb"}), title="Trial X"), {})
+    text = report.read_text()
+    assert "Response words" not in text and "04-response" not in text and "01-demo.ipynb#tbl-demo" in text
+    assert "title: Trial X" in text
+    listed = yaml.safe_load((stage / "_quarto.yml").read_text())["manuscript"]["notebooks"]
+    assert listed == [{"notebook": "notebooks/01-demo.ipynb"}]

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from helpers.config import PROJECT_ROOT
+
 from helpers.analyses.reproduction import (NOT_COMPUTED, NOT_PUBLISHED, compare_baseline, compare_headline,
                                   compare_number, compare_p, load_published, make_checksum_table,
                                   make_software_table, reproduction_results, widen_table)
@@ -153,3 +155,18 @@ def test_checksum_table_lists_every_input_file_with_its_full_digest():
     assert list(table["Input file"]) == ["cohort.csv", "study.yaml"]
     assert table["SHA-256"].str.len().eq(64).all()
     assert make_checksum_table({}).iloc[0, 0] == NOT_COMPUTED
+
+
+def test_the_software_table_lists_the_direct_dependencies_not_the_whole_lock():
+    from helpers.analyses.reproduction import direct_dependencies
+
+    names = set(make_software_table(reference_dir=PROJECT_ROOT / "tests" / "reference")["Software"])
+    assert set(direct_dependencies()) <= names
+    assert "pandas" in names and "pytest" not in names and "tzdata" not in names
+
+
+def test_published_values_are_read_only_from_the_data_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_published(data_dir=tmp_path)
+    (tmp_path / "published.yaml").write_text("total_n: 3\n")
+    assert load_published(data_dir=tmp_path) == {"total_n": 3}

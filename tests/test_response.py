@@ -3,6 +3,7 @@ and of its presentation (helpers/report/response.py)."""
 from __future__ import annotations
 
 import json
+import re
 import math
 from pathlib import Path
 
@@ -221,7 +222,7 @@ def test_an_arm_without_evaluable_patients_is_not_estimable_and_rendered_in_word
     assert isinstance(comp.difference, NotEstimable) and isinstance(comp.test, NotEstimable)
     payload = to_jsonable(rr.response_results(result))
     assert payload["text"]["orr_experimental"] == "not estimable: no patients in the arm"
-    assert payload["text"]["orr_p"] == "not estimable: no patients in the arm"
+    assert payload["text"]["orr_p"] == "not estimable: no patients in one arm"
     table = rr.make_response_table(result)
     assert "not estimable: no patients in the arm" in table.iloc[5, 2]
     json.dumps(payload, allow_nan=False)
@@ -409,3 +410,19 @@ def test_published_statements_come_from_the_study_and_are_absent_without_a_publi
 
     assert rr.published_statements(WithPaper())["orr"] == "significantly higher"
     assert rr.published_statements(_other_study()) is None
+
+
+# ----------------------------------------------------------------------------- prose
+#: words of one study that the generic prose must not use outside its replication parts
+STUDY_WORDS = re.compile(r"\b(CMT|ICI|chemotherapy|immunotherapy|oesophag\w*|esophag\w*|Dai|camrelizumab|"
+                         r"checkpoint)\b", re.IGNORECASE)
+REPLICATION_PART = re.compile(r"^<!-- part: replication -->$.*?^<!-- /part -->$", re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("name", ["04-response-methods.qmd", "04-response-results.qmd"])
+def test_the_response_prose_is_generic_outside_its_replication_parts(name):
+    from helpers.config import PROJECT_ROOT
+
+    text = REPLICATION_PART.sub("", (PROJECT_ROOT / "sections" / name).read_text(encoding="utf-8"))
+    assert not STUDY_WORDS.findall(text)
+    assert "tbl-response-published" not in text   # the published comparison only with a publication

@@ -316,3 +316,30 @@ def test_linear_time_two_by_two_fisher_p_equals_the_full_enumeration(table):
     x = np.array(table)
     enumerated = _exact_two_column(x.sum(axis=1), int(x[:, 0].sum()), _log_hypergeom(x))
     assert fisher_exact_rxc(x) == pytest.approx(enumerated, rel=1e-10)
+
+
+# ----------------------------------------------------------------------------- prose
+@pytest.mark.parametrize("name", ["06-safety-methods.qmd", "06-safety-results.qmd"])
+def test_the_safety_prose_is_generic_outside_its_replication_parts(name):
+    import re
+
+    from helpers.config import PROJECT_ROOT
+
+    words = re.compile(r"\b(CMT|ICI|chemotherapy|immunotherapy|immune\S*|oesophag\w*|esophag\w*|Dai|"
+                       r"camrelizumab|checkpoint)\b", re.IGNORECASE)
+    part = re.compile(r"^<!-- part: replication -->$.*?^<!-- /part -->$", re.MULTILINE | re.DOTALL)
+    text = part.sub("", (PROJECT_ROOT / "sections" / name).read_text(encoding="utf-8"))
+    assert not words.findall(text)
+    assert "tbl-trae-published" not in text
+
+
+def test_an_arm_without_patients_makes_the_comparison_not_estimable_in_words():
+    patients = pd.DataFrame({"patient_id": ["a", "b", "c"],
+                             "arm": pd.Categorical(["CMT"] * 3, categories=ARMS)})
+    ae = pd.DataFrame({"patient_id": ["a"], "term": ["Nausea"], "grade": [3]})
+    result = sf.analyse_safety_tables(patients, ae, min_term_percent=0)
+    assert result.test(result.summary_row("any"), "any_grade") == NotEstimable("test", "empty_arm")
+    table = rsf.make_adverse_event_table(result)
+    assert table.loc[0, "P, any grade"] == "not estimable: no patients in one arm"
+    assert table.loc[0, "CMT+ICI (n = 0): any grade"] == "0 (0.0)"
+    json.dumps(to_jsonable(rsf.safety_results(result, published={})), allow_nan=False)

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.data.contract import CORE_COLUMNS
 from helpers.stats.contingency import canonical_rule, test_association
 from helpers.stats.types import Caveat, NotEstimable, TestResult
 
@@ -81,8 +82,7 @@ OVERALL = "Overall"
 #: Level code of the row counting missing values.
 UNKNOWN = "Unknown"
 #: Core columns of the data contract: never Table 1 rows.
-_CORE = {"patient_id", "arm", "start_date", "last_followup_date", "death_date", "progression_date",
-         "last_assessment_date", "best_response"}
+_CORE = set(CORE_COLUMNS)
 
 
 class BaselineDataError(ValueError):
@@ -844,3 +844,13 @@ def compare_study_with_published(study: Any, table: BaselineTable,
     choices = dict(choices or {})
     return compare_with_published(table, published, published_corrections(choices, published),
                                   correct=bool(choices.get("correct_published", True)))
+
+
+def make_baseline_table(data: Any, rule: str = "cochran", arm_order: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """Deprecated (kept for scripts/benchmark_scale.py): Table 1 as text cells.
+
+    Use ``summarise_baseline(study, choices)`` and :func:`helpers.report.baseline.baseline_frame`.
+    """
+    from helpers.report.baseline import baseline_frame
+
+    return baseline_frame(summarise_baseline(data, rule=rule, arms=arm_order))

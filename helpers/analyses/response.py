@@ -41,7 +41,8 @@ Conventions
   :class:`~helpers.stats.types.TestResult` carries the test's short name (``"pearson"``, ``"yates"``,
   ``"fisher"``). A table with an empty margin (no responder, or only responders, in both arms) admits a
   single table: P = 1 by Fisher's exact test, as R's fisher.test (chi-square is undefined there). An
-  arm without patients leaves nothing to compare: the test is NotEstimable (``"no_patients"``).
+  arm without patients leaves nothing to compare: the difference, odds ratio and test are NotEstimable
+  (``"empty_arm"``).
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ __all__ = [
     "ODDS_RATIO_METHOD", "DEFAULT_CHOICES", "ResponseDataError", "MissingResponseWarning",
     "RateComparison", "ResponseAnalysis", "prepare_responses", "count_best_response", "binomial_ci",
     "rate_difference", "conditional_odds_ratio", "compare_counts", "compare_response_rates",
-    "analyse_response_patients", "analyse_response", "arm_key",
+    "analyse_response_patients", "analyse_response", "arm_key", "study_arms",
 ]
 
 #: RECIST 1.1 best overall response categories, in table order.
@@ -223,12 +224,12 @@ def rate_difference(k1: int, n1: int, k2: int, n2: int, method: str = "newcombe"
     -------
     Estimate or NotEstimable
         ``Estimate(difference, lower, upper, level, method)``; ``NotEstimable("difference",
-        "no_patients")`` when a group has no patient.
+        "empty_arm")`` when a group has no patient.
     """
     if method not in DIFFERENCE_METHODS:
         raise ValueError(f"method must be one of {list(DIFFERENCE_METHODS)}, got {method!r}")
     if n1 == 0 or n2 == 0:
-        return NotEstimable("difference", "no_patients")
+        return NotEstimable("difference", "empty_arm")
     sm_method = {"newcombe": "newcomb", "wald": "wald"}[method]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -327,13 +328,13 @@ def conditional_odds_ratio(k1: int, n1: int, k2: int, n2: int, level: float = 0.
         (lower limit 0), an arm with only events gives inf (upper limit inf). When neither group has an
         event, or both have only events, ``NotEstimable("odds_ratio", "no_events" | "all_events")``
         (R reports 0 there); a group without patients gives ``NotEstimable("odds_ratio",
-        "no_patients")``.
+        "empty_arm")``.
     """
     table = np.array([[k1, n1 - k1], [k2, n2 - k2]], dtype=np.int64)
     if (table < 0).any():
         raise ValueError("counts must satisfy 0 <= k <= n")
     if n1 == 0 or n2 == 0:
-        return NotEstimable("odds_ratio", "no_patients")
+        return NotEstimable("odds_ratio", "empty_arm")
     if k1 + k2 == 0:
         return NotEstimable("odds_ratio", "no_events")
     if k1 + k2 == n1 + n2:
@@ -410,7 +411,7 @@ def compare_counts(k: Mapping[str, int], n: Mapping[str, int], arms: Sequence[st
     odds = conditional_odds_ratio(k[exp], n[exp], k[ref], n[ref], level)
     min_expected = None
     if n[ref] == 0 or n[exp] == 0:
-        test: TestResult | NotEstimable = NotEstimable("test", "no_patients")
+        test: TestResult | NotEstimable = NotEstimable("test", "empty_arm")
     else:
         table = np.array([[k[exp], n[exp] - k[exp]], [k[ref], n[ref] - k[ref]]])
         with warnings.catch_warnings():

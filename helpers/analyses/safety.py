@@ -34,7 +34,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,8 @@ DEFAULT_CHOICES: dict = {"test_rule": "cochran", "min_term_percent": 10, "ctcae_
                          "special_interest": None}
 
 Rule = Literal["cochran", "modern", "paper"]
+#: ``test:<level>`` of a row whose arms cannot be compared because an arm has no patients.
+NOT_ESTIMABLE = "not_estimable"
 
 
 class SafetyDataError(ValueError):
@@ -206,7 +208,8 @@ def _row(term: str | None, kind: str, special: bool, any_k: dict, g3_k: dict, n:
             table = np.array([[int(counts[a]), n[a] - int(counts[a])] for a in tested])
             res = _test(table, rule, per_term)
         row[f"p:{level}"] = res.p if res is not None else None
-        row[f"test:{level}"] = res.test if res is not None else None
+        # None: no comparison applies (fewer than two arms count the row); NOT_ESTIMABLE: an arm is empty
+        row[f"test:{level}"] = res.test if res is not None else (NOT_ESTIMABLE if len(applicable) >= 2 else None)
         row[f"statistic:{level}"] = res.statistic if res is not None else None
         row[f"df:{level}"] = res.df if res is not None else None
     return row
@@ -240,7 +243,8 @@ def count_adverse_events(patients: pd.DataFrame, adverse_events: pd.DataFrame, r
         (flag), ``any_grade:<arm>``, ``grade3plus:<arm>`` (patients; None where not applicable), the
         overall percentages ``any_grade_total_percent``, ``grade3plus_total_percent`` (of the patients
         of the applicable arms), and per level ``p:<level>``, ``test:<level>`` (short test name),
-        ``statistic:<level>``, ``df:<level>`` (None where no test applies). ``attrs`` holds ``arms``
+        ``statistic:<level>``, ``df:<level>`` (None where no test applies: fewer than two arms count
+        the row; ``test`` is :data:`NOT_ESTIMABLE` when an arm has no patients). ``attrs`` holds ``arms``
         (reference first), ``n`` (patients per arm) and ``rule``.
     """
     arms = _arm_order(patients, arm_col, arm_order)
@@ -335,6 +339,8 @@ class SafetyAnalysis:
         """The between-arm test of a row at ``level`` ("any_grade" or "grade3plus")."""
         if _nan(row[f"test:{level}"]):
             return NotEstimable("test", "not_applicable")
+        if row[f"test:{level}"] == NOT_ESTIMABLE:
+            return NotEstimable("test", "empty_arm")
         stat, df = row[f"statistic:{level}"], row[f"df:{level}"]
         return TestResult(statistic=None if _nan(stat) else float(stat), df=None if _nan(df) else df,
                           p=None if _nan(row[f"p:{level}"]) else float(row[f"p:{level}"]),

@@ -17,7 +17,7 @@ Times in months.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -308,7 +308,10 @@ class SensitivityResults:
                       "adjusted": below(adj, "lower", "upper"),
                       "era": below(era, "boot_lower", "boot_upper"),
                       "era_direction": is_estimable(era) and ((era["hr"] < 1) == benefit)}
-            checks["consistent"] = checks["weighted"] and checks["adjusted"] and checks["era_direction"]
+            checks["era_available"] = is_estimable(era)
+            checks["estimable"] = is_estimable(w) or is_estimable(adj)
+            checks["consistent"] = (checks["weighted"] and checks["adjusted"]
+                                    and (checks["era_direction"] or not checks["era_available"]))
             checks["robust"] = checks["consistent"] and balance_all
             out[ep] = checks
         return out

@@ -65,6 +65,9 @@ def run_settings() -> dict:
 #: Optional parts of a study; each switches notebooks (metadata ``supplement_requires``) and prose parts
 #: (``<!-- part: NAME -->`` ... ``<!-- /part -->`` in report.qmd and sections/) on or off.
 DATA_PARTS = ("pfs", "response", "safety", "exposure", "replication")
+#: What each part of the data is, in the build's messages
+PART_WORDS = {"pfs": "progression dates", "response": "best response", "safety": "adverse events file",
+              "exposure": "treatment cycles file", "replication": "published.yaml"}
 #: What the pipeline records of a build for the renderer (parts present, notebooks run, title)
 BUILD_NAME = "build.json"
 #: Notebook metadata key: the part(s) of the data a notebook needs (a name or a list of names)
@@ -280,7 +283,8 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
         notebooks, skipped = select_notebooks(list_notebooks(), validated.parts)
         for path, lacking in skipped.items():
             (staging / "notebooks" / path.name).unlink(missing_ok=True)
-            progress(f"{path.name}: not executed (the data have no {', '.join(lacking)})")
+            progress(f"{path.name}: not executed (the data have no "
+                     f"{' and no '.join(PART_WORDS.get(part, part) for part in lacking)})")
         build = {"data": data_key, "parts": list(validated.parts), "title": validated.title,
                  "notebooks": [path.name for path in notebooks]}
         (staging / BUILD_NAME).write_text(json.dumps(build, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -900,7 +900,18 @@ STAGED = ("_quarto.yml", REPORT, BIBLIOGRAPHY, "sections", "_extensions")
 def stage_sources(stage: Path, build: BuildInfo, results: dict) -> None:
     """Prepare the staged Quarto project for this study: in ``report.qmd`` and ``sections/*.qmd``,
     remove the blocks of absent parts and the embeds of notebooks that did not run (or cells that
-    produced no output); set the study's title in ``report.qmd``."""
+    produced no output); set the study's title in ``report.qmd``; list in ``_quarto.yml`` only the
+    notebooks that ran."""
+    config = stage / "_quarto.yml"
+    if config.exists():
+        project = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        listed = (project.get("manuscript") or {}).get("notebooks")
+        if isinstance(listed, list):
+            kept = [entry for entry in listed
+                    if (stage / (entry.get("notebook", "") if isinstance(entry, dict) else str(entry))).exists()]
+            if len(kept) != len(listed):
+                project["manuscript"]["notebooks"] = kept
+                config.write_text(yaml.safe_dump(project, sort_keys=False, allow_unicode=True), encoding="utf-8")
     for path in [stage / REPORT, *sorted((stage / "sections").glob("*.qmd"))]:
         if not path.exists():
             continue

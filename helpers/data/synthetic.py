@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from helpers.config import PROJECT_ROOT, SEED
+from helpers.stats.survival import fit_km
 
 DAYS_PER_MONTH = 365.25 / 12
 ARMS = ("CMT", "CMT+ICI")
@@ -246,15 +247,11 @@ def _linear_predictor(cov: pd.DataFrame) -> np.ndarray:
 
 
 def _km_median(time: np.ndarray, event: np.ndarray) -> float:
-    """Kaplan-Meier median (first time S(t) <= 0.5); inf when not reached. For calibration only."""
-    order = np.lexsort((-event, time))
-    t, d = time[order], event[order]
-    uniq, idx = np.unique(t, return_index=True)
-    deaths = np.add.reduceat(d, idx)
-    n_at_risk = len(t) - idx
-    surv = np.cumprod(1.0 - deaths / n_at_risk)
-    below = np.nonzero(surv <= 0.5)[0]
-    return float(uniq[below[0]]) if len(below) else np.inf
+    """Kaplan-Meier median (first time S(t) <= 0.5, the generator's calibration target); inf when not
+    reached. The curve is the project's one estimator, :func:`helpers.stats.survival.fit_km`."""
+    curve = fit_km(time, event)
+    below = curve.loc[curve["surv"] <= 0.5, "time"]
+    return float(below.iloc[0]) if len(below) else np.inf
 
 
 @dataclass

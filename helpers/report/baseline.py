@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import pandas as pd
 
@@ -281,17 +281,23 @@ def corrections_note(comparison: PublishedComparison) -> str:
     return " ".join(f"{c.variable}, {c.column}: {c.reason}" for c in comparison.corrections if c.reason)
 
 
+def _no_comparison():
+    from IPython.display import Markdown
+
+    return Markdown("No published values to compare with.")
+
+
 def show_published_counts(comparison: Optional[PublishedComparison]):
-    """Published vs reproduced counts as Markdown (replication part; None without a comparison)."""
+    """Published vs reproduced counts as Markdown (replication part; a one-line note without a comparison)."""
     if comparison is None:
-        return None
+        return _no_comparison()
     return show_table(published_counts_frame(comparison), footnote=corrections_note(comparison) or None)
 
 
 def show_published_tests(comparison: Optional[PublishedComparison]):
-    """Published vs reproduced tests as Markdown (replication part; None without a comparison)."""
+    """Published vs reproduced tests as Markdown (replication part; a one-line note without a comparison)."""
     if comparison is None:
-        return None
+        return _no_comparison()
     return show_table(published_tests_frame(comparison))
 
 

@@ -197,6 +197,8 @@ def show_missing(study: Any):
 
 
 def show_assumptions(study: Any):
-    """The synthetic cohort's assumptions (None for real data: the cell shows nothing)."""
+    """The synthetic cohort's assumptions (for real data a one-line note, so the labelled cell has an output)."""
+    from IPython.display import Markdown
+
     frame = assumptions_table(study)
-    return None if frame is None else show_table(frame, align="lll")
+    return Markdown("Real data: no generator assumptions apply.") if frame is None else show_table(frame, align="lll")

@@ -208,6 +208,15 @@ COX: dict[str, str] = {
     "cox.text.pfs_mv_events": "events in the multivariable PFS model",
     "cox.text.pfs_mv_selected": "terms of the multivariable PFS model, in words",
     "cox.text.pfs_mv_local_therapy_liver_Yes": "HR of local liver therapy in the multivariable PFS model",
+    # generated sentences and paragraphs for generic prose ("" when the part is absent)
+    "cox.text.published_paragraph": "generated paragraph: the published model specification vs the rule",
+    "cox.text.published_methods": "generated methods sentence on the published model specification",
+    "cox.text.exposure_paragraph": "generated paragraph: landmark and time-varying exposure estimates",
+    "cox.text.exposure_methods": "generated methods paragraph on post-baseline exposure counts",
+    "cox.text.pfs_paragraph": "generated paragraph: the rule-selected PFS model",
+    "cox.text.checks_paragraph": "generated paragraph: proportional hazards and its remedy",
+    "cox.text.mi_sentence": "generated sentence: the multiple-imputation estimates",
+    "cox.text.mi_methods": "generated methods paragraph on missing data",
 }
 
 # --- treatment-related adverse events (notebook 06-safety) -------------------------------------

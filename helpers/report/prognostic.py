@@ -19,7 +19,7 @@ from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
 ENDPOINT_LABELS = {"os": "Overall survival", "pfs": "Progression-free survival"}
 ENDPOINT_EVENTS = {"os": "deaths", "pfs": "events (progression or death)"}
-APPROACH_LABELS = {"baseline": "Baseline count (paper-style)", "landmark": "Landmark at {months:g} months",
+APPROACH_LABELS = {"baseline": "Total count as a baseline covariate (biased)", "landmark": "Landmark at {months:g} months",
                    "time_varying": "Time-varying cumulative count"}
 APPROACH_KEYS = {"baseline": "paper", "landmark": "landmark", "time_varying": "tv"}
 NOT_ESTIMABLE_WORDS = {
@@ -88,7 +88,7 @@ def _w(words: Words | None) -> Words:
 
 
 def in_sentence(label: str) -> str:
-    """A label inside a sentence: first letter lower-cased unless it starts an acronym ("KPS score")."""
+    """A label inside a sentence: first letter lower-cased unless it starts an acronym ("ECOG score")."""
     if len(label) > 1 and label[:2].isupper():
         return label
     return label[:1].lower() + label[1:]
@@ -257,8 +257,7 @@ def describe_multivariable(result: MultivariableResult, words: Words | None = No
         ("Events", str(result.events)),
         ("Parameters", str(result.n_params)),
         ("Events per parameter", format_number(result.epv, 1)),
-        ("Global LR test", f"chi2 = {format_number(lr['chisq'], 2)}, df = {lr['df']}, "
-                           f"P = {format_p(lr['p'])}"),
+        ("Global LR test", f"chi2 = {format_number(lr['chisq'], 2)}, df = {lr['df']}, {_p_statement(lr['p'])}"),
         ("Concordance (Harrell's C)", format_number(result.concordance, 3)),
     ]
     return pd.DataFrame(rows, columns=["Statistic", "Value"])
@@ -680,8 +679,8 @@ def published_paragraph(paper: MultivariableResult | None, result: Multivariable
     if not is_estimable(paper):
         return f"The published model could not be fitted to these data ({not_estimable_text(paper)})."
     hrs = _term_hr_phrases(paper, paper.selected, words)
-    text = (f"@tbl-cox-models fits the {len(paper.selected)} factors the publication calls independent together "
-            "(the published-specification model) and sets them next to the rule-selected model. In that model, "
+    text = (f"The {len(paper.selected)} factors the publication calls independent were also fitted together "
+            "(the published model specification) and are set next to the rule-selected model. In that model, "
             + "; ".join(hrs) + ". ")
     sparse_levels = [r for _, r in paper.table.iterrows() if not r["reference"] and r["level"] != "per unit"
                      and r["n"] < 5]
@@ -725,8 +724,8 @@ def pfs_paragraph(pfs: MultivariableResult | NotEstimable | None, words: Words) 
         return f"For progression-free survival the entry rule built no model ({not_estimable_text(pfs)})."
     hrs = _term_hr_phrases(pfs, pfs.selected, words)
     return (f"The same entry rule applied to progression-free survival selected "
-            f"{_names([in_sentence(words.label(v)) for v in pfs.selected])} (@tbl-cox-multivariable-pfs; "
-            f"{pfs.events} events, {format_number(pfs.epv, 1)} events per parameter): " + "; ".join(hrs) + ".")
+            f"{_names([in_sentence(words.label(v)) for v in pfs.selected])} ({pfs.events} events, "
+            f"{format_number(pfs.epv, 1)} events per parameter): " + "; ".join(hrs) + ".")
 
 
 def checks_paragraph(ph, remedy, mi, words: Words, post_baseline: list | None = None) -> str:
@@ -735,14 +734,13 @@ def checks_paragraph(ph, remedy, mi, words: Words, post_baseline: list | None = 
         return ""
     violated = [in_sentence(words.label(v)) for v in ph.violated]
     text = ("The scaled Schoenfeld residual tests rejected proportional hazards for "
-            + (_names(violated) if violated else "no term") + f" (global P {format_p(ph.global_p)}; @tbl-ph-test, "
-            "@fig-schoenfeld).")
+            + (_names(violated) if violated else "no term") + f" (global P {format_p(ph.global_p)}).")
     late = [v for v in ph.violated if post_baseline and v in post_baseline]
     if late:
         text += (" For counts accumulated during follow-up this is expected: their association with survival "
                  "changes over follow-up by construction.")
     if isinstance(remedy, PHRemedy) and not remedy.empty:
-        text += f" @tbl-ph-remedy gives the model {remedy_model(remedy, words)}."
+        text += f" The model allowing non-proportional hazards was {remedy_model(remedy, words)}."
     return text
 
 
@@ -754,8 +752,7 @@ def mi_sentence(mi: pd.DataFrame | None, words: Words) -> str:
     hrs = "; ".join(f"{term_label(r['term'], words)} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
                     for _, r in mi.iterrows())
     return (f"With {what} added and missing values multiply imputed ({mi.attrs.get('m')} imputations, "
-            f"{mi.attrs.get('n_mi')} patients), the estimates were {hrs} (@tbl-mice; complete-case estimates in "
-            "the same table).")
+            f"{mi.attrs.get('n_mi')} patients), the estimates were {hrs}.")
 
 
 def reference_levels_text(references: dict, words: Words) -> str:
@@ -877,6 +874,7 @@ def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=No
         for _, r in mi.iterrows():
             text[f"mi_{result_key(r['term'])}"] = _hr_string(r["hr"], r["lower"], r["upper"], r["p"])
     text["published_paragraph"] = published_paragraph(paper, result, w, data.arm_only)
+    text["published_methods"] = published_methods(data, w)
     text["exposure_paragraph"] = exposure_paragraph(immortal, w)
     text["exposure_methods"] = exposure_methods(data, w)
     text["pfs_paragraph"] = pfs_paragraph(pfs, w)
@@ -960,3 +958,13 @@ def schoenfeld_figure(ph, words: Words | None = None):
     if not is_estimable(ph):
         return _message_figure(f"Proportional-hazards test {not_estimable_text(ph)}")
     return plot_schoenfeld(ph, words)
+
+
+def published_methods(data: PrognosticData, words: Words) -> str:
+    """Methods sentence on the published model specification ("" without a published comparison)."""
+    if not data.published_model:
+        return ""
+    names = _names([in_sentence(words.label(v)) for v in data.published_model])
+    return (f"The publication names {len(data.published_model)} independent factors ({names}) but no hazard "
+            "ratios, so we also fitted those factors together (the published model specification) and show it "
+            "next to the rule-selected model.")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from helpers.analyses.response import (ENDPOINTS, RESPONSE_CATEGORIES, RateComparison, ResponseAnalysis,
                                        arm_key)
-from helpers.report.formatting import RANGE_SEP, format_ci, format_n_pct, format_number, format_p
+from helpers.report.formatting import format_ci, format_n_pct, format_number, format_p
 from helpers.stats.types import Estimate, NotEstimable, TestResult
 
 __all__ = [
@@ -140,14 +140,6 @@ def published_statements(study) -> dict[str, str] | None:
     """The publication's statements on ORR, DCR and adverse events ({"orr", "dcr", "trae"}) from the
     study's ``published.yaml`` (``abstract`` block); None without a published comparison."""
     published = getattr(study, "published", None)
-    if published is None and study is not None and hasattr(study, "folder") and not hasattr(study, "has"):
-        # a Study of the older loader: read the data folder's published.yaml itself
-        from pathlib import Path
-
-        import yaml
-
-        path = Path(study.folder) / "published.yaml"
-        published = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     if not published:
         return None
     abstract = published.get("abstract", {}) or {}
@@ -399,7 +391,7 @@ def response_results(result: ResponseAnalysis, study=None, published: Mapping[st
                                        f"lower with {labels[arms[1]]}" if r_exp.value < r_ref.value else
                                        "equal in the two arms")
         else:
-            text[f"{ep}_direction"] = "not estimable: no patients in an arm"
+            text[f"{ep}_direction"] = not_estimable_text(NotEstimable("direction", "empty_arm"))
         text[f"{ep}_significance"] = significance_text(comp.p, alpha)
     for arm in arms:
         per_arm("n", arm, str(result.n[arm]))

@@ -16,7 +16,6 @@ import math
 import textwrap
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 
 from helpers.analyses.response import arm_key

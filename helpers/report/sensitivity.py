@@ -81,7 +81,7 @@ def not_estimable_text(ne: NotEstimable, res: SensitivityResults | None = None) 
 def _population(where: str, res: SensitivityResults) -> str:
     if where == "era" and isinstance(res.era, EraAnalysis):
         lo, hi = res.era.years
-        return f" (era {lo}–{hi} analysis)"
+        return f" (era {_years(lo, hi)} analysis)"
     return " (era analysis)" if where == "era" else ""
 
 
@@ -110,7 +110,7 @@ def caveat_text(c, res: SensitivityResults) -> str:
         ne = P.PropensityNotEstimable(d.get("what", ""), d.get("reason", ""), tuple(d.get("terms", ())))
         ctx = ", ".join(x for x in (ENDPOINT_NAMES.get(d.get("endpoint"), ""),
                                     WEIGHT_NAMES.get(d.get("estimand"), "")) if x)
-        return f"{what}{where}{' (' + ctx + ')' if ctx else ''}: {not_estimable_text(ne, res)}"
+        return f"{what}{where}{', ' + ctx if ctx else ''}: {not_estimable_text(ne, res)}"
     return c.kind.replace("_", " ")
 
 
@@ -130,6 +130,15 @@ def _ordinal(x: float) -> str:
     k = int(x)
     suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
     return f"{k}{suffix}"
+
+
+def _smd(v) -> str:
+    """An SMD to 2 decimals; ±∞ when both arms are constant at different values."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.2f}"
 
 
 def _fmt_hr(f, lo="lower", hi="upper") -> str:
@@ -217,10 +226,10 @@ def make_balance_display(res: SensitivityResults) -> pd.DataFrame:
 
     out[arms.reference_label] = [mean_text(v, x) for v, x in zip(b[f"mean_{arms.reference}"], b["binary"])]
     out[arms.experimental_label] = [mean_text(v, x) for v, x in zip(b[f"mean_{arms.experimental}"], b["binary"])]
-    out["SMD unweighted"] = b["smd_unweighted"].map(lambda v: f"{v:.2f}")
+    out["SMD unweighted"] = b["smd_unweighted"].map(_smd)
     for key in P.ESTIMANDS:
         if f"smd_{key}" in b.columns:
-            out[f"SMD {WEIGHT_NAMES[key]}"] = b[f"smd_{key}"].map(lambda v: f"{v:.2f}")
+            out[f"SMD {WEIGHT_NAMES[key]}"] = b[f"smd_{key}"].map(_smd)
     return out
 
 
@@ -272,10 +281,10 @@ def make_hr_table(res: SensitivityResults) -> pd.DataFrame:
     era = res.era
     if isinstance(era, EraAnalysis):
         lo, hi = era.years
-        rows.append(_hr_row(res, f"Era {lo}–{hi}: unadjusted Cox", era.n_all, era.unadjusted, "Wald",
+        rows.append(_hr_row(res, f"Era {_years(lo, hi)}: unadjusted Cox", era.n_all, era.unadjusted, "Wald",
                             "lower_naive", "upper_naive"))
         w = era.weighted
-        era_name = f"Era {lo}–{hi}: " + ("overlap weights" if res.choices.estimand == "ATO" else "IPTW")
+        era_name = f"Era {_years(lo, hi)}: " + ("overlap weights" if res.choices.estimand == "ATO" else "IPTW")
         rows.append(_hr_row(res, era_name, len(w.kept) if isinstance(w, WeightedAnalysis) else era.n_all,
                             w.fits[res.choices.estimand] if isinstance(w, WeightedAnalysis) else w, boot,
                             "boot_lower", "boot_upper"))
@@ -311,7 +320,7 @@ def hr_footnote(res: SensitivityResults) -> str:
     text += "Start year: calendar year of the start of treatment, linear. "
     if isinstance(era, EraAnalysis):
         lo, hi = era.years
-        text += (f"Era {lo}–{hi}: patients who started treatment in the years in which both arms were treated, "
+        text += (f"Era {_years(lo, hi)}: patients who started treatment in the years in which both arms were treated, "
                  "propensity model refitted in that subset.")
     caveats = caveat_sentences(res)
     return text + (" Caveats: " + "; ".join(caveats) + "." if caveats else "")
@@ -514,7 +523,7 @@ def _imbalanced(res: SensitivityResults) -> list[str]:
     b = res.balance
     b = b[~b["term"].map(P.term_column).isin(res.covariates.post_baseline)]
     above = b[b[f"smd_{est}"].abs() >= res.choices.smd_target]
-    return [f"{term_label(r.term, res)} (SMD {r[f'smd_{est}']:.2f})" for _, r in above.iterrows()]
+    return [f"{term_label(r.term, res)} (SMD {_smd(r[f'smd_{est}'])})" for _, r in above.iterrows()]
 
 
 def describe_robustness(res: SensitivityResults) -> dict:
@@ -541,7 +550,9 @@ def describe_robustness(res: SensitivityResults) -> dict:
         word = "benefit" if v["direction"] == "benefit" else "disadvantage"
         w, adj = res.weighted[est][ep], res.adjusted[ep]
         hrs = f"{wname} HR {_text_hr(w)}, multivariable Cox HR {_text_hr(adj)}"
-        if v["weighted"] and v["adjusted"]:
+        if not v["estimable"]:
+            first = f"The {name} hazard ratios are {not_estimable_text(w if isinstance(w, NotEstimable) else adj, res)}."
+        elif v["weighted"] and v["adjusted"]:
             first = f"The {name} {word} with {exp} persisted after adjustment for the measured baseline covariates: {hrs}."
         elif v["weighted"] or v["adjusted"]:
             first = f"The {name} association with {exp} was not consistent across adjustment methods: {hrs}."
@@ -552,7 +563,9 @@ def describe_robustness(res: SensitivityResults) -> dict:
             era_w = res.era.weighted
             era = era_w.fits[est][ep] if isinstance(era_w, WeightedAnalysis) else era_w
             where = f"patients who started treatment in {_years(lo, hi)}, when both arms were treated"
-            if res.era.n_all == len(res.all_patients):
+            if not v["estimable"]:
+                second = ""
+            elif res.era.n_all == len(res.all_patients):
                 second = ("Every patient started treatment in the years in which both arms were treated, so the "
                           "calendar-era analysis equals the main one.")
             elif not (v["weighted"] or v["adjusted"]):
@@ -566,7 +579,7 @@ def describe_robustness(res: SensitivityResults) -> dict:
                 second = f"Restricted to {where}, the {word} was not seen: {wname} HR {_text_hr(era)}."
         else:
             second = f"The calendar-era analysis is {not_estimable_text(res.era, res)}."
-        out[f"statement_{ep}"] = f"{first} {second}"
+        out[f"statement_{ep}"] = f"{first} {second}".strip()
         ev = res.evalues[ep]
         if not is_estimable(ev):
             out[f"evalue_{ep}"] = f"The E-value is {not_estimable_text(ev, res)}."
@@ -591,8 +604,9 @@ def describe_robustness(res: SensitivityResults) -> dict:
     bal_model = (f"with {WEIGHT_NAMES[est]} weights the {bal['n_terms']} propensity-model covariates were balanced"
                  if bal["achieved"] else f"with {WEIGHT_NAMES[est]} weights balance was not achieved for "
                  + _terms(bal["terms_above_target"], res))
-    null = [ep for ep in eps if not verdicts[ep]["weighted"] and not verdicts[ep]["adjusted"]]
-    mixed = [ep for ep in eps if ep not in consistent and ep not in null]
+    missing = [ep for ep in eps if not verdicts[ep]["estimable"]]
+    null = [ep for ep in eps if not verdicts[ep]["weighted"] and not verdicts[ep]["adjusted"] and ep not in missing]
+    mixed = [ep for ep in eps if ep not in consistent and ep not in null and ep not in missing]
     parts = []
     if robust:
         word = "benefit" if verdicts[robust[0]]["direction"] == "benefit" else "difference"
@@ -600,8 +614,9 @@ def describe_robustness(res: SensitivityResults) -> dict:
                      "and every baseline covariate of the balance table was balanced).")
     assoc = [ep for ep in consistent if ep not in robust]
     if assoc:
-        text = (f"The {names(assoc)} association with {exp} persisted across the weighted, multivariable and "
-                f"calendar-era analyses ({bal_model}).")
+        analyses = ("weighted, multivariable and calendar-era analyses" if all(verdicts[e]["era_available"] for e in assoc)
+                    else "weighted and multivariable analyses")
+        text = f"The {names(assoc)} association with {exp} persisted across the {analyses} ({bal_model})."
         if imbalanced:
             text += (" Because balance was not achieved for " + ", ".join(imbalanced)
                      + ", these estimates remain associations that may be confounded by those characteristics; "
@@ -616,6 +631,13 @@ def describe_robustness(res: SensitivityResults) -> dict:
         parts.append(f"After adjustment for the measured baseline covariates the {names(null)} difference between "
                      f"the arms was compatible with no effect: the 95% CIs of the weighted and multivariable hazard "
                      f"ratios included 1 ({bal_model}).")
+    for ep in missing:
+        w = res.weighted[est][ep]
+        parts.append(f"The {ENDPOINT_NAMES[ep]} hazard ratios are "
+                     f"{not_estimable_text(w if isinstance(w, NotEstimable) else res.adjusted[ep], res)}.")
+    if not res.start_year.overlap:
+        parts.append("No calendar year had patients of both arms, so the arm effect cannot be separated from "
+                     "changes over calendar time.")
     core = " ".join(parts)
     if res.design == "randomised":
         tail = (" Treatment was randomised: these analyses check chance imbalance in the measured covariates, "
@@ -795,7 +817,7 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
         others = res.balance[~res.balance["in_model"]]
         above = others[others["smd_" + est].abs() >= ch.smd_target]
         text["balance_other"] = (f"none had |SMD| ≥ {ch.smd_target:g}" if above.empty else
-                                 ", ".join(f"{term_label(r.term, res)} (SMD {r[f'smd_{est}']:.2f})"
+                                 ", ".join(f"{term_label(r.term, res)} (SMD {_smd(r[f'smd_{est}'])})"
                                            for _, r in above.iterrows())
                                  + f" had |SMD| ≥ {ch.smd_target:g} with {WEIGHT_NAMES[est]} weights")
         imbalanced = _imbalanced(res)

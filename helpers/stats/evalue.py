@@ -17,12 +17,8 @@ from __future__ import annotations
 
 import math
 
-#: The two conversions from a hazard ratio to the risk-ratio scale, named for the methods text.
-HR_CONVERSIONS = {
-    True: "hazard ratio taken as a risk ratio (rare outcome)",
-    False: "hazard ratio converted to a risk ratio by RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR)) "
-           "for a common outcome (VanderWeele 2020)",
-}
+#: The two conversions from a hazard ratio to the risk-ratio scale (machine names; the report words them).
+HR_CONVERSIONS = {True: "rare_outcome_hr", False: "common_outcome_sqrt"}
 
 
 def evalue_rr(rr: float) -> float:
@@ -60,7 +56,8 @@ def evalue_hr(estimate: float, lower: float, upper: float, rare: bool = False) -
     Returns
     -------
     dict
-        ``{"hr", "lower", "upper", "rr", "evalue_point", "evalue_ci", "conversion"}``.
+        ``{"hr", "lower", "upper", "rr", "evalue_point", "evalue_ci", "conversion"}``; ``conversion`` is
+        ``"rare_outcome_hr"`` (RR = HR) or ``"common_outcome_sqrt"`` (VanderWeele 2020).
     """
     rr = hr_to_rr(estimate, rare)
     return {"hr": float(estimate), "lower": float(lower), "upper": float(upper), "rr": rr,

@@ -56,7 +56,7 @@ import math
 import multiprocessing
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -409,7 +409,8 @@ def standardized_difference(x, treated, weights=None, binary: bool | None = None
     """Weighted standardised mean difference of ``x`` (treated minus control; formula in the module doc).
 
     0 when ``x`` is constant among the non-missing values (before this rule, rounding in the weighted
-    means of a constant such as a single start year gave |d| near 1 or 2).
+    means of a constant such as a single start year gave |d| near 1 or 2); +/- inf when each arm is
+    constant at a different value (complete separation).
     """
     x = np.asarray(x, float)
     t = np.asarray(treated, float)
@@ -425,6 +426,8 @@ def standardized_difference(x, treated, weights=None, binary: bool | None = None
         ws, xs = w[s], x[s]
         if len(xs) == 0 or ws.sum() <= 0:
             return float("nan"), float("nan")
+        if np.ptp(xs) == 0:          # constant in this arm: exact mean, no variance (no rounding residue)
+            return float(xs[0]), 0.0
         m = (ws * xs).sum() / ws.sum()
         if binary:
             return m, m * (1 - m)

@@ -17,8 +17,9 @@ Where this module differs from lifelines (used here for the log-rank test):
   (lifelines returns its start). Its CI limits are where the pointwise band crosses 0.5, by the same rule.
 * Survival past the last follow-up time of an arm is not estimable (None) in :func:`km_table`; R's
   ``summary(fit, times, extend = TRUE)``, lifelines and :func:`km_at` carry the last value forward.
-* The Cox hazard ratio comes from a short Newton-Raphson on the Efron partial likelihood, iterated to
-  machine precision (lifelines' ``CoxPHFitter`` stopped up to 5e-7 short of R's maximum).
+* The Cox hazard ratio comes from the project's Cox engine (:func:`helpers.stats.cox.fit_coxph`, Efron
+  ties, Newton-Raphson to machine precision; lifelines' ``CoxPHFitter`` stopped up to 5e-7 short of R's
+  maximum).
 * The RMST standard error is the estimator's (R ``print(fit, rmean = tau)``), not lifelines'
   ``restricted_mean_survival_time(return_variance=True)``, which is the variance of min(T, tau).
 """
@@ -342,52 +343,14 @@ def logrank_test(time, event, group) -> dict:
             "p": float(res.p_value), "test": LOGRANK_TEST}
 
 
-def _efron_loglik(t: np.ndarray, e: np.ndarray, x: np.ndarray, beta: float):
-    """Efron partial log-likelihood, score and information of one covariate at ``beta``.
-
-    Efron (1977) approximation for tied event times, as R ``coxph(ties = "efron")``: at an event time
-    with d tied events, the l-th (l = 0..d-1) denominator removes the fraction l/d of the tied events'
-    weight from the risk set. Vectorised in O(n log n): risk-set sums are reverse cumulative sums over
-    the subjects sorted by time, tied-event sums are grouped sums over the distinct event times, and
-    the d_j tie-rank terms of event time j are expanded with ``np.repeat``.
-    """
-    order = np.argsort(t, kind="stable")
-    ts, es, xs = t[order], e[order], x[order]
-    xc = xs - x.mean()
-    w = np.exp(beta * xc)                  # centring (as R) keeps exp() in range; cancels in the ratios
-    wx, wxx = w * xs, w * xs * xs
-    # Risk-set sums at u: subjects with time >= u = suffix sums from the first index with time >= u.
-    s0_all, s1_all, s2_all = (np.cumsum(v[::-1])[::-1] for v in (w, wx, wxx))
-    ev = es == 1
-    event_times, ev_group, d = np.unique(ts[ev], return_inverse=True, return_counts=True)
-    if not len(event_times):
-        return 0.0, 0.0, 0.0
-    first = np.searchsorted(ts, event_times, side="left")
-    s0, s1, s2 = s0_all[first], s1_all[first], s2_all[first]
-    ev_group = ev_group.ravel()
-    d0, d1, d2 = (np.bincount(ev_group, weights=v[ev], minlength=len(event_times)) for v in (w, wx, wxx))
-    # Tie ranks: for event time j, f = k / d_j for k = 0..d_j - 1.
-    j = np.repeat(np.arange(len(event_times)), d)
-    k = np.arange(len(j)) - np.repeat(np.cumsum(d) - d, d)
-    f = k / d[j]
-    a0, a1, a2 = s0[j] - f * d0[j], s1[j] - f * d1[j], s2[j] - f * d2[j]
-    ratio = a1 / a0
-    ll = float(beta * xc[ev].sum() - np.log(a0).sum())
-    score = float(xs[ev].sum() - ratio.sum())
-    info = float((a2 / a0 - ratio ** 2).sum())
-    return ll, score, info
-
-
 def fit_cox_arm(time, event, group, reference: str, conf_level: float = 0.95) -> dict:
     """Univariable Cox hazard ratio of the other group vs ``reference``, as R ``coxph(..., ties="efron")``.
 
-    Newton-Raphson (with step halving) on the Efron partial likelihood of the arm indicator, iterated to
-    machine precision. (lifelines' ``CoxPHFitter`` gives the same model but stopped up to 5e-7 short of the
-    maximum on small examples, outside the 1e-6 agreement with R the tests require, hence this short
-    implementation.) Returns the HR with its Wald CI, the Wald P (R ``summary(fit)$coefficients``) and the
-    likelihood-ratio chi-square and P against the null model (R ``summary(fit)$logtest``). If an arm has
-    no events the partial likelihood has no maximum (R warns that the coefficient may be infinite): the
-    HR is None and a :class:`SurvivalCaveatWarning` is issued.
+    Fitted by the project's one Cox engine, :func:`helpers.stats.cox.fit_coxph` (Efron ties, Newton-Raphson
+    to machine precision). Returns the HR with its Wald CI, the Wald P (R ``summary(fit)$coefficients``)
+    and the likelihood-ratio chi-square and P against the null model (R ``summary(fit)$logtest``). If an
+    arm has no events the partial likelihood has no maximum (R warns that the coefficient may be
+    infinite): the HR is None and a :class:`SurvivalCaveatWarning` is issued.
 
     Returns
     -------
@@ -395,6 +358,8 @@ def fit_cox_arm(time, event, group, reference: str, conf_level: float = 0.95) ->
         ``{"estimate", "lower", "upper", "p", "lr_p", "lr_chisq", "coef", "se", "loglik", "reference",
         "other"}`` (``loglik``: null model, fitted model).
     """
+    from helpers.stats.cox import fit_coxph
+
     t, e = _as_arrays(time, event)
     g = np.asarray(group).astype(str)
     levels = [reference] + sorted(set(g) - {reference})
@@ -409,28 +374,11 @@ def fit_cox_arm(time, event, group, reference: str, conf_level: float = 0.95) ->
         warnings.warn(f"no events in {[k for k, v in events_by.items() if v == 0]}: the Cox hazard "
                       "ratio is not estimable (monotone likelihood)", SurvivalCaveatWarning, stacklevel=2)
         return empty
-    x = (g == other).astype(float)
-    ll0, score, info = _efron_loglik(t, e, x, 0.0)
-    beta, ll = 0.0, ll0
-    for _ in range(100):
-        step = score / info
-        new = beta + step
-        ll_new, score_new, info_new = _efron_loglik(t, e, x, new)
-        halvings = 0
-        # Step halving (as R coxph) only on a real decrease: a log-likelihood of thousands of terms
-        # carries rounding noise of ~1e-12 * |ll|, and halving on noise stopped Newton short of the root
-        # (by ~1e-7 relative at 1,000+ patients).
-        while ll_new < ll - 1e-10 * max(1.0, abs(ll)) and halvings < 30:
-            step /= 2
-            new = beta + step
-            ll_new, score_new, info_new = _efron_loglik(t, e, x, new)
-            halvings += 1
-        beta, ll, score, info = new, ll_new, score_new, info_new
-        if abs(step) < 1e-13 * (1 + abs(beta)):
-            break
-    else:  # pragma: no cover - a binary covariate with events in both arms converges in a few steps
+    fit = fit_coxph(t, e, (g == other).astype(float)[:, None], ties="efron")
+    if not fit.converged:  # pragma: no cover - a binary covariate with events in both arms converges
         warnings.warn("Cox model did not converge", SurvivalCaveatWarning, stacklevel=2)
-    se = 1 / math.sqrt(info)
+    beta, se = float(fit.coef[0]), float(fit.se[0])
+    ll0, ll = float(fit.loglik_null), float(fit.loglik)
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
     lr_chisq = max(2 * (ll - ll0), 0.0)
     return {"estimate": math.exp(beta), "lower": math.exp(beta - z * se), "upper": math.exp(beta + z * se),
