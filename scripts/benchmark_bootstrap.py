@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from helpers.analyses.sensitivity import (SensitivityChoices, _default_ps_terms, covariate_info, study_arms)
+from helpers.analyses.sensitivity import (SensitivityChoices, default_ps_terms, covariate_info, study_arms)
 from helpers.config import data_dir, load_plan
 from helpers.data.load import load_study
 from helpers.stats.propensity import ENDPOINTS, add_start_year, bootstrap_weighted_hr
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     patients = add_start_year(study.patients)
     info = covariate_info(study)
     terms = list(choices.ps_covariates) if choices.ps_covariates is not None else \
-        _default_ps_terms(study, patients, info, [])
+        default_ps_terms(study, patients, info, [])
     endpoints = tuple(ep for ep in ENDPOINTS if ENDPOINTS[ep][0] in patients.columns)
     treated = study_arms(study).experimental
 

@@ -164,10 +164,10 @@ def test_the_study_section_words_the_design_and_names_the_arms_by_their_labels()
     facts = {"title": "A trial", "setting": None, "design": "randomised", "synthetic": False, "n_total": 137,
              "arms": [{"code": "standard", "label": "Standard", "n": 69}, {"code": "test", "label": "Test", "n": 68}]}
     text = study_section(facts)["text"]
-    assert text["design"] == "randomised trial" and "at random" in text["allocation"]
+    assert text["design"] == "a randomised trial" and "at random" in text["allocation"]
     assert (text["reference_label"], text["n_reference"], text["n_experimental"]) == ("Standard", "69", "68")
     assert text["title"] == "A trial" and "not state" in text["setting"]
-    assert study_section({**facts, "design": "observational"})["text"]["design"] == "observational cohort study"
+    assert study_section({**facts, "design": "observational"})["text"]["design"] == "an observational cohort study"
 
 
 def test_a_small_study_without_optional_parts_builds_end_to_end(tmp_path):
@@ -184,6 +184,6 @@ def test_a_small_study_without_optional_parts_builds_end_to_end(tmp_path):
     assert {nb.path.name for nb in summary["executed"]} == set(build["notebooks"])
     results = json.loads((out / "results.json").read_text())
     assert "response" not in results and "reproduction" not in results
-    assert results["study"]["text"]["design"] == "randomised trial"
+    assert results["study"]["text"]["design"] == "a randomised trial"
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Veterans" in html and "Tumour response" not in html and "Published versus reproduced" not in html

@@ -327,7 +327,7 @@ class SensitivityResults:
 
 
 # ----------------------------------------------------------------------------- running
-def _default_ps_terms(study, patients: pd.DataFrame, info: CovariateInfo, caveats: list) -> list[str]:
+def default_ps_terms(study, patients: pd.DataFrame, info: CovariateInfo, caveats: list) -> list[str]:
     """Every baseline covariate of the dictionary present in the data without missing values."""
     out = []
     for name in info.baseline:
@@ -453,7 +453,7 @@ def run_sensitivity(study, choices: dict | SensitivityChoices | None = None, see
                       and allp[P.ENDPOINTS[ep][0]].notna().any())
     caveats: list = []
     terms = list(choices.ps_covariates) if choices.ps_covariates is not None else \
-        _default_ps_terms(study, allp, info, caveats)
+        default_ps_terms(study, allp, info, caveats)
     if choices.balance_covariates is not None:
         balance_terms = list(choices.balance_covariates)
     else:

@@ -113,7 +113,7 @@ def study_section(facts: dict) -> dict:
     reference, experimental = arms[0], arms[-1]
     text = {"title": facts["title"] or "Supplement",
             "setting": facts["setting"] or "a setting that the study's configuration does not state",
-            "design": "randomised trial" if facts["design"] == "randomised" else "observational cohort study",
+            "design": "a randomised trial" if facts["design"] == "randomised" else "an observational cohort study",
             "allocation": ("Patients were allocated to the arms at random." if facts["design"] == "randomised" else
                            "Treatment was not assigned at random; it followed clinical practice."),
             "n_total": str(facts["n_total"]),

@@ -22,7 +22,7 @@ ARMS_DATA: dict[str, str] = {
     # the `study` section is written by the pipeline (helpers.build.pipeline.study_section)
     "study.text.title": "the supplement's title (study.yaml `title`)",
     "study.text.setting": "the study's setting (study.yaml `setting`)",
-    "study.text.design": "the design in words: randomised trial or observational cohort study",
+    "study.text.design": "the design in words with its article: a randomised trial, an observational cohort study",
     "study.text.allocation": "sentence on how patients were allocated to the arms",
     "study.text.n_total": "number of patients analysed",
     "study.text.reference_label": "label of the reference arm",

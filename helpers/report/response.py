@@ -81,16 +81,11 @@ def arm_labels(arms: Sequence[str], study=None) -> dict[str, str]:
 
 
 def arm_palette(arms: Sequence[str]) -> dict[str, str]:
-    """Colour of each arm by its position (reference first), as the Kaplan-Meier figures use."""
-    from helpers.report import figures
+    """Colour of each arm by its position (reference first), as the Kaplan-Meier figures use
+    (:func:`helpers.report.figures.arm_colour`)."""
+    from helpers.report.figures import arm_colour
 
-    palette = getattr(figures, "arm_palette", None)
-    if callable(palette):
-        colours = palette(list(arms))
-        if isinstance(colours, Mapping):
-            return {arm: colours[arm] for arm in arms}
-        return dict(zip(arms, colours))
-    return {arm: figures.arm_colour(arm, i) for i, arm in enumerate(arms)}
+    return {arm: arm_colour(i) for i, arm in enumerate(arms)}
 
 
 def not_estimable_text(result: NotEstimable) -> str:

@@ -46,8 +46,8 @@ Conventions (and their R equivalents)
   the replicates fit the PS with a short Newton-Raphson (:func:`_logit_newton`, the same
   maximum-likelihood fit as statsmodels ``Logit``, checked in the tests against R's glm). Replicates
   are computed in a process pool; results do not depend on the number of workers.
-- Weighted Kaplan-Meier: R ``survfit(Surv(t, e) ~ 1, weights = w)``. HAND-WRITTEN because
-  :func:`helpers.stats.survival.fit_km` has no case weights (yet).
+- Weighted Kaplan-Meier: R ``survfit(Surv(t, e) ~ 1, weights = w)``, by the project's one Kaplan-Meier
+  (:func:`helpers.stats.survival.fit_km` with ``weights``).
 - Times in months (days / 30.4375).
 """
 from __future__ import annotations
@@ -610,24 +610,18 @@ def fit_weighted_cox_lifelines(time, event, z, weights) -> dict:
 
 # ----------------------------------------------------------------------------- weighted Kaplan-Meier
 def fit_weighted_km(time, event, weights=None) -> pd.DataFrame:
-    """Weighted Kaplan-Meier curve (R ``survfit(Surv(t, e) ~ 1, weights = w)``): columns time, surv."""
-    time = np.asarray(time, float)
-    event = np.asarray(event, float)
-    w = np.ones(len(time)) if weights is None else np.asarray(weights, float)
-    ut = np.unique(time)
-    idx = np.searchsorted(ut, time)
-    deaths = np.bincount(idx, weights=w * event, minlength=len(ut))
-    leaving = np.bincount(idx, weights=w, minlength=len(ut))
-    at_risk = leaving[::-1].cumsum()[::-1]
-    surv = np.cumprod(1 - deaths / at_risk)
-    return pd.DataFrame({"time": np.r_[0.0, ut], "surv": np.r_[1.0, surv]})
+    """Weighted Kaplan-Meier step function from time 0 (R ``survfit(Surv(t, e) ~ 1, weights = w)``).
+
+    The project's one Kaplan-Meier, :func:`helpers.stats.survival.km_steps`; columns ``time, surv``.
+    """
+    from helpers.stats.survival import km_steps
+    return km_steps(time, event, weights=weights)[["time", "surv"]]
 
 
 def weighted_km_at(time, event, weights, times) -> np.ndarray:
-    """Weighted KM survival at ``times`` (step function, carried forward; R ``summary(..., extend = TRUE)``)."""
-    km = fit_weighted_km(time, event, weights)
-    pos = np.searchsorted(km["time"].to_numpy(), np.asarray(times, float), side="right") - 1
-    return km["surv"].to_numpy()[pos]
+    """Weighted KM survival at ``times`` (R ``summary(..., times, extend = TRUE)``): :func:`helpers.stats.survival.km_at`."""
+    from helpers.stats.survival import km_at
+    return km_at(time, event, times, weights=weights)
 
 
 # ----------------------------------------------------------------------------- bootstrap
