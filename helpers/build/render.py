@@ -527,8 +527,8 @@ def fallback_renderer_line() -> str:
     version = subprocess.run([_pandoc_path(), "--version"], capture_output=True, text=True,
                              check=True).stdout.split("\n", 1)[0]
     pandoc_version = version.split()[-1] if version.split() else "unknown version"
-    return (f"Rendered with pandoc {pandoc_version} (HTML and Word documents) and Typst "
-            f"{typst.__version__} (PDF).")
+    return (f"Rendered with pandoc {pandoc_version} (HTML and Word documents) and Typst, through its "
+            f"Python package {typst.__version__} (PDF).")
 
 
 def expand(text: str, path: Path, root: Path, results: dict, media_dir: Path,

@@ -265,7 +265,7 @@ def describe_multivariable(result: MultivariableResult, words: Words | None = No
 
 def markdown_notes(result: MultivariableResult, words: Words | None = None) -> str:
     """Table footnote: the model summary statistics and the caveats raised while fitting."""
-    if isinstance(result, NotEstimable):
+    if result is None or isinstance(result, NotEstimable):
         return ""
     summary = describe_multivariable(result, words)
     parts = ["; ".join(f"{a}: {b}" for a, b in summary.to_numpy())]
