@@ -126,24 +126,22 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
         s = state["study"]
         return derive_endpoints(s.patients, s.cycles, s.config.days_per_month)
 
+    def plan(section: str) -> dict:
+        # the shipped data folder's analysis plan, the same at every size
+        return load_plan(DATA_DIR)[section]
+
     def table1():
-        s = state["study"]
-        return baseline.make_baseline_table(s.patients, rule="paper", arm_order=s.config.arm_order)
+        return baseline.summarise_baseline(state["study"], plan("baseline"))
 
     def km_logrank_cox():
-        p = state["study"].patients
-        return [survival.survival_results(p, ep, conf_type="log", rate_times=[6, 12, 24], rmst_horizon=24)
-                for ep in ("os", "pfs")]
+        from helpers.analyses.survival import analyse_endpoint
+        return [analyse_endpoint(state["study"], ep, plan("survival")) for ep in ("os", "pfs")]
 
     def responses():
-        p = state["study"].patients
-        return (response.summarise_response(p, "all", "paper", "newcombe"),
-                response.make_response_table(p, "all", "paper", "newcombe", True))
+        return response.analyse_response(state["study"], plan("response"))
 
     def trae():
-        s = state["study"]
-        counts = safety.tabulate_trae(s.patients, s.adverse_events, "paper", None)
-        return safety.summarise_safety(counts, 10), safety.make_trae_table(counts, 10)
+        return safety.analyse_safety(state["study"], plan("safety"))
 
     def cox_univariable():
         # the shipped analysis plan's prognostic choices (candidates, merged levels, published model)
@@ -181,27 +179,26 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
         return prognostic.multiple_imputation(state["data"], state["mv"], "os", seed=SEED)
 
     def sensitivity_analysis():
-        from helpers.stats.propensity import SensitivityConfig, run_sensitivity
+        from helpers.analyses.sensitivity import run_sensitivity
 
-        settings = SensitivityConfig(PS_COVARIATES, estimand="ATO", trim_quantiles=(0.01, 0.99),
-                                     n_bootstrap=1000, ci_method="auto", seed=SEED, n_jobs=2)
-        return run_sensitivity(state["study"].patients, settings)
+        return run_sensitivity(state["study"], plan("sensitivity"), seed=SEED, workers=2)
 
     def bootstrap_only():
         from helpers.stats.propensity import bootstrap_weighted_hr
 
-        return bootstrap_weighted_hr(state["study"].patients, PS_COVARIATES, n_bootstrap, SEED,
-                                     (0.01, 0.99), n_jobs=2)
+        s = state["study"]
+        return bootstrap_weighted_hr(s.patients, PS_COVARIATES, n_bootstrap, SEED, (0.01, 0.99),
+                                     s.config.experimental_arm, workers=2)
 
     steps = [("load + validate + derive (load_study)", load), ("derive endpoints again (derive_endpoints)", derive),
-             ("Table 1 (make_baseline_table)", table1), ("KM, log-rank, Cox HR, RMST (survival_results x2)",
+             ("Table 1 (summarise_baseline)", table1), ("KM, log-rank, Cox HR, RMST (analyse_endpoint x2)",
                                                          km_logrank_cox),
-             ("response (summarise_response, table)", responses), ("safety (tabulate_trae, tables)", trae),
-             ("Cox univariable, 21 candidates (fit_univariable)", cox_univariable),
-             ("Cox multivariable, all 21 + drop-one LR (fit_multivariable)", cox_multivariable),
+             ("response (analyse_response)", responses), ("safety (analyse_safety)", trae),
+             ("Cox univariable, OS and PFS, plan candidates (fit_univariables)", cox_univariable),
+             ("Cox multivariable, all candidates + drop-one LR (fit_multivariable)", cox_multivariable),
              ("PH test (check_proportional_hazards)", ph_test),
              ("PH remedy: strata, x log(t) (fit_ph_remedy)", ph_remedy),
-             ("PFS univariable + multivariable, paper-style model", pfs_and_paper_models),
+             ("PFS multivariable, published-specification model", pfs_and_paper_models),
              ("baseline vs landmark vs time-varying cycles (compare_immortal_time)", immortal_time),
              ("Firth, sparse levels only (fit_firth_sensitivity)", firth),
              ("multiple imputation, 20 (fit_multiple_imputation)", imputation)]

@@ -453,7 +453,7 @@ def test_firth_is_not_fitted_without_sparse_levels_or_separation_and_the_note_sa
     mv = cox.fit_multivariable(lung, "os", ["age", "sex"], entry_p=None)
     firth = cox.fit_firth_sensitivity(mv)
     assert firth.empty and "hr_firth" in firth.columns
-    assert report.make_firth_table(firth).empty
+    assert report.make_firth_table(firth)["Note"].iloc[0].startswith("No Firth model")
     sparse = cox.find_sparse_levels(lung, "os", ["age", "sex"])
     assert "was not fitted" in report.sparse_note(sparse, firth)
     # with a sparse level the model is fitted and the note names the level
@@ -706,3 +706,26 @@ def test_prognostic_prose_uses_generic_words_only():
         text = (ROOT / "sections" / name).read_text()
         for word in ("KPS", "cycle", "ICI", "paper", "CMT", "liver", "oesophag", "chemotherapy"):
             assert word not in text, f"{name} says {word!r}"
+
+
+@pytest.mark.slow
+def test_prognostic_notebook_runs_on_the_veteran_fixture_and_fills_every_quoted_key(tmp_path):
+    """Notebook 05 on R's veteran data (no progression, cycles, imputation or publication): every labelled
+    cell has an output and every cox.text key the prose quotes exists."""
+    import re
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(ROOT / "notebooks" / "05-prognostic.ipynb", as_version=4)
+    at = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])][0]
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(
+        f"data_dir = {str(ROOT / 'tests' / 'fixtures' / 'veteran')!r}\noutput_dir = {str(tmp_path)!r}"))
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "#| label:" in cell.source:
+            assert cell.outputs, cell.source.splitlines()[0]
+    text = json.loads((tmp_path / "results.json").read_text())["cox"]["text"]
+    for name in ("05-prognostic-methods.qmd", "05-prognostic-results.qmd"):
+        for key in re.findall(r"\{\{< res cox\.text\.(\w+) >\}\}", (ROOT / "sections" / name).read_text()):
+            assert key in text, key
+    assert text["published_paragraph"] == "" and text["exposure_paragraph"] == "" and text["pfs_paragraph"] == ""

@@ -66,3 +66,12 @@ def test_results_file_has_the_required_keys(built_output):
     for arm, n in (("CMT", 87), ("CMT+ICI", 39)):
         assert results["arms"][arm]["n"] == n
         assert {"os_events", "pfs_events"} <= set(results["arms"][arm])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_takes_its_folders_from_a_cell_tagged_parameters(path):
+    """The executor inserts data_dir and output_dir after this cell (papermill's convention)."""
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} has {len(tagged)} cells tagged 'parameters'"
+    assert "data_dir" in tagged[0].source and "output_dir" in tagged[0].source

@@ -655,7 +655,9 @@ def fit_multivariable(patients: pd.DataFrame, endpoint: str, covariates: list[st
     -------
     MultivariableResult: per-level table (Wald P per level, LR P per variable dropping it from the
     full model, ``drop1(fit, test = "Chisq")``), global LR test, concordance, complete-case n and
-    events, events per parameter; or NotEstimable ("no_variable_selected", "no_events").
+    events, events per parameter; or NotEstimable ("no_variable_selected", "no_events",
+    "constant_covariate", "collinear_covariates": a selected variable is constant, or a linear combination
+    of others, among the complete cases).
     """
     if entry_p is None:
         selected = list(covariates)
@@ -669,7 +671,12 @@ def fit_multivariable(patients: pd.DataFrame, endpoint: str, covariates: list[st
     selected = list(dict.fromkeys([*selected, *forced]))
     if not selected:
         return NotEstimable("multivariable_model", "no_variable_selected")
-    design = build_design(patients, endpoint, selected, sparse_min_n)
+    try:
+        design = build_design(patients, endpoint, selected, sparse_min_n)
+    except ConstantCovariateError:
+        return NotEstimable("multivariable_model", "constant_covariate")
+    except CollinearCovariatesError:
+        return NotEstimable("multivariable_model", "collinear_covariates")
     if design.events == 0:
         return NotEstimable("multivariable_model", "no_events")
     fit = fit_model(design)
@@ -1159,12 +1166,14 @@ def sparse_analysis(data: PrognosticData, model: MultivariableResult, endpoint: 
 
 
 def multiple_imputation(data: PrognosticData, model: MultivariableResult, endpoint: str = "os", seed: int = 0):
-    """The model with the incompletely recorded candidates added, CC and MI (None: nothing missing and
-    no model). Categorical candidates with missing values are left out (PMM imputes numeric columns)."""
+    """The model with the incompletely recorded candidates added, CC and MI (None: no model, or no numeric
+    candidate with missing values; PMM imputes numeric columns, categorical ones are left out)."""
     if isinstance(model, NotEstimable):
         return None
     missing = [c for c in data.candidates if data.patients[c].isna().any()
                and not _is_categorical(data.patients[c])]
+    if not missing:
+        return None
     covariates = list(dict.fromkeys([*model.selected, *missing]))
     out = fit_multiple_imputation(data.patients, endpoint, covariates, m=int(data.choices["mi_imputations"]),
                                   seed=seed)

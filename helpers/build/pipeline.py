@@ -108,18 +108,11 @@ def study_facts(study) -> dict:
 
 
 def study_section(facts: dict) -> dict:
-    """The ``study`` section of results.json: the facts and their wording for the prose."""
-    arms = facts["arms"]
-    reference, experimental = arms[0], arms[-1]
-    text = {"title": facts["title"] or "Supplement",
-            "setting": facts["setting"] or "a setting that the study's configuration does not state",
-            "design": "a randomised trial" if facts["design"] == "randomised" else "an observational cohort study",
-            "allocation": ("Patients were allocated to the arms at random." if facts["design"] == "randomised" else
-                           "Treatment was not assigned at random; it followed clinical practice."),
-            "n_total": str(facts["n_total"]),
-            "reference_label": reference["label"], "experimental_label": experimental["label"],
-            "n_reference": str(reference["n"]), "n_experimental": str(experimental["n"])}
-    return {**facts, "text": text}
+    """The ``study`` section of results.json: the facts and their wording for the prose
+    (:func:`helpers.report.study.study_text`)."""
+    from helpers.report.study import study_text
+
+    return {**facts, "text": study_text(facts)}
 
 
 def study_parts(study) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from helpers.analyses.prognostic import (ENDPOINTS, ImmortalTimeComparison, ModelFit, MultivariableResult,
+from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableResult,
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
 from helpers.report.formatting import format_ci, format_number, format_p
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
@@ -27,7 +27,8 @@ NOT_ESTIMABLE_WORDS = {
     "no_events": "no events were observed",
     "non_convergence": "the model did not converge",
     "no_exposure_data": "the data have no treatment-cycle dates",
-    "constant_covariate": "the variable takes a single value",
+    "constant_covariate": "a variable takes a single value among the analysed patients",
+    "collinear_covariates": "a variable is a linear combination of the others",
 }
 
 
@@ -406,6 +407,8 @@ def make_firth_table(firth: pd.DataFrame, words: Words | None = None) -> pd.Data
         if pd.isna(e):
             return "not estimable"
         return f"{format_number(e, 2)} ({format_ci(lo, hi, 2)})"
+    if firth.empty:
+        return _note_table("No Firth model: no sparse level and no separation.")
     return pd.DataFrame({
         "Term": [term_label(t, words) for t in firth["term"]],
         "ML HR (Wald 95% CI)": [hr(*v) for v in firth[["hr_ml", "lower_ml", "upper_ml"]].to_numpy()],
@@ -435,7 +438,8 @@ def sparse_note(sparse: pd.DataFrame, firth: pd.DataFrame | None = None, words: 
 def make_mi_table(mi: pd.DataFrame | None, words: Words | None = None) -> pd.DataFrame:
     """Display table: term, complete-case HR (95% CI) and P, pooled MI HR (95% CI), P and FMI."""
     if mi is None:
-        return _note_table("No multivariable model: no imputation analysis.")
+        return _note_table("No candidate variable with missing values (or no multivariable model): "
+                           "no imputation analysis.")
     return pd.DataFrame({
         "Term": [term_label(t, words) for t in mi["term"]],
         f"Complete cases (n = {mi.attrs.get('n_cc')}) HR (95% CI)":
@@ -640,8 +644,8 @@ def arm_exposure_sentence(result: MultivariableResult, words: Words, arm_only: d
         if var in result.selected and arms:
             arms_text = _names([words.level("arm", a) for a in arms])
             return (f" The arm coefficient in that model is hard to interpret: only patients in the {arms_text} "
-                    f"arm receive {in_sentence(words.label(var))}, so once that count is in the model, the arm "
-                    "term compares the arms at an equal count.")
+                    f"arm have non-zero values of {in_sentence(words.label(var))}, so once that count is in the "
+                    "model, the arm term compares the arms at an equal count.")
     return ""
 
 
@@ -672,7 +676,7 @@ def sparse_sentences(sparse: pd.DataFrame, firth: pd.DataFrame | None, words: Wo
 
 
 def published_paragraph(paper: MultivariableResult | None, result: MultivariableResult, words: Words,
-                        arm_only: dict | None = None) -> str:
+                        arm_only: dict | None = None, min_n: int = 5) -> str:
     """The published-specification model in one paragraph ("" without a published model)."""
     if paper is None:
         return ""
@@ -683,7 +687,7 @@ def published_paragraph(paper: MultivariableResult | None, result: Multivariable
             "(the published model specification) and are set next to the rule-selected model. In that model, "
             + "; ".join(hrs) + ". ")
     sparse_levels = [r for _, r in paper.table.iterrows() if not r["reference"] and r["level"] != "per unit"
-                     and r["n"] < 5]
+                     and r["n"] < min_n]
     for r in sparse_levels:
         text += (f"The estimate for {in_sentence(w_level(words, r))} rests on {int(r['n'])} patient"
                  f"{'s' if r['n'] != 1 else ''} (see sparse levels below). ")
@@ -734,7 +738,7 @@ def checks_paragraph(ph, remedy, mi, words: Words, post_baseline: list | None = 
         return ""
     violated = [in_sentence(words.label(v)) for v in ph.violated]
     text = ("The scaled Schoenfeld residual tests rejected proportional hazards for "
-            + (_names(violated) if violated else "no term") + f" (global P {format_p(ph.global_p)}).")
+            + (_names(violated) if violated else "no term") + f" (global {_p_statement(ph.global_p)}).")
     late = [v for v in ph.violated if post_baseline and v in post_baseline]
     if late:
         text += (" For counts accumulated during follow-up this is expected: their association with survival "
@@ -873,7 +877,7 @@ def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=No
         text["mi_n"] = str(mi.attrs.get("n_mi"))
         for _, r in mi.iterrows():
             text[f"mi_{result_key(r['term'])}"] = _hr_string(r["hr"], r["lower"], r["upper"], r["p"])
-    text["published_paragraph"] = published_paragraph(paper, result, w, data.arm_only)
+    text["published_paragraph"] = published_paragraph(paper, result, w, data.arm_only, choices["sparse_min_n"])
     text["published_methods"] = published_methods(data, w)
     text["exposure_paragraph"] = exposure_paragraph(immortal, w)
     text["exposure_methods"] = exposure_methods(data, w)
@@ -895,7 +899,7 @@ def exposure_methods(data: PrognosticData, words: Words) -> str:
     return (f"The treatment exposure counts ({names}) were coded {coding}. Such a count is only known once "
             "treatment is over, and a patient has to stay alive to accumulate it: used as a baseline covariate, it "
             "credits long-lived patients with the survival that made their exposure possible, which pushes its HR "
-            "below 1 (immortal-time bias [@anderson1983]). We therefore show the baseline-count estimate next to a "
+            "below 1 (immortal-time bias). We therefore show the baseline-count estimate next to a "
             f"landmark analysis (only patients at risk at {data.choices['landmark_months']:g} months, exposure "
             "counted up to then, follow-up from then) and a time-varying Cox model in which the cumulative count "
             "rises at each administration date (counting-process data; R `coxph(Surv(start, stop, event) ~ ...)`).")
@@ -903,14 +907,11 @@ def exposure_methods(data: PrognosticData, words: Words) -> str:
 
 def mi_methods(mi: pd.DataFrame | None, words: Words) -> str:
     if mi is None or not mi.attrs.get("imputed"):
-        return "No candidate variable had missing values, so no imputation was needed."
+        return "No candidate variable had missing values here, so no imputation was needed."
     names = _names([in_sentence(words.label(v)) for v in mi.attrs["imputed"]])
     return (f"{names[:1].upper() + names[1:]} {'is' if len(mi.attrs['imputed']) == 1 else 'are'} missing for some "
-            "patients. The rule-selected model with these variables added is fitted on complete cases and after "
-            "multiple imputation by chained equations [@white2011mice]: predictive mean matching from the other "
-            "covariates, the event indicator and the Nelson-Aalen cumulative hazard, with the imputation-model "
-            f"coefficients drawn from their posterior, {mi.attrs.get('m')} imputations with a fixed seed; estimates "
-            "are pooled by Rubin's rules [@rubin1987].")
+            f"patients; the rule-selected model with {'it' if len(mi.attrs['imputed']) == 1 else 'them'} added was "
+            f"fitted on complete cases and after {mi.attrs.get('m')} imputations with a fixed seed.")
 
 
 # ----------------------------------------------------------------------------- one call per notebook cell
