@@ -210,7 +210,7 @@ def test_no_responder_in_either_arm_gives_a_not_estimable_odds_ratio_and_p_one_w
     result = rs.analyse_response_patients(patients)
     payload = to_jsonable(rr.response_results(result, published={}))
     assert payload["orr"]["odds_ratio"]["estimate"] is None
-    assert payload["text"]["orr_odds_ratio"] == "not estimable: no patient had the event in either arm"
+    assert payload["text"]["orr_odds_ratio"] == "not estimable: no events were observed"
     json.dumps(payload, allow_nan=False)
 
 

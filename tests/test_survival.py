@@ -389,7 +389,7 @@ def test_an_arm_without_events_has_median_not_reached_and_no_hazard_ratio():
     payload = results_payload(res, study)
     assert payload["median"]["CMT+ICI"] == {"estimate": None, "lower": None, "upper": None}
     assert payload["text"]["median_CMT_ICI"] == "NR" == payload["text"]["median_experimental"]
-    assert payload["text"]["hr"] == "not estimable (no events in one arm)"
+    assert payload["text"]["hr"] == "not estimable: no events in one arm"
     assert "not estimable" in payload["text"]["caveats"]
 
 
@@ -411,7 +411,7 @@ def test_results_payload_has_the_keys_the_results_file_promises():
     assert set(res["hr"]) >= {"estimate", "lower", "upper", "p", "lr_p"}
     assert res["hr"]["comparison"] == "CMT+ICI vs CMT"
     assert res["rates"]["CMT"]["20"]["estimate"] is None       # past the last follow-up: not estimable
-    assert res["text"]["rate_20m_CMT"] == "not estimable (beyond the last follow-up of the arm)"
+    assert res["text"]["rate_20m_CMT"] == "not estimable: beyond the last follow-up of the arm"
     assert res["text"]["logrank_p"].startswith("P = ")
     for name in ("median", "events", "followup", "rate_2m", "rmst", "median_estimate", "label", "n"):
         assert {f"{name}_reference", f"{name}_experimental"} <= set(res["text"])

@@ -117,24 +117,32 @@ def show_table(df: pd.DataFrame, index: bool = False, footnote: str | None = Non
 # ----------------------------------------------------------------------------------------------
 # Typed results (helpers.stats.types) in words
 # ----------------------------------------------------------------------------------------------
-#: NotEstimable reasons in words (helpers.stats.types.NotEstimable.reason -> phrase).
+#: NotEstimable reasons in words (helpers.stats.types.NotEstimable.reason -> phrase); the one vocabulary
+#: of every section.
 NOT_ESTIMABLE_REASONS = {
     "no_events": "no events were observed",
     "no_events_in_arm": "no events in one arm",
+    "all_events": "every patient had the event in both arms",
     "beyond_last_followup": "beyond the last follow-up of the arm",
     "separation": "the covariate separates the outcomes",
     "non_convergence": "the model did not converge",
     "empty_arm": "no patients in one arm",
+    "no_patients": "no patients in the arm",
     "too_few_patients": "too few patients",
+    "no_variable_selected": "no candidate variable met the entry rule",
+    "no_exposure_data": "the data have no treatment-cycle dates",
+    "constant_covariate": "a variable takes a single value among the analysed patients",
+    "collinear_covariates": "a variable is a linear combination of the others",
 }
 
 
 def format_not_estimable(result, short: bool = False) -> str:
-    """"not estimable (no events in one arm)" for a NotEstimable (``short``: "NE", for table cells)."""
+    """"not estimable: no events in one arm" for a NotEstimable (``short``: "NE", for table cells)."""
     if short:
         return "NE"
-    reason = NOT_ESTIMABLE_REASONS.get(getattr(result, "reason", ""), str(getattr(result, "reason", "")).replace("_", " "))
-    return f"not estimable ({reason})" if reason else "not estimable"
+    code = str(getattr(result, "reason", "") or "")
+    reason = NOT_ESTIMABLE_REASONS.get(code, code.replace("_", " "))
+    return f"not estimable: {reason}" if reason else "not estimable"
 
 
 def format_p_statement(p: float | None, digits: int = 3) -> str:
@@ -150,7 +158,7 @@ def format_estimate(est, digits: int = 1, missing: str = "NR", scale: float = 1.
     """An ``Estimate`` as "10.8 (95% CI 8.9–12.9)" (``ci_label`` False: "10.8 (8.9–12.9)").
 
     ``scale`` multiplies value and limits (100 for a percentage, with ``suffix="%"``); a value that is
-    NaN/None alone reads ``missing``; a NotEstimable reads "not estimable (<reason>)". Limits that are
+    NaN/None alone reads ``missing``; a NotEstimable reads "not estimable: <reason>". Limits that are
     None (no interval) are left out.
     """
     from helpers.stats.types import NotEstimable

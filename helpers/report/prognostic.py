@@ -14,7 +14,7 @@ import pandas as pd
 
 from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableResult,
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
-from helpers.report.formatting import format_ci, format_number, format_p
+from helpers.report.formatting import format_ci, format_not_estimable, format_number, format_p
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
 ENDPOINT_LABELS = {"os": "Overall survival", "pfs": "Progression-free survival"}
@@ -22,14 +22,6 @@ ENDPOINT_EVENTS = {"os": "deaths", "pfs": "events (progression or death)"}
 APPROACH_LABELS = {"baseline": "Total count as a baseline covariate (biased)", "landmark": "Landmark at {months:g} months",
                    "time_varying": "Time-varying cumulative count"}
 APPROACH_KEYS = {"baseline": "paper", "landmark": "landmark", "time_varying": "tv"}
-NOT_ESTIMABLE_WORDS = {
-    "no_variable_selected": "no candidate variable met the entry rule",
-    "no_events": "no events were observed",
-    "non_convergence": "the model did not converge",
-    "no_exposure_data": "the data have no treatment-cycle dates",
-    "constant_covariate": "a variable takes a single value among the analysed patients",
-    "collinear_covariates": "a variable is a linear combination of the others",
-}
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -147,7 +139,7 @@ def _lr_string(lr: dict) -> str:
 
 def not_estimable_text(result: NotEstimable) -> str:
     """"not estimable: <reason in words>"."""
-    return "not estimable: " + NOT_ESTIMABLE_WORDS.get(result.reason, result.reason.replace("_", " "))
+    return format_not_estimable(result)
 
 
 def _note_table(text: str) -> pd.DataFrame:

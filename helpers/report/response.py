@@ -20,12 +20,12 @@ import pandas as pd
 
 from helpers.analyses.response import (ENDPOINTS, RESPONSE_CATEGORIES, RateComparison, ResponseAnalysis,
                                        arm_key)
-from helpers.report.formatting import format_ci, format_n_pct, format_number, format_p
+from helpers.report.formatting import format_ci, format_n_pct, format_not_estimable, format_number, format_p
 from helpers.stats.types import Estimate, NotEstimable, TestResult
 
 __all__ = [
     "CATEGORY_LABELS", "ENDPOINT_LABELS", "ENDPOINT_SHORT", "DENOMINATOR_TEXT", "DIFFERENCE_METHOD_TEXT",
-    "TEST_LABELS", "REASON_TEXT", "arm_labels", "arm_palette", "not_estimable_text", "test_label",
+    "TEST_LABELS", "arm_labels", "arm_palette", "not_estimable_text", "test_label",
     "rule_text", "significance_text", "published_statements", "make_response_table",
     "response_table_footnote", "plot_response", "response_results", "published_response_agreement",
     "make_published_response_table", "display_published_response_table",
@@ -47,12 +47,6 @@ RATE_CI_METHOD_TEXT = "exact Clopper-Pearson (as R binom.test)"
 #: Short test names (TestResult.test) -> words.
 TEST_LABELS = {"pearson": "Pearson chi-square", "yates": "Yates-corrected chi-square",
                "fisher": "Fisher's exact test", "fisher_freeman_halton": "Fisher-Freeman-Halton exact test"}
-#: NotEstimable reasons of the response and safety analyses -> words ("not estimable: <words>").
-REASON_TEXT = {"no_patients": "no patients in the arm",
-               "no_events": "no patient had the event in either arm",
-               "all_events": "every patient had the event in both arms",
-               "not_applicable": "not applicable",
-               "empty_arm": "no patients in one arm"}
 #: Test-selection rules -> words (the rule of the baseline table, or the modern one).
 RULE_TEXT = {"cochran": "the Table 1 rule (Pearson chi-square if every expected count is >= 5, "
                         "Yates-corrected chi-square if the smallest is 1 to < 5, Fisher's exact test "
@@ -92,14 +86,7 @@ def not_estimable_text(result: NotEstimable) -> str:
     """"not estimable: <reason in words>"."""
     if result.reason == "not_applicable":
         return NOT_APPLICABLE
-    reason = REASON_TEXT.get(result.reason)
-    if reason is None:
-        try:
-            from helpers.report.formatting import NOT_ESTIMABLE_REASONS
-        except ImportError:      # pragma: no cover - older formatting module
-            NOT_ESTIMABLE_REASONS = {}
-        reason = NOT_ESTIMABLE_REASONS.get(result.reason, str(result.reason).replace("_", " "))
-    return f"not estimable: {reason}"
+    return format_not_estimable(result)
 
 
 def test_label(test: TestResult | NotEstimable | None) -> str:
