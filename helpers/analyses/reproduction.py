@@ -36,7 +36,15 @@ from helpers.build.results import get_result
 NOT_COMPUTED = "not computed"
 NOT_PUBLISHED = "not published"
 ALPHA = 0.05
-ARMS = ("CMT", "CMT+ICI")
+
+
+def published_arms(published: dict | None) -> tuple[str, ...]:
+    """The arm codes of ``published.yaml``'s ``arms`` (reference first), as the study's data code them."""
+    return tuple(str(code) for code in ((published or {}).get("arms") or {}))
+
+
+def _counts_column(kind: str, arms: Sequence[str]) -> str:
+    return f"{kind} n ({'/'.join(arms)})"
 
 HEADLINE_FOOTNOTE = (
     "Published: as printed in the abstract of the publication. Reproduced: this supplement's "
@@ -46,7 +54,7 @@ HEADLINE_FOOTNOTE = (
     "statements whether our estimate agrees with the published direction and significance. "
     "\"Not computed\": the analysis section has not produced this number.")
 BASELINE_FOOTNOTE = (
-    "Counts as CMT/CMT+ICI. Published counts are shown as printed, including the two histology "
+    "Counts per arm, reference arm first. Published counts are shown as printed, including the two histology "
     "cells that do not add up to the printed totals. Difference: reproduced minus printed count, per "
     "arm. P comparison: reproduced minus printed P and the conclusion at the two-sided 5% level.")
 
@@ -164,16 +172,16 @@ def compare_number(published: float | None, reproduced: float | None, digits: in
 
 
 def _rate_statement(results: dict, ep: str, rate_key: str, p_key: str, test_key: str,
-                    label: str) -> tuple[str, bool | None]:
-    """"CMT 20.7% vs CMT+ICI 48.7%, P = 0.002 (test)" and whether the second is significantly higher."""
-    rates = {arm: find_result(results, rate_key, ep=ep, arm=arm) for arm in ARMS}
+                    label: str, arms: Sequence[str]) -> tuple[str, bool | None]:
+    """"A 20.7% vs B 48.7%, P = 0.002 (test)" and whether the last arm's is significantly higher."""
+    rates = {arm: find_result(results, rate_key, ep=ep, arm=arm) for arm in arms}
     p = find_result(results, p_key, ep=ep)
     if any(v is None for v in rates.values()) or p is None:
         return NOT_COMPUTED, None
     test = find_result(results, test_key, ep=ep)
-    text = (f"{label}: " + " vs ".join(f"{arm} {100 * float(rates[arm]):.1f}%" for arm in ARMS)
+    text = (f"{label}: " + " vs ".join(f"{arm} {100 * float(rates[arm]):.1f}%" for arm in arms)
             + f", P = {_p(p)}" + (f" ({test})" if test else ""))
-    higher = float(rates[ARMS[1]]) > float(rates[ARMS[0]])
+    higher = float(rates[arms[-1]]) > float(rates[arms[0]])
     return text, bool(higher and float(p) < ALPHA)
 
 
@@ -184,6 +192,7 @@ def compare_headline(results: dict, published: dict) -> pd.DataFrame:
     medians; for P values the conclusion at the 5% level; for statements whether ours agrees).
     """
     abstract = published.get("abstract", {})
+    arms = published_arms(published)
     rows: list[dict] = []
 
     def add(quantity, pub, rep, diff):
@@ -191,7 +200,7 @@ def compare_headline(results: dict, published: dict) -> pd.DataFrame:
 
     for endpoint, name in (("os", "overall survival"), ("pfs", "progression-free survival")):
         pub_medians = abstract.get(f"{endpoint}_median_months", {}) or {}
-        for arm in ARMS:
+        for arm in arms:
             rep = find_result(results, f"{endpoint}_median", arm=arm)
             pub = pub_medians.get(arm)
             add(f"Median {name}, {arm} (months)", NOT_PUBLISHED if pub is None else _num(pub),
@@ -202,10 +211,10 @@ def compare_headline(results: dict, published: dict) -> pd.DataFrame:
         add(f"Log-rank P, {name}", _p(pub_p), _p(rep_p), compare_p(pub_p, rep_p))
 
     for ep, name in (("orr", "Objective response rate"), ("dcr", "Disease control rate")):
-        text, agrees = _rate_statement(results, ep, "rate", "rate_p", "rate_test", ep.upper())
+        text, agrees = _rate_statement(results, ep, "rate", "rate_p", "rate_test", ep.upper(), arms)
         add(name, str(abstract.get(ep, NOT_PUBLISHED)), text, _agreement(agrees))
 
-    text, higher_sig = _rate_statement(results, "", "trae_rate", "trae_p", "trae_test", "Any TRAE")
+    text, higher_sig = _rate_statement(results, "", "trae_rate", "trae_p", "trae_test", "Any TRAE", arms)
     if higher_sig is None:
         agrees = None
     else:
@@ -234,7 +243,8 @@ def add_baseline_summary(rows: list[dict], baseline: pd.DataFrame) -> None:
 
     The per-level comparison itself is shown by the baseline section (02-baseline).
     """
-    cells = [d for d, p in zip(baseline["Difference"], baseline["Published n (CMT/CMT+ICI)"])
+    published_column = next(c for c in baseline.columns if str(c).startswith("Published n ("))
+    cells = [d for d, p in zip(baseline["Difference"], baseline[published_column])
              if p != NOT_PUBLISHED]
     n_cells = 2 * len(cells)
     compared = [d for d in cells if re.fullmatch(r"[0-9+−/]+", str(d))]
@@ -267,9 +277,10 @@ def compare_baseline(results: dict, published: dict) -> pd.DataFrame:
     One row per published level; the test columns are filled on the first row of each variable.
     Counts are compared as printed (no correction of the two histology cells that do not add up;
     the baseline section discusses them). Columns: Characteristic, Level, Published n
-    (CMT/CMT+ICI), Reproduced n, Difference (reproduced − published, per arm), Published P,
+    (arm codes of published.yaml, reference first), Reproduced n, Difference (reproduced − published, per arm), Published P,
     Reproduced P (test), P comparison.
     """
+    arms = published_arms(published)
     rows_by_label = {}
     for key, row in (_get(results, "baseline.rows") or {}).items():
         rows_by_label[str(row.get("label", key))] = row
@@ -289,8 +300,8 @@ def compare_baseline(results: dict, published: dict) -> pd.DataFrame:
         shown = list(levels) or list(our_levels) or [""]
         for i, level in enumerate(shown):
             cells = levels.get(level) or {}
-            pub = [cells.get(a) for a in ARMS]
-            rep = [_get(our_levels, f"{level}.{a}.n") if level in our_levels else None for a in ARMS]
+            pub = [cells.get(a) for a in arms]
+            rep = [_get(our_levels, f"{level}.{a}.n") if level in our_levels else None for a in arms]
             if not cells:
                 pub_text, diff = NOT_PUBLISHED, "–"
             else:
@@ -305,8 +316,8 @@ def compare_baseline(results: dict, published: dict) -> pd.DataFrame:
                                      for r, q in zip(rep, pub)).replace("+0", "0"))
             out.append({"Characteristic": label if i == 0 else "",
                         "Level": level,
-                        "Published n (CMT/CMT+ICI)": pub_text,
-                        "Reproduced n (CMT/CMT+ICI)": rep_text,
+                        _counts_column("Published", arms): pub_text,
+                        _counts_column("Reproduced", arms): rep_text,
                         "Difference": diff,
                         "Published P": pub_p if i == 0 else "",
                         "Reproduced P (test)": rep_p if i == 0 else "",
@@ -346,23 +357,25 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
                "baseline_variables_compared": compared, "baseline_variables_exact": exact,
                "not_computed": missing}
     text = {k: str(v) for k, v in payload.items()}
+    codes = published_arms(published) or tuple(
+        str(a) for a in (_get(results or {}, "baseline.n") or {}) if a != "Overall")
     if published is not None:
         period = (published.get("citation") or {}).get("period") or []
         arms = published.get("arms") or {}
         payload["published"] = {"period": period, "total_n": published.get("total_n"),
-                                 "n": {a: (arms.get(a) or {}).get("n") for a in ARMS}}
+                                 "n": {a: (arms.get(a) or {}).get("n") for a in codes}}
         text.update({
             "published_period": "–".join(str(y) for y in period) if period else NOT_PUBLISHED,
             "published_setting": str((published.get("citation") or {}).get("setting", NOT_PUBLISHED)),
             "published_design": str((published.get("citation") or {}).get("design", NOT_PUBLISHED)),
             "published_n_total": str(published.get("total_n", NOT_PUBLISHED)),
-            **{f"published_n_{arm_key(a)}": str((arms.get(a) or {}).get("n", NOT_PUBLISHED)) for a in ARMS},
+            **{f"published_n_{arm_key(a)}": str((arms.get(a) or {}).get("n", NOT_PUBLISHED)) for a in codes},
         })
     if results is not None:
         n = _get(results, "baseline.n") or {}
         total = _get(results, "data.n")
         text["n_analysed"] = str(total if total is not None else n.get("Overall", NOT_COMPUTED))
-        for a in ARMS:
+        for a in codes:
             arm_n = _get(results, f"arms.{a}.n")
             text[f"n_{arm_key(a)}"] = str(arm_n if arm_n is not None else n.get(a, NOT_COMPUTED))
     payload["text"] = text
@@ -370,7 +383,7 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
 
 
 def arm_key(arm: str) -> str:
-    """Key of an arm in ``text`` entries of the results file: "CMT+ICI" -> "CMT_ICI"."""
+    """Key of an arm in ``text`` entries of the results file: "A+B" -> "A_B"."""
     return arm.replace("+", "_").replace(" ", "")
 
 

@@ -93,7 +93,7 @@ def save_results(section: str, payload: Any, out_dir: Path | None = None) -> Pat
 
 
 def get_result(results: dict, dotted: str) -> Any:
-    """Look up ``"os.median.CMT.estimate"`` in a results dict; KeyError names the missing part."""
+    """Look up ``"os.median.<arm>.estimate"`` in a results dict; KeyError names the missing part."""
     node: Any = results
     for part in dotted.split("."):
         if isinstance(node, dict) and part in node:

@@ -4,7 +4,7 @@ The prose (``report.qmd`` and ``sections/*.qmd``) quotes numbers and generated s
 ``_output/results.json`` with the shortcode ``{{< res section.text.name >}}``. Each key it may quote is
 declared here, in the block of the section that writes it, with a short description. A key that
 exists once per arm is declared as a pattern with ``{arm}`` (the arm's code with every
-non-alphanumeric character replaced by ``_``, e.g. ``CMT+ICI`` -> ``CMT_ICI``); new prose should prefer
+non-alphanumeric character replaced by ``_``, e.g. ``A+B`` -> ``A_B``); new prose should prefer
 the role keys ``..._reference`` / ``..._experimental``, which read the same for any study.
 
 ``tests/test_keys.py`` checks that every ``{{< res X >}}`` in the prose matches a declared key.
