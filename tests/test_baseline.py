@@ -101,10 +101,7 @@ def _dictionary() -> dict:
 
 
 def _published_path() -> Path:
-    for path in (ROOT / "data" / "published.yaml", ROOT.parent / "shared" / "paper" / "published.yaml"):
-        if path.exists():
-            return path
-    pytest.skip("published.yaml not found")
+    return ROOT / "data" / "published.yaml"
 
 
 @pytest.fixture(scope="module")
