@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
-	@echo "  variables: DATA=<cohort folder> (default data/, the synthetic cohort), OUTPUT=<folder> (default _output/)"
+	@echo "  variables: DATA=<cohort folder> (default data/, the synthetic cohort), OUTPUT=<folder> (default _output/),"
+	@echo "             STRICT=1 (make report exits non-zero, writing nothing, when an analysis was not estimable)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +22,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)  ## create .venv with the pinned dependencies (done automatically by the other targets)
 
-report: $(STAMP)  ## validate DATA, execute the notebooks, render _output/report.{html,pdf,docx}
-	$(PY) -m helpers.build.pipeline --data $(DATA) --output $(OUTPUT)
+report: $(STAMP)  ## validate DATA, execute the notebooks, render _output/report.{html,pdf,docx} (STRICT=1: refuse if anything is not estimable)
+	$(PY) -m helpers.build.pipeline --data $(DATA) --output $(OUTPUT) $(if $(filter 1 yes true,$(STRICT)),--strict,)
 
 test: $(STAMP)  ## fast tests: units, R golden values, one small end-to-end build (no Quarto, no R needed)
 	$(PY) -m pytest -q
@@ -31,7 +32,7 @@ check: $(STAMP)  ## slow tests: every end-to-end build (default data, other coho
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 data: $(STAMP)  ## regenerate the synthetic cohort in data/ (byte-identical with the committed one)
-	$(PY) -m helpers.data.synthetic data
+	$(PY) -m helpers.data.synthetic data --first-attempt $$(sed -n 's/^ *attempt: *//p' data/study.yaml)
 
 lab: $(STAMP)  ## open the notebooks in JupyterLab with the project's environment
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lab.txt

@@ -114,13 +114,35 @@ def run_r(frame: pd.DataFrame, repeat: int):
     return float(lines[0]), np.array([float(v) for v in lines[1:]])
 
 
+def time_validation() -> None:
+    """Seconds of helpers.analyses.prognostic.validate_concordance (the plan's replicates, whole selection
+    procedure) on the default data, printed to stderr."""
+    from helpers.analyses import prognostic
+    from helpers.data.load import load_study
+    study = load_study()
+    plan = load_plan(study.folder)
+    choices = {**plan["prognostic"], "seed": plan["seed"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = prognostic.prepare(study, choices)
+        t0 = time.perf_counter()
+        res = prognostic.validate_concordance(data.patients, "os", data.candidates, choices["entry_p"],
+                                              choices["entry_test"], choices["bootstrap_replicates"], choices["seed"])
+    print(f"C-index validation: {time.perf_counter() - t0:.1f} s for {res.replicates} replicates, "
+          f"{len(data.candidates)} candidates, {len(data.patients)} patients", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--large", action="store_true", help="add 1,000,000 patients")
     parser.add_argument("--no-lifelines", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many fits per method")
+    parser.add_argument("--validation", action="store_true",
+                        help="also time the bootstrap C-index validation (whole selection) on the default data")
     args = parser.parse_args(argv)
+    if args.validation:
+        time_validation()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.large:
         sizes.append(1_000_000)

@@ -108,6 +108,7 @@ def previous_output(tmp_path) -> Path:
     ("excel_merged_header_rows", "cohort.xlsx: the first worksheet has merged cells"),
     ("cycles_after_death", "treatment_cycles.csv, column 'cycle_date': cycle_date is after the patient's death"),
     ("study_yaml_missing", "study.yaml: file not found"),
+    ("excel_formula_without_stored_value", "cohort.xlsx, column 'death_date': worksheet 'Sheet': cell E"),
 ])
 def test_the_command_line_exits_non_zero_without_a_traceback_and_leaves_the_output_untouched(
         name, message, tmp_path, previous_output):
@@ -123,3 +124,90 @@ def test_the_command_line_exits_non_zero_without_a_traceback_and_leaves_the_outp
     assert "Traceback" not in result.stderr
     assert _snapshot(previous_output) == before
     assert sorted(p.name for p in previous_output.parent.iterdir()) == ["_output"]  # no staging folder left
+
+
+# ----------------------------------------------------------------------------- issue 15: Excel and invisible characters
+def test_a_formula_without_a_stored_value_is_refused_naming_file_sheet_column_cell_row_and_patient(tmp_path):
+    folder, row = _make(BY_NAME["excel_formula_without_stored_value"], tmp_path)
+    with pytest.raises(CohortValidationError) as info:
+        load_study(folder)
+    text = str(info.value)
+    patient = pd.read_csv(PROJECT_ROOT / "data" / "cohort.csv", comment="#", dtype=str)["patient_id"][row - 1]
+    assert "cohort.xlsx, column 'death_date': worksheet 'Sheet'" in text
+    assert f"E{row + 1} holds a formula (=DATE(" in text and "without a stored value" in text
+    assert f"(row {row} [{patient}])" in text
+
+
+def test_a_formula_with_a_stored_value_is_read_with_a_warning_naming_its_rows(tmp_path):
+    """openpyxl cannot store a formula's value, so the workbook's XML is edited as Excel saves it."""
+    import re
+    import zipfile
+
+    folder, _ = _make(BY_NAME["excel_typed_dates_and_numbers"], tmp_path)
+    path = folder / "cohort.xlsx"
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    sheet = members["xl/worksheets/sheet1.xml"].decode()
+    # the age of data row 1 (cell C2 or wherever 'age' is) becomes a formula whose stored value is the age
+    header = pd.read_csv(PROJECT_ROOT / "data" / "cohort.csv", comment="#", dtype=str)
+    from openpyxl.utils import get_column_letter
+
+    ref = f"{get_column_letter(list(header.columns).index('age') + 1)}2"
+    age = header["age"][0]
+    sheet, count = re.subn(rf'<c r="{ref}"([^>]*)><v>{age}</v></c>',
+                           rf'<c r="{ref}"\1><f>50+{int(age) - 50}</f><v>{age}</v></c>', sheet)
+    assert count == 1
+    members["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    from helpers.data.load import ExcelContentWarning
+
+    with pytest.warns(ExcelContentWarning, match=r"column 'age': formulas; the values Excel last computed .*rows 1 \["):
+        loaded = load_study(folder)
+    assert str(loaded.patients["age"].iloc[0]) == age
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u00a0", "\ufeff", "\u00ad", "\u200f", "\u202e", "\u2060"])
+@pytest.mark.parametrize("others_need_trimming", [False, True])
+def test_a_code_with_an_invisible_character_is_read_as_the_code_with_a_warning_whatever_the_other_cells_hold(
+        char, others_need_trimming, tmp_path):
+    from helpers.data.load import InvisibleCharactersWarning
+    from tests.bad_inputs import invisible_in, read_table, write_table
+
+    folder = copy_default(tmp_path / "data")
+    # a no-break space shows as a space: inside a code it is one ("C MT", refused), at its end it is trimmed
+    invisible_in("cohort.csv", "arm", (5, 40), char, "end" if char == "\u00a0" else "inside")(folder)
+    if others_need_trimming:       # another cell with spaces: the slow path of the reader
+        frame = read_table(folder, "cohort.csv")
+        frame.loc[2, "sex"] = f" {frame.loc[2, 'sex']} "
+        write_table(folder, "cohort.csv", frame)
+    with pytest.warns(InvisibleCharactersWarning, match=r"cohort.csv, column 'arm': .*rows 5 \[SYN-0005\], 40 \["):
+        loaded = load_study(folder)
+    clean = pd.read_csv(PROJECT_ROOT / "data" / "cohort.csv", comment="#", dtype=str)
+    assert list(loaded.patients["arm"].astype(str)) == list(clean["arm"])
+
+
+def test_an_invisible_character_in_an_excel_cell_follows_the_same_rule(tmp_path):
+    from helpers.data.load import InvisibleCharactersWarning
+    from tests.bad_inputs import invisible_in
+
+    folder = copy_default(tmp_path / "data")
+    invisible_in("cohort.csv", "arm", (7,), "\u200b")(folder)
+    from tests.bad_inputs import read_table, write_excel
+
+    write_excel(folder, "cohort", read_table(folder, "cohort.csv"), typed=True)
+    with pytest.warns(InvisibleCharactersWarning, match=r"cohort.xlsx, column 'arm': .*rows 7 \[SYN-0007\]"):
+        loaded = load_study(folder)
+    assert loaded.patients["arm"].astype(str).iloc[6] in ("CMT", "CMT+ICI")
+
+
+def test_the_readme_states_the_size_of_the_corpus_and_the_kinds_it_covers():
+    import re
+
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"makes (\d+) corrupted cohorts \((\d+) must fail, (\d+) are accepted", text)
+    errors = sum(c.expect == "error" for c in CASES)
+    assert found and tuple(int(g) for g in found.groups()) == (len(CASES), errors, len(CASES) - errors)
+    for kind in ("Excel as the user sees it", "Characters a person cannot see"):
+        assert kind in text

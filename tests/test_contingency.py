@@ -240,3 +240,59 @@ def test_fisher_exact_for_a_large_two_by_two_table_is_fast():
     start = time.perf_counter()
     p = fisher_exact_rxc([[49_990, 49_995], [10, 5]])
     assert 0 < p <= 1 and time.perf_counter() - start < 2
+
+
+# ------------------------------------------------------------------------------------------
+# the size guard (issue 15): exact tests of any size in bounded memory
+LARGE = json.loads((ROOT / "tests" / "reference" / "exact_large.json").read_text())
+
+
+def _peak_mb_of(fn) -> tuple[object, float]:
+    """Run ``fn`` and return its result and the growth of the process's peak memory (MB, Linux)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = fn()
+    return result, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def test_a_five_by_two_table_of_2511_patients_gets_a_seeded_monte_carlo_p_equal_to_r_simulate_p_value():
+    """R: fisher.test(x, simulate.p.value = TRUE, B = 1e5) = 1 / (B + 1): no simulated table is as
+    extreme (R's exact P with workspace = 2e8 is 1.6e-19; the default workspace stops with an error)."""
+    case = LARGE["five_by_two"]
+    res, grown = _peak_mb_of(lambda: test_association(case["table"]))
+    assert res.key == "fisher_freeman_halton" and res.monte_carlo and res.replicates == 100_000
+    assert res.min_expected == pytest.approx(case["min_expected"], rel=RTOL)
+    assert res.p == pytest.approx(case["simulated_p"], rel=RTOL)
+    assert res.p >= case["exact_p"]
+    assert res.result.test == "fisher_freeman_halton_mc" and "Monte Carlo" in res.test
+    assert grown < 500
+
+
+def test_a_three_level_row_of_100000_patients_with_a_rare_level_is_exact_and_equals_r():
+    case = LARGE["three_level_100k"]
+    res, grown = _peak_mb_of(lambda: test_association(case["table"]))
+    assert res.key == "fisher_freeman_halton" and not res.monte_carlo
+    assert res.p == pytest.approx(case["exact_p"], rel=RTOL)
+    assert grown < 500
+
+
+def test_the_monte_carlo_p_is_reproducible_with_its_seed_and_within_monte_carlo_error_of_the_exact_p():
+    from helpers.stats.contingency import monte_carlo_exact_p
+
+    table = REF["extra"]["six_by_two"]["table"]
+    exact = REF["extra"]["six_by_two"]["fisher_p"]
+    p1 = monte_carlo_exact_p(table, seed=7)
+    assert p1 == monte_carlo_exact_p(table, seed=7)
+    assert abs(p1 - exact) < 4 * np.sqrt(exact * (1 - exact) / 100_000) + 1e-5
+
+
+def test_the_guard_counts_the_partial_tables_before_enumerating_and_never_raises_memory_error():
+    from helpers.stats.contingency import EXACT_LIMIT, ExactTestTooLargeError, exact_p_value, two_column_work
+
+    table = LARGE["five_by_two"]["table"]
+    assert two_column_work([sum(r) for r in table], 1253) > EXACT_LIMIT
+    with pytest.raises(ExactTestTooLargeError):
+        fisher_exact_rxc(table)
+    p, replicates = exact_p_value(table, seed=1)
+    assert replicates == 100_000 and 0 < p <= 1

@@ -277,7 +277,8 @@ def test_cells_listed_as_missing_values_are_empty(data_copy):
 # ----------------------------------------------------------------------------- optional parts
 def test_every_part_of_the_default_study_is_present(study):
     assert study.parts == {"pfs": True, "response": True, "safety": True, "exposure": True, "replication": True}
-    assert study.published is not None and study.pfs_censoring == "last_followup"
+    # the synthetic cohort records the last tumour assessment: PFS is censored there (the loader's rule)
+    assert study.published is not None and study.pfs_censoring == "last_assessment"
 
 
 def test_without_optional_files_and_columns_the_parts_are_absent(data_copy):

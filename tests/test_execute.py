@@ -66,6 +66,15 @@ def test_a_failing_cell_is_named_with_its_notebook_and_error(folder):
     assert not (folder / "out" / "notebooks" / "02-bad.ipynb").exists()
 
 
+def test_a_failing_labelled_cell_is_named_with_its_label_so_the_build_names_the_table(folder):
+    """An unexpected exception is a bug: the build stops naming notebook, cell, label and error (issue 15)."""
+    nb = _notebook(folder / "nb" / "05-x.ipynb", "x = 1", "#| label: tbl-ph-remedy\n1 / 0")
+    with pytest.raises(NotebookExecutionError) as info:
+        execute_notebooks([nb], folder / "data", folder / "out", progress=lambda m: None)
+    assert "05-x.ipynb, cell 2 (tbl-ph-remedy) failed" in str(info.value)
+    assert "ZeroDivisionError: division by zero" in str(info.value)
+
+
 def _summary_notebook(path):
     """A runs-last notebook: reads section 'a' of the results file, writes section 'summary'."""
     _notebook(path, "from helpers.build.results import load_results, save_results\n"

@@ -63,7 +63,8 @@ def test_validated_data_are_recorded_and_not_validated_again_until_they_change(d
     out = tmp_path / "_output"
     out.mkdir()
     first, record, _ = validate_data(data_copy, out)
-    assert (first.patients, first.synthetic, first.rules_checked) == (126, True, 83)
+    assert (first.patients, first.synthetic) == (126, True)
+    assert first.rules_checked == helpers.data.load.load_study(data_copy).rules_checked > 80
     (out / VALIDATION_NAME).write_text(json.dumps(record))
 
     def must_not_run(*args, **kwargs):
@@ -187,3 +188,50 @@ def test_a_small_study_without_optional_parts_builds_end_to_end(tmp_path):
     assert results["study"]["text"]["design"] == "a randomised trial"
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Veterans" in html and "Tumour response" not in html and "Published versus reproduced" not in html
+
+
+def _executed(path, cells):
+    """An executed notebook whose code cells (source, markdown output) are ``cells``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    for source, text in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": "<md>"})]
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+
+
+def test_the_build_lists_every_labelled_output_and_result_that_was_not_estimated(tmp_path):
+    """Issue 15: containment. Notes that mention a count of failed replicates are not results."""
+    import json
+
+    from helpers.build.pipeline import not_estimated
+
+    (tmp_path / "notebooks").mkdir()
+    _executed(tmp_path / "notebooks" / "05-prognostic.ipynb", [
+        ("#| label: tbl-ph-remedy\nshow()", "| Term | HR |\n|---|---|\n| not estimable: no events in one arm | |"),
+        ("#| label: tbl-cox-univariable\nshow()", "| a | 1.2 |"),
+        ("x = 1", "upper limit not estimable (beyond the last follow-up); replicates not estimable: 0, 6"),
+    ])
+    (tmp_path / "results.json").write_text(json.dumps({
+        "cox": {"remedy": {"text": "not estimable: no events in one arm"}},
+        "sensitivity": {"evalue": {"os": "not estimable: the hazard ratio was not estimable"}},
+        "os": {"median": 10.8}}))
+    assert not_estimated(tmp_path) == [
+        "05-prognostic.ipynb, tbl-ph-remedy: not estimable: no events in one arm",
+        "results.json sensitivity.evalue.os: not estimable: the hazard ratio was not estimable",
+    ]
+
+
+def test_strict_is_a_command_line_option_and_make_report_passes_it_with_strict_1():
+    import subprocess
+
+    from helpers.build.pipeline import NotEstimatedError, PipelineError
+
+    assert issubclass(NotEstimatedError, PipelineError)
+    assert "not estimated" in str(NotEstimatedError(["a: not estimable: x"]))
+    dry = subprocess.run(["make", "-n", "report", "STRICT=1"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert "--strict" in dry.stdout
+    dry = subprocess.run(["make", "-n", "report"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert "--strict" not in dry.stdout

@@ -190,3 +190,22 @@ def test_plotting_does_not_change_global_matplotlib_style(study):
 def test_an_arm_code_without_its_position_has_no_colour():
     with pytest.raises(ValueError, match="position"):
         plots.arm_colour("CMT")
+
+
+def test_km_figure_shows_the_ph_test_of_the_arm_next_to_the_hazard_ratio(study):
+    fig, result = _plot(study)
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "PH test P" in text and "HR" in text
+    plt.close(fig)
+
+
+def test_a_truncated_time_axis_says_where_it_ends_and_how_far_follow_up_continues(study, patients):
+    last = float(patients["os_months"].max())
+    xmax = 6 * max(1, int(last // 12))            # a break well before the last follow-up
+    fig, _ = _plot(study, xmax=xmax)
+    notes = [t.get_text() for t in fig.axes[1].texts if t.get_text().startswith("Axis ends at")]
+    assert notes and f"{xmax:g} months" in notes[0] and f"{last:.1f} months" in notes[0]
+    plt.close(fig)
+    fig, _ = _plot(study)
+    assert not [t for t in fig.axes[1].texts if t.get_text().startswith("Axis ends at")]
+    plt.close(fig)

@@ -505,3 +505,32 @@ def test_a_covariate_constant_within_each_arm_at_different_values_has_an_infinit
     assert P.standardized_difference(x, t, w) == np.inf
     from helpers.report.sensitivity import _smd
     assert _smd(np.inf) == "∞" and _smd(0.123) == "0.12"
+
+
+def test_balance_covers_every_baseline_covariate_even_when_the_plan_lists_its_balance_terms(study):
+    from helpers.analyses.sensitivity import covariate_info, uncovered_baseline
+    from helpers.config import load_plan
+
+    plan = load_plan(study.folder)["sensitivity"]
+    info = covariate_info(study)
+    assert uncovered_baseline(study, info, study.patients, plan["ps_covariates"] + plan["balance_covariates"]) == []
+    # a term on the source covers its grouping (age covers the age group); leaving out terms adds them back
+    missing = uncovered_baseline(study, info, study.patients, plan["ps_covariates"])
+    assert "tumor_location" in missing and "age_group" not in missing
+
+
+def test_main_treatment_effect_table_adds_stratified_log_rank_and_cox_rows_side_by_side(sim_results):
+    from helpers.analyses.subgroups import run_stratified
+    from helpers.report import sensitivity as R
+    study = make_study(simulate_patients(n=200, seed=11))
+    study.has = lambda part: False
+    strat = run_stratified(study, {"factors": [{"variable": "start_year", "cuts": [2019]}]})
+    table = R.make_hr_table(sim_results, strat, study)
+    names = table["Analysis"].tolist()
+    assert names[-3:] == ["Log-rank test, unstratified",
+                          "Log-rank test stratified by year of treatment start (≤ 2019, > 2019)",
+                          "Cox stratified by year of treatment start (≤ 2019, > 2019)"]
+    assert table.iloc[-2, 2].startswith("P ")
+    assert "Stratified by year of treatment start" in R.hr_footnote(sim_results, strat, study)
+    # without factors the table is unchanged
+    assert R.make_hr_table(sim_results, run_stratified(study, {}), study).equals(R.make_hr_table(sim_results))

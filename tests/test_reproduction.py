@@ -1,5 +1,6 @@
-"""Published versus reproduced: the comparison tables tolerate missing sections and compute the
-differences as documented (reproduced minus published; P values by their conclusion at 5%)."""
+"""Published versus reproduced: the comparison tables tolerate missing sections, compute the
+differences as documented (reproduced minus published) and use one agreement metric everywhere
+(matches as printed), with calibration targets of synthetic data marked as such."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ from helpers.config import PROJECT_ROOT
 
 from helpers.analyses.reproduction import (NOT_COMPUTED, NOT_PUBLISHED, compare_baseline, compare_headline,
                                   compare_number, compare_p, load_published, make_checksum_table,
-                                  make_software_table, reproduction_results, widen_table)
+                                  make_software_table, matches_printed, reproduction_results, widen_table)
+from helpers.config import load_plan
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +29,10 @@ def _results() -> dict:
         "pfs": {"median": {"CMT": {"estimate": 6.2}, "CMT+ICI": {"estimate": 11.7}}, "logrank_p": 0.00004},
         "safety": {"any_grade": {"CMT": {"rate": 0.8}, "CMT+ICI": {"rate": 0.85}, "p": 0.6,
                                  "test": "Pearson chi-square"}},
-        "cox": {"multivariable": [{"term": "kps_group[< 70]", "hr": 3.1, "p": 0.01},
-                                  {"term": "age_group[> 60]", "hr": 1.1, "p": 0.6}]},
+        "cox": {"multivariable": [{"term": "age_group[> 60]", "hr": 1.1, "p": 0.01}],
+                "replication": {"label": "published specification",
+                                "terms": [{"term": "kps_group[< 70]", "hr": 3.1, "p": 0.01},
+                                          {"term": "chemo_cycles", "hr": 0.8, "p": 0.6}]}},
         "response": {ep: {"CMT": {"rate": 0.2}, "CMT+ICI": {"rate": 0.5}, "p": 0.001,
                           "test": "Pearson chi-square"} for ep in ("orr", "dcr")},
         "baseline": {"n": {"Overall": 126, "CMT": 87, "CMT+ICI": 39}, "rows": {
@@ -63,26 +67,75 @@ def test_median_differences_are_reproduced_minus_published_in_months(published):
 
 def test_qualitative_statements_are_checked_for_direction_and_significance(published):
     table = compare_headline(_results(), published).set_index("Quantity")
-    assert table.loc["Objective response rate", "Difference"] == "agrees"
-    assert table.loc["Published Table 1: patients per level and arm", "Difference"] == \
-        "2 of 8 differ (see the baseline section)"
+    assert table.loc["Objective response rate", "Status"] == "reproduced"
+    counts = table.loc["Published Table 1: patients per level and arm"]
+    assert (counts["Reproduced"], counts["Difference"], counts["Status"]) == \
+        ("6 of 8 identical", "2 differ (see the baseline section)", "not reproduced")
     assert table.loc["Objective response rate", "Reproduced"].startswith("ORR: CMT 20.0% vs CMT+ICI 50.0%")
-    assert table.loc["Treatment-related adverse events", "Difference"] == "agrees"
-    cox = table.loc["Independent factors for overall survival (multivariable Cox)"]
-    assert cox["Reproduced"] == "kps_group[< 70]"
-    assert cox["Difference"] == "1 terms with P < 0.05 in ours vs 4 published factors"
+    assert table.loc["Treatment-related adverse events", "Status"] == "reproduced"
+
+
+def test_the_published_model_is_named_published_specification_and_read_from_cox_replication(published):
+    table = compare_headline(_results(), published).set_index("Quantity")
+    cox = table.loc["Independent factors for overall survival (published specification, multivariable Cox)"]
+    assert cox["Reproduced"] == "kps_group[< 70]"          # not the rule-selected model's age_group
+    assert cox["Difference"] == "1 of 2 terms with P < 0.05"
+    assert cox["Status"] == "not reproduced"
 
 
 @pytest.mark.parametrize("printed, ours, expected", [
-    (0.004, 0.0021, "−0.002; same conclusion at 5%"),
-    (0.004, 0.2, "+0.196; different conclusion at 5%"),
-    ("<0.001", 0.00004, "same conclusion at 5%"),
-    ("<0.001", 0.01, "same conclusion at 5%"),
-    ("<0.001", 0.07, "different conclusion at 5%"),
+    (0.004, 0.0041, True), (0.004, 0.0046, False), (0.004, 0.0035, True), ("<0.001", 0.00004, True),
+    ("<0.001", 0.0012, False), (10.8, 10.84, True), (10.8, 10.86, False), (0.9, 0.9004, True),
+    (0.9, 0.95, False), (None, 0.1, None), (0.5, None, None),
+])
+def test_a_value_matches_when_it_rounds_to_the_printed_value(printed, ours, expected):
+    """P values are compared at 3 decimals at least (YAML reads a printed 0.900 as 0.9)."""
+    assert matches_printed(printed, ours, 3 if isinstance(printed, str) or (printed or 1) < 1 else 1) is expected
+
+
+@pytest.mark.parametrize("printed, ours, expected", [
+    (0.004, 0.0021, "differs as printed (−0.002)"),
+    (0.004, 0.0041, "matches as printed (+0.000)"),
+    ("<0.001", 0.00004, "matches as printed"),
+    ("<0.001", 0.01, "differs as printed"),
     (0.502, None, NOT_COMPUTED),
 ])
-def test_p_values_are_compared_by_their_conclusion_at_the_five_percent_level(printed, ours, expected):
+def test_p_values_are_compared_by_the_one_metric(printed, ours, expected):
     assert compare_p(printed, ours) == expected
+
+
+def test_calibration_targets_are_marked_as_such_never_reproduced(published):
+    targets = load_plan(PROJECT_ROOT / "data")["reproduction"]["calibration_targets"]
+    results = _results()
+    results["os"]["median"]["CMT"]["estimate"] = 10.8
+    table = compare_headline(results, published, targets).set_index("Quantity")
+    assert table.loc["Median overall survival, CMT (months)", "Status"] == "calibration target (matches)"
+    assert table.loc["Median overall survival, CMT+ICI (months)", "Status"] == "calibration target (differs)"
+    assert not table["Status"].eq("reproduced").any()
+    # the assumed CMT median PFS was a calibration input, not a published value: never "reproduced"
+    assert table.loc["Median progression-free survival, CMT (months)", "Status"] == \
+        "calibration target (assumed; not published)"
+    payload = reproduction_results(table.reset_index(), compare_baseline(results, published), results, published)
+    assert payload["calibration_targets"] == payload["compared"]
+    assert "calibration targets of the generator" in payload["text"]["summary_sentence"]
+    assert "No compared value is independent of the calibration." in payload["text"]["summary_sentence"]
+    # real data: the plan's calibration targets do not apply
+    results["data"]["synthetic"] = False
+    real = compare_headline(results, published, targets)
+    assert not real["Status"].str.startswith("calibration").any()
+
+
+def test_the_summary_has_no_clause_for_cases_that_do_not_occur(published):
+    results = _results()
+    payload = reproduction_results(compare_headline(results, published), compare_baseline(results, published),
+                                   results, published)
+    sentence = payload["text"]["summary_sentence"]
+    assert "calibration" not in sentence
+    assert sentence == f"Of {payload['compared']} published values compared, {payload['matched']} match as printed."
+    assert payload["not_computed"] == 0 and payload["text"]["not_computed_sentence"] == ""
+    empty = reproduction_results(compare_headline({}, published), compare_baseline({}, published), {}, published)
+    assert empty["text"]["summary_sentence"] == "No published value could be compared with this re-analysis."
+    assert empty["text"]["not_computed_sentence"].endswith("not available when this document was produced.")
 
 
 @pytest.mark.parametrize("published, reproduced, expected", [
@@ -100,10 +153,10 @@ def test_baseline_counts_are_compared_per_level_and_arm(published):
     age = table[table["Characteristic"] == "Age (years)"].index[0]
     assert table.loc[age, "Difference"] == "0/0" and table.loc[age + 1, "Difference"] == "0/0"
     assert table.loc[age, "Published P"] == "0.502"
-    assert table.loc[age, "P comparison"] == "+0.000; same conclusion at 5%"
+    assert table.loc[age, "P comparison"] == "matches as printed (+0.000)"
     sex = table[table["Characteristic"] == "Sex"].index[0]
     assert table.loc[sex, "Difference"] == "+1/0" and table.loc[sex + 1, "Difference"] == "−1/0"
-    assert table.loc[sex, "P comparison"] == "−0.749; different conclusion at 5%"
+    assert table.loc[sex, "P comparison"] == "differs as printed (−0.749)"
     radio = table[table["Characteristic"] == "Primary lesion radiotherapy"].iloc[0]
     assert radio["Published n (CMT/CMT+ICI)"] == NOT_PUBLISHED
 
@@ -114,8 +167,10 @@ def test_results_section_counts_agreement_and_carries_the_design_facts(published
                                    compare_baseline(results, published), results, published)
     assert payload["baseline_variables_compared"] == 2
     assert payload["baseline_variables_exact"] == 1
-    assert payload["p_values_compared"] == 2 and payload["p_values_same_conclusion"] == 2
+    # one metric: the OS log-rank P 0.0021 does not match the printed 0.004; the PFS one (< 0.001) does
+    assert payload["p_values_compared"] == 2 and payload["p_values_same_conclusion"] == 1
     assert payload["statements_agree"] == 3 and payload["statements_compared"] == 3
+    assert payload["compared"] == payload["independent_compared"] and payload["calibration_targets"] == 0
     text = payload["text"]
     assert (text["published_period"], text["published_n_CMT_ICI"], text["n_analysed"], text["n_CMT_ICI"]) == \
         ("2014–2024", "39", "126", "39")
@@ -170,3 +225,16 @@ def test_published_values_are_read_only_from_the_data_folder(tmp_path):
         load_published(data_dir=tmp_path)
     (tmp_path / "published.yaml").write_text("total_n: 3\n")
     assert load_published(data_dir=tmp_path) == {"total_n": 3}
+
+
+def test_model_terms_are_named_in_words_with_the_study_dictionary(published):
+    from helpers.analyses.reproduction import term_label
+    from helpers.data.load import load_study
+
+    dictionary = load_study(PROJECT_ROOT / "data").dictionary
+    assert term_label("kps_group[< 70]", dictionary) == "KPS score: < 70"
+    assert term_label("chemo_cycles", dictionary) == "Chemotherapy cycles received"
+    assert term_label("kps_group[< 70]") == "kps_group[< 70]"
+    table = compare_headline(_results(), published, dictionary=dictionary).set_index("Quantity")
+    cox = table.loc["Independent factors for overall survival (published specification, multivariable Cox)"]
+    assert cox["Reproduced"] == "KPS score: < 70"

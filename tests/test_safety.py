@@ -204,8 +204,8 @@ def test_special_interest_counted_in_listed_arms_only_is_not_applicable_elsewher
     assert pd.isna(row["any_grade:CMT"]) and row["any_grade:CMT+ICI"] == 4
     assert result.test(row, "any_grade") == NotEstimable("test", "not_applicable")
     table = rsf.make_special_interest_table(result)
-    assert table.loc[0, "CMT (n = 10): any grade"] == "not applicable"
-    assert table.loc[0, "CMT+ICI (n = 6): any grade"] == "4 (66.7)"
+    assert table.loc[0, "CMT (N = 10): any grade"] == "not applicable"
+    assert table.loc[0, "CMT+ICI (N = 6): any grade"] == "4 (66.7)"
     assert table.loc[0, "P, any grade"] == "not applicable"
     payload = to_jsonable(rsf.safety_results(result, published={}))
     assert payload["special_interest"]["any_grade"]["CMT"]["k"] is None
@@ -228,7 +228,7 @@ def test_main_table_starts_with_any_event_and_lists_terms_above_the_threshold(re
     # Rash maculo-papular: 1/6 = 16.7% < 20% in every arm; Hypothyroidism 3/6 = 50% with CMT+ICI
     assert "Rash maculo-papular †" not in table["Adverse event"].tolist()
     assert "Hypothyroidism †" in table["Adverse event"].tolist()
-    assert table.loc[0, "CMT (n = 10): any grade"] == "9 (90.0)"
+    assert table.loc[0, "CMT (N = 10): any grade"] == "9 (90.0)"
     assert table.loc[0, "CMT+ICI: grade ≥ 3"] == "3 (50.0)"
     assert "† immune-related term." in rsf.adverse_event_table_footnote(result)
 
@@ -236,7 +236,7 @@ def test_main_table_starts_with_any_event_and_lists_terms_above_the_threshold(re
 def test_special_interest_table_lists_every_such_term_regardless_of_frequency(result):
     table = rsf.make_special_interest_table(result)
     assert table["Adverse event"].tolist() == ["Any immune-related AE", "Hypothyroidism", "Rash maculo-papular"]
-    assert table.loc[0, "CMT+ICI (n = 6): any grade"] == "4 (66.7)"
+    assert table.loc[0, "CMT+ICI (N = 6): any grade"] == "4 (66.7)"
 
 
 def test_the_figure_is_a_seaborn_bar_chart_with_any_grade_and_grade_3_bars_for_both_arms(patients, adverse_events):
@@ -341,5 +341,82 @@ def test_an_arm_without_patients_makes_the_comparison_not_estimable_in_words():
     assert result.test(result.summary_row("any"), "any_grade") == NotEstimable("test", "empty_arm")
     table = rsf.make_adverse_event_table(result)
     assert table.loc[0, "P, any grade"] == "not estimable: no patients in one arm"
-    assert table.loc[0, "CMT+ICI (n = 0): any grade"] == "0 (0.0)"
+    assert table.loc[0, "CMT+ICI (N = 0): any grade"] == "0 (0.0)"
     json.dumps(to_jsonable(rsf.safety_results(result, published={})), allow_nan=False)
+
+
+# ----------------------------------------------------------------------------- by highest grade, actions
+GRADES = json.loads((Path(__file__).parent / "reference" / "safety_grades.json").read_text())
+
+
+@pytest.mark.parametrize("kind", list(GRADES["response_safety"]))
+def test_patients_by_highest_grade_match_r(patients, adverse_events, kind):
+    """R: aggregate(grade ~ patient_id, ae, max); counts of worst grade == 3, 4, 5; fisher.test(x)$p.value."""
+    grades = sf.summarise_grades(patients, adverse_events, arm_order=ARMS).set_index("kind")
+    golden = GRADES["response_safety"][kind]
+    for arm in ARMS:
+        assert grades.loc[kind, f"k:{arm}"] == golden["k"][arm]
+    assert grades.loc[kind, "p"] == pytest.approx(golden["fisher_p"], rel=RTOL)
+    assert grades.loc[kind, "test"] == "fisher"
+
+
+def _tiny_with_actions():
+    ref = Path(__file__).parent / "reference"
+    pts = pd.read_csv(ref / "cohort_tables_cohort.csv", dtype=str)[["patient_id", "arm"]]
+    ae = pd.read_csv(ref / "cohort_tables_ae.csv", dtype=str, keep_default_na=False)
+    ae["grade"] = ae["grade"].astype(int)
+    return pts, ae
+
+
+@pytest.mark.parametrize("kind", list(GRADES["cohort_tables"]))
+def test_actions_and_grades_on_a_tiny_cohort_match_r(kind):
+    pts, ae = _tiny_with_actions()
+    grades = sf.summarise_grades(pts, ae, arm_order=["A", "B"]).set_index("kind")
+    golden = GRADES["cohort_tables"][kind]
+    assert [grades.loc[kind, f"k:{a}"] for a in "AB"] == [golden["k"][a] for a in "AB"]
+    assert grades.loc[kind, "p"] == pytest.approx(golden["fisher_p"], rel=RTOL)
+
+
+def test_without_the_action_column_there_are_no_action_rows_and_the_prose_says_so(result):
+    assert not result.grades.attrs["has_actions"]
+    assert not result.grades["kind"].str.startswith("action_").any()
+    text = rsf.safety_results(result)["text"]["actions_sentence"]
+    assert "do not record the action" in text
+
+
+def test_summary_table_shows_grades_3_4_5_and_actions_with_n_in_headers():
+    pts, ae = _tiny_with_actions()
+    result = sf.analyse_safety_tables(pts, ae, arm_order=["A", "B"])
+    table = rsf.make_safety_summary_table(result)
+    assert list(table.columns) == ["", "A (N = 3)", "B (N = 3)", "P"]
+    assert table[""].tolist() == [rsf.GRADE_ROW_LABELS[k] for k in sf.GRADE_ROWS] + [
+        rsf.GRADE_ROW_LABELS[f"action_{a}"] for a in sf.ACTIONS]
+    payload = rsf.safety_results(result)
+    assert payload["grades"]["5"]["B"]["k"] == 1 and payload["grades"]["treatment_related_deaths"] == {"A": 0, "B": 1}
+    assert payload["actions"]["discontinued"]["B"]["k"] == 2
+    assert "discontinuation in 0 (0.0) with A and 2 (66.7) with B" in payload["text"]["actions_sentence"]
+    assert "Treatment-related deaths (grade 5 events): 0 (0.0) with A and 1 (33.3) with B." \
+        in payload["text"]["grades_sentence"]
+
+
+@pytest.mark.parametrize("rule", ["fisher", "cochran"])
+def test_summary_rows_and_term_rows_use_the_same_test(rule):
+    """The reviewer's point: one test for every row. With 130 patients and no sparse cell the Table 1
+    rule picks Pearson for the summary and for a common term alike."""
+    rng = np.random.default_rng(1)
+    pts = pd.DataFrame({"patient_id": [f"P{i}" for i in range(130)], "arm": ["A"] * 65 + ["B"] * 65})
+    ae = pd.DataFrame({"patient_id": pts["patient_id"][rng.random(130) < 0.5], "term": "Nausea", "grade": 1})
+    counts = sf.count_adverse_events(pts, ae, rule=rule, arm_order=["A", "B"])
+    tests = set(counts["test:any_grade"])
+    assert len(tests) == 1
+    assert tests == ({"fisher"} if rule == "fisher" else {"pearson"})
+
+
+def test_the_special_interest_mark_says_where_the_class_is_counted(patients, adverse_events):
+    si = sf.SpecialInterest(label="immune-related", terms=("Hypothyroidism",), prefixes=("Rash",),
+                            arms=("CMT+ICI",))
+    result = sf.analyse_safety_tables(patients, adverse_events, special_interest=si, min_term_percent=0)
+    note = rsf.adverse_event_table_footnote(result)
+    assert "counted as immune-related only in CMT+ICI" in note
+    table = rsf.make_special_interest_table(result)
+    assert set(table[[c for c in table.columns if c.startswith("CMT (")][0]]) == {"not applicable"}

@@ -512,3 +512,210 @@ def test_default_cohort_medians_are_within_half_a_month_of_the_published_ones(en
 
     res = analyse_endpoint(load_study(COHORT_CSV.parent), endpoint, PLAN)
     assert abs(res.arm(arm).median.value - published[f"{endpoint}_median_months"][arm]) <= 0.5
+
+
+# ------------------------------------------------------------------------------ TTET01 summary, PH, follow-up
+# Reference values: tests/reference/survival_summary.R (quantile(survfit), survdiff, coxph, cox.zph(transform
+# = "km"), coxph on survSplit data, summary(survfit, times)$std.err, reverse Kaplan-Meier, cut-off arithmetic).
+_SUMMARY = json.loads((REF / "survival_summary.json").read_text())
+SUMMARY, SUMMARY_META = _SUMMARY["datasets"], _SUMMARY["meta"]
+SUMMARY_SETS = [name for name in SUMMARY if name in ("lung", "cohort_os", "cohort_pfs")]
+
+
+def test_summary_reference_values_were_computed_on_the_current_default_cohort():
+    """R: tests/reference/survival_summary.R records tools::md5sum("data/cohort.csv")."""
+    assert _md5(COHORT_CSV) == SUMMARY_META["cohort_md5"], "re-run: Rscript tests/reference/survival_summary.R"
+
+
+def _two_groups(name):
+    t, e, g = _data(name)
+    levels = SUMMARY[name]["levels"]
+    return t, e, g, levels
+
+
+@pytest.mark.parametrize("name", SUMMARY_SETS)
+def test_quartiles_and_their_ci_match_R_quantile_survfit(name):
+    t, e, g, levels = _two_groups(name)
+    for lv in levels:
+        q = sv.survival_quantiles(t[g == lv], e[g == lv], (0.25, 0.5, 0.75))
+        ref = SUMMARY[name]["groups"][lv]["quantiles"]
+        _close(q["estimate"].tolist(), ref["estimate"])
+        _close(q["lower"].tolist(), ref["lower"])
+        _close(q["upper"].tolist(), ref["upper"])
+
+
+def test_quantile_limits_follow_R_where_the_upper_band_is_not_monotone():
+    """R's quantile() and print.survfit() disagree there; the median shown is print's (first crossing)."""
+    t, e, g, _ = _two_groups("cohort_os")
+    arm = "CMT+ICI"
+    q = sv.survival_quantiles(t[g == arm], e[g == arm], (0.5,))
+    med = sv.median_survival(t[g == arm], e[g == arm])
+    _close(q["upper"].tolist(), SUMMARY["cohort_os"]["groups"][arm]["quantiles"]["upper"][1])
+    _close(med["upper"], GOLDEN["cohort_os"]["groups"][arm]["median_log"][2])
+
+
+@pytest.mark.parametrize("name", SUMMARY_SETS)
+def test_observed_range_flags_censored_extremes_as_R(name):
+    t, e, g, levels = _two_groups(name)
+    for lv in levels:
+        assert sv.observed_range(t[g == lv], e[g == lv]) == pytest.approx(SUMMARY[name]["groups"][lv]["range"])
+
+
+@pytest.mark.parametrize("name", SUMMARY_SETS)
+def test_rate_differences_match_R_summary_survfit_std_err(name):
+    t, e, g, (ref, other) = _two_groups(name)
+    times = SUMMARY[name]["times"]
+    d = sv.rate_difference(t[g == ref], e[g == ref], t[g == other], e[g == other], times)
+    golden = SUMMARY[name]["rate_difference"]
+    for column in ("estimate", "se", "lower", "upper", "p"):
+        _close(d[column].tolist(), golden[column])
+
+
+@pytest.mark.parametrize("name", SUMMARY_SETS)
+def test_ph_test_of_the_arm_matches_R_cox_zph_km(name):
+    t, e, g, (ref, _) = _two_groups(name)
+    ph = sv.ph_test_arm(t, e, g, reference=ref)
+    _close([ph["chisq"], ph["p"]], [SUMMARY[name]["ph"]["chisq"], SUMMARY[name]["ph"]["p"]])
+
+
+@pytest.mark.parametrize("name", SUMMARY_SETS)
+def test_piecewise_hazard_ratios_match_R_coxph_on_survsplit_data(name):
+    t, e, g, (ref, _) = _two_groups(name)
+    pieces = sv.piecewise_hazard_ratios(t, e, g, ref, SUMMARY[name]["cuts"])
+    golden = SUMMARY[name]["piecewise"]
+    _close([p["coef"] for p in pieces], golden["coef"])
+    _close([p["se"] for p in pieces], golden["se"])
+    _close([p["p"] for p in pieces], golden["p"])
+
+
+def test_a_period_without_events_in_an_arm_has_no_piecewise_hazard_ratio():
+    t = np.array([1, 2, 3, 8, 9, 10, 2, 3, 9, 11.0])
+    e = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
+    g = np.array(["a"] * 6 + ["b"] * 4)
+    pieces = sv.piecewise_hazard_ratios(t, e, g, "a", [5])
+    assert pieces[0]["estimate"] is not None
+    assert pieces[1]["estimate"] is None and pieces[1]["reason"] == "no_events_in_arm"
+
+
+def _default_study():
+    from helpers.data.load import load_study
+
+    return load_study(COHORT_CSV.parent)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_results():
+    study = _default_study()
+    return study, {ep: analyse_endpoint(study, ep, PLAN) for ep in ("os", "pfs")}
+
+
+def test_typed_results_carry_the_R_quartiles_events_and_ph_test_of_the_default_cohort():
+    _, results = _default_results()
+    for ep, res in results.items():
+        golden = SUMMARY[f"cohort_{ep}"]
+        for arm in res.arms:
+            g = golden["groups"][arm.arm]
+            _close([q.value for q in arm.quartiles], g["quantiles"]["estimate"])
+            assert arm.events == g["events"] and arm.n == g["n"]
+        _close(res.ph_test.p, golden["ph"]["p"])
+        _close(res.logrank.p, golden["logrank"]["p"])
+        _close([res.hazard_ratio.estimate.value, res.hazard_ratio.estimate.lower, res.hazard_ratio.estimate.upper],
+               [golden["cox"]["hr"], golden["cox"]["lower"], golden["cox"]["upper"]])
+    by_cause = SUMMARY["cohort_pfs"]["events_by_cause"]
+    for arm in results["pfs"].arms:
+        assert dict(arm.events_by_cause) == by_cause[arm.arm]
+        assert sum(arm.events_by_cause.values()) == arm.events
+
+
+def test_an_endpoint_whose_ph_test_rejects_leads_with_rmst_and_rates_and_adds_piecewise_hazard_ratios():
+    study, results = _default_results()
+    for ep, res in results.items():
+        text = results_payload(res, study)["text"]
+        if res.ph_rejected:
+            assert res.piecewise and len(res.piecewise) == len(PLAN["piecewise_cuts_months"]) + 1
+            assert text["summary_sentence"].startswith("The hazards of")
+            assert text["summary_sentence"].index("restricted mean") < text["summary_sentence"].index("hazard ratio over")
+            assert "Hazard ratios by period" in text["summary_sentence"]
+        else:
+            assert not res.piecewise
+            assert "proportional hazards were not rejected" in text["summary_sentence"]
+    assert any(r.ph_rejected for r in results.values()) and not all(r.ph_rejected for r in results.values())
+
+
+def test_pfs_censoring_rule_used_is_the_one_the_methods_state():
+    study, results = _default_results()
+    assert study.pfs_censoring == "last_assessment" == results["pfs"].censoring
+    text = results_payload(results["pfs"], study)["text"]
+    assert "last adequate tumour assessment" in text["censoring_sentence"]
+    from helpers.report.survival import censoring_sentence
+
+    assert "last follow-up" in censoring_sentence("last_followup")
+    assert "no date of the last tumour assessment" in censoring_sentence("last_followup")
+
+
+def test_results_file_has_the_issue_keys_for_each_endpoint():
+    study, results = _default_results()
+    for ep, res in results.items():
+        payload = results_payload(res, study, xmax=60)
+        assert isinstance(payload["ph_test"]["p"], float)
+        for arm in ("CMT", "CMT+ICI"):
+            assert set(payload["quartiles"][arm]) == {"25", "50", "75"}
+            assert set(payload["range"][arm]) == {"min", "max", "min_censored", "max_censored"}
+            assert payload["events_by_cause"][arm]
+        json.dumps(payload, allow_nan=False)
+    assert "106.3" in results_payload(results["os"], study, xmax=60)["text"]["axis_note"]
+    assert results_payload(results["os"], study)["text"]["axis_note"] == ""
+
+
+def test_follow_up_summary_matches_R_potential_follow_up_and_loss_to_follow_up():
+    from helpers.analyses.survival import analyse_followup
+    from helpers.report.survival import followup_payload, make_followup_summary_table
+
+    study = _default_study()
+    summary = analyse_followup(study, PLAN)
+    golden = SUMMARY["followup"]
+    for arm in summary.arms:
+        g = golden[arm.arm]
+        _close([arm.potential_median, arm.potential_min, arm.potential_max],
+               [g["potential_median"], g["potential_min"], g["potential_max"]])
+        assert (arm.lost_to_followup, arm.alive) == (g["lost_to_followup"], g["alive"])
+        _close([arm.reverse_km.min_censored, arm.reverse_km.max_censored], [g["censored_min"], g["censored_max"]])
+        _close(arm.reverse_km.median.value, SUMMARY["cohort_os"]["groups"][arm.arm]["followup_median"][0])
+    payload = followup_payload(summary, study)
+    assert payload["CMT_ICI"]["lost_to_followup"] == golden["CMT+ICI"]["lost_to_followup"]
+    assert payload["reference"]["lost_to_followup"] == golden["CMT"]["lost_to_followup"]
+    table = make_followup_summary_table(summary, study)
+    assert not table.isna().any().any() and "Lost to follow-up, n (%)" in set(table["Quantity"])
+
+
+def test_tte_table_follows_the_ttet01_layout_and_is_all_text():
+    from helpers.report.survival import make_piecewise_table, make_tte_table, tte_footnote
+
+    study, results = _default_results()
+    table = make_tte_table(results["pfs"], study)
+    quantities = [q.strip() for q in table["Quantity"]]
+    for row in ("Patients with event, n (%)", "Progression", "Death without progression",
+                "Patients without event, n (%)", "Median (95% CI)", "25th percentile (95% CI)",
+                "75th percentile (95% CI)", "Range", "Log-rank P", "Hazard ratio (95% CI)",
+                "Difference in event-free rate, % (95% CI)"):
+        assert row in quantities
+    assert table.columns[1].endswith("(N = 87)")
+    assert all(isinstance(v, str) for v in table.to_numpy().ravel())
+    assert "+" in " ".join(table.iloc[:, 2])              # a censored maximum is flagged
+    assert "last adequate tumour assessment" in tte_footnote(results["pfs"], study)
+    assert "Death without progression" not in " ".join(make_tte_table(results["os"], study)["Quantity"])
+    pw = make_piecewise_table(list(results.values()), study)
+    assert set(pw["Endpoint"]) - {""} == {"Progression-free survival"}
+
+
+def test_veteran_fixture_without_pfs_or_cut_off_gives_the_summary_and_follow_up_tables():
+    from helpers.analyses.survival import analyse_followup
+    from helpers.report.survival import make_followup_summary_table, make_tte_table
+
+    study = _veteran_study()
+    res = analyse_endpoint(study, "os", PLAN)
+    assert isinstance(res.ph_test.p, float)
+    assert not make_tte_table(res, study).isna().any().any()
+    summary = analyse_followup(study, PLAN)
+    assert not summary.cutoff_known
+    assert not make_followup_summary_table(summary, study).isna().any().any()

@@ -112,3 +112,37 @@ def test_a_cohort_of_another_size_scales_the_counts():
     counts = cohort.patients["arm"].value_counts().to_dict()
     assert counts == {"CMT": 174, "CMT+ICI": 78}
     assert set(TABLE1_COUNTS["sex"]) == set(cohort.patients["sex"])
+
+
+def test_last_assessment_is_on_or_before_last_follow_up_and_before_progression(study):
+    import pandas as pd
+
+    p = study.patients
+    assessed = pd.to_datetime(p["last_assessment_date"])
+    assert assessed.notna().all()
+    assert (assessed >= pd.to_datetime(p["start_date"])).all()
+    assert (assessed <= pd.to_datetime(p["last_followup_date"])).all()
+    progressed = p["progression_date"].notna()
+    assert (assessed[progressed] < pd.to_datetime(p.loc[progressed, "progression_date"])).all()
+
+
+def test_assessments_are_six_to_nine_weeks_apart():
+    import numpy as np
+
+    from helpers.data.synthetic import _assessment_days
+
+    days = _assessment_days(1, 50, 2000)
+    gaps = np.diff(days, axis=1)
+    assert days[:, 0].tolist() == [0] * 50 and gaps.min() >= 42 and gaps.max() <= 63
+    assert (days[:, -1] >= 2000).all()
+
+
+def test_pfs_without_event_is_censored_at_the_last_assessment(study):
+    import pandas as pd
+
+    p = study.patients
+    assert study.pfs_censoring == "last_assessment"
+    censored = p["pfs_event"] == 0
+    months = (pd.to_datetime(p.loc[censored, "last_assessment_date"])
+              - pd.to_datetime(p.loc[censored, "start_date"])).dt.days / 30.4375
+    assert (abs(p.loc[censored, "pfs_months"] - months) < 1e-9).all()

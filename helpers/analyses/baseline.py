@@ -145,9 +145,11 @@ class BaselineRow:
     LevelCount of the missing values (code ``Unknown``, denominator = all patients of the group)
     when any value is missing, else None; summaries : continuous rows, {group: ContinuousSummary};
     missing : {group: number missing}; test : TestResult (``test`` = "pearson", "yates",
-    "fisher", "fisher_freeman_halton", "wilcoxon", "kruskal") or NotEstimable; test_variant :
+    "fisher", "fisher_freeman_halton", "fisher_freeman_halton_mc" (its Monte Carlo exact P, for a
+    table too large to enumerate), "wilcoxon", "kruskal") or NotEstimable; test_variant :
     "exact"/"asymptotic" for the Wilcoxon test; min_expected : smallest expected count of the
-    tested table; smd : float or NotEstimable.
+    tested table; smd : float (``inf`` for a binary covariate perfectly separated by arm) or
+    NotEstimable.
     """
 
     spec: RowSpec
@@ -388,12 +390,29 @@ def _categorical_smd(freq: np.ndarray) -> float:
                 c[np.diag_indices_from(c)] = p * (1 - p)
                 covs.append(c)
             d = (p2 - p1).reshape(1, -1)
+            pooled = (covs[0] + covs[1]) / 2
             try:
-                value = float(np.sqrt((d @ np.linalg.inv((covs[0] + covs[1]) / 2) @ d.T)[0, 0]))
+                value = float(np.sqrt((d @ np.linalg.inv(pooled) @ d.T)[0, 0]))
             except np.linalg.LinAlgError:
-                value = math.nan
+                value = _singular_smd(d.ravel(), pooled)
             best = value if math.isnan(best) else max(best, value)
     return best
+
+
+def _singular_smd(d: np.ndarray, pooled: np.ndarray) -> float:
+    """The SMD when the pooled covariance is singular: infinite when the difference ``d`` has a
+    component the pooled covariance cannot explain (a level present in every patient of one arm and
+    in none of the other: perfect separation), else sqrt(d' S^+ d) with the pseudo-inverse S^+.
+
+    R's ``tableone`` uses ``MASS::ginv`` here and so reports 0 for a perfectly separated binary
+    covariate; the binary SMD |p2 - p1| / sqrt((p1 (1 - p1) + p2 (1 - p2)) / 2) is 1 / 0 = infinity,
+    which is what is reported (issue 15: the largest possible imbalance, never left out).
+    """
+    inverse = np.linalg.pinv(pooled)
+    explained = pooled @ inverse @ d
+    if np.abs(explained - d).max() > 1e-9:
+        return math.inf
+    return float(np.sqrt(max(0.0, float(d @ inverse @ d))))
 
 
 def standardized_difference(values: pd.Series, arm: pd.Series, kind: str) -> Any:

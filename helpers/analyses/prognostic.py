@@ -11,7 +11,11 @@ Nothing here names a covariate of a particular study: candidates, labels, refere
 (baseline / post-baseline) and exposure counts come from the study's dictionary and the ``prognostic``
 block of the analysis plan (``analysis.yaml``):
 
-``candidates`` (null: the dictionary's baseline variables, groupings where they exist, and the arm),
+``candidates`` (null: the dictionary's baseline variables, groupings where they exist, and the arm; a
+post-baseline variable is never a candidate of the multivariable model, it enters only the landmark and
+time-varying models: ``post_baseline_covariates``, null = the post-baseline covariates recorded for every
+patient), ``bootstrap_replicates`` (200: optimism-corrected C-index), ``calibration_months`` (12) and
+``calibration_groups`` (4),
 ``reference_levels`` / ``merged_levels`` (overrides of the dictionary; ``{variable: level}`` and
 ``{variable: {new level: [old levels]}}``), ``entry_p`` (0.05; null enters every candidate),
 ``entry_test`` ("lr" or "wald"), ``exposure_coding`` ("per_cycle" or "categories") and
@@ -49,7 +53,8 @@ DEFAULT_CHOICES = {
     "candidates": None, "reference_levels": {}, "merged_levels": {}, "entry_p": 0.05, "entry_test": "lr",
     "exposure_coding": "per_cycle", "exposure_cutpoints": {}, "exposure_cutpoint": 4, "landmark_months": 3.0,
     "endpoints": ["os", "pfs"], "mi_imputations": 20, "sparse_min_n": 5, "epv_min": 10,
-    "published_model": None, "seed": None,
+    "published_model": None, "seed": None, "post_baseline_covariates": None,
+    "bootstrap_replicates": 200, "calibration_months": 12, "calibration_groups": 4,
 }
 
 #: A level with fewer patients than this is flagged as sparse.
@@ -256,6 +261,7 @@ class PrognosticData:
     post_baseline: list = field(default_factory=list)
     published_model: list | None = None
     arm_only: dict = field(default_factory=dict)        # exposure column -> arms that receive it
+    post_baseline_covariates: list = field(default_factory=list)   # timing unrecorded: landmark/TV only
 
     @property
     def has_exposure(self) -> bool:
@@ -277,7 +283,10 @@ def prepare(study, choices: dict | None = None) -> PrognosticData:
     candidates = plan["candidates"]
     if not candidates:
         candidates = ["arm", *[v for v in dictionary.baseline() if v in patients.columns]]
-    candidates = [c for c in dict.fromkeys(candidates) if c in patients.columns]
+    post = post_baseline_variables(dictionary)
+    # post-baseline variables never enter the headline model: only the landmark and time-dependent
+    # analyses (see compare_immortal_time), however the plan lists them
+    candidates = [c for c in dict.fromkeys(candidates) if c in patients.columns and c not in post]
     has = getattr(study, "has", lambda part: part != "replication")
     endpoints = [e for e in plan["endpoints"] if e == "os" or (e == "pfs" and has("pfs")
                                                                and "pfs_months" in patients)]
@@ -286,7 +295,7 @@ def prepare(study, choices: dict | None = None) -> PrognosticData:
     if config is not None and getattr(config, "reference_arm", None) is not None:
         references["arm"] = config.reference_arm
     try:
-        references.update({v: r for v, r in dictionary.references().items() if v in candidates})
+        references.update({v: r for v, r in dictionary.references().items() if v in patients.columns})
     except AttributeError:
         pass
     for var, groups in (plan["merged_levels"] or {}).items():   # a reference merged away: its new level
@@ -305,9 +314,14 @@ def prepare(study, choices: dict | None = None) -> PrognosticData:
         published = [v for v in published if v in coded.columns]
     arm_only = {name: list(e.arms) for name, e in getattr(dictionary, "exposures", {}).items()
                 if getattr(e, "arms", None)}
+    post_covariates = plan.get("post_baseline_covariates")
+    if post_covariates is None:   # post-baseline covariates recorded for every patient (not exposures)
+        post_covariates = [v for v in post if v in patients.columns and v not in exposures.values()
+                           and v not in getattr(dictionary, "exposures", {}) and patients[v].notna().all()]
     return PrognosticData(coded, cohort, candidates, endpoints, references, plan, dictionary, cycles,
-                          exposures, [v for v in post_baseline_variables(dictionary) if v in patients.columns],
-                          published or None, arm_only)
+                          exposures, [v for v in post if v in patients.columns],
+                          published or None, arm_only,
+                          [v for v in post_covariates if v in patients.columns])
 
 
 # ----------------------------------------------------------------------------- model matrix
@@ -465,8 +479,6 @@ def fit_model(design: CoxDesign, concordance: bool = True, start: pd.Series | No
     estimable, never as huge numbers). ``concordance=False`` skips Harrell's C (NaN). ``start``:
     coefficients (by column name) to start Newton-Raphson from (a warm start; same maximum).
     """
-    from lifelines.utils import concordance_index
-
     X = design.X
     init = None
     if start is not None and list(start.index) == list(X.columns) and np.all(np.isfinite(start)):
@@ -483,7 +495,7 @@ def fit_model(design: CoxDesign, concordance: bool = True, start: pd.Series | No
     se = pd.Series(fit.se, index=X.columns)
     c_index = np.nan
     if concordance and fit.estimable and design.events > 0:
-        c_index = float(concordance_index(design.time, -(X.to_numpy(dtype=float) @ fit.coef), design.event))
+        c_index = harrell_c(design.time, design.event, X.to_numpy(dtype=float) @ fit.coef)
     return ModelFit(design, fit, coef, se, cov, float(fit.loglik), float(fit.loglik_null), c_index, separated)
 
 
@@ -735,6 +747,8 @@ def check_proportional_hazards(fit: ModelFit | MultivariableResult, alpha: float
     model = fit.fit if isinstance(fit, MultivariableResult) else fit
     if not model.estimable:
         return NotEstimable("ph_test", "non_convergence")
+    if model.separated:   # an infinite coefficient: its residuals say nothing about proportionality
+        return NotEstimable("ph_test", "separation")
     table = proportional_hazards_test(model.engine, model.design.terms)
     caveats = []
     for _, row in table.iterrows():
@@ -980,10 +994,35 @@ def _term_rows(fit: ModelFit, terms, approach):
     return rows
 
 
-def compare_immortal_time(data: PrognosticData, endpoint: str, covariates: list[str]) -> ImmortalTimeComparison | NotEstimable:
-    """The exposure counts as baseline covariates, in a landmark model and as time-varying counts.
+def exposure_populations(data: PrognosticData) -> list[tuple[tuple | None, list[str]]]:
+    """The models of the landmark and time-dependent analyses: [(arms or None for every patient,
+    exposure columns)].
 
-    Without an exposure among ``covariates`` every exposure is added (the comparison is about them).
+    The arm and an exposure that is zero by design in one arm never share a model: an exposure given only
+    in some arms (dictionary ``exposures.<name>.arms``) is analysed within those arms (without the arm
+    term, constant there), next to the exposures given in every arm; the exposures given in every arm are
+    analysed in all patients, adjusted for the arm.
+    """
+    columns = list(data.exposures.values())
+    restricted = {c: tuple(str(a) for a in data.arm_only[c]) for c in columns if data.arm_only.get(c)}
+    out = []
+    everywhere = [c for c in columns if c not in restricted]
+    if everywhere:
+        out.append((None, everywhere))
+    for arms in dict.fromkeys(restricted.values()):
+        out.append((arms, [c for c in columns if c not in restricted or set(arms) <= set(restricted[c])]))
+    return out
+
+
+def compare_immortal_time(data: PrognosticData, endpoint: str, covariates: list[str]) -> ImmortalTimeComparison | NotEstimable:
+    """The exposure counts as baseline covariates (biased), in a landmark model and as time-varying counts.
+
+    Each model (see :func:`exposure_populations`) holds the exposures of its population, the baseline
+    ``covariates`` (the headline model's variables; the arm only when the population has more than one
+    arm) and the post-baseline covariates of unrecorded timing (``data.post_baseline_covariates``; these
+    cannot be dated, so they enter as fixed covariates with an ``immortal_time`` caveat). ``table`` has one
+    row per approach, population and exposure or post-baseline term (column ``population``: arm codes, or
+    None for every patient).
     """
     if not data.has_exposure:
         return NotEstimable("immortal_time_comparison", "no_exposure_data")
@@ -991,28 +1030,47 @@ def compare_immortal_time(data: PrognosticData, endpoint: str, covariates: list[
     coding = data.choices["exposure_coding"]
     cutpoints = data.choices["exposure_cutpoints"]
     landmark = float(data.choices["landmark_months"])
-    cyc = [c for c in covariates if c in exposure_cols]
-    if not cyc:
-        cyc = exposure_cols
-        covariates = [*covariates, *cyc]
+    post_covs = [c for c in data.post_baseline_covariates if c in data.cohort]
     caveats: list = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CoxWarning)
-        baseline = fit_model(build_design(code_cycles(data.cohort, coding, cutpoints, exposure_cols),
-                                          endpoint, covariates))
-    rows = _term_rows(baseline, cyc, "baseline")
-    lm = fit_landmark(data.cohort, data.cycles, endpoint, covariates, data.exposures, landmark, coding, cutpoints)
-    rows += _term_rows(lm, cyc, "landmark")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CoxWarning)
-        tv = fit_time_varying(data.cohort, data.cycles, endpoint, covariates, data.exposures, coding,
-                              start=baseline.coef, cutpoints=cutpoints)
-    caveats += tv.attrs.get("caveats", [])
-    for var in cyc:
-        r = tv[tv["term"] == var].iloc[0]
-        rows.append({"approach": "time_varying", "term": var, "variable": var, "hr": r["hr"], "lower": r["lower"],
-                     "upper": r["upper"], "p": r["p"], "n": tv.attrs["n"], "events": tv.attrs["events"]})
-    return ImmortalTimeComparison(pd.DataFrame(rows), tv, landmark, coding, caveats)
+    rows: list = []
+    tv_tables = []
+    for arms, exposures in exposure_populations(data):
+        cohort = data.cohort if arms is None else data.cohort[data.cohort["arm"].astype(str).isin(arms)]
+        base = [c for c in covariates if c not in exposure_cols and c not in data.post_baseline]
+        if arms is not None and len(arms) == 1:
+            base = [c for c in base if c != "arm"]
+        covs = [c for c in dict.fromkeys([*base, *post_covs, *exposures]) if cohort[c].dropna().nunique() > 1]
+        shown = [c for c in [*exposures, *post_covs] if c in covs]
+        agents = {a: c for a, c in data.exposures.items() if c in exposures}
+        label = None if arms is None else list(arms)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CoxWarning)
+                baseline = fit_model(build_design(code_cycles(cohort, coding, cutpoints, exposure_cols),
+                                                  endpoint, covs))
+                lm = fit_landmark(cohort, data.cycles, endpoint, covs, agents, landmark, coding, cutpoints)
+                tv = fit_time_varying(cohort, data.cycles, endpoint, covs, agents, coding,
+                                      start=baseline.coef, cutpoints=cutpoints)
+        except CoxModelError:
+            continue
+        for approach, fit in (("baseline", baseline), ("landmark", lm)):
+            rows += [{**r, "population": label} for r in _term_rows(fit, shown, approach)]
+        caveats += tv.attrs.get("caveats", [])
+        for var in shown:
+            for _, r in tv[(tv["term"] == var) | tv["term"].str.startswith(f"{var}[")].iterrows():
+                rows.append({"approach": "time_varying", "term": r["term"], "variable": var, "hr": r["hr"],
+                             "lower": r["lower"], "upper": r["upper"], "p": r["p"], "n": tv.attrs["n"],
+                             "events": tv.attrs["events"], "population": label})
+        tv_tables.append(tv.assign(population=[label] * len(tv)))
+    if not rows:
+        return NotEstimable("immortal_time_comparison", "non_convergence")
+    caveats.append(Caveat("immortal_time", {"variables": exposure_cols, "approach": "landmark_time_varying",
+                                            "landmark_months": landmark, "endpoint": endpoint}))
+    if post_covs:
+        caveats.append(Caveat("immortal_time", {"variables": post_covs, "timing": "unrecorded",
+                                                "endpoint": endpoint}))
+    tv_all = pd.concat(tv_tables, ignore_index=True) if tv_tables else pd.DataFrame()
+    return ImmortalTimeComparison(pd.DataFrame(rows), tv_all, landmark, coding, caveats)
 
 
 # ----------------------------------------------------------------------------- sparse levels and Firth
@@ -1184,3 +1242,311 @@ def multiple_imputation(data: PrognosticData, model: MultivariableResult, endpoi
 def selected_of(model) -> list:
     """The variables of a fitted multivariable model ([] when it is not estimable or absent)."""
     return list(model.selected) if is_estimable(model) else []
+
+
+# ----------------------------------------------------------------------------- discrimination and calibration
+#: Largest sample for the exact pairwise concordance (above it: lifelines' O(n log n) estimate, which
+#: differs from R only in the handling of pairs tied on a death time).
+CONCORDANCE_PAIRWISE_MAX = 5000
+
+
+def harrell_c(time, event, risk) -> float:
+    """Harrell's concordance index of a risk score (higher = shorter survival), as R's ``concordance()``.
+
+    A pair is comparable when the shorter time is a death (a censoring tied with a death counts as
+    later; two deaths at the same time are not compared). Concordant: the earlier death has the higher
+    score; pairs tied on the score count 1/2. R: ``concordance(Surv(time, event) ~ risk, reverse =
+    TRUE)`` and ``1 - survConcordance.fit`` (rms ``dxy.cens(type = "hazard")``: Dxy = 2 (C - 1/2)).
+    Above :data:`CONCORDANCE_PAIRWISE_MAX` patients, lifelines' ``concordance_index``.
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=int)
+    risk = np.asarray(risk, dtype=float)
+    if len(time) > CONCORDANCE_PAIRWISE_MAX:
+        from lifelines.utils import concordance_index
+        return float(concordance_index(time, -risk, event))
+    conc = disc = tied = 0.0
+    deaths = np.flatnonzero(event == 1)
+    for chunk in np.array_split(deaths, max(1, len(deaths) // 500 + 1)):
+        if not len(chunk):
+            continue
+        ti, ri = time[chunk][:, None], risk[chunk][:, None]
+        comparable = (time[None, :] > ti) | ((time[None, :] == ti) & (event[None, :] == 0))
+        conc += float((comparable & (ri > risk[None, :])).sum())
+        disc += float((comparable & (ri < risk[None, :])).sum())
+        tied += float((comparable & (ri == risk[None, :])).sum())
+    total = conc + disc + tied
+    return float((conc + tied / 2) / total) if total else np.nan
+
+
+def _candidate_columns(patients: pd.DataFrame, candidates: list[str]) -> dict:
+    """{variable: (column names, values n x k with NaN where missing)} coded as :func:`build_design`
+    codes the whole data (dummy columns against the first present level)."""
+    out = {}
+    for var in candidates:
+        s = patients[var]
+        if _is_categorical(s):
+            cats = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) \
+                else sorted(map(str, s.dropna().unique()))
+            present = [c for c in cats if (s == c).any()]
+            names = [f"{var}[{lev}]" for lev in present[1:]]
+            values = np.column_stack([(s == lev).to_numpy(dtype=float) for lev in present[1:]]) \
+                if len(present) > 1 else np.zeros((len(s), 0))
+            values[s.isna().to_numpy()] = np.nan
+        else:
+            names, values = [var], s.to_numpy(dtype=float)[:, None]
+        out[var] = (names, values)
+    return out
+
+
+def _varying(X: np.ndarray) -> np.ndarray:
+    """Columns that are not constant (a level absent from a resample, or the only level left)."""
+    return np.flatnonzero(X.max(axis=0) > X.min(axis=0)) if X.shape[0] else np.zeros(0, dtype=int)
+
+
+@dataclass
+class ConcordanceValidation:
+    """Apparent and optimism-corrected Harrell's C of a model-building procedure (Harrell's bootstrap).
+
+    ``optimism``: mean over the bootstrap replicates of C(training resample) - C(original data) of the
+    procedure refitted on each resample (``selection``: the whole univariable screening and the
+    multivariable fit; else the fixed model). ``used``: replicates in which the model could be fitted
+    (R's ``validate`` likewise drops failed fits); a replicate in which no variable is selected counts
+    with C = 1/2 on both (Dxy 0). ``times_selected``: {variable: replicates that selected it}.
+    R: ``rms::validate(cph(...), B = replicates)`` (fixed model; C = (Dxy + 1) / 2).
+    """
+
+    apparent: float
+    optimism: float
+    corrected: float
+    replicates: int
+    used: int
+    seed: int | None
+    selection: bool
+    times_selected: dict = field(default_factory=dict)
+    method: str = "bootstrap optimism correction (Harrell)"
+
+
+def _procedure_c(blocks, variables, time, event, idx, entry_p, entry_test, selection: bool):
+    """(C on the resample, C on the original data, selected variables) of one replicate; None: failed."""
+    chosen = []
+    if selection:
+        for var in variables:
+            names, values = blocks[var]
+            rows = idx[~np.isnan(values[idx]).any(axis=1)] if values.shape[1] else idx[:0]
+            Xv = values[rows]
+            cols = _varying(Xv)
+            if not len(cols) or event[rows].sum() == 0:
+                continue
+            fit = fit_coxph(time[rows], event[rows], Xv[:, cols])
+            if entry_test == "wald":
+                try:
+                    p = float(stats.chi2.sf(fit.coef @ np.linalg.solve(fit.cov, fit.coef), len(cols)))
+                except np.linalg.LinAlgError:
+                    p = np.nan
+            else:
+                p = fit.lr.p
+            if np.isfinite(p) and p < entry_p:
+                chosen.append(var)
+    else:
+        chosen = list(variables)
+    if not chosen:
+        return 0.5, 0.5, chosen
+    values = np.column_stack([blocks[v][1] for v in chosen])
+    complete = ~np.isnan(values).any(axis=1)
+    rows = idx[complete[idx]]
+    Xb = values[rows]
+    cols = _varying(Xb)
+    if not len(cols) or event[rows].sum() == 0:
+        return None
+    fit = fit_coxph(time[rows], event[rows], Xb[:, cols])
+    if not fit.estimable:
+        return None
+    beta = np.zeros(values.shape[1])
+    beta[cols] = fit.coef
+    train = harrell_c(time[rows], event[rows], Xb @ beta)
+    test = harrell_c(time[complete], event[complete], values[complete] @ beta)
+    return train, test, chosen
+
+
+def validate_concordance(patients: pd.DataFrame, endpoint: str, candidates: list[str],
+                         entry_p: float | None = 0.05, entry_test: str = "lr", replicates: int = 200,
+                         seed: int | None = 0, indices: np.ndarray | None = None) -> ConcordanceValidation | NotEstimable:
+    """Harrell's C of the model-building procedure, apparent and corrected for optimism by the bootstrap.
+
+    Each replicate draws n patients with replacement (``np.random.default_rng(seed)``; or the rows of
+    ``indices``, 0-based, replicates x n), reruns the WHOLE procedure on the resample (univariable
+    screening of ``candidates`` at ``entry_p`` with ``entry_test``, then the multivariable fit; with
+    ``entry_p`` None the fixed model of all ``candidates``), and records the C of the refitted model on the
+    resample minus its C on the original patients; the mean is the optimism (Harrell, Lee and Mark 1996;
+    Steyerberg 2019, ch. 17). Factor levels absent from a resample get coefficient 0. Efron ties;
+    Harrell's C as :func:`harrell_c`. R: ``rms::validate(fit, B = replicates)`` for a fixed model.
+    """
+    time_col, event_col = ENDPOINTS[endpoint]
+    data = patients[patients[[time_col, event_col]].notna().all(axis=1)]
+    time = data[time_col].to_numpy(dtype=float)
+    event = data[event_col].to_numpy(dtype=int)
+    n = len(time)
+    if event.sum() == 0:
+        return NotEstimable("concordance_validation", "no_events")
+    blocks = _candidate_columns(data, candidates)
+    selection = entry_p is not None
+    everyone = np.arange(n)
+    original = _procedure_c(blocks, candidates, time, event, everyone, entry_p, entry_test, selection)
+    if original is None or not original[2]:
+        return NotEstimable("concordance_validation", "no_variable_selected" if original else "non_convergence")
+    apparent = original[1]
+    if indices is None:
+        rng = np.random.default_rng(seed)
+        indices = rng.integers(0, n, size=(int(replicates), n))
+    indices = np.asarray(indices, dtype=int)
+    optimism, counts = [], {v: 0 for v in candidates}
+    for idx in indices:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = _procedure_c(blocks, candidates, time, event, idx, entry_p, entry_test, selection)
+        if res is None:
+            continue
+        optimism.append(res[0] - res[1])
+        for v in res[2]:
+            counts[v] += 1
+    if not optimism:
+        return NotEstimable("concordance_validation", "non_convergence")
+    opt = float(np.mean(optimism))
+    return ConcordanceValidation(float(apparent), opt, float(apparent - opt), int(len(indices)), len(optimism),
+                                 seed, selection, counts)
+
+
+def baseline_cumulative_hazard(fit: CoxFit) -> tuple[np.ndarray, np.ndarray]:
+    """(event times, cumulative baseline hazard at x = 0) of an unweighted right-censored Cox fit.
+
+    Efron-corrected increments for an Efron fit (d deaths at t: sum over j = 0..d-1 of
+    1 / (S0 - j/d D0)), Breslow's for a Breslow fit: R ``survfit(fit)`` (``ctype`` 2 or 1) with the
+    hazard for covariates 0 (``basehaz(fit, centered = FALSE)``).
+    """
+    from helpers.stats.cox import _efron_sums, _event_groups
+    groups = _event_groups(fit.time, fit.event)
+    sums = _efron_sums(np.asarray(fit.coef, dtype=float), fit.X, fit.ties, groups)
+    shift = float((fit.X @ fit.coef).max())          # _efron_sums shifts eta by its maximum
+    per_term = 1.0 / sums.s0
+    inc = np.bincount(groups.term_group, weights=per_term, minlength=len(groups.times)) * np.exp(-shift)
+    return groups.times, np.cumsum(inc)
+
+
+def predicted_survival(fit: CoxFit, months: float, X: np.ndarray | None = None) -> np.ndarray:
+    """S(months | x) = exp(-H0(months) exp(x b)) for the rows of ``X`` (default: the fit's own patients).
+    R: ``summary(survfit(fit, newdata), times = months)$surv``."""
+    times, H0 = baseline_cumulative_hazard(fit)
+    h = H0[np.searchsorted(times, months, side="right") - 1] if (times <= months).any() else 0.0
+    X = fit.X if X is None else np.asarray(X, dtype=float)
+    return np.exp(-h * np.exp(X @ fit.coef))
+
+
+@dataclass
+class Calibration:
+    """Predicted against observed survival at ``months`` in groups of predicted risk (apparent).
+
+    ``table``: group, n, events, predicted (mean predicted survival S(months | x) of the group),
+    observed (Kaplan-Meier at ``months``), lower, upper (its log-transformed 95% CI, as ``survfit``).
+    """
+
+    months: float
+    table: pd.DataFrame
+    endpoint: str
+    method: str = "Cox predicted S(t | x) (Efron baseline hazard) vs Kaplan-Meier in quantile groups"
+
+
+def calibration_at(result: "MultivariableResult", months: float = 12.0, groups: int = 4) -> Calibration | NotEstimable:
+    """Calibration of the multivariable model at ``months``: patients grouped by quantiles of predicted
+    survival, mean predicted S(months | x) against the Kaplan-Meier estimate of each group (as
+    ``rms::calibrate(u = months, cmethod = "KM")`` without its bootstrap; R: ``survfit(fit, newdata)``)."""
+    if isinstance(result, NotEstimable):
+        return result
+    fit = result.fit.engine
+    design = result.fit.design
+    if not fit.estimable or fit.separated or months >= float(np.max(design.time)):
+        return NotEstimable("calibration", "non_convergence" if not fit.estimable
+                            else ("separation" if fit.separated else "beyond_last_followup"))
+    from helpers.stats.survival import km_table
+    predicted = predicted_survival(fit, months)
+    k = max(1, min(int(groups), len(np.unique(predicted))))
+    codes = pd.qcut(pd.Series(-predicted).rank(method="first"), k, labels=False).to_numpy()
+    rows = []
+    for g in range(k):
+        m = codes == g
+        r = km_table(design.time[m], design.event[m], [months]).iloc[0]
+        obs = {k: (np.nan if r[c] is None else float(r[c])) for k, c in
+               (("observed", "surv"), ("lower", "lower"), ("upper", "upper"))}
+        rows.append({"group": g + 1, "n": int(m.sum()), "events": int(design.event[m].sum()),
+                     "predicted": float(predicted[m].mean()), **obs})
+    return Calibration(float(months), pd.DataFrame(rows), design.endpoint)
+
+
+# ----------------------------------------------------------------------------- REMARK profile
+def candidate_parameters(patients: pd.DataFrame, candidates: list[str]) -> int:
+    """Parameters the candidates would take in one model (levels - 1 per factor, 1 per number)."""
+    return int(sum(len(names) for names, _ in _candidate_columns(patients, candidates).values()))
+
+
+def events_per_candidate_parameter(data: PrognosticData, endpoint: str = "os") -> dict:
+    """{events, parameters, epv, threshold}: events of ``endpoint`` per candidate parameter (Riley et al.
+    2019: the events per parameter of the selection, not of the selected model); threshold: the plan's
+    ``epv_min``."""
+    _, event_col = ENDPOINTS[endpoint]
+    events = int(data.patients[event_col].sum())
+    k = candidate_parameters(data.patients, data.candidates)
+    return {"events": events, "parameters": k, "epv": events / k if k else np.nan,
+            "threshold": float(data.choices.get("epv_min", EPV_MIN))}
+
+
+def remark_profile(data: PrognosticData, models: dict) -> pd.DataFrame:
+    """REMARK profile (McShane et al. 2005, Altman et al. 2012): one row per model with patients,
+    events, candidate variables and parameters, the selection rule and missing data.
+
+    ``models``: {name: MultivariableResult | NotEstimable | UnivariableResult}. Columns: model, endpoint,
+    patients_total, patients, events, excluded_missing, candidates, candidate_parameters, selection,
+    entry_p, entry_test, parameters, variables.
+    """
+    rows = []
+    k = candidate_parameters(data.patients, data.candidates)
+    for name, m in models.items():
+        if m is None:
+            continue
+        if isinstance(m, UnivariableResult):
+            t = m.table
+            rows.append({"model": name, "endpoint": m.endpoint, "patients_total": int(len(data.patients)),
+                         "patients": int(t["n_model"].max()) if len(t) else 0,
+                         "events": int(t["events_model"].max()) if len(t) else 0,
+                         "excluded_missing": int(t.groupby("variable")["n_missing"].first().max()) if len(t) else 0,
+                         "candidates": len(data.candidates), "candidate_parameters": k, "selection": "none",
+                         "entry_p": None, "entry_test": None, "parameters": None, "variables": m.variables})
+            continue
+        if isinstance(m, NotEstimable):
+            rows.append({"model": name, "endpoint": None, "patients_total": int(len(data.patients)),
+                         "patients": None, "events": None, "excluded_missing": None,
+                         "candidates": len(data.candidates), "candidate_parameters": k, "selection": m.reason,
+                         "entry_p": None, "entry_test": None, "parameters": None, "variables": []})
+            continue
+        rows.append({"model": name, "endpoint": m.endpoint, "patients_total": int(len(data.patients)),
+                     "patients": m.n, "events": m.events, "excluded_missing": m.n_missing,
+                     "candidates": len(data.candidates), "candidate_parameters": k,
+                     "selection": "univariable_screening" if m.entry_p is not None else "fixed",
+                     "entry_p": m.entry_p, "entry_test": m.entry_test, "parameters": m.n_params,
+                     "variables": list(m.selected)})
+    return pd.DataFrame(rows)
+
+
+def published_specification_caveats(paper: "MultivariableResult", data: PrognosticData) -> list:
+    """The biases of a published specification: immortal time (post-baseline terms) and extrapolation
+    (an exposure given in some arms only, compared across arms where it is zero by design)."""
+    if not is_estimable(paper):
+        return []
+    out = []
+    post = [v for v in paper.selected if v in data.post_baseline]
+    if post:
+        out.append(Caveat("immortal_time", {"variables": post, "endpoint": paper.endpoint}))
+    for var, arms in data.arm_only.items():
+        if var in paper.selected and arms:
+            out.append(Caveat("extrapolation", {"variable": var, "arms": list(arms),
+                                                "with_arm": "arm" in paper.selected}))
+    return out

@@ -49,14 +49,29 @@ def _counts_column(kind: str, arms: Sequence[str]) -> str:
 HEADLINE_FOOTNOTE = (
     "Published: as printed in the abstract of the publication. Reproduced: this supplement's "
     "analysis of the data set named in the software section. Difference: reproduced minus published "
-    "(months, with the relative difference) for medians; for P values the arithmetic difference where "
-    "both are numbers and whether both lead to the same conclusion at the two-sided 5% level; for "
-    "statements whether our estimate agrees with the published direction and significance. "
-    "\"Not computed\": the analysis section has not produced this number.")
+    "(months, with the relative difference, for medians; the arithmetic difference for P values printed "
+    "as numbers). Status, the one agreement metric of this comparison: a number matches when ours, rounded "
+    "to the decimals printed, equals the printed value (a bound such as < 0.001 when ours satisfies it); a "
+    "statement matches when our estimate has the published direction and significance at the two-sided 5% "
+    "level; \"reproduced\" or \"not reproduced\" for a value that matches or not, \"calibration target\" "
+    "for a value the synthetic data were generated to match (its agreement shows that the generator "
+    "worked, not that the analysis replicates the publication).")
 BASELINE_FOOTNOTE = (
     "Counts per arm, reference arm first. Published counts are shown as printed, including the two histology "
     "cells that do not add up to the printed totals. Difference: reproduced minus printed count, per "
-    "arm. P comparison: reproduced minus printed P and the conclusion at the two-sided 5% level.")
+    "arm. P comparison: whether our P, rounded to the decimals printed, equals the printed P, with the "
+    "arithmetic difference.")
+
+#: Status of a compared value (the one agreement metric: "matches as printed").
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+CALIBRATION_TARGET = "calibration target"
+#: Headline rows that compare a published statement (not a number).
+STATEMENT_ROWS = ("Objective response rate", "Disease control rate", "Treatment-related adverse events")
+#: Identifiers of the headline quantities, as named by the plan's ``reproduction.calibration_targets``.
+QUANTITY_IDS = ("os_median:<arm>", "pfs_median:<arm>", "os_p", "pfs_p", "orr", "dcr", "trae",
+                "table1_counts", "table1_p", "multivariable_os_factors")
+
 
 #: Where each reproduced quantity lives in results.json; the first path found is used.
 RESULT_PATHS: dict[str, tuple[str, ...]] = {
@@ -70,7 +85,8 @@ RESULT_PATHS: dict[str, tuple[str, ...]] = {
     "trae_rate": ("safety.any_grade.{arm}.rate",),
     "trae_p": ("safety.any_grade.p",),
     "trae_test": ("safety.any_grade.test",),
-    "cox_terms": ("cox.multivariable_paper", "cox.multivariable"),    # list of {term, hr, lower, upper, p}
+    # the published specification (issue 13: cox.replication.terms; earlier cox.multivariable_paper)
+    "cox_terms": ("cox.replication.terms", "cox.multivariable_paper"),    # list of {term, hr, lower, upper, p}
 }
 
 
@@ -147,15 +163,41 @@ def _significant(printed: Any) -> bool | None:
     return value <= ALPHA if bound else value < ALPHA
 
 
+def _decimals(printed: Any, minimum: int = 0) -> int:
+    """Decimals of a printed number (at least ``minimum``: YAML reads a printed 0.900 as 0.9)."""
+    text = repr(float(printed)) if not isinstance(printed, str) else printed.strip()
+    if "e" in text.lower():
+        return max(minimum, 6)
+    return max(minimum, len(text.split(".", 1)[1]) if "." in text else 0)
+
+
+def matches_printed(printed: Any, reproduced: float | None, minimum_decimals: int = 0) -> bool | None:
+    """True when ``reproduced`` rounded to the printed decimals equals ``printed`` (a bound "<0.001":
+    when ``reproduced`` satisfies it); None when either is missing. The one agreement metric of the
+    comparison. ``minimum_decimals``: P values are printed with 3, medians with 1."""
+    if reproduced is None or printed is None:
+        return None
+    value, bound = _p_bound(printed)
+    if value is None:
+        return None
+    if bound:
+        return float(reproduced) < value
+    d = _decimals(printed, minimum_decimals)
+    return abs(round(float(reproduced), d) - value) < 0.5 * 10 ** -(d + 3)
+
+
 def compare_p(published: Any, reproduced: float | None) -> str:
-    """Difference cell for a P value: its conclusion at 5% and, when both are numbers, the difference."""
+    """Comparison cell of a P value: whether ours matches the printed P (3 decimals at least) and,
+    when both are numbers, the arithmetic difference."""
     if reproduced is None:
         return NOT_COMPUTED
-    pub_sig, rep_sig = _significant(published), reproduced < ALPHA
-    verdict = "same conclusion at 5%" if pub_sig == rep_sig else "different conclusion at 5%"
+    match = matches_printed(published, reproduced, 3)
+    if match is None:
+        return "–"
+    verdict = "matches as printed" if match else "differs as printed"
     value, bound = _p_bound(published)
     if value is not None and not bound:
-        return f"{_signed(reproduced - value, 3)}; {verdict}"
+        return f"{verdict} ({_signed(reproduced - value, 3)})"
     return verdict
 
 
@@ -185,18 +227,59 @@ def _rate_statement(results: dict, ep: str, rate_key: str, p_key: str, test_key:
     return text, bool(higher and float(p) < ALPHA)
 
 
-def compare_headline(results: dict, published: dict) -> pd.DataFrame:
+def _status(match: bool | None, calibration: bool, computed: bool, published: bool) -> str:
+    """Status cell: reproduced / not reproduced / calibration target (matches | differs)."""
+    if not published:
+        return f"{CALIBRATION_TARGET} (assumed; not published)" if calibration else NOT_PUBLISHED
+    if not computed or match is None:
+        return NOT_COMPUTED
+    if calibration:
+        return f"{CALIBRATION_TARGET} ({'matches' if match else 'differs'})"
+    return REPRODUCED if match else NOT_REPRODUCED
+
+
+def calibration_targets(results: dict, targets: Iterable[str] | None) -> set[str]:
+    """The calibration targets that apply: those of the plan (``reproduction.calibration_targets``), only
+    for synthetic data (results ``data.synthetic`` not false)."""
+    if not targets or _get(results, "data.synthetic") is False:
+        return set()
+    return {str(t) for t in targets}
+
+
+def term_label(term: str, dictionary: Any = None) -> str:
+    """A model term in words: "kps_group[< 70]" -> "KPS score: < 70" with the study dictionary's labels
+    (``Dictionary.label`` / ``level_label``); the term itself without a dictionary."""
+    if dictionary is None:
+        return str(term)
+    match = re.fullmatch(r"(.+?)\[(.*)\]", str(term))
+    name, level = (match.group(1), match.group(2)) if match else (str(term), None)
+    try:
+        label = dictionary.label(name)
+        return label if level is None else f"{label}: {dictionary.level_label(name, level)}"
+    except Exception:  # noqa: BLE001  an unknown term is shown as it is
+        return str(term)
+
+
+def compare_headline(results: dict, published: dict, targets: Iterable[str] | None = None,
+                     dictionary: Any = None) -> pd.DataFrame:
     """The abstract's numbers and statements next to ours.
 
-    Columns: Quantity, Published, Reproduced, Difference (reproduced − published: months for
-    medians; for P values the conclusion at the 5% level; for statements whether ours agrees).
+    Columns: Quantity, Published, Reproduced, Difference (reproduced − published: months for medians,
+    the arithmetic difference for P values), Status (the one agreement metric, see
+    :data:`HEADLINE_FOOTNOTE`). ``targets``: identifiers of :data:`QUANTITY_IDS` that were calibration
+    targets of the synthetic data (the plan's ``reproduction.calibration_targets``); their status reads
+    "calibration target", never "reproduced".
+    ``dictionary``: the study's data dictionary, to name model terms in words (:func:`term_label`).
     """
     abstract = published.get("abstract", {})
     arms = published_arms(published)
+    calibrated = calibration_targets(results, targets)
     rows: list[dict] = []
 
-    def add(quantity, pub, rep, diff):
-        rows.append({"Quantity": quantity, "Published": pub, "Reproduced": rep, "Difference": diff})
+    def add(quantity, pub, rep, diff, match, qid, is_published=True):
+        computed = rep != NOT_COMPUTED
+        rows.append({"Quantity": quantity, "Published": pub, "Reproduced": rep, "Difference": diff,
+                     "Status": _status(match, qid in calibrated, computed, is_published)})
 
     for endpoint, name in (("os", "overall survival"), ("pfs", "progression-free survival")):
         pub_medians = abstract.get(f"{endpoint}_median_months", {}) or {}
@@ -205,64 +288,78 @@ def compare_headline(results: dict, published: dict) -> pd.DataFrame:
             pub = pub_medians.get(arm)
             add(f"Median {name}, {arm} (months)", NOT_PUBLISHED if pub is None else _num(pub),
                 _num(rep), compare_number(pub, rep, unit=" months") if pub is not None else
-                ("–" if rep is not None else NOT_COMPUTED))
+                ("–" if rep is not None else NOT_COMPUTED),
+                matches_printed(pub, rep, 1), f"{endpoint}_median:{arm}", pub is not None)
         pub_p = abstract.get(f"{endpoint}_p")
         rep_p = find_result(results, f"{endpoint}_p")
-        add(f"Log-rank P, {name}", _p(pub_p), _p(rep_p), compare_p(pub_p, rep_p))
+        value, bound = _p_bound(pub_p)
+        diff = (NOT_COMPUTED if rep_p is None else
+                _signed(rep_p - value, 3) if value is not None and not bound else "–")
+        add(f"Log-rank P, {name}", _p(pub_p) if pub_p is not None else NOT_PUBLISHED, _p(rep_p), diff,
+            matches_printed(pub_p, rep_p, 3), f"{endpoint}_p", pub_p is not None)
 
     for ep, name in (("orr", "Objective response rate"), ("dcr", "Disease control rate")):
         text, agrees = _rate_statement(results, ep, "rate", "rate_p", "rate_test", ep.upper(), arms)
-        add(name, str(abstract.get(ep, NOT_PUBLISHED)), text, _agreement(agrees))
+        add(name, str(abstract.get(ep, NOT_PUBLISHED)), text, "–", agrees, ep, ep in abstract)
 
     text, higher_sig = _rate_statement(results, "", "trae_rate", "trae_p", "trae_test", "Any TRAE", arms)
-    if higher_sig is None:
-        agrees = None
-    else:
-        p = find_result(results, "trae_p")
-        agrees = float(p) >= ALPHA
-    add("Treatment-related adverse events", str(abstract.get("trae", NOT_PUBLISHED)), text,
-        _agreement(agrees))
+    agrees = None if higher_sig is None else float(find_result(results, "trae_p")) >= ALPHA
+    add("Treatment-related adverse events", str(abstract.get("trae", NOT_PUBLISHED)), text, "–", agrees,
+        "trae", "trae" in abstract)
 
-    add_baseline_summary(rows, compare_baseline(results, published))
+    for row in baseline_summary(compare_baseline(results, published)):
+        qid = row.pop("id")
+        match = row.pop("match")
+        add(row["Quantity"], row["Published"], row["Reproduced"], row["Difference"], match, qid)
 
     factors = abstract.get("multivariable_os_factors") or []
     terms = find_result(results, "cox_terms")
-    ours = None if not isinstance(terms, list) else [
-        str(t.get("term")) for t in terms
-        if isinstance(t, dict) and t.get("p") is not None and float(t["p"]) < ALPHA]
-    add("Independent factors for overall survival (multivariable Cox)",
+    terms = [t for t in terms if isinstance(t, dict)] if isinstance(terms, list) else None
+    ours = None if terms is None else [
+        term_label(t.get("term"), dictionary) for t in terms if t.get("p") is not None and float(t["p"]) < ALPHA]
+    match = None if not terms else len(ours) == len(terms)
+    add("Independent factors for overall survival (published specification, multivariable Cox)",
         "; ".join(factors) or NOT_PUBLISHED,
         NOT_COMPUTED if ours is None else ("; ".join(map(str, ours)) or "none significant"),
-        NOT_COMPUTED if ours is None else
-        f"{len(ours)} terms with P < 0.05 in ours vs {len(factors)} published factors")
+        NOT_COMPUTED if ours is None else f"{len(ours)} of {len(terms)} terms with P < 0.05",
+        match, "multivariable_os_factors", bool(factors))
     return pd.DataFrame(rows)
 
 
-def add_baseline_summary(rows: list[dict], baseline: pd.DataFrame) -> None:
-    """Two summary rows for Table 1 (counts per level and arm; tests) from :func:`compare_baseline`.
-
-    The per-level comparison itself is shown by the baseline section (02-baseline).
-    """
+def baseline_summary(baseline: pd.DataFrame) -> list[dict]:
+    """Two rows for Table 1 from :func:`compare_baseline`: the counts per level and arm, and the P
+    values, each with the one agreement metric (a count matches when equal; a P value when ours,
+    rounded to the printed decimals, equals it). The per-level comparison is shown by 02-baseline.
+    Each row: Quantity, Published, Reproduced, Difference, ``match`` (all match; None when not
+    computed) and ``id`` (``table1_counts`` / ``table1_p``)."""
     published_column = next(c for c in baseline.columns if str(c).startswith("Published n ("))
-    cells = [d for d, p in zip(baseline["Difference"], baseline[published_column])
-             if p != NOT_PUBLISHED]
-    n_cells = 2 * len(cells)
-    compared = [d for d in cells if re.fullmatch(r"[0-9+−/]+", str(d))]
-    differing = sum(1 for d in compared for x in str(d).split("/") if x != "0")
-    p_rows = [(p, c) for p, c in zip(baseline["Published P"], baseline["P comparison"])
+    cells = [d for d, p in zip(baseline["Difference"], baseline[published_column]) if p != NOT_PUBLISHED]
+    compared = [x for d in cells if re.fullmatch(r"[0-9+−/–]+", str(d)) for x in str(d).split("/") if x != "–"]
+    differing = sum(1 for x in compared if x != "0")
+    p_rows = [c for p, c in zip(baseline["Published P"], baseline["P comparison"])
               if p not in ("", NOT_PUBLISHED)]
-    same = sum(1 for _, c in p_rows if "same conclusion" in str(c))
-    p_compared = sum(1 for _, c in p_rows if "conclusion" in str(c))
-    rows.append({"Quantity": "Published Table 1: patients per level and arm",
-                 "Published": f"{n_cells} counts printed",
-                 "Reproduced": (f"{2 * len(compared) - differing} identical" if compared else NOT_COMPUTED),
-                 "Difference": (f"{differing} of {2 * len(compared)} differ (see the baseline section)"
-                                if compared else NOT_COMPUTED)})
-    rows.append({"Quantity": "Published Table 1: P values of the between-arm tests",
-                 "Published": f"{len(p_rows)} printed",
-                 "Reproduced": f"{p_compared} computed" if p_compared else NOT_COMPUTED,
-                 "Difference": (f"same conclusion at 5% for {same} of {p_compared}" if p_compared
-                                else NOT_COMPUTED)})
+    p_compared = [c for c in p_rows if "as printed" in str(c)]
+    p_match = sum(1 for c in p_compared if str(c).startswith("matches"))
+    n_printed = sum(len([x for x in str(p).split("/") if x != "–"])
+                    for p in baseline[published_column] if p != NOT_PUBLISHED)
+    return [
+        {"Quantity": "Published Table 1: patients per level and arm", "Published": f"{n_printed} counts printed",
+         "Reproduced": (f"{len(compared) - differing} of {len(compared)} identical" if compared else NOT_COMPUTED),
+         "Difference": (f"{differing} differ (see the baseline section)" if compared else NOT_COMPUTED),
+         "match": (differing == 0) if compared else None, "id": "table1_counts"},
+        {"Quantity": "Published Table 1: P values of the between-arm tests", "Published": f"{len(p_rows)} printed",
+         "Reproduced": (f"{p_match} of {len(p_compared)} match as printed" if p_compared else NOT_COMPUTED),
+         "Difference": (f"{len(p_compared) - p_match} differ" if p_compared else NOT_COMPUTED),
+         "match": (p_match == len(p_compared)) if p_compared else None, "id": "table1_p"},
+    ]
+
+
+def add_baseline_summary(rows: list[dict], baseline: pd.DataFrame) -> None:
+    """Append the two Table 1 rows of :func:`baseline_summary` to ``rows`` (earlier interface)."""
+    for row in baseline_summary(baseline):
+        row.pop("id")
+        row.pop("match")
+        rows.append(row)
 
 
 def _agreement(agrees: bool | None) -> str:
@@ -333,30 +430,44 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
     setting, patients per arm) and with ``results`` the analysed patients per arm (from
     ``baseline.n``), as ready-formatted strings in ``text`` for the design section's prose.
     """
-    def count(frame, column, predicate):
-        return int(sum(1 for v in frame[column] if predicate(str(v))))
-
+    status = [str(v) for v in headline["Status"]] if "Status" in headline else []
+    independent = [v for v in status if v in (REPRODUCED, NOT_REPRODUCED)]
+    calibration = [v for v in status if v in (f"{CALIBRATION_TARGET} (matches)", f"{CALIBRATION_TARGET} (differs)")]
+    compared = independent + calibration
+    matched = [v for v in compared if v in (REPRODUCED, f"{CALIBRATION_TARGET} (matches)")]
+    missing = sum(1 for v in headline["Reproduced"] if str(v) == NOT_COMPUTED)
     logrank = headline[headline["Quantity"].str.startswith("Log-rank P")]
-    n_p = count(logrank, "Difference", lambda v: "conclusion" in v)
-    n_same = count(logrank, "Difference", lambda v: "same conclusion" in v)
-    n_statements = count(headline, "Difference", lambda v: v in ("agrees", "does not agree"))
-    n_agree = count(headline, "Difference", lambda v: v == "agrees")
-    missing = count(headline, "Reproduced", lambda v: v == NOT_COMPUTED) + \
-        count(baseline, "Reproduced P (test)", lambda v: v == NOT_COMPUTED)
+    p_compared = [v for v in logrank.get("Status", []) if v not in (NOT_COMPUTED, NOT_PUBLISHED)]
+    statements = headline[headline["Quantity"].isin(STATEMENT_ROWS)]
+    s_compared = [v for v in statements.get("Status", []) if v not in (NOT_COMPUTED, NOT_PUBLISHED)]
+
+    def n_match(values):
+        return sum(1 for v in values if v in (REPRODUCED, f"{CALIBRATION_TARGET} (matches)"))
+
     diffs: dict[str, list[str]] = {}
     variable = ""
     for _, row in baseline.iterrows():
         variable = row["Characteristic"] or variable
         diffs.setdefault(variable, []).append(str(row["Difference"]))
-    numeric = {v: d for v, d in diffs.items() if all(re.fullmatch(r"[0-9+−/]+", x) for x in d)}
-    compared = len(numeric)
-    exact = sum(all(set(x) <= set("0/") for x in d) for d in numeric.values())
+    numeric = {v: d for v, d in diffs.items() if all(re.fullmatch(r"[0-9+−/–]+", x) for x in d)}
     payload = {"headline_rows": len(headline), "baseline_rows": len(baseline),
-               "p_values_compared": n_p, "p_values_same_conclusion": n_same,
-               "statements_compared": n_statements, "statements_agree": n_agree,
-               "baseline_variables_compared": compared, "baseline_variables_exact": exact,
+               # the one agreement metric (matches as printed), over the rows of the headline table
+               "compared": len(compared), "matched": len(matched),
+               "calibration_targets": len(calibration),
+               "calibration_targets_matched": n_match(calibration),
+               "independent_compared": len(independent), "independent_matched": n_match(independent),
+               # earlier keys, counted with the same metric
+               "p_values_compared": len(p_compared), "p_values_same_conclusion": n_match(p_compared),
+               "statements_compared": len(s_compared), "statements_agree": n_match(s_compared),
+               "baseline_variables_compared": len(numeric),
+               "baseline_variables_exact": sum(all(set(x) <= set("0/–") for x in d) for d in numeric.values()),
                "not_computed": missing}
     text = {k: str(v) for k, v in payload.items()}
+    text["summary_sentence"] = summary_sentence(payload)
+    text["not_computed_sentence"] = (
+        "" if not missing else
+        f"{missing} entr{'ies' if missing != 1 else 'y'} marked \"not computed\" belong{'' if missing != 1 else 's'} to "
+        "analyses whose results were not available when this document was produced.")
     codes = published_arms(published) or tuple(
         str(a) for a in (_get(results or {}, "baseline.n") or {}) if a != "Overall")
     if published is not None:
@@ -380,6 +491,26 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
             text[f"n_{arm_key(a)}"] = str(arm_n if arm_n is not None else n.get(a, NOT_COMPUTED))
     payload["text"] = text
     return payload
+
+
+def summary_sentence(payload: dict) -> str:
+    """The comparison in one metric, in words (``reproduction.text.summary_sentence``); no clause for a
+    case that does not occur."""
+    compared, matched = payload["compared"], payload["matched"]
+    if not compared:
+        return "No published value could be compared with this re-analysis."
+    out = (f"Of {compared} published value{'s' if compared != 1 else ''} compared, {matched} "
+           f"match{'es' if matched == 1 else ''} as printed.")
+    k, km = payload["calibration_targets"], payload["calibration_targets_matched"]
+    if k:
+        j, jm = payload["independent_compared"], payload["independent_matched"]
+        out += (f" {k} of them {'were calibration targets' if k != 1 else 'was a calibration target'} of the "
+                f"generator of the synthetic data ({km} match{'es' if km == 1 else ''}): the data were made to "
+                f"reproduce {'them' if k != 1 else 'it'}, so agreement there shows that the generator worked, "
+                "not that the publication's findings replicate.")
+        out += (f" Of the {j} values that were not calibration targets, {jm} match{'es' if jm == 1 else ''}."
+                if j else " No compared value is independent of the calibration.")
+    return out
 
 
 def arm_key(arm: str) -> str:
@@ -532,4 +663,6 @@ def direct_dependencies(pyproject: str | Path | None = None) -> list[str]:
 __all__: Iterable[str] = (
     "load_published", "find_result", "compare_headline", "compare_baseline", "compare_p",
     "compare_number", "reproduction_results", "make_software_table", "make_checksum_table", "load_all",
+    "matches_printed", "baseline_summary", "calibration_targets", "summary_sentence", "REPRODUCED",
+    "NOT_REPRODUCED", "CALIBRATION_TARGET", "QUANTITY_IDS", "term_label",
 )

@@ -16,12 +16,17 @@ Conventions
 * Terms are used as recorded (runs of white space collapsed, surrounding white space removed); the
   term rows are sorted by decreasing overall any-grade frequency (then grade >= 3 frequency, then
   alphabetically).
-* P per term: two-sided Fisher's exact test on the 2 x 2 table arm x (event, no event), as R
-  ``fisher.test(x)$p.value``. When no patient (or every patient) had the event only one table is
-  possible and P = 1, as R's fisher.test (chi-square is undefined there). The summary rows (any event,
-  any event of special interest) use :func:`helpers.stats.contingency.test_association` with the
-  chosen rule (default the Table 1 rule). Test names are the short names of
-  :class:`~helpers.stats.types.TestResult` ("pearson", "yates", "fisher").
+* One test for every row (summary rows and terms alike), chosen by the plan's ``safety.test_rule``:
+  ``fisher`` (default): two-sided Fisher's exact test on the 2 x 2 table arm x (event, no event), as R
+  ``fisher.test(x)$p.value``; ``cochran`` / ``modern``: the rule of
+  :func:`helpers.stats.contingency.test_association`. When no patient (or every patient) had the
+  event only one table is possible and P = 1, as R's fisher.test (chi-square is undefined there).
+  Test names are the short names of :class:`~helpers.stats.types.TestResult` ("pearson", "yates",
+  "fisher").
+* Summary by highest grade (:func:`summarise_grades`): patients whose worst grade over all terms is
+  3, 4 or 5 (each patient counted once, at the highest grade); grade 5 events are the treatment-related
+  deaths. With the optional column ``action`` (``none``, ``dose_reduced``, ``interrupted``,
+  ``discontinued``): patients with at least one event that led to each action.
 * Events of special interest (optional, analysis plan ``safety.special_interest``): a configured list
   of terms (e.g. the immune-related events of one drug class; see :class:`SpecialInterest`), counted
   only in the arms the configuration lists; in the other arms the count is not applicable (None) and
@@ -46,15 +51,20 @@ from helpers.stats.types import NotEstimable, TestResult
 __all__ = [
     "SafetyDataError", "SpecialInterest", "SafetyAnalysis", "DEFAULT_CHOICES", "LEVELS",
     "worst_grades", "count_adverse_events", "listed_terms", "analyse_safety_tables", "analyse_safety",
+    "ACTIONS", "GRADE_ROWS", "summarise_grades",
 ]
 
 #: Severity levels counted per term: any grade, and grade >= ``severe_grade`` (3).
 LEVELS: tuple[str, ...] = ("any_grade", "grade3plus")
 #: The choices of the analysis plan's ``safety`` block and their defaults (analysis.yaml).
-DEFAULT_CHOICES: dict = {"test_rule": "cochran", "min_term_percent": 10, "ctcae_version": "5.0",
+DEFAULT_CHOICES: dict = {"test_rule": "fisher", "min_term_percent": 10, "ctcae_version": "5.0",
                          "special_interest": None}
 
-Rule = Literal["cochran", "modern", "paper"]
+Rule = Literal["fisher", "cochran", "modern", "paper"]
+#: Values of the optional adverse-event column ``action`` that modify the treatment, in table order.
+ACTIONS: tuple[str, ...] = ("discontinued", "dose_reduced", "interrupted")
+#: Rows of :func:`summarise_grades`: any grade, grade >= 3, highest grade 3, 4, 5, then the actions.
+GRADE_ROWS: tuple[str, ...] = ("any_grade", "grade3plus", "grade_3", "grade_4", "grade_5")
 #: ``test:<level>`` of a row whose arms cannot be compared because an arm has no patients.
 NOT_ESTIMABLE = "not_estimable"
 
@@ -173,11 +183,13 @@ def _arm_order(patients: pd.DataFrame, arm_col: str, arm_order: Sequence[str] | 
 
 
 # ----------------------------------------------------------------------------- counting
-def _test(table: np.ndarray, rule: str, per_term: bool) -> TestResult:
-    """Between-arm test of one row: Fisher per term; the summary rows by the rule."""
+def _test(table: np.ndarray, rule: str, per_term: bool = False) -> TestResult:
+    """Between-arm test of one row, the same for summary rows and terms: Fisher's exact test
+    (``rule`` "fisher") or the rule of :func:`helpers.stats.contingency.test_association`.
+    ``per_term`` is kept for callers of earlier versions and has no effect."""
     k = table[:, 0]
     total = int(table.sum())
-    if per_term or k.sum() == 0 or k.sum() == total:
+    if rule == "fisher" or k.sum() == 0 or k.sum() == total:
         # an empty margin (no patient or every patient with the event) admits one table only:
         # Fisher's P = 1, as R's fisher.test; chi-square is undefined there
         return TestResult(statistic=None, df=None, p=float(fisher_exact_rxc(table)), test="fisher")
@@ -215,7 +227,7 @@ def _row(term: str | None, kind: str, special: bool, any_k: dict, g3_k: dict, n:
     return row
 
 
-def count_adverse_events(patients: pd.DataFrame, adverse_events: pd.DataFrame, rule: Rule = "cochran",
+def count_adverse_events(patients: pd.DataFrame, adverse_events: pd.DataFrame, rule: Rule = "fisher",
                          special_interest: SpecialInterest | None = None, arm_col: str = "arm",
                          arm_order: Sequence[str] | None = None) -> pd.DataFrame:
     """Patients with each adverse event per arm, any grade and grade >= 3, with P values.
@@ -226,9 +238,9 @@ def count_adverse_events(patients: pd.DataFrame, adverse_events: pd.DataFrame, r
         All treated patients (``patient_id``, ``arm``); the denominators.
     adverse_events : DataFrame
         Raw rows (``patient_id``, ``term``, ``grade``) or worst grades (``worst_grade``).
-    rule : {"cochran", "modern"}  ("paper": former name of "cochran")
-        Test rule of the summary rows (:func:`helpers.stats.contingency.test_association`); terms
-        always use Fisher's exact test.
+    rule : {"fisher", "cochran", "modern"}  ("paper": former name of "cochran")
+        Test of every row (summary rows and terms): Fisher's exact test, or the rule of
+        :func:`helpers.stats.contingency.test_association`.
     special_interest : SpecialInterest, optional
         Events of special interest; without it there is no ``"special"`` row and no term is flagged.
     arm_order : sequence of str, optional
@@ -321,6 +333,8 @@ class SafetyAnalysis:
     special_interest: SpecialInterest | None = None
     ctcae_version: str = "5.0"
     caveats: tuple = field(default_factory=tuple)
+    #: DataFrame of :func:`summarise_grades` (None for results of earlier versions)
+    grades: pd.DataFrame | None = None
 
     def summary_row(self, kind: str = "any") -> pd.Series | None:
         """The summary row ``"any"`` or ``"special"`` (None when absent)."""
@@ -362,9 +376,10 @@ def analyse_safety_tables(patients: pd.DataFrame, adverse_events: pd.DataFrame, 
     unknown = [a for a in (special_interest.arms or ()) if a not in arms] if special_interest else []
     if unknown:
         raise SafetyDataError(f"special_interest.arms: {unknown} not among the study's arms {list(arms)}")
+    grades = summarise_grades(patients, adverse_events, rule, arm_col, list(arms))
     return SafetyAnalysis(arms=arms, n=dict(counts.attrs["n"]), counts=counts, rule=rule,
                           min_term_percent=float(min_term_percent), special_interest=special_interest,
-                          ctcae_version=str(ctcae_version))
+                          ctcae_version=str(ctcae_version), grades=grades)
 
 
 def analyse_safety(study, choices: Mapping | None = None) -> SafetyAnalysis:
@@ -375,7 +390,7 @@ def analyse_safety(study, choices: Mapping | None = None) -> SafetyAnalysis:
     study : helpers.data.load.Study
         ``patients`` (denominators) and ``adverse_events`` (or ``ae_worst``); arms from ``study.config``.
     choices : mapping, optional
-        The ``safety`` block of analysis.yaml: ``test_rule`` ("cochran" | "modern"), ``min_term_percent``
+        The ``safety`` block of analysis.yaml: ``test_rule`` ("fisher" | "cochran" | "modern"), ``min_term_percent``
         (percent), ``ctcae_version``, ``special_interest`` (see :class:`SpecialInterest`; none by
         default). Missing keys take :data:`DEFAULT_CHOICES`.
     """
@@ -383,7 +398,59 @@ def analyse_safety(study, choices: Mapping | None = None) -> SafetyAnalysis:
     events = study.adverse_events if study.adverse_events is not None else study.ae_worst
     if events is None:
         events = pd.DataFrame({"patient_id": [], "term": [], "grade": []})
+
     return analyse_safety_tables(study.patients, events, arm_order=study_arms(study.config),
                                  rule=c["test_rule"], min_term_percent=float(c["min_term_percent"]),
                                  special_interest=SpecialInterest.from_plan(c["special_interest"]),
                                  ctcae_version=str(c["ctcae_version"]))
+
+
+# ----------------------------------------------------------------------------- summary by highest grade
+def summarise_grades(patients: pd.DataFrame, adverse_events: pd.DataFrame, rule: Rule = "fisher",
+                     arm_col: str = "arm", arm_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Patients per arm by highest grade over all terms, and with events that changed the treatment.
+
+    Rows (``kind``): ``any_grade`` (any event), ``grade3plus`` (worst grade >= 3), ``grade_3``,
+    ``grade_4``, ``grade_5`` (worst grade exactly 3, 4, 5; grade 5 = treatment-related death), then,
+    only when ``adverse_events`` has the optional column ``action``, ``action_discontinued``,
+    ``action_dose_reduced``, ``action_interrupted`` (patients with at least one event that led to it;
+    an empty action is not recorded and counts as none). Columns ``k:<arm>`` (patients), ``p``,
+    ``test``, ``statistic``, ``df`` (one test for every row: see :func:`_test`). ``attrs``: ``arms``,
+    ``n``, ``rule``, ``has_actions``.
+
+    R: ``w <- aggregate(grade ~ patient_id, ae, max)``; ``table(arm, w$grade == 4)``;
+    ``fisher.test(x)$p.value``.
+    """
+    arms = _arm_order(patients, arm_col, arm_order)
+    arm_of = patients.set_index("patient_id")[arm_col].astype(str)
+    n = {arm: int((arm_of == arm).sum()) for arm in arms}
+    grade_col = "grade" if "grade" in adverse_events.columns else "worst_grade"
+    ae = adverse_events.copy()
+    ae["_grade"] = pd.to_numeric(ae[grade_col], errors="coerce")
+    worst = ae.groupby("patient_id")["_grade"].max()
+    sets: dict[str, set] = {
+        "any_grade": set(worst.index),
+        "grade3plus": set(worst.index[worst >= 3]),
+        **{f"grade_{g}": set(worst.index[worst == g]) for g in (3, 4, 5)},
+    }
+    has_actions = "action" in ae.columns
+    if has_actions:
+        action = ae["action"].astype(object).where(ae["action"].notna(), "").astype(str).str.strip()
+        for a in ACTIONS:
+            sets[f"action_{a}"] = set(ae.loc[action == a, "patient_id"])
+    rows = []
+    for kind, ids in sets.items():
+        k = {arm: int(arm_of[arm_of.index.isin(ids)].eq(arm).sum()) for arm in arms}
+        row: dict = {"kind": kind, **{f"k:{arm}": k[arm] for arm in arms}}
+        tested = [a for a in arms if n[a] > 0]
+        if len(tested) < 2:
+            res = None
+        else:
+            res = _test(np.array([[k[a], n[a] - k[a]] for a in tested]), rule)
+        row.update({"p": res.p if res else None,
+                    "test": res.test if res else (NOT_ESTIMABLE if len(arms) >= 2 else None),
+                    "statistic": res.statistic if res else None, "df": res.df if res else None})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs.update({"arms": arms, "n": n, "rule": rule, "has_actions": has_actions})
+    return table

@@ -398,6 +398,22 @@ def _adjusted(frame, terms, ep, arms, post, caveats, model) -> dict | NotEstimab
     return fit
 
 
+def uncovered_baseline(study, info: CovariateInfo, patients: pd.DataFrame, terms) -> list[str]:
+    """Baseline covariates of the dictionary that no propensity or balance term covers.
+
+    A term covers its column, the column's groupings and the grouping's source (``age`` covers
+    ``age_group``). Balance is reported on every baseline covariate, so these are added to the balance
+    table (shown for balance only) even when the plan lists its balance terms explicitly.
+    """
+    groupings = getattr(getattr(study, "dictionary", None), "groupings", None) or {}
+    source = {name: getattr(g, "source", None) for name, g in groupings.items()}
+    covered = {P.term_column(t) for t in terms}
+    covered |= {source[c] for c in list(covered) if source.get(c)}
+    covered |= {g for g, src in source.items() if src in covered}
+    return [b for b in info.baseline if b not in covered and b in patients.columns
+            and b not in P.OUTCOME_COLUMNS]
+
+
 def era_window(patients: pd.DataFrame, treated_arm: str, start: int | None = None,
                end: int | None = None) -> tuple[int, int]:
     """Calendar years in which both arms started treatment: first treated-arm year to last reference-arm year."""
@@ -459,6 +475,7 @@ def run_sensitivity(study, choices: dict | SensitivityChoices | None = None, see
     else:
         balance_terms = [b for b in info.baseline if b in allp.columns and b not in terms
                          and b not in P.OUTCOME_COLUMNS] + ["start_year"]
+    balance_terms += uncovered_baseline(study, info, allp, list(terms) + balance_terms)
     ci_method = P.resolve_ci_method(choices.ci_method, len(allp))
     main = _weighted_analysis(allp, terms, balance_terms, arms, endpoints, choices, ci_method, seed, workers,
                               post, caveats, "all")

@@ -166,8 +166,10 @@ def _execute_one(path: Path, target: Path, key: str, timeout: int, parameters: d
         client.execute()
     except CellExecutionError as exc:
         failing = _failing_cell(nb)
+        label = _cell_label(failing[1])
         raise NotebookExecutionError(
-            f"{path.name}, cell {failing[0]} failed:\n{failing[1]}\n--- error ---\n{_short_error(exc)}") from None
+            f"{path.name}, cell {failing[0]}{f' ({label})' if label else ''} failed:\n{failing[1]}\n"
+            f"--- error ---\n{_short_error(exc)}") from None
     nb.metadata[CACHE_KEY] = key
     nbformat.write(nb, target)
     return time.perf_counter() - started
@@ -276,3 +278,15 @@ def _short_error(exc: CellExecutionError) -> str:
     ename = getattr(exc, "ename", "") or ""
     evalue = getattr(exc, "evalue", "") or str(exc).splitlines()[-1]
     return f"{ename}: {evalue}".strip(": ")
+
+
+def _cell_label(source: str) -> str | None:
+    """The Quarto label of a cell (its ``#| label:`` option), if any: names the table or figure that
+    failed in the build's message."""
+    for line in source.splitlines():
+        if not line.startswith("#|"):
+            break
+        key, _, value = line[2:].partition(":")
+        if key.strip() == "label" and value.strip():
+            return value.strip()
+    return None

@@ -8,10 +8,22 @@ the validating code, the patient and rule counts); a build on the same data with
 the record instead of validating again, so a build after a prose-only change loads neither pandas
 nor the data.
 
+Containment: an analysis that cannot be estimated for a statistical reason (no events in an arm,
+non-convergence, separation, an arm emptied by trimming, ...) shows "not estimable: <reason>" in its
+table or figure and the rest builds. The build ends with the list of what was not estimated
+(:func:`not_estimated`: every labelled output and results value that reads "not estimable: <reason>"),
+stored in ``build.json`` (``not_estimated``), and exits 0; with ``--strict`` (``make report STRICT=1``)
+such a build is refused instead: nothing is written and the exit status is 3. An unexpected
+exception in a cell is a bug, not a statistical limit: the build stops with status 1 naming the
+notebook, the cell and the error, and the output folder is left as it was.
+
+Exit status: 0 built; 1 a step failed (a notebook cell, rendering); 2 the data are invalid (nothing
+read beyond validation); 3 ``--strict`` and something was not estimated.
+
 Usage::
 
     python -m helpers.build.pipeline [--data FOLDER] [--output FOLDER] [--no-cache] [--to html,pdf,docx]
-                               [--renderer quarto|pandoc+typst] [--no-render]
+                               [--renderer quarto|pandoc+typst] [--no-render] [--strict]
 """
 from __future__ import annotations
 
@@ -19,6 +31,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -32,6 +45,81 @@ from helpers.build.execute import NotebookExecutionError, data_digest, execute_n
 
 class PipelineError(RuntimeError):
     """A step of the report pipeline failed; the message says which and why."""
+
+
+class NotEstimatedError(PipelineError):
+    """``strict`` build: some analyses were not estimable; ``items`` lists them (see :func:`not_estimated`)."""
+
+    def __init__(self, items: list[str]):
+        self.items = list(items)
+        super().__init__(f"{len(self.items)} result(s) not estimated (strict build):\n"
+                         + "\n".join(f"  - {item}" for item in self.items))
+
+
+#: "not estimable: <reason in words>" as helpers.report.formatting.format_not_estimable writes it (a reason
+#: starts with a letter: "replicates not estimable: 0, 6" in a note is a count, not a result)
+_NOT_ESTIMABLE = re.compile(r"not estimable: ([A-Za-z][^|.;)\n<>\"\\]*)", re.I)
+
+
+def _output_texts(cell) -> list[str]:
+    texts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            texts.append(str(output.get("text", "")))
+        for mime in ("text/markdown", "text/plain", "text/html"):
+            value = output.get("data", {}).get(mime)
+            if value:
+                texts.append(value if isinstance(value, str) else "".join(value))
+    return texts
+
+
+def not_estimated(folder: Path) -> list[str]:
+    """What a build did not estimate: ``"<notebook>, <cell label>: not estimable: <reason>"`` for every
+    labelled output of ``folder/notebooks/*.ipynb`` that says so, then ``"results.json <key>: ..."`` for
+    every results value that starts with "not estimable" and is not already listed; in notebook order,
+    each once."""
+    import nbformat
+
+    from helpers.build.render import parse_cell_options
+
+    items: list[str] = []
+    phrases: set[str] = set()
+    for path in sorted((folder / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for number, cell in enumerate(nb.cells, 1):
+            if cell.cell_type != "code":
+                continue
+            try:
+                label = parse_cell_options(cell.source).get("label")
+            except Exception:       # a cell whose options do not parse is named by its number
+                label = None
+            for text in _output_texts(cell):
+                for match in _NOT_ESTIMABLE.finditer(text):
+                    phrase = f"not estimable: {match.group(1).strip()}"
+                    item = f"{path.name}, {label or f'cell {number}'}: {phrase}"
+                    if item not in items:
+                        items.append(item)
+                        phrases.add(phrase.lower())
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        results = {}
+
+    def walk(node, key: str) -> None:
+        if isinstance(node, dict):
+            for k in sorted(node):
+                walk(node[k], f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{key}.{i}")
+        elif isinstance(node, str) and node.lower().startswith("not estimable"):
+            match = _NOT_ESTIMABLE.match(node)
+            phrase = f"not estimable: {match.group(1).strip()}" if match else node.strip()
+            if phrase.lower() not in phrases:
+                items.append(f"results.json {key}: {phrase}")
+
+    walk(results, "")
+    return items
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -236,8 +324,12 @@ def _previous_settings(out: Path) -> dict | None:
 
 def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool = True,
                  formats: tuple[str, ...] = ("html", "pdf", "docx"), renderer: str | None = None,
-                 progress=print) -> dict:
-    """Run the whole pipeline; return a summary dict. Raises CohortValidationError or PipelineError."""
+                 progress=print, strict: bool = False) -> dict:
+    """Run the whole pipeline; return a summary dict (``not_estimated``: :func:`not_estimated`).
+
+    Raises CohortValidationError, PipelineError naming the notebook and cell of an unexpected error,
+    or (``strict``) NotEstimatedError when something was not estimated; the output folder is then
+    left as it was."""
     started = time.perf_counter()
     # validates first: bad data stop here, before anything is written
     validated, validation_record, loaded = validate_data(data, out, use_record=use_cache)
@@ -287,6 +379,11 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
             save_results("study", study_section(validated.facts), staging)
         executed = execute_notebooks(notebooks, study.folder, staging, use_cache=use_cache,
                                      progress=progress)
+        missing_results = not_estimated(staging)
+        build["not_estimated"] = missing_results
+        (staging / BUILD_NAME).write_text(json.dumps(build, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if strict and missing_results:
+            raise NotEstimatedError(missing_results)
         info = None
         if render:
             from helpers.build.render import RenderError, render_report
@@ -310,6 +407,7 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     files = [out / p.name for p in info.files] if info else []
     return {"executed": executed, "renderer": info.renderer if info else None, "files": files,
             "missing_values": list(info.missing_values) if info else [],
+            "not_estimated": missing_results,
             "seconds": time.perf_counter() - started}
 
 
@@ -351,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-render", action="store_true", help="execute notebooks only")
     parser.add_argument("--to", default="html,pdf,docx", help="formats, comma-separated")
     parser.add_argument("--renderer", default=None, choices=("quarto", "pandoc+typst"))
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse a build in which something was not estimable (exit status 3)")
     args = parser.parse_args(argv)
     # warnings (e.g. ignored unknown columns) as one plain line each, without source lines
     warnings.formatwarning = lambda message, category, *rest, **kw: f"WARNING ({category.__name__}): {message}\n"
@@ -358,12 +458,20 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.output or output_dir()).resolve()
     try:
         summary = build_report(data, out, use_cache=not args.no_cache, render=not args.no_render,
-                               formats=tuple(f for f in args.to.split(",") if f), renderer=args.renderer)
+                               formats=tuple(f for f in args.to.split(",") if f), renderer=args.renderer,
+                               strict=args.strict)
+    except NotEstimatedError as exc:
+        print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
+        return 3
     except (PipelineError, ValueError) as exc:
         print(f"ERROR: {exc}\nNothing was written; {out} is unchanged.", file=sys.stderr)
         return 2 if _is_validation_error(exc) else 1
     for path in summary["files"]:
         print(f"  wrote {path}")
+    if summary.get("not_estimated"):
+        print(f"Not estimated for these data ({len(summary['not_estimated'])}; `--strict` refuses such a build):")
+        for item in summary["not_estimated"]:
+            print(f"  - {item}")
     print(f"Done in {summary['seconds']:.1f} s; results in {out / 'results.json'}")
     return 0
 

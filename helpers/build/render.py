@@ -74,19 +74,27 @@ TABLE_CAPTION_RE = re.compile(
     r"^(?P<lead>(?:Table)?:)\s+(?P<caption>.*?)\s*\{#(?P<label>tbl-[A-Za-z0-9_-]+)(?P<rest>[^}]*)\}\s*$")
 FIGURE_RE = re.compile(
     r"^!\[(?P<caption>.*)\]\((?P<src>[^)]+)\)\{#(?P<label>fig-[A-Za-z0-9_-]+)(?P<rest>[^}]*)\}\s*$")
-WARNING_RE = re.compile(r"(?:^|\s)(?P<cls>[A-Z]\w*Warning):\s*(?P<msg>.+)$")
+WARNING_RE = re.compile(r"(?:^|\s)(?:Warning \((?P<cls2>[A-Z]\w*Warning)\)|(?P<cls>[A-Z]\w*Warning)):\s*(?P<msg>.+)$")
 
 #: Styling of the Typst output: our own numbering replaces Typst's, journal-like tables.
 TYPST_HEADER = r"""
 #set figure(numbering: none)
-#show figure: set block(breakable: true)
+#show figure.where(kind: table): set block(breakable: true)
+#show figure.where(kind: image): set block(breakable: false)
+#show figure.where(kind: table): set figure.caption(position: top)
 #show figure.caption: set text(size: 9pt)
 #show figure.caption: set align(left)
+#show figure.caption: set par(justify: false)
+#show figure: set block(above: 1.2em, below: 0.6em)
 #show table: set text(size: 8pt)
-#show table: set par(justify: false)
-#set table(inset: (x: 4pt, y: 3pt), stroke: (x, y) => if y == 0 { (top: 0.8pt, bottom: 0.5pt) })
+#show table: set par(justify: false, leading: 0.45em)
+#set table(inset: (x: 4pt, y: 2.5pt), align: left,
+  stroke: (x, y) => if y == 0 { (top: 0.8pt) })
 #show heading: set block(above: 1.4em, below: 0.8em)
+#show heading: it => block(sticky: true, it)
 #show quote: set block(fill: luma(235), inset: 8pt, radius: 2pt)
+#show link: set text(fill: rgb("#1f4e79"))
+#show outline.entry.where(level: 1): set block(above: 0.9em)
 """
 
 #: Running header on every PDF page, and a banner kept in view in HTML, when the data are synthetic.
@@ -337,6 +345,41 @@ def _caveats(cell) -> list[str]:
     return notes
 
 
+def _note_sentence(message: str) -> str:
+    """A statistical caveat as a note in words: one sentence, capitalised, with a full stop."""
+    text = _one_line(message)
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+#: Folder of the output holding the executed notebooks, and their HTML pages (one per notebook)
+NOTEBOOK_PAGES = "notebooks"
+
+
+def notebook_link_markdown(nb_name: str) -> str:
+    """A link from an embedded output to the HTML page of its notebook (kept in the HTML only:
+    helpers.build.typeset drops ``.notebook-link`` blocks from the PDF and the Word file)."""
+    stem = Path(nb_name).stem
+    return f"\n\n::: {{.notebook-link}}\n[Source: notebook {stem}]({NOTEBOOK_PAGES}/{stem}.html)\n:::"
+
+
+def write_notebook_pages(executed_dir: Path, target: Path, build: "BuildInfo") -> list[Path]:
+    """Each executed notebook that ran, as its own HTML page (nbconvert), into ``target``."""
+    from nbconvert import HTMLExporter
+
+    target.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(template_name="classic")
+    pages = []
+    for path in sorted(Path(executed_dir).glob("*.ipynb")):
+        if not build.ran(path.name):
+            continue
+        body, _ = exporter.from_notebook_node(nbformat.read(str(path), as_version=4))
+        page = target / f"{path.stem}.html"
+        page.write_text(body, encoding="utf-8")
+        pages.append(page)
+    return pages
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -353,7 +396,7 @@ def embed_markdown(nb_path: Path, label: str, media_dir: Path) -> str:
                              f"{output.get('evalue')}")
     bundles = [o.get("data", {}) for o in cell.get("outputs", [])
                if o.get("output_type") in ("display_data", "execute_result")]
-    caveats = "".join(f"\n\n*Caveat:* {_one_line(msg)}" for msg in _caveats(cell))
+    notes = _caveats(cell)
     if label.startswith("tbl-"):
         parts = [_as_text(b["text/markdown"]).strip() for b in bundles if "text/markdown" in b]
         if not parts:
@@ -363,11 +406,29 @@ def embed_markdown(nb_path: Path, label: str, media_dir: Path) -> str:
         first = next((i for i, line in enumerate(lines) if line.lstrip().startswith("|")), None)
         if first is None:
             raise EmbedError(f"{nb_path.name}#{label}: the Markdown output holds no pipe table")
-        caption_line = f"Table: {caption} {{#{label}}}"
-        lines[first:first] = ([""] if first else []) + [caption_line, ""]
-        return "\n".join(lines).strip() + caveats
+        last = first
+        while last + 1 < len(lines) and lines[last + 1].lstrip().startswith("|"):
+            last += 1
+        before, table, after = lines[:first], lines[first:last + 1], lines[last + 1:]
+        after_text = []
+        for line in after:   # a warning printed into the Markdown becomes a note, said once
+            match = WARNING_RE.match(line.strip())
+            if match:
+                if match["msg"].strip() not in notes:
+                    notes.append(match["msg"].strip())
+            else:
+                after_text.append(line)
+        note_text = "\n".join(after_text).strip()
+        note_text += "".join(f"\n\n{_note_sentence(msg)}" for msg in notes)
+        block = ["::: {.table-block}", *([*before, ""] if "".join(before).strip() else []),
+                 f"Table: {caption} {{#{label}}}", "", *table, ""]
+        if note_text.strip():
+            block += ["::: {.table-notes}", note_text.strip(), ":::", ""]
+        return "\n".join(block + [":::"])
+    caveats = "".join(f"\n\n::: {{.table-notes}}\n{_note_sentence(msg)}\n:::" for msg in notes)
     if label.startswith("fig-"):
         png = next((b["image/png"] for b in bundles if "image/png" in b), None)
+        svg = next((b["image/svg+xml"] for b in bundles if "image/svg+xml" in b), None)
         if png is None:
             raise EmbedError(f"{nb_path.name}#{label}: the cell has no image/png output (a kernel run "
                              f"with MPLBACKEND=Agg shows figures as text only; use the inline backend, "
@@ -375,9 +436,12 @@ def embed_markdown(nb_path: Path, label: str, media_dir: Path) -> str:
         media_dir.mkdir(parents=True, exist_ok=True)
         image = media_dir / f"{label}.png"
         image.write_bytes(base64.b64decode(_as_text(png)))
+        if svg is not None:     # vector for the PDF and the HTML; Word takes the PNG (typeset.prepare)
+            image = media_dir / f"{label}.svg"
+            image.write_text(_as_text(svg), encoding="utf-8")
         caption = _one_line(options.get("fig-cap", ""))
         alt = _one_line(options.get("fig-alt", caption)).replace('"', "'")
-        return f'![{caption}]({media_dir.name}/{image.name}){{#{label} alt="{alt}" width="95%"}}' + caveats
+        return f'![{caption}]({media_dir.name}/{image.name}){{#{label} alt="{alt}"}}' + caveats
     # any other label: its Markdown output, else its plain text
     parts = [_as_text(b.get("text/markdown") or b.get("text/plain", "")).strip() for b in bundles]
     return "\n\n".join(p for p in parts if p) + caveats
@@ -568,7 +632,8 @@ def expand(text: str, path: Path, root: Path, results: dict, media_dir: Path,
                                           and not _has_output(executed_dir / nb_name, parsed["label"])):
                 dropped.add(parsed["label"])      # not produced for this study
                 return ""
-            return embed_markdown(executed_dir / nb_name, parsed["label"], media_dir)
+            return (embed_markdown(executed_dir / nb_name, parsed["label"], media_dir)
+                    + notebook_link_markdown(nb_name))
         if name == "res":
             key = args.strip().strip('"').strip("'")
             try:
@@ -587,7 +652,7 @@ def expand(text: str, path: Path, root: Path, results: dict, media_dir: Path,
         if name == "synthetic-notice":
             return synthetic_notice(results, root)
         if name == "renderer":
-            return renderer_line
+            return renderer_line + " " + build_sentence(root)
         if name == "pagebreak":
             return ""
         raise RenderError(f"{path.name}: unknown shortcode '{name}' in {match.group(0)}")
@@ -852,25 +917,58 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     common = _pandoc_writer_args(root)
     synthetic = bool((results.get("data") or {}).get("synthetic"))
 
+    front_matter = title_block(results, root, Path(output_dir))
+    lists = typst_front_lists(markdown)
+    media = work_dir / "media"
+
     def produce(fmt: str) -> Path:
+        from helpers.build import typeset
+
+        from helpers.build.docx_style import HEADER_REL_ID
+
+        prepared = typeset.prepare(parsed, {"pdf": "typst"}.get(fmt, fmt),
+                                   media_exists=lambda rel: (work_dir / rel).exists(),
+                                   docx_header=HEADER_REL_ID if synthetic else None)
+        doc = work_dir / f"{stem}-{fmt}.json"
+        doc.write_text(json.dumps(prepared), encoding="utf-8")
         if fmt == "html":
+            from helpers.build import html_style
+
+            template = work_dir / "template.html"
+            template.write_text(html_style.TEMPLATE, encoding="utf-8")
             css = work_dir / "supplement.css"
-            css.write_text(HTML_CSS, encoding="utf-8")
+            css.write_text(html_style.CSS, encoding="utf-8")
             banner = work_dir / "banner.html"
             banner.write_text(HTML_SYNTHETIC_BANNER if synthetic else "", encoding="utf-8")
+            block = work_dir / "title-block.html"
+            block.write_text(html_style.title_block_html(front_matter), encoding="utf-8")
             out = work_dir / f"{stem}.html"
-            _run([pandoc, document.name, *common, "--to=html5", "--embed-resources", "--toc",
-                  f"--css={css.name}", f"--include-before-body={banner.name}", "-o", out.name], work_dir)
+            write_notebook_pages(Path(output_dir) / "notebooks", work_dir / "notebook-pages",
+                                 BuildInfo.read(output_dir))
+            _run([pandoc, doc.name, *common, "--to=html5", "--embed-resources", "--toc", "--toc-depth=3",
+                  f"--template={template.name}", f"--css={css.name}",
+                  f"--include-before-body={banner.name}", f"--include-before-body={block.name}",
+                  "-o", out.name], work_dir)
         elif fmt == "docx":
+            from helpers.build import docx_style
+
+            reference = work_dir / "reference.docx"
+            reference.write_bytes(docx_style.reference_docx(pandoc, SYNTHETIC_PAGE_MARK if synthetic else None))
             out = work_dir / f"{stem}.docx"
-            _run([pandoc, document.name, *common, "--to=docx", "-o", out.name], work_dir)
+            _run([pandoc, doc.name, *common, "--to=docx", f"--reference-doc={reference.name}",
+                  "--dpi=300", "-o", out.name], work_dir)
+            docx_style.finish_docx(out)
         else:  # pdf
             header = work_dir / "typst-header.typ"
             header.write_text(TYPST_HEADER + (TYPST_SYNTHETIC_HEADER if synthetic else ""), encoding="utf-8")
+            before = work_dir / "typst-before.typ"
+            before.write_text(typst_title_details(front_matter) + lists, encoding="utf-8")
             typ = work_dir / f"{stem}.typ"
-            _run([pandoc, document.name, *common, "--to=typst-citations", f"--include-in-header={header.name}",
+            _run([pandoc, doc.name, *common, "--to=typst-citations", f"--include-in-header={header.name}",
+                  f"--include-before-body={before.name}",
                   "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",
                   "-V", "margin.y=2.4cm", "-V", "page-numbering=1", "-o", typ.name], work_dir)
+            typ.write_text(finish_typst(typ.read_text(encoding="utf-8")), encoding="utf-8")
             out = work_dir / f"{stem}.pdf"
             try:
                 typst.compile(str(typ), output=str(out), root=str(work_dir))
@@ -884,6 +982,8 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
         raise RenderError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})")
     document = work_dir / f"{stem}.json"
     _run([pandoc, source.name, *_pandoc_reader_args(root), "--to=json", "-o", document.name], work_dir)
+    parsed = json.loads(document.read_text(encoding="utf-8"))
+    _drop_local_paths(parsed)
     # the formats are independent: write them side by side, one per core, the PDF (pandoc, then
     # typst: the longest) first; more processes than cores would only slow the PDF down
     from concurrent.futures import ThreadPoolExecutor
@@ -892,6 +992,156 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     with ThreadPoolExecutor(max_workers=max(1, min(len(formats), os.cpu_count() or 1))) as pool:
         produced = dict(zip(order, pool.map(produce, order)))
     return [produced[fmt] for fmt in formats]
+
+
+def git_version(root: Path) -> str:
+    """The short git commit of ``root`` and " (modified)" when the tree has uncommitted changes;
+    "unknown" outside a git work tree. Read-only git commands."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=20)
+        if commit.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=20)
+        return commit.stdout.strip() + (" (modified)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def build_date() -> str:
+    """The build's date, "29 November 2026" (``SOURCE_DATE_EPOCH`` when set, for reproducible builds)."""
+    import datetime as _dt
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    today = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).date() if epoch and epoch.isdigit()
+             else _dt.date.today())
+    return f"{today.day} {today:%B %Y}"
+
+
+def build_sentence(root: Path) -> str:
+    """The provenance of this document in words: build date, git commit and whether the tree was modified."""
+    version = git_version(root)
+    if version == "unknown":
+        return f"The document was built on {build_date()} outside a git working tree."
+    commit, _, modified = version.partition(" ")
+    state = ("; the working tree had uncommitted changes, so the commit alone does not reproduce it"
+             if modified else "; the working tree had no uncommitted changes")
+    return f"The document was built on {build_date()} from commit {commit} of the project{state}."
+
+
+def title_block(results: dict, root: Path, output_dir: Path) -> dict:
+    """What the title block shows: title, authors (with affiliations), date, data cut-off, version.
+
+    Authors and the cut-off date come from the study's ``study.yaml`` (``authors``: a list of names or
+    of ``{name, affiliation}``), found through the pipeline's record of the validated data folder."""
+    study = dict(results.get("study") or {})
+    try:
+        folder = json.loads((output_dir / "validated-data.json").read_text(encoding="utf-8")).get("folder")
+        config = yaml.safe_load((Path(folder) / "study.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, TypeError, yaml.YAMLError):
+        config = {}
+    for key in ("authors", "cutoff_date", "title"):
+        study.setdefault(key, config.get(key))
+    authors = []
+    for entry in study.get("authors") or []:
+        if isinstance(entry, dict):
+            authors.append({"name": str(entry.get("name", "")), "affiliation": str(entry.get("affiliation", ""))})
+        elif entry:
+            authors.append({"name": str(entry), "affiliation": ""})
+    return {"title": report_title(BuildInfo.read(output_dir), results) or "Supplement",
+            "authors": authors, "date": build_date(),
+            "cutoff": str(study.get("cutoff_date") or ""), "version": git_version(root)}
+
+
+def _typst_string(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def typst_title_details(front: dict) -> str:
+    """Typst lines under the title: authors and affiliations, date, data cut-off, version."""
+    lines = []
+    if front.get("authors"):
+        names = ", ".join(a["name"] for a in front["authors"])
+        lines.append(f"#align(center, text(size: 10pt, {_typst_string(names)}))")
+        affiliations = list(dict.fromkeys(a["affiliation"] for a in front["authors"] if a["affiliation"]))
+        if affiliations:
+            lines.append(f"#align(center, text(size: 8.5pt, {_typst_string('; '.join(affiliations))}))")
+    details = [f"Date: {front['date']}"]
+    if front.get("cutoff"):
+        details.append(f"Data cut-off: {front['cutoff']}")
+    details.append(f"Version: {front['version']}")
+    lines.append(f"#align(center, text(size: 8.5pt, {_typst_string('  ·  '.join(details))}))")
+    return "\n".join(lines) + "\n#v(1em)\n"
+
+
+_SHORT_CAPTION_RE = re.compile(r"^(.*?)(?::\s|;\s|\.\s|\s\(|$)")
+
+
+def _plain_caption(caption: str, limit: int = 110) -> str:
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", caption)
+    text = re.sub(r"[*_`\\]", "", text).strip()
+    short = _SHORT_CAPTION_RE.match(text).group(1).strip() or text
+    return short if len(short) <= limit else short[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def typst_front_lists(markdown: str) -> str:
+    """Typst code for the contents, the list of tables and the list of figures (with page numbers and
+    links), from the numbered captions of the Markdown, followed by a page break."""
+    entries = {"tbl": [], "fig": []}
+    for line in markdown.split("\n"):
+        table = TABLE_CAPTION_RE.match(line.strip())
+        figure = FIGURE_RE.match(line.strip())
+        match = table or figure
+        if not match:
+            continue
+        tag, _, caption = match["caption"].partition(": ")
+        if not re.fullmatch(r"(Table|Figure) \d+", tag):
+            tag, caption = "", match["caption"]
+        entries["tbl" if table else "fig"].append((match["label"], tag, _plain_caption(caption)))
+    out = ["#outline(title: [Contents], depth: 2)", ""]
+    for kind, title in (("tbl", "Tables"), ("fig", "Figures")):
+        if not entries[kind]:
+            continue
+        out.append(f"#heading(level: 1, numbering: none, outlined: false)[{title}]")
+        for label, tag, caption in entries[kind]:
+            number = tag.split()[-1] if tag else ""
+            out.append(f'#block(above: 0.45em, below: 0.45em, link(label({_typst_string(label)}))['
+                       f'#grid(columns: (3.2em, 1fr, auto), column-gutter: 0.4em, [{number}], '
+                       f'[#{_typst_string(caption)}#box(width: 1fr, repeat[ . ])], '
+                       f'context counter(page).at(label({_typst_string(label)})).first())])')
+        out.append("")
+    out.append("#pagebreak()")
+    return "\n".join(out) + "\n"
+
+
+_TABLE_END_RE = re.compile(r"\n(\s*)\)\]\n(\s*), caption:")
+
+
+_LONG_TABLE_RE = re.compile(r'<(?P<label>long-table-start-\d+)>\n#figure\(\n\s*align\(center\)\[#table\(\n'
+                            r'\s*columns: \((?P<cols>[^)]*)\),(?P<mid>(?:(?!#figure\().)*?)table\.header\(', re.S)
+
+
+def finish_typst(source: str) -> str:
+    """The Typst source with a closing rule under every table (journal style: three rules), and a
+    "(continued)" line above the header that a long table repeats on each further page."""
+    def continued(match: re.Match) -> str:
+        ncol = len([c for c in match["cols"].split(",") if c.strip()])
+        cell = (f'table.cell(colspan: {ncol}, inset: 0pt, stroke: none)[#context if here().page() != '
+                f'locate(<{match["label"]}>).page() {{ block(inset: (bottom: 3pt), text(style: "italic")'
+                f'[(continued)]) }}], ')
+        return match.group(0) + cell
+    source = _LONG_TABLE_RE.sub(continued, source)
+    return _TABLE_END_RE.sub(lambda m: f"\n{m.group(1)}  table.hline(stroke: 0.8pt),\n{m.group(1)})]\n"
+                                       f"{m.group(2)}, caption:", source)
+
+
+def _drop_local_paths(document: dict) -> None:
+    """Remove metadata that holds local file paths (the bibliography's path) from pandoc's document,
+    so no writer copies it (Word writes metadata into docProps/custom.xml)."""
+    meta = document.get("meta") or {}
+    for key in ("bibliography", "resource-path"):
+        meta.pop(key, None)
 
 
 STAGED = ("_quarto.yml", REPORT, BIBLIOGRAPHY, "sections", "_extensions")
@@ -967,6 +1217,11 @@ def render_with_quarto(project_root: Path, output_dir: Path, work_dir: Path,
         shutil.copy2(Path(output_dir) / "results.json", stage / "_output" / "results.json")
         results = json.loads((stage / "_output" / "results.json").read_text(encoding="utf-8"))
     stage_sources(stage, build, results)
+    from helpers.build import docx_style
+
+    synthetic = bool((results.get("data") or {}).get("synthetic"))
+    (stage / "_reference.docx").write_bytes(      # named by _quarto.yml's format.docx.reference-doc
+        docx_style.reference_docx(_pandoc_path(), SYNTHETIC_PAGE_MARK if synthetic else None))
     env = dict(os.environ, SUPPLEMENT_RESULTS=str(stage / "_output" / "results.json"))
     formats = list(formats)
     quarto_formats = {"html": "html", "pdf": "typst", "docx": "docx"}
@@ -1023,6 +1278,11 @@ def render_report(project_root: Path, output_dir: Path | None = None,
                 target = output_dir / path.name
                 os.replace(path, target)
                 final.append(target)
+            pages = work_dir / "notebook-pages"
+            if pages.is_dir():      # the notebooks' own HTML pages, linked from the HTML report
+                (output_dir / NOTEBOOK_PAGES).mkdir(exist_ok=True)
+                for page in sorted(pages.glob("*.html")):
+                    os.replace(page, output_dir / NOTEBOOK_PAGES / page.name)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
     missing_values = tuple(dict.fromkeys(str(w.message) for w in caught

@@ -8,7 +8,11 @@ Core columns (fixed, generic names; defined here, not in the dictionary):
 
 * required: ``patient_id``, ``arm``, ``start_date``, ``last_followup_date``, ``death_date`` (may be empty);
 * optional, each switching a part of the analysis on: ``progression_date`` (progression-free survival),
-  ``last_assessment_date`` (PFS censored at the last tumour assessment), ``best_response`` (response).
+  ``last_assessment_date`` (PFS censored at the last tumour assessment), ``best_response`` (response),
+  ``end_of_treatment_reason`` (free text; discontinuations by reason in the disposition table).
+
+Optional columns of the other files (:data:`OPTIONAL_CHILD_COLUMNS`): ``adverse_events.action`` (``none``,
+``dose_reduced``, ``interrupted``, ``discontinued``: what was done with the treatment because of the event).
 
 The dictionary (``dictionary.yaml``) describes the study's own variables::
 
@@ -65,6 +69,8 @@ CORE_COLUMNS: dict[str, dict] = {
     "last_followup_date": {"label": "Date last known alive or date of death", "type": "date", "required": True},
     "best_response": {"label": "Best overall response", "type": "code", "codes": list(RESPONSE_CODES),
                       "required": True, "optional": True},
+    "end_of_treatment_reason": {"label": "Reason treatment ended", "type": "string", "required": False,
+                                "missing_means": "treatment not ended or reason not recorded", "optional": True},
 }
 OPTIONAL_CORE = tuple(name for name, spec in CORE_COLUMNS.items() if spec.get("optional"))
 DATE_COLUMNS = tuple(name for name, spec in CORE_COLUMNS.items() if spec["type"] == "date")
@@ -539,3 +545,26 @@ def grouping_values(grouping: Grouping, source):
         out[take] = level
         assigned |= take
     return pd.Categorical(out, categories=list(grouping.levels))
+
+
+#: Optional columns of the optional files: used when the file has them, never required.
+#: ``adverse_events.action``: what was done with the treatment because of the event (AET01 rows).
+AE_ACTIONS = ("none", "dose_reduced", "interrupted", "discontinued")
+OPTIONAL_CHILD_COLUMNS: dict[str, dict[str, dict]] = {
+    "adverse_events": {
+        "action": {"label": "Action taken with the treatment", "type": "code", "codes": list(AE_ACTIONS),
+                   "required": False, "missing_means": "not recorded"},
+    },
+    "treatment_cycles": {},
+}
+
+
+def add_optional_columns(key: str, columns: dict, present) -> dict:
+    """Add to ``columns`` (in place; also returned) the optional columns of file ``key`` that the
+    file's header ``present`` holds. The loader calls it after reading each optional file, so a
+    file without them validates as before."""
+    present = set(present)
+    for name, spec in OPTIONAL_CHILD_COLUMNS.get(key, {}).items():
+        if name in present and name not in columns:
+            columns[name] = copy.deepcopy(spec)
+    return columns

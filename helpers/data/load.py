@@ -36,6 +36,22 @@ Input normalisations (accepted silently; each is a case of ``tests/bad_inputs``)
   numbers without ``.0`` (65.0 -> "65"); numbers and ISO dates stored as text are read as they are;
 - columns not in the dictionary are ignored with an ``UnknownColumnsWarning`` (they never reach the analysis).
 
+Normalised with a warning naming file, column and rows (one rule for every cell, whatever the others hold):
+
+- characters invisible on screen (``InvisibleCharactersWarning``): zero-width space, non-joiner and joiner,
+  word joiner, a byte-order mark inside a cell, soft hyphen, left-to-right/right-to-left marks, embeddings,
+  overrides and isolates are removed; no-break, figure, narrow no-break and ideographic spaces become
+  spaces; then the cell is trimmed. "CMT\u200b" is read as the code "CMT", in any file and column;
+- Excel formula cells with a stored value (``ExcelContentWarning``): the value Excel last computed is read.
+
+Excel as the user sees it: anything whose content as read would differ from what a person sees in Excel
+and that cannot be read safely is refused, naming file, worksheet, column, Excel cell, data row and
+patient: a formula cell without a stored value (written by a script, never calculated: it would be read
+as empty), rows (also rows hidden by a filter) or columns hidden in Excel that hold data, a hidden first
+worksheet, merged cells. Values are read as stored, not as displayed: a number format (4.66 shown as 4.7,
+0.5 shown as 50%) is not applied; Excel error values (``#N/A``, ``#DIV/0!``) are text and break the
+column's rule.
+
 Everything else is an error naming file, column, rows and rule, among them: any date not in ISO form
 (03/04/2020 is ambiguous and never guessed; "NA" is not a missing value unless study.yaml lists it), decimal
 commas, codes in another case (codes are case-sensitive; the message shows the value found), text that
@@ -64,7 +80,7 @@ import yaml
 
 from helpers.config import PROJECT_ROOT, data_dir, output_dir
 from helpers.data.contract import (DAYS_PER_MONTH, FILE_KEYS, PARTS, Dictionary, DictionaryError,
-                                   grouping_values, parse_dictionary)
+                                   add_optional_columns, grouping_values, parse_dictionary)
 
 DICTIONARY_PATH = PROJECT_ROOT / "data" / "dictionary.yaml"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -421,6 +437,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(io.BytesIO(body_bytes), encoding="utf-8", dtype=str, keep_default_na=False,
                             na_filter=False, skip_blank_lines=True)
         frame.attrs["needs_strip"] = _may_need_trimming(body)
+        frame.attrs["invisible"] = _NOT_PLAIN.search(body) is not None
     except pd.errors.ParserError as exc:
         ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if ragged:
@@ -452,8 +469,57 @@ def _excel_text(value) -> str:
     return str(value)
 
 
+class ExcelContentWarning(UserWarning):
+    """An Excel cell is read as its stored value while Excel may show another (a formula's value as
+    Excel last computed it); the warning names file, sheet, column and rows."""
+
+
+class InvisibleCharactersWarning(UserWarning):
+    """Cells held characters invisible on screen (zero-width spaces, no-break spaces, byte-order marks,
+    soft hyphens, direction marks); they were removed (no-break spaces made ordinary spaces, then
+    trimmed). The warning names file, column and rows."""
+
+
+#: Characters a person cannot see on screen, removed from every cell: soft hyphen, Arabic letter mark,
+#: Mongolian vowel separator, zero-width space/non-joiner/joiner, left-to-right and right-to-left marks,
+#: directional embeddings, overrides and isolates, word joiner and invisible operators, byte-order mark
+INVISIBLE_CHARACTERS = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+#: Spaces that look like a space but are not one: no-break, figure, narrow no-break, ideographic
+ODD_SPACES = "\u00a0\u2007\u202f\u3000"
+_INVISIBLE = re.compile(f"[{INVISIBLE_CHARACTERS}]")
+_ODD_SPACE = re.compile(f"[{ODD_SPACES}]")
+_NOT_PLAIN = re.compile(f"[{INVISIBLE_CHARACTERS}{ODD_SPACES}]")
+
+
+def _sheet_formulas(path: Path) -> bool:
+    """True when a worksheet of the workbook holds a formula (an ``<f>`` element), without parsing it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    data = archive.read(info)
+                    if b"<f>" in data or b"<f " in data or b"<f/>" in data:
+                        return True
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return False
+
+
 def _read_excel(path: Path) -> pd.DataFrame:
+    """The first worksheet as text cells, refusing what would be read otherwise than Excel shows it.
+
+    Refused (an error naming file, sheet, column, Excel cell, data row and patient): a formula cell
+    without a stored value (a workbook written by a script and never opened in Excel: it would be read
+    as empty), merged cells, rows or columns hidden in Excel (also rows hidden by a filter) that hold
+    data, a hidden first worksheet. Named in an :class:`ExcelContentWarning`: formula cells (their
+    value as Excel last computed and stored it is read; Excel recomputes on opening). Read as stored,
+    not as displayed: numbers (a number format showing 4.7 for 4.66, or 50% for 0.5, is not applied),
+    dates typed as dates (``YYYY-MM-DD``), numbers typed as text (read as the text).
+    """
     from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
 
     name = path.name
     try:
@@ -461,16 +527,25 @@ def _read_excel(path: Path) -> pd.DataFrame:
     except Exception as exc:  # openpyxl raises several types for a broken workbook
         raise _fail(name, f"cannot be read as Excel: {type(exc).__name__}: {exc}") from None
     sheet = workbook.worksheets[0]
+    where = f"worksheet '{sheet.title}'"
+    if sheet.sheet_state != "visible":
+        raise _fail(name, f"the first worksheet ('{sheet.title}') is hidden in Excel; the data are read from "
+                          "the first worksheet: unhide it, or move the data sheet first")
     merged = sorted(str(r) for r in sheet.merged_cells.ranges)
     if merged:
         raise _fail(name, f"the first worksheet has merged cells ({', '.join(merged[:5])}); it must hold one "
                           "header row of column names followed by one row per record: unmerge the cells and "
                           "delete title rows")
-    rows = [[_excel_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    workbook.close()
+    first_row, first_col = sheet.min_row, sheet.min_column
+    cells = list(sheet.iter_rows(min_row=first_row, min_col=first_col, max_row=sheet.max_row,
+                                 max_col=sheet.max_column, values_only=True))
+    rows = [[_excel_text(v) for v in row] for row in cells]
+    skipped = 0
     while rows and not any(c.strip() for c in rows[0]):
         rows.pop(0)
+        skipped += 1
     if not rows:
+        workbook.close()
         raise _fail(name, "file is empty (no header, no rows)")
     header = [c.strip() for c in rows[0]]
     while header and header[-1] == "" and all(len(r) < len(header) or not r[len(header) - 1].strip()
@@ -479,9 +554,111 @@ def _read_excel(path: Path) -> pd.DataFrame:
     width = len(header)
     duplicated = _header_problems(name, header)
     if duplicated:
+        workbook.close()
         raise CohortValidationError(duplicated)
     body = [(r + [""] * width)[:width] for r in rows[1:]]
-    return pd.DataFrame(body, columns=header, dtype=object) if body else pd.DataFrame(columns=header)
+    header_row = first_row + skipped               # Excel row number of the header
+    pid = header.index("patient_id") if "patient_id" in header else None
+
+    def data_row(excel_row: int) -> str:
+        index = excel_row - header_row - 1         # 0-based data row
+        label = f"{index + 1}"
+        if pid is not None and 0 <= index < len(body) and body[index][pid]:
+            label += f" [{body[index][pid]}]"
+        return label
+
+    def column_name(excel_col: int) -> str:
+        j = excel_col - first_col
+        return header[j] if 0 <= j < width and header[j] else get_column_letter(excel_col)
+
+    problems: list[Problem] = []
+    last_row = header_row + len(body)
+    hidden_rows = sorted(r for r, dim in list(sheet.row_dimensions.items())
+                         if dim.hidden and header_row < r <= last_row and any(body[r - header_row - 1]))
+    if hidden_rows:
+        problems.append(Problem(name, "", f"{where}: rows hidden in Excel (or by a filter) hold records that "
+                                          "would be analysed unseen; unhide them, or delete them "
+                                          f"(Excel rows {', '.join(str(r) for r in hidden_rows[:MAX_ROWS_LISTED])})",
+                                tuple(data_row(r) for r in hidden_rows)))
+    for dim in sheet.column_dimensions.values():
+        if not dim.hidden:
+            continue
+        low, high = (dim.min or 0), (dim.max or 0)
+        for c in range(max(low, first_col), min(high, first_col + width - 1) + 1):
+            j = c - first_col
+            if header[j] or any(r[j] for r in body):
+                problems.append(Problem(name, column_name(c), f"{where}: column {get_column_letter(c)} is hidden "
+                                                              "in Excel but holds data that would be analysed "
+                                                              "unseen; unhide it, or delete it"))
+    workbook.close()
+    if _sheet_formulas(path):
+        formulas = load_workbook(path, data_only=False)
+        fsheet = formulas.worksheets[0]
+        empty: dict[int, list[tuple[int, str]]] = {}
+        cached: dict[int, list[int]] = {}
+        for row in fsheet.iter_rows(min_row=header_row + 1, max_row=last_row, min_col=first_col,
+                                    max_col=first_col + width - 1):
+            for cell in row:
+                if cell.data_type != "f":
+                    continue
+                j = cell.column - first_col
+                i = cell.row - header_row - 1
+                if body[i][j] == "":
+                    empty.setdefault(cell.column, []).append((cell.row, str(cell.value)))
+                else:
+                    cached.setdefault(cell.column, []).append(cell.row)
+        formulas.close()
+        for c, found in sorted(empty.items()):
+            cellnames = ", ".join(f"{get_column_letter(c)}{r}" for r, _ in found[:MAX_ROWS_LISTED])
+            problems.append(Problem(
+                name, column_name(c),
+                f"{where}: {'cell' if len(found) == 1 else 'cells'} {cellnames} "
+                f"{'holds a formula' if len(found) == 1 else 'hold formulas'} ({found[0][1][:40]}) without a stored value (the "
+                "workbook was written by a program and never calculated), which would be read as empty; open "
+                "and save it in Excel, or paste the values",
+                tuple(data_row(r) for r, _ in found)))
+        for c, found in sorted(cached.items()):
+            shown = ", ".join(data_row(r) for r in found[:MAX_ROWS_LISTED])
+            more = f" and {len(found) - MAX_ROWS_LISTED} more" if len(found) > MAX_ROWS_LISTED else ""
+            warnings.warn(f"{name}, {where}, column '{column_name(c)}': formulas; the values Excel last computed "
+                          f"and stored are read (rows {shown}{more})", ExcelContentWarning, stacklevel=3)
+    if problems:
+        raise CohortValidationError(problems)
+    frame = pd.DataFrame(body, columns=header, dtype=object) if body else pd.DataFrame(columns=header)
+    frame.attrs["invisible"] = _NOT_PLAIN.search("\x00".join("\x00".join(r) for r in rows)) is not None
+    return frame
+
+
+def _drop_invisible_characters(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Remove characters invisible on screen from every cell and column name (no-break and other odd
+    spaces become spaces, then cells are trimmed as usual), with an :class:`InvisibleCharactersWarning`
+    naming the column and rows. One rule for every cell, whatever the other cells hold."""
+    columns = []
+    for column in frame.columns:
+        text = str(column)
+        if _NOT_PLAIN.search(text):
+            cleaned = _ODD_SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
+            warnings.warn(f"{name}: the column name {text!r} held characters invisible on screen; read as "
+                          f"'{cleaned}'", InvisibleCharactersWarning, stacklevel=3)
+            text = cleaned
+        columns.append(text)
+    frame.columns = columns
+    for column in frame.columns:
+        values = frame[column].astype(str)
+        hit = values.str.contains(_NOT_PLAIN, regex=True)
+        if not hit.any():
+            continue
+        rows = [_row_label(frame, i) for i in np.flatnonzero(hit.to_numpy())]
+        shown = ", ".join(rows[:MAX_ROWS_LISTED])
+        more = f" and {len(rows) - MAX_ROWS_LISTED} more" if len(rows) > MAX_ROWS_LISTED else ""
+        examples = ", ".join(repr(v) for v in dict.fromkeys(values[hit]).keys()) if hit.sum() <= 3 else \
+            ", ".join(repr(v) for v in list(dict.fromkeys(values[hit]).keys())[:3]) + " ..."
+        warnings.warn(f"{name}, column '{column}': characters invisible on screen (zero-width or no-break "
+                      f"spaces, byte-order marks, soft hyphens or direction marks) removed from {examples} "
+                      f"(rows {shown}{more})", InvisibleCharactersWarning, stacklevel=3)
+        frame[column] = values.str.replace(_INVISIBLE, "", regex=True).str.replace(_ODD_SPACE, " ", regex=True)
+    frame.attrs["needs_strip"] = True
+    return frame
 
 
 def read_raw(path: Path) -> pd.DataFrame:
@@ -493,6 +670,8 @@ def read_raw(path: Path) -> pd.DataFrame:
     dates become ``YYYY-MM-DD`` and whole numbers lose their ``.0``. Everything else is left to the rules.
     """
     frame = _read_excel(path) if path.suffix == ".xlsx" else _read_csv(path)
+    if frame.attrs.get("invisible", True):
+        frame = _drop_invisible_characters(frame, path.name)
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.attrs.get("needs_strip", True) and len(frame.columns):   # skipped when no cell can need it
         frame = frame.apply(lambda s: s.astype(str).str.strip())
@@ -1162,6 +1341,8 @@ def load_study(folder: Path | str | None = None, dictionary_path: Path | str | N
             files = dictionary.files()
         elif not files:
             continue            # the cohort file could not be read: its problems are reported
+        else:                   # optional columns of the other files, when their header has them
+            add_optional_columns(key, files[key]["columns"], list(raw[key].columns))
         columns = files[key]["columns"]
         distinct[key] = _distinct_texts(raw[key], columns)
         problems += _validate_text(raw[key], columns, path.name, distinct[key])

@@ -42,6 +42,12 @@ TEST_LABELS = {
     "yates": "Yates-corrected chi-square",
     "fisher": "Fisher's exact test",
     "fisher_freeman_halton": "Fisher-Freeman-Halton exact test",
+    "fisher_freeman_halton_mc": ("Fisher-Freeman-Halton exact test, P by Monte Carlo from 100,000 seeded "
+                                 "random tables with the observed margins (as R's fisher.test with "
+                                 "simulate.p.value; the table is too large to enumerate, and the "
+                                 "smallest P this gives is 0.00001)"),
+    "fisher_mc": ("Fisher's exact test, P by Monte Carlo from 100,000 seeded random tables with the "
+                  "observed margins"),
     "wilcoxon": "Wilcoxon rank-sum test",
     "kruskal": "Kruskal-Wallis test",
 }
@@ -65,6 +71,7 @@ STATISTIC_MEANING = {
     "pearson": "chi-square",
     "yates": "chi-square",
     "fisher_freeman_halton": "the Fisher-Freeman-Halton statistic -2 ln(γ P)",
+    "fisher_freeman_halton_mc": "the Fisher-Freeman-Halton statistic -2 ln(γ P)",
     "fisher": "none (-)",
     "wilcoxon": "W (Mann-Whitney U of the first arm, as R)",
     "kruskal": "Kruskal-Wallis chi-square",
@@ -87,9 +94,16 @@ NO_DATA = "no data"
 # cells
 
 
+#: An infinite SMD (a binary covariate perfectly separated by arm: no patient of one arm has the level
+#: that every patient of the other has), in the table and the prose
+INFINITE = "∞"
+
+
 def _fmt(value: Optional[float], digits: int = 3, missing: str = "-") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return missing
+    if isinstance(value, float) and math.isinf(value):
+        return INFINITE if value > 0 else "-" + INFINITE
     return f"{value:.{digits}f}"
 
 
@@ -353,6 +367,7 @@ def _row_result(r: BaselineRow, published: set) -> dict:
         "missing": int(r.missing[OVERALL]),
         "missing_by_arm": {k: int(v) for k, v in r.missing.items() if k != OVERALL},
         "smd": _num(r.smd_value),
+        "smd_text": _fmt(r.smd_value, 3),
         "not_computed": {w: v.reason for w, v in (("test", r.test), ("smd", r.smd)) if isinstance(v, NotEstimable)},
         "published_row": r.label in published,
     }

@@ -210,6 +210,8 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
     break_months : spacing of the x-axis breaks and of the risk-table columns, in months (doubled while
         there would be more than :data:`MAX_BREAKS` columns).
     xmax : right end of the x axis in months (default: the last follow-up time, rounded up to a break).
+        When the axis ends before the last follow-up time, a line under the risk table says so (where it
+        ends, how far follow-up continues and how many patients lie beyond it).
 
     Returns
     -------
@@ -234,9 +236,13 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
     t_all = np.concatenate([data[a][0] for a in arms])
     breaks = _break_grid(xmax if xmax is not None else float(t_all.max()), break_months)
     x_right = breaks[-1]
+    # an axis that ends before the last follow-up says so under the risk table (and in the caption text
+    # helpers.report.survival.axis_note)
+    truncated = bool(len(t_all)) and float(t_all.max()) > x_right
+    n_beyond = int((t_all > x_right).sum())
 
     with style_context():
-        n_rows = 2 * len(arms) + 2
+        n_rows = 2 * len(arms) + 2 + (1 if truncated else 0)
         fig = plt.figure(figsize=figsize or (COLUMN_WIDTH_IN, 2.45 + 0.16 * n_rows))
         gs = fig.add_gridspec(2, 1, height_ratios=[2.3, 0.16 * n_rows], hspace=0.33)
         ax = fig.add_subplot(gs[0])
@@ -279,6 +285,9 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
             hr = result.hazard_ratio
             if not isinstance(hr, NotEstimable):
                 lines.append("HR " + format_estimate(hr.estimate, digits=2))
+                ph = getattr(result, "ph_test", None)
+                if ph is not None and not isinstance(ph, NotEstimable):
+                    lines.append("PH test " + format_p_statement(ph.p))
                 lines.append(f"{labels[result.experimental]} vs {labels[result.reference]}")
             ax.text(0.99, 0.98, "\n".join(lines), transform=ax.transAxes, ha="right", va="top",
                     fontsize=6.5, linespacing=1.3)
@@ -310,7 +319,35 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
                 for b, n in zip(breaks, counts[column]):
                     tab.text(b, row, str(int(n)), ha="center", va="center", fontsize=6.5, color=colour)
                 row += 1
+        if truncated:
+            tab.text(0, row, f"Axis ends at {x_right:g} months; follow-up to "
+                             f"{format_number(float(t_all.max()))} months ({n_beyond} "
+                             f"patient{'s' if n_beyond != 1 else ''} beyond).",
+                     ha="left", va="center", fontsize=6, style="italic", color="0.3")
         fig.align_ylabels([ax])
     # Detached from pyplot: a notebook shows it once (as the cell's value) and no figure piles up.
     plt.close(fig)
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook display: vector and 300-dpi raster
+# ----------------------------------------------------------------------------------------------
+def enable_notebook_formats() -> bool:
+    """In a Jupyter kernel, show figures as SVG (vector: the PDF and HTML use it) and as PNG at
+    300 dpi (the Word document uses it). Returns whether a kernel was found."""
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    set_matplotlib_formats("png", "svg", dpi=300)
+    mpl.rcParams["svg.fonttype"] = "none"
+    mpl.rcParams["svg.hashsalt"] = "supplement"
+    return True
+
+
+enable_notebook_formats()

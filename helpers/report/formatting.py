@@ -20,14 +20,40 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def format_p(p: float | None, digits: int = 3) -> str:
-    """P value rounded (not truncated) to ``digits`` decimals; below 10^-digits shown as "<0.001"."""
+#: Significance level of every statement "significant" / "not significant" of the document.
+ALPHA = 0.05
+
+
+def format_p(p: float | None, digits: int = 3, alpha: float | None = ALPHA) -> str:
+    """P value rounded (not truncated) to ``digits`` decimals; below 10^-digits shown as "<0.001".
+
+    A displayed P never rounds onto or across the significance level ``alpha`` (default 0.05): when
+    the rounded value would equal ``alpha`` or lie on the other side of it, decimals are added until it
+    does not (0.04953 -> "0.0495", 0.0502 -> "0.0502", 0.04996 -> "0.04996"). A P exactly equal to
+    ``alpha`` is shown as such ("0.050"). ``alpha`` None switches the rule off. Whether a result is
+    significant is decided on the unrounded P (:func:`is_significant`), never on this string.
+    """
     if _missing(p):
         return "–"
+    p = float(p)
     threshold = 10 ** (-digits)
     if p < threshold:
         return f"<{threshold:.{digits}f}"
-    return f"{round(p, digits):.{digits}f}"
+    shown = round(p, digits)
+    if alpha is not None and p != alpha:
+        d = digits
+        while d < 12 and (shown == round(alpha, d) or (shown < alpha) != (p < alpha)):
+            d += 1
+            shown = round(p, d)
+        return f"{shown:.{d}f}"
+    return f"{shown:.{digits}f}"
+
+
+def is_significant(p: float | None, alpha: float = ALPHA) -> bool | None:
+    """Is the unrounded ``p`` below ``alpha``? None when P is missing (not estimable)."""
+    if _missing(p):
+        return None
+    return float(p) < alpha
 
 
 def format_number(value: float | None, digits: int = 1, missing: str = "NR") -> str:
@@ -36,12 +62,20 @@ def format_number(value: float | None, digits: int = 1, missing: str = "NR") -> 
         return missing
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text   # never "-0.0"
 
 
 def format_ci(lower: float | None, upper: float | None, digits: int = 1, missing: str = "NR") -> str:
-    """"lower–upper" with the given decimals; NR for a limit that was not reached."""
-    return f"{format_number(lower, digits, missing)}{RANGE_SEP}{format_number(upper, digits, missing)}"
+    """"lower–upper" with the given decimals; NR for a limit that was not reached.
+
+    When a limit is negative the limits are joined by " to " ("-4.0 to 28.2"), so that a minus sign
+    is never read as the range dash.
+    """
+    sep = RANGE_SEP
+    if any(not _missing(x) and not math.isinf(x) and round(x, digits) < 0 for x in (lower, upper)):
+        sep = " to "
+    return f"{format_number(lower, digits, missing)}{sep}{format_number(upper, digits, missing)}"
 
 
 def format_estimate_ci(estimate: float | None, lower: float | None, upper: float | None,
@@ -145,12 +179,23 @@ def format_not_estimable(result, short: bool = False) -> str:
     return f"not estimable: {reason}" if reason else "not estimable"
 
 
-def format_p_statement(p: float | None, digits: int = 3) -> str:
-    """"P = 0.004" / "P < 0.001" / "P not estimable" (for sentences)."""
+def format_p_statement(p: float | None, digits: int = 3, alpha: float | None = ALPHA) -> str:
+    """"P = 0.004" / "P < 0.001" (never "P = <0.001") / "P not estimable" (for sentences and cells).
+
+    The number follows :func:`format_p` (never rounded onto or across ``alpha``).
+    """
     if _missing(p):
         return "P not estimable"
-    s = format_p(p, digits)
+    s = format_p(p, digits, alpha)
     return f"P {s[0]} {s[1:]}" if s.startswith("<") else f"P = {s}"
+
+
+def significance_phrase(p: float | None, alpha: float = ALPHA) -> str:
+    """"significant" / "not significant" at ``alpha`` from the unrounded P; "not tested" when missing."""
+    sig = is_significant(p, alpha)
+    if sig is None:
+        return "not tested"
+    return "significant" if sig else "not significant"
 
 
 def format_estimate(est, digits: int = 1, missing: str = "NR", scale: float = 1.0, ci_label: bool = True,

@@ -38,6 +38,10 @@ ARMS_DATA: dict[str, str] = {
     "arms.text.n_total": "number of patients analysed",
     "arms.text.os_events_reference": "deaths in the reference arm, n (%)",
     "arms.text.os_events_experimental": "deaths in the experimental arm, n (%)",
+    "flow.text.excluded_sentence": "sentence on the patients excluded before analysis (excluded.csv), or that none are listed",
+    "flow.text.lost_months": "months without contact after which a living patient counts as lost to follow-up",
+    "flow.text.lost_reference": "patients lost to follow-up of those alive, reference arm ('6 of 8')",
+    "flow.text.lost_experimental": "patients lost to follow-up of those alive, experimental arm",
 }
 
 # --- baseline characteristics (notebook 02-baseline) -------------------------------------------
@@ -117,7 +121,31 @@ SURVIVAL: dict[str, str] = {
         ("rates_sentence", "generated sentence: the landmark rates of both arms"),
         ("design_caveat", "generated sentence: how to read the comparison, from the study design"),
         ("caveats", "generated sentences: statistical caveats (empty when none)"),
-        ("technical_note", "R equivalents of the estimators, for a technical appendix"))},
+        ("technical_note", "R equivalents of the estimators, for a technical appendix"),
+        ("ph_test_p", "P of the proportional-hazards test of the arm (cox.zph, km transform)"),
+        ("ph_rejected", "'rejected' or 'not rejected': the PH test of the arm at 5%"),
+        ("summary_sentence", "generated lead sentences of the comparison, chosen by the PH test"),
+        ("piecewise_sentence", "generated sentence: hazard ratios by period (empty unless PH rejected)"),
+        ("censoring_sentence", "generated sentence: the censoring rule used (PFS; empty for OS)"))},
+    # time-to-event summary per arm (role and arm-code keys)
+    **{f"{ep}.text.{name}_{who}": f"{what} ({ep.upper()}) of the arm"
+       for ep in ("os", "pfs") for who in ("reference", "experimental", "{arm}")
+       for name, what in (("events_by_cause", "events by earliest contributing event, in words"),
+                          ("range", "observed range, + = censored"),
+                          ("q25", "25th percentile with its CI"), ("q75", "75th percentile with its CI"))},
+    # follow-up (section "followup"; {arm} = arm code key)
+    "followup.text.lost_months": "months before the cut-off beyond which an alive patient is lost to follow-up",
+    **{f"followup.text.{name}_{who}": what
+       for who in ("reference", "experimental", "overall", "{arm}")
+       for name, what in (("reverse_km", "median follow-up by reverse Kaplan-Meier with its CI"),
+                          ("potential", "potential follow-up (start to cut-off), median (range)"),
+                          ("lost", "patients lost to follow-up of those alive ('k of n')"),
+                          ("censored_range", "range of censored follow-up times"))},
+    **{f"followup.{who}.{name}": what for who in ("reference", "experimental", "overall", "{arm}")
+       for name, what in (("lost_to_followup", "number of patients lost to follow-up"),
+                          ("alive", "number of patients alive at last contact"))},
+    "os.text.axis_note": "generated sentence: where the Kaplan-Meier axis ends and how far follow-up continues",
+    "pfs.text.axis_note": "generated sentence: where the Kaplan-Meier axis ends and how far follow-up continues",
 }
 
 # --- tumour response (notebook 04-response) ----------------------------------------------------
@@ -217,6 +245,18 @@ COX: dict[str, str] = {
     "cox.text.checks_paragraph": "generated paragraph: proportional hazards and its remedy",
     "cox.text.mi_sentence": "generated sentence: the multiple-imputation estimates",
     "cox.text.mi_methods": "generated methods paragraph on missing data",
+    # issue 13: baseline-only model, discrimination, calibration, REMARK, published specification
+    "cox.text.modelled_as": "every candidate variable as modelled (levels vs reference, or linear with unit)",
+    "cox.text.post_baseline_sentence": "generated sentence: post-baseline variables and where they enter",
+    "cox.text.epv_candidates": "events per candidate parameter",
+    "cox.text.candidate_parameters": "number of parameters of all candidates",
+    "cox.text.bootstrap_replicates": "bootstrap replicates of the optimism-corrected C-index",
+    "cox.text.c_apparent": "apparent Harrell's C of the multivariable model",
+    "cox.text.c_corrected": "optimism-corrected Harrell's C of the selection procedure",
+    "cox.text.validation_sentence": "generated sentence: events per candidate parameter and C-index",
+    "cox.text.calibration_months": "milestone of the calibration plot (months)",
+    "cox.text.replication_biases": "generated sentences: the biases of the published specification",
+    "cox.text.immortal_time_note": "generated note on the landmark and time-varying models",
 }
 
 # --- treatment-related adverse events (notebook 06-safety) -------------------------------------
@@ -242,7 +282,12 @@ SAFETY: dict[str, str] = {
     "safety.text.n_terms_listed": "number of event terms listed",
     "safety.text.n_{arm}": "patients of the arm (denominator of the safety analysis)",
     "safety.text.grading": "grading system of the adverse events, in words (\"CTCAE v5.0\")",
-    "safety.text.test_rule": "test-selection rule of the summary rows, in words",
+    "safety.text.test_rule": "the test of every row (summary and terms), in words",
+    "safety.text.grades_sentence": "generated sentence on the patients by highest grade 3, 4 and 5 (treatment-related deaths)",
+    "safety.text.actions_sentence": "generated sentence on discontinuation, dose reduction and interruption (or that the data lack them)",
+    "safety.text.grade_5_reference": "treatment-related deaths (grade 5) in the reference arm, n (%)",
+    "safety.text.grade_5_experimental": "treatment-related deaths (grade 5) in the experimental arm, n (%)",
+    "safety.text.grade_5_p": "P value of the comparison of treatment-related deaths",
     "safety.text.terms_sentence": "generated sentence on the number of terms and the most frequent one",
     "safety.text.published": "the publication's statement on adverse events (replication)",
     "safety.text.irae_any_grade_significance": "whether the any-grade immune-related difference is significant",
@@ -312,6 +357,13 @@ SENSITIVITY: dict[str, str] = {
     "sensitivity.text.c_statistic": "c-statistic of the propensity model",
     "sensitivity.text.robust_os": "yes/no: OS result robust (estimates agree and all baseline covariates balanced)",
     "sensitivity.text.robust_pfs": "yes/no: PFS result robust (estimates agree and all baseline covariates balanced)",
+    # stratified and subgroup analyses (same notebook; helpers.report.subgroups)
+    "stratified.text.sentence": "generated sentence: stratified HRs, log-rank and CMH results (or that no factor was declared)",
+    "stratified.text.factors": "the stratification factors and their strata, in words",
+    "subgroups.text.min_events": "fewest events per arm for a subgroup hazard ratio",
+    "subgroups.text.sentence": "generated sentence on the subgroup interaction tests (or that no subgroup was declared)",
+    "subgroups.text.interaction_os": "generated sentence on the OS interaction tests",
+    "subgroups.text.interaction_pfs": "generated sentence on the PFS interaction tests",
 }
 
 # --- replication of a publication (notebook 08-reproduction; only with published.yaml) --------
@@ -329,6 +381,13 @@ REPRODUCTION: dict[str, str] = {
     "reproduction.text.published_setting": "published setting (centre)",
     "reproduction.text.statements_agree": "qualitative statements of the abstract reproduced",
     "reproduction.text.statements_compared": "qualitative statements of the abstract compared",
+    "reproduction.text.summary_sentence": "the comparison in one metric (matches as printed), calibration targets apart",
+    "reproduction.text.not_computed_sentence": "sentence on entries not computed ('' when there are none)",
+    "reproduction.text.compared": "published values compared (rows of the headline table)",
+    "reproduction.text.matched": "published values that match as printed",
+    "reproduction.text.calibration_targets": "compared values that were calibration targets of the synthetic data",
+    "reproduction.text.independent_compared": "compared values that were not calibration targets",
+    "reproduction.text.independent_matched": "of those, the values that match as printed",
 }
 
 #: every block, in report order

@@ -19,8 +19,8 @@ from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
 ENDPOINT_LABELS = {"os": "Overall survival", "pfs": "Progression-free survival"}
 ENDPOINT_EVENTS = {"os": "deaths", "pfs": "events (progression or death)"}
-APPROACH_LABELS = {"baseline": "Total count as a baseline covariate (biased)", "landmark": "Landmark at {months:g} months",
-                   "time_varying": "Time-varying cumulative count"}
+APPROACH_LABELS = {"baseline": "As a baseline covariate (biased)", "landmark": "Landmark at {months:g} months",
+                   "time_varying": "Time-varying model"}
 APPROACH_KEYS = {"baseline": "paper", "landmark": "landmark", "time_varying": "tv"}
 
 
@@ -166,9 +166,29 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
                 f"(< {d['threshold']:g}); estimates may be biased and unstable")
     if caveat.kind == "immortal_time":
         names = _names([in_sentence(w.label(v)) for v in d["variables"]])
-        return (f"{names} {'is' if len(d['variables']) == 1 else 'are'} known only after the start of treatment "
+        verb = "is" if len(d["variables"]) == 1 else "are"
+        if d.get("timing") == "unrecorded":
+            return (f"{names} {verb} decided after the start of treatment at a date the data do not record, so "
+                    "neither the landmark nor the time-varying model can place it in time: it enters both as if "
+                    "known at the start, and its HR keeps the immortal-time bias towards benefit (a patient must "
+                    "live long enough to receive it)")
+        if d.get("approach") == "landmark_time_varying":
+            return (f"{names} {verb} counted after the start of treatment: the rows \"as a baseline covariate\" "
+                    "carry immortal-time bias (a patient must live long enough to accumulate the count); the "
+                    f"landmark rows count only what was received by {d['landmark_months']:g} months, among the "
+                    "patients still at risk then, and the time-varying rows update the count at each "
+                    "administration date")
+        return (f"{names} {verb} known only after the start of treatment "
                 "but entered as baseline covariates: patients who live longer have more time to accumulate "
-                "them, which biases the HR towards benefit")
+                "them, which biases the HR towards benefit (immortal time)")
+    if caveat.kind == "extrapolation":
+        arms = _names([w.level("arm", a) for a in d["arms"]])
+        return (f"{in_sentence(w.label(d['variable']))} is zero by design outside the {arms} arm, so its HR "
+                "compares patients of different arms as well as different exposures; "
+                + ("with the arm in the same model the arm term describes a count of zero that no patient of that "
+                   "arm has (an extrapolation)" if d.get("with_arm") else
+                   "without the arm in the model it absorbs the difference between the arms (an extrapolation "
+                   "beyond the patients who could have any value of it)"))
     if caveat.kind == "ph_violation":
         return (f"proportional hazards rejected for {w.label(d['term']) if d['term'] != 'GLOBAL' else 'the model as a whole'} "
                 f"(cox.zph km score test, chi2 = {d['chisq']:.2f}, df = {d['df']}, {_p_statement(d['p'])})")
@@ -181,7 +201,7 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
 
 _CAVEAT_CLASS = {"sparse_level": "SparseLevelWarning", "monotone_likelihood": "SeparationWarning",
                  "low_epv": "LowEventsPerVariableWarning", "ph_violation": "ProportionalHazardsWarning",
-                 "immortal_time": "ImmortalTimeWarning"}
+                 "immortal_time": "ImmortalTimeWarning", "extrapolation": "ExtrapolationWarning"}
 
 
 def caveat_lines(caveats: list, words: Words | None = None) -> list[str]:
@@ -381,16 +401,24 @@ def make_immortal_time_table(comparison: ImmortalTimeComparison, words: Words | 
         return _note_table(f"Landmark and time-varying analyses {not_estimable_text(comparison)}.")
     w = _w(words)
     t = comparison.table
-    unit = {v: (w.unit(v) if comparison.coding == "per_cycle" else ">= cutpoint vs fewer") for v in t["variable"]}
+
+    def covariate(term, var):
+        if "[" in term:
+            return term_label(term, w)
+        unit = w.unit(var) if comparison.coding == "per_cycle" else ">= cutpoint vs fewer"
+        return f"{w.label(var)} ({unit})"
+
+    population = t["population"] if "population" in t else [None] * len(t)
     return pd.DataFrame({
-        "Covariate": [f"{w.label(v)} ({unit[v]})" for v in t["variable"]],
+        "Covariate": [covariate(term, v) for term, v in zip(t["term"], t["variable"])],
+        "Patients of": ["all arms" if p is None else _names([w.level("arm", a) for a in p]) for p in population],
         "Approach": [APPROACH_LABELS[a].format(months=comparison.landmark_months) for a in t["approach"]],
         "Patients": t["n"], "Events": t["events"],
         "HR (95% CI)": [f"{format_number(h, 2)} ({format_ci(a, b, 2)})" if np.isfinite(h)
                         else "not estimable (monotone likelihood)"
                         for h, a, b in t[["hr", "lower", "upper"]].to_numpy(dtype=float)],
         "P (Wald)": [format_p(p) if np.isfinite(p) else "—" for p in t["p"].to_numpy(dtype=float)],
-    }).sort_values(["Covariate"], kind="stable").reset_index(drop=True)
+    }).sort_values(["Patients of", "Covariate"], kind="stable").reset_index(drop=True)
 
 
 def make_firth_table(firth: pd.DataFrame, words: Words | None = None) -> pd.DataFrame:
@@ -446,9 +474,11 @@ def make_mi_table(mi: pd.DataFrame | None, words: Words | None = None) -> pd.Dat
 
 # ----------------------------------------------------------------------------- figures
 def plot_forest(result: MultivariableResult, title: str | None = None, words: Words | None = None):
-    """Forest plot of a multivariable model: HR with 95% CI on a log axis, reference levels shown.
+    """Forest plot of a multivariable model: HR with 95% CI on a log axis.
 
-    Left columns: variable/level and n per level; right column: HR (95% CI) and Wald P.
+    One row per level: reference levels as a grey diamond at 1 labelled "reference", squares with area
+    proportional to the precision of the log HR (1 / SE^2), n and events per level on the left, HR (95% CI)
+    on the right; below the axis, "lower hazard" and "higher hazard" on either side of 1.
     """
     import matplotlib.pyplot as plt
     w = _w(words)
@@ -458,44 +488,47 @@ def plot_forest(result: MultivariableResult, title: str | None = None, words: Wo
         import contextlib
         style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0"}, 3.35
 
-    LABEL_X, N_X = -1.45, -0.06   # label and n columns, in axes-width units left of the axis
+    LABEL_X, N_X = -1.55, -0.05   # label and n/events columns, in axes-width units left of the axis
     table = result.table
-    lines = []  # (label, n, row, kind)
+    lines = []  # (label, row, kind)
     for var, block in table.groupby("variable", sort=False):
         numeric = len(block) == 1 and not block["reference"].iloc[0]
         if numeric:
-            row = block.iloc[0]
-            lines.append((f"{w.label(var)} ({w.unit(var)})", "", row, "level"))
+            lines.append((f"{w.label(var)} ({w.unit(var)})", block.iloc[0], "level"))
             continue
-        lines.append((w.label(var), "", None, "header"))
+        lines.append((w.label(var), None, "header"))
         for _, row in block.iterrows():
-            lines.append((f"   {w.level(var, row['level'])}", str(int(row["n"])), row, "level"))
-    finite = table.loc[~table["reference"], ["lower", "upper"]].to_numpy(dtype=float)
+            lines.append((f"    {w.level(var, row['level'])}", row, "level"))
+    est = table[~table["reference"] & table["se"].notna() & np.isfinite(table["hr"].astype(float))]
+    finite = est[["lower", "upper"]].to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
-    lo = min(0.1, np.nanmin(finite) * 0.8) if finite.size else 0.1
-    hi = max(10.0, np.nanmax(finite) * 1.25) if finite.size else 10.0
+    lo = min(0.2, np.nanmin(finite) * 0.8) if finite.size else 0.2
+    hi = max(5.0, np.nanmax(finite) * 1.25) if finite.size else 5.0
+    precision = (1 / est["se"].astype(float) ** 2) if len(est) else pd.Series(dtype=float)
+    pmax = float(precision.max()) if len(precision) else 1.0
     with style_context():
-        height = 0.6 + 0.19 * len(lines)
+        height = 0.9 + 0.19 * len(lines)
         fig, ax = plt.subplots(figsize=(2.2 * COLUMN_WIDTH_IN, height))
         colour = OKABE_ITO.get("blue", "C0")
-        for i, (label, n, row, kind) in enumerate(lines):
+        for i, (label, row, kind) in enumerate(lines):
             y = len(lines) - i
             weight = "bold" if kind == "header" else "normal"
-            ax.text(LABEL_X, y, label.replace("   ", "    "), transform=ax.get_yaxis_transform(),
-                    ha="left", va="center", fontweight=weight)
+            ax.text(LABEL_X, y, label, transform=ax.get_yaxis_transform(), ha="left", va="center",
+                    fontweight=weight)
             if kind == "header" or row is None:
                 continue
-            n_text = str(int(row["n"])) if row["reference"] or n else ""
-            ax.text(N_X, y, n_text, transform=ax.get_yaxis_transform(), ha="right", va="center")
+            ax.text(N_X, y, f"{int(row['n'])}/{int(row['events'])}", transform=ax.get_yaxis_transform(),
+                    ha="right", va="center")
             if row["reference"]:
                 ax.plot([1], [y], marker="D", color="0.5", markersize=3.5)
-                text = "Reference"
-            elif str(row["note"]).startswith("not estimable"):
+                text = "reference"
+            elif str(row["note"]).startswith("not estimable") or not np.isfinite(float(row["hr"])):
                 text = "not estimable"
             else:
+                size = 2.5 + 5.5 * np.sqrt((1 / float(row["se"]) ** 2) / pmax)
                 ax.plot([row["lower"], row["upper"]], [y, y], color=colour, lw=1)
-                ax.plot([row["hr"]], [y], marker="s", color=colour, markersize=4)
-                text = f"{row['hr']:.2f} ({row['lower']:.2f}–{row['upper']:.2f})  P {format_p(row['p'])}"
+                ax.plot([row["hr"]], [y], marker="s", color=colour, markersize=size, linestyle="none")
+                text = f"{format_number(row['hr'], 2)} ({format_ci(row['lower'], row['upper'], 2)})"
             ax.text(1.02, y, text, transform=ax.get_yaxis_transform(), ha="left", va="center")
         ax.axvline(1, color="0.3", lw=0.6, ls="--")
         ax.set_xscale("log")
@@ -508,18 +541,49 @@ def plot_forest(result: MultivariableResult, title: str | None = None, words: Wo
         ax.set_xticks(ticks)
         ax.set_xticklabels([f"{t:g}" for t in ticks])
         ax.minorticks_off()
+        ax.annotate("\u2190 lower hazard", xy=(1, 0), xycoords=("data", "axes fraction"), xytext=(-4, -24),
+                    textcoords="offset points", ha="right", va="top", fontsize="small")
+        ax.annotate("higher hazard \u2192", xy=(1, 0), xycoords=("data", "axes fraction"), xytext=(4, -24),
+                    textcoords="offset points", ha="left", va="top", fontsize="small")
         top = len(lines) + 0.7
-        ax.text(LABEL_X, top, "Variable", transform=ax.get_yaxis_transform(), ha="left",
-                va="center", fontweight="bold")
-        ax.text(N_X, top, "n", transform=ax.get_yaxis_transform(), ha="right", va="center",
-                fontweight="bold")
-        ax.text(1.02, top, "HR (95% CI)", transform=ax.get_yaxis_transform(), ha="left",
-                va="center", fontweight="bold")
+        for x, text, ha in ((LABEL_X, "Variable", "left"), (N_X, "n/events", "right"), (1.02, "HR (95% CI)", "left")):
+            ax.text(x, top, text, transform=ax.get_yaxis_transform(), ha=ha, va="center", fontweight="bold")
         if title:
             ax.set_title(title)
-        fig.subplots_adjust(left=0.40, right=0.66)
+        fig.subplots_adjust(left=0.42, right=0.70, bottom=max(0.12, 0.55 / height))
     return fig
 
+
+def plot_calibration(calibration):
+    """Predicted against observed survival at the milestone, one point per risk group (Kaplan-Meier
+    95% CI as a vertical bar), with the line of perfect calibration."""
+    import matplotlib.pyplot as plt
+    try:
+        from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+    except ImportError:  # pragma: no cover
+        import contextlib
+        style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0"}, 3.35
+    t = calibration.table
+    with style_context():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, COLUMN_WIDTH_IN))
+        ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=0.8)
+        colour = OKABE_ITO.get("blue", "C0")
+        lower = (t["observed"] - t["lower"]).clip(lower=0).fillna(0)
+        upper = (t["upper"] - t["observed"]).clip(lower=0).fillna(0)
+        ax.errorbar(t["predicted"], t["observed"], yerr=[lower, upper], fmt="o", color=colour, ms=4, capsize=2)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(f"Predicted survival at {calibration.months:g} months")
+        ax.set_ylabel(f"Observed survival at {calibration.months:g} months (Kaplan-Meier)")
+        fig.tight_layout()
+    return fig
+
+
+def calibration_figure(calibration):
+    """The calibration plot (a message when it could not be computed)."""
+    if not is_estimable(calibration):
+        return _message_figure(f"Calibration {not_estimable_text(calibration)}")
+    return plot_calibration(calibration)
 
 
 def plot_schoenfeld(ph: PHTest, words: Words | None = None):
@@ -624,7 +688,7 @@ def compare_selection(result: MultivariableResult, paper: MultivariableResult, w
         parts.append(f"adds {names(added)}")
     if dropped:
         parts.append(f"leaves out {names(dropped)}")
-    text = "The rule-selected model " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
+    text = "The model selected by the stated rule " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + "."
     return text + arm_exposure_sentence(result, w, arm_only)
 
 
@@ -661,7 +725,7 @@ def sparse_sentences(sparse: pd.DataFrame, firth: pd.DataFrame | None, words: Wo
     estimates = [f"{term_label(r['term'], w)}, {_hr_string(r['hr_firth'], r['lower_firth'], r['upper_firth'], r['p_firth'])}"
                  for _, r in profiled.iterrows()]
     text["firth_sentence"] = (
-        "Only " + "; ".join(items) + ". With the variables that have a sparse level added to the rule-selected "
+        "Only " + "; ".join(items) + ". With the variables that have a sparse level added to the multivariable "
         f"model, the Firth-penalized estimate{'s were' if len(estimates) > 1 else ' was'} "
         + "; ".join(estimates) + "; the width of such an interval shows how little so few patients can tell")
     return text
@@ -676,8 +740,7 @@ def published_paragraph(paper: MultivariableResult | None, result: Multivariable
         return f"The published model could not be fitted to these data ({not_estimable_text(paper)})."
     hrs = _term_hr_phrases(paper, paper.selected, words)
     text = (f"The {len(paper.selected)} factors the publication calls independent were also fitted together "
-            "(the published model specification) and are set next to the rule-selected model. In that model, "
-            + "; ".join(hrs) + ". ")
+            "(the published specification). In that model, " + "; ".join(hrs) + ". ")
     sparse_levels = [r for _, r in paper.table.iterrows() if not r["reference"] and r["level"] != "per unit"
                      and r["n"] < min_n]
     for r in sparse_levels:
@@ -693,24 +756,31 @@ def w_level(words: Words, row) -> str:
 
 
 def exposure_paragraph(immortal: ImmortalTimeComparison | NotEstimable | None, words: Words) -> str:
-    """The landmark and time-varying estimates of the exposure counts ("" without exposure data)."""
+    """The landmark and time-varying estimates of the post-baseline variables, per population ("" without
+    exposure data)."""
     if immortal is None or isinstance(immortal, NotEstimable):
         return ""
     t = immortal.table
-    per = {a: t[t["approach"] == a] for a in ("baseline", "landmark", "time_varying")}
+    population = t["population"] if "population" in t else pd.Series([None] * len(t))
+    keys = list(dict.fromkeys(tuple(p) if p is not None else None for p in population))
 
     def hrs(block):
-        return "; ".join(f"{in_sentence(words.label(r['variable']))} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
-                         for _, r in block.iterrows())
+        return "; ".join(f"{in_sentence(term_label(r['term'], words)) if '[' in r['term'] else in_sentence(words.label(r['variable']))} "
+                         f"{_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}" for _, r in block.iterrows())
 
-    n_landmark = int(per["landmark"]["n"].iloc[0]) if len(per["landmark"]) else 0
-    return (f"Landmark analysis: {n_landmark} patients were still at risk at {immortal.landmark_months:g} months; "
-            f"counting only what they had received by then and following them from that point gave {hrs(per['landmark'])}. "
-            f"Time-varying model: comparing each patient at every moment with the patients still at risk on the "
-            f"counts received so far gave {hrs(per['time_varying'])}. Entered as baseline covariates in the same "
-            f"adjusted model, the counts gave {hrs(per['baseline'])}; the gap between these rows and the corrected "
-            "ones shows how much of an association with such counts immortal time can produce on its own.")
-
+    parts = []
+    for key in keys:
+        mask = np.array([(tuple(p) if p is not None else None) == key for p in population])
+        block = t[mask]
+        per = {a: block[block["approach"] == a] for a in ("baseline", "landmark", "time_varying")}
+        who = "all patients" if key is None else f"the {_names([words.level('arm', a) for a in key])} arm"
+        n_landmark = int(per["landmark"]["n"].iloc[0]) if len(per["landmark"]) else 0
+        parts.append(f"In {who}, {n_landmark} patients were still at risk at {immortal.landmark_months:g} months; "
+                     f"the landmark model gave {hrs(per['landmark'])}, the time-varying model "
+                     f"{hrs(per['time_varying'])}, and the same variables entered as baseline covariates "
+                     f"{hrs(per['baseline'])}.")
+    return " ".join(parts) + (" The gap between the baseline-covariate rows and the others shows how much of an "
+                              "association immortal time can produce on its own.")
 
 def pfs_paragraph(pfs: MultivariableResult | NotEstimable | None, words: Words) -> str:
     """The rule-selected PFS model in one sentence ("" without progression data)."""
@@ -774,7 +844,8 @@ def _uni_records(uni: UnivariableResult, words: Words) -> list[dict]:
 def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=None, remedy=None,
                           immortal=None, sparse: pd.DataFrame | None = None, firth: pd.DataFrame | None = None,
                           mi: pd.DataFrame | None = None, paper=None, pfs=None,
-                          words: Words | None = None) -> dict:
+                          words: Words | None = None, validation=None, calibration=None,
+                          profile: pd.DataFrame | None = None, epv_candidates: dict | None = None) -> dict:
     """The ``cox`` section of results.json, with ready-formatted strings under ``text``.
 
     ``result`` is the rule-selected OS model (keys ``multivariable``, ``model``, text ``mv_*`` and the
@@ -846,9 +917,9 @@ def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=No
         payload["time_varying"] = immortal.time_varying.drop(columns=[], errors="ignore").to_dict(orient="records")
         for _, r in immortal.table.iterrows():
             kind = APPROACH_KEYS[r["approach"]]
-            text[f"{kind}_{r['term'].split('[')[0]}"] = _hr_string(r["hr"], r["lower"], r["upper"], r["p"])
-            text[f"{kind}_n"] = str(int(r["n"]))
-            text[f"{kind}_events"] = str(int(r["events"]))
+            text.setdefault(f"{kind}_{result_key(r['term'])}", _hr_string(r["hr"], r["lower"], r["upper"], r["p"]))
+            text.setdefault(f"{kind}_n", str(int(r["n"])))
+            text.setdefault(f"{kind}_events", str(int(r["events"])))
         text["landmark_months"] = f"{immortal.landmark_months:g}"
     if sparse is not None:
         payload["sparse_levels"] = sparse.assign(label=[w.label(v) for v in sparse["variable"]])[
@@ -869,6 +940,7 @@ def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=No
         text["mi_n"] = str(mi.attrs.get("n_mi"))
         for _, r in mi.iterrows():
             text[f"mi_{result_key(r['term'])}"] = _hr_string(r["hr"], r["lower"], r["upper"], r["p"])
+    _issue13_results(payload, text, data, w, paper, validation, calibration, profile, epv_candidates, immortal)
     text["published_paragraph"] = published_paragraph(paper, result, w, data.arm_only, choices["sparse_min_n"])
     text["published_methods"] = published_methods(data, w)
     text["exposure_paragraph"] = exposure_paragraph(immortal, w)
@@ -902,7 +974,7 @@ def mi_methods(mi: pd.DataFrame | None, words: Words) -> str:
         return "No candidate variable had missing values here, so no imputation was needed."
     names = _names([in_sentence(words.label(v)) for v in mi.attrs["imputed"]])
     return (f"{names[:1].upper() + names[1:]} {'is' if len(mi.attrs['imputed']) == 1 else 'are'} missing for some "
-            f"patients; the rule-selected model with {'it' if len(mi.attrs['imputed']) == 1 else 'them'} added was "
+            f"patients; the multivariable model with {'it' if len(mi.attrs['imputed']) == 1 else 'them'} added was "
             f"fitted on complete cases and after {mi.attrs.get('m')} imputations with a fixed seed.")
 
 
@@ -924,8 +996,8 @@ def multivariable_table(result, words: Words | None = None, endpoint: str = "os"
 def models_table(paper, result, words: Words | None = None, published: list | None = None) -> pd.DataFrame:
     """The published-specification model next to the rule-selected one (the latter alone without a
     published model)."""
-    models = {"Published specification": paper, "Rule-selected": result} if paper is not None \
-        else {"Rule-selected": result}
+    models = {"Published specification": paper, "Selected by the stated rule": result} if paper is not None \
+        else {"Selected by the stated rule": result}
     if not any(is_estimable(m) for m in models.values()):
         return _note_table("No multivariable model could be fitted.")
     return make_model_comparison_table(models, published if paper is not None else None, words)
@@ -959,5 +1031,306 @@ def published_methods(data: PrognosticData, words: Words) -> str:
         return ""
     names = _names([in_sentence(words.label(v)) for v in data.published_model])
     return (f"The publication names {len(data.published_model)} independent factors ({names}) but no hazard "
-            "ratios, so we also fitted those factors together (the published model specification) and show it "
-            "next to the rule-selected model.")
+            "ratios, so we also fitted those factors together (the published specification) and show it next to "
+            "the model selected by the stated rule.")
+
+
+# ----------------------------------------------------------------------------- issue 13: the headline table
+DASH = "\u2014"
+
+
+def caveat_note(caveats: list, words: Words | None = None) -> str:
+    """The caveats of one table, each distinct one once, in words (its footnote)."""
+    seen, out = set(), []
+    for c in caveats or []:
+        text = caveat_text(c, words)
+        if text not in seen:
+            seen.add(text)
+            out.append(text[:1].upper() + text[1:] + ".")
+    return " ".join(out)
+
+
+def _entry_p_column(entry_test: str) -> str:
+    return "p_wald_joint" if entry_test == "wald" else "p_lr"
+
+
+_hr_text_plain = _hr_text
+
+
+def make_prognostic_table(univariable: UnivariableResult, multivariable, words: Words | None = None,
+                          entry_test: str = "lr") -> pd.DataFrame:
+    """Univariable and multivariable models side by side (as gtsummary ``tbl_merge``).
+
+    One row per numeric variable; a factor gets a row with its label and P, then one row per level.
+    Columns: Characteristic, n, Events (per level, from the univariable model), then HR (95% CI) and P of
+    each model. P is the likelihood-ratio test of the whole variable (global for a factor): against the
+    null model in the univariable column (the P the entry rule used; the joint Wald P when the plan's
+    ``entry_test`` is "wald"), dropping the variable from the multivariable model in the other (R ``drop1``).
+    Reference levels show an em dash; a variable that did not enter has empty multivariable cells.
+    """
+    w = _w(words)
+    uni = univariable.table
+    multi = multivariable.table if is_estimable(multivariable) and multivariable is not None else None
+    p_col = _entry_p_column(entry_test)
+
+    def _hr_text(row):   # a monotone likelihood in words (the LR P next to it stays valid)
+        if str(row["note"]).startswith("not estimable (monotone"):
+            return format_not_estimable(NotEstimable("hazard_ratio", "separation"))
+        return _hr_text_plain(row)
+
+    heads = ["Characteristic", "n", "Events", "Univariable HR (95% CI)", "Univariable P",
+             "Multivariable HR (95% CI)", "Multivariable P"]
+    out = []
+    for var, block in uni.groupby("variable", sort=False):
+        mblock = multi[multi["variable"] == var] if multi is not None else None
+        entered = mblock is not None and not mblock.empty
+        u_p = format_p(block[p_col].iloc[0])
+        m_p = format_p(mblock["p_lr"].iloc[0]) if entered else ""
+        numeric = len(block) == 1 and block["level"].iloc[0] == "per unit"
+        if numeric:
+            row = block.iloc[0]
+            out.append([f"{w.label(var)} ({w.unit(var)})", str(int(row["n"])), str(int(row["events"])),
+                        _hr_text(row), u_p, _hr_text(mblock.iloc[0]) if entered else "", m_p])
+            continue
+        out.append([w.label(var), "", "", "", u_p, "", m_p])
+        for _, row in block.iterrows():
+            m_text = ""
+            if entered:
+                hit = mblock[mblock["level"] == row["level"]]
+                m_text = DASH if row["reference"] else (_hr_text(hit.iloc[0]) if not hit.empty else "")
+            out.append([f"\u2003{w.level(var, row['level'])}", str(int(row["n"])), str(int(row["events"])),
+                        DASH if row["reference"] else _hr_text(row), "", m_text, ""])
+    for var, ne in univariable.not_estimable.items():
+        out.append([w.label(var), "", "", not_estimable_text(ne), "", "", ""])
+    return pd.DataFrame(out, columns=heads)
+
+
+def prognostic_table_note(univariable: UnivariableResult, multivariable, words: Words | None = None,
+                          entry_p: float | None = 0.05, entry_test: str = "lr") -> str:
+    """Footnote of :func:`make_prognostic_table`: conventions, the multivariable model's size, caveats."""
+    test = "joint Wald test" if entry_test == "wald" else "likelihood-ratio test"
+    text = (f"n and Events per level from the univariable models (each on the patients with the variable "
+            f"recorded). HR: Wald 95% CI; {DASH}: reference level. Univariable P: {test} of the whole variable "
+            "against the null model")
+    if entry_p is not None:
+        text += f", the P of the entry rule (P < {entry_p:g} enters)"
+    text += ". Multivariable P: likelihood-ratio test dropping the variable from the model."
+    if is_estimable(multivariable) and multivariable is not None:
+        m = multivariable
+        text += (f" Multivariable model: {m.n} patients with complete data ({m.n_missing} excluded for a missing "
+                 f"value), {m.events} events, {m.n_params} parameter{'s' if m.n_params != 1 else ''}; empty "
+                 "cells: not entered.")
+        note = caveat_note(m.caveats, words)
+        if note:
+            text += " " + note
+    elif multivariable is not None:
+        text += f" Multivariable model {not_estimable_text(multivariable)}."
+    return text
+
+
+def make_remark_table(profile: pd.DataFrame, words: Words | None = None, validation=None,
+                      epv: dict | None = None) -> pd.DataFrame:
+    """REMARK profile: one column per model, rows patients, events, candidates, selection, missing data."""
+    w = _w(words)
+    if profile is None or profile.empty:
+        return _note_table("No model.")
+    names = {"univariable": "Univariable models", "multivariable": "Multivariable model (baseline)",
+             "multivariable_pfs": "Multivariable model, progression-free survival",
+             "replication": "Published specification"}
+
+    def selection(r):
+        if r["selection"] == "none":
+            return "each candidate alone"
+        if r["selection"] == "fixed":
+            return "all listed variables entered together"
+        if r["selection"] == "univariable_screening":
+            test = "likelihood-ratio" if r["entry_test"] == "lr" else "Wald"
+            return f"univariable {test} P < {r['entry_p']:g}"
+        return format_not_estimable(NotEstimable("model", r["selection"]))
+
+    def num(v):
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(int(v))
+
+    rows = {
+        "Endpoint": [ENDPOINT_LABELS.get(r["endpoint"], "") for _, r in profile.iterrows()],
+        "Patients in the cohort": [num(r["patients_total"]) for _, r in profile.iterrows()],
+        "Patients analysed": [num(r["patients"]) if r["selection"] != "none" else f"up to {num(r['patients'])}"
+                              for _, r in profile.iterrows()],
+        "Events": [num(r["events"]) for _, r in profile.iterrows()],
+        "Excluded for missing data": [(num(r["excluded_missing"]) if r["selection"] != "none"
+                                       else f"up to {num(r['excluded_missing'])}") for _, r in profile.iterrows()],
+        "Candidate variables (parameters)": [f"{r['candidates']} ({r['candidate_parameters']})"
+                                             if r["model"] != "replication" else "" for _, r in profile.iterrows()],
+        "Selection": [selection(r) for _, r in profile.iterrows()],
+        "Variables in the model": [", ".join(w.label(v) for v in r["variables"]) if r["selection"] != "none"
+                                   else "" for _, r in profile.iterrows()],
+        "Parameters estimated": [num(r["parameters"]) for _, r in profile.iterrows()],
+    }
+    table = pd.DataFrame(rows, index=[names.get(m, m) for m in profile["model"]]).T
+    table.index.name = "Item"
+    table = table.reset_index()
+    extra = []
+    if epv is not None:
+        extra.append(["Events per candidate parameter", format_number(epv["epv"], 1)])
+    if validation is not None and is_estimable(validation):
+        extra.append(["Harrell's C, apparent", format_number(validation.apparent, 3)])
+        extra.append([f"Harrell's C, optimism-corrected ({validation.used} bootstrap replicates)",
+                      format_number(validation.corrected, 3)])
+    elif validation is not None:
+        extra.append(["Harrell's C, optimism-corrected", not_estimable_text(validation)])
+    for item, value in extra:
+        rec = {c: "" for c in table.columns}
+        rec["Item"] = item
+        rec[table.columns[2] if len(table.columns) > 2 else table.columns[1]] = value
+        table = pd.concat([table, pd.DataFrame([rec])], ignore_index=True)
+    return table
+
+
+def validation_sentence(validation, epv: dict | None, words: Words | None = None) -> str:
+    """Discrimination and events per candidate parameter in words."""
+    parts = []
+    if epv is not None:
+        low = epv["epv"] < epv.get("threshold", 10)
+        parts.append(f"The {epv['events']} events gave {format_number(epv['epv'], 1)} events per candidate "
+                     f"parameter ({epv['parameters']} parameters among the candidates)"
+                     + (f", fewer than {epv.get('threshold', 10):g}: which variables are selected is unstable "
+                        "and the apparent estimates are optimistic" if low else ""))
+    if validation is not None and is_estimable(validation):
+        what = "the whole selection procedure" if validation.selection else "the model"
+        parts.append(f"Harrell's C was {format_number(validation.apparent, 3)} in the data that built the model "
+                     f"and {format_number(validation.corrected, 3)} after correcting for optimism ({validation.used} "
+                     f"bootstrap replicates, each repeating {what})")
+    elif validation is not None:
+        parts.append(f"the optimism-corrected C-index is {not_estimable_text(validation)}")
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
+def calibration_note(calibration) -> str:
+    """Footnote of the calibration plot: groups, months, method."""
+    if not is_estimable(calibration):
+        return ""
+    t = calibration.table
+    return (f"{len(t)} groups of predicted survival at {calibration.months:g} months "
+            f"({', '.join(str(int(n)) for n in t['n'])} patients); observed: Kaplan-Meier with log-transformed "
+            "95% CI; apparent calibration (the data that built the model).")
+
+
+def immortal_time_note(comparison, words: Words | None = None) -> str:
+    """Footnote of the landmark / time-varying table: populations and the immortal-time caveats."""
+    if comparison is None or not is_estimable(comparison):
+        return ""
+    w = _w(words)
+    pops = [p for p in comparison.table["population"] if p is not None]
+    text = ""
+    if pops:
+        arms = _names([w.level("arm", a) for a in pops[0]])
+        text = (f"Counts given only in the {arms} arm are analysed within that arm (no arm term: an exposure that "
+                "is zero by design in one arm and the arm never share a model). ")
+    return text + caveat_note(comparison.caveats, words)
+
+
+def _issue13_results(payload: dict, text: dict, data: PrognosticData, w: Words, paper, validation, calibration,
+                     profile, epv_candidates, immortal) -> None:
+    """results.json keys of issue 13: ``replication`` (the published specification, with its biases),
+    ``c_index`` {apparent, optimism_corrected, ...}, ``epv_candidates``, ``remark``, ``calibration``."""
+    from helpers.analyses.prognostic import published_specification_caveats
+    if paper is not None and is_estimable(paper):
+        caveats = published_specification_caveats(paper, data)
+        payload["replication"] = {"label": "published specification", "variables": list(paper.selected),
+                                  "terms": _model_terms(paper), "model": _model_summary(paper),
+                                  "biases": [c.kind for c in caveats],
+                                  "caveats": [caveat_text(c, w) for c in caveats]}
+        text["replication_biases"] = caveat_note(caveats, w) or "none named"
+    if epv_candidates is not None:
+        payload["epv_candidates"] = epv_candidates["epv"]
+        payload["candidate_parameters"] = epv_candidates["parameters"]
+        text["epv_candidates"] = format_number(epv_candidates["epv"], 1)
+        text["candidate_parameters"] = str(epv_candidates["parameters"])
+    if validation is not None and is_estimable(validation):
+        payload["c_index"] = {"apparent": validation.apparent, "optimism_corrected": validation.corrected,
+                              "optimism": validation.optimism, "replicates": validation.replicates,
+                              "used": validation.used, "seed": validation.seed,
+                              "whole_selection": validation.selection, "times_selected": validation.times_selected,
+                              "method": validation.method}
+        text["c_apparent"] = format_number(validation.apparent, 3)
+        text["c_corrected"] = format_number(validation.corrected, 3)
+        text["bootstrap_replicates"] = str(validation.replicates)
+    elif validation is not None:
+        payload["c_index"] = {"apparent": None, "optimism_corrected": None,
+                              "not_estimable": validation.reason}
+    text.setdefault("bootstrap_replicates", str(data.choices.get("bootstrap_replicates", 200)))
+    text.setdefault("replication_biases", "")
+    text["validation_sentence"] = validation_sentence(validation, epv_candidates, w)
+    if calibration is not None and is_estimable(calibration):
+        payload["calibration"] = {"months": calibration.months, "groups": calibration.table.to_dict(orient="records"),
+                                  "method": calibration.method}
+    text["calibration_months"] = f"{data.choices.get('calibration_months', 12):g}"
+    if profile is not None:
+        payload["remark"] = profile.to_dict(orient="records")
+    text["immortal_time_note"] = immortal_time_note(immortal, w) if immortal is not None else ""
+    text["post_baseline_sentence"] = post_baseline_sentence(data, w)
+    text["modelled_as"] = modelled_as(data, w)
+
+
+def post_baseline_sentence(data: PrognosticData, words: Words) -> str:
+    """Which post-baseline variables exist and where they enter ("" when none)."""
+    names = [v for v in [*data.exposures.values(), *data.post_baseline_covariates]]
+    if not names:
+        return "The data dictionary records no variable measured after the start of treatment."
+    listed = _names([in_sentence(words.label(v)) for v in names])
+    where = ("enter only the landmark and time-varying analyses below" if data.has_exposure
+             else "enter no model here (the data have no administration dates for a landmark or time-varying analysis)")
+    return (f"Variables known only after the start of treatment ({listed}) are not candidates for the "
+            f"multivariable model; they {where}.")
+
+
+def modelled_as(data: PrognosticData, words: Words) -> str:
+    """Every candidate as actually modelled: "age (years): > 60 vs <= 60; ..." (levels, reference, units)."""
+    items = []
+    for v in data.candidates:
+        s = data.patients[v]
+        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or s.dtype == bool:
+            cats = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) else sorted(map(str, s.dropna().unique()))
+            cats = [c for c in cats if (s == c).any()]
+            if not cats:
+                continue
+            ref = words.level(v, cats[0])
+            others = [words.level(v, c) for c in cats[1:]]
+            items.append(f"{in_sentence(words.label(v))} ({_names(others)} vs {ref})")
+        else:
+            items.append(f"{in_sentence(words.label(v))} (linear, HR {words.unit(v)})")
+    return "; ".join(items)
+
+
+def replication_table(paper, result, data: PrognosticData, words: Words | None = None):
+    """The published specification next to the model selected by the stated rule, with the biases of the
+    published specification named under it (a Markdown table), or None without a replication part (the
+    notebook cell then has no output and is left out of the report)."""
+    from helpers.analyses.prognostic import published_specification_caveats
+    from helpers.report.formatting import show_table
+    if paper is None:
+        return None
+    table = make_model_comparison_table({"Published specification": paper, "Selected by the stated rule": result},
+                                        data.published_model, words) if is_estimable(paper) else \
+        _note_table(f"Published specification {not_estimable_text(paper)}.")
+    note = ("The published specification enters the publication's factors together, including variables known "
+            "only after the start of treatment; it is reproduced for comparison only and is not this "
+            "supplement's prognostic model. ")
+    note += caveat_note(published_specification_caveats(paper, data), words)
+    return show_table(table, footnote=note.strip())
+
+
+def prognostic_table(univariable: dict, model, endpoint: str, words: Words | None = None,
+                     choices: dict | None = None):
+    """The side-by-side table of ``endpoint`` with its footnote (Markdown), or None when the data do not
+    record that endpoint (the notebook cell then has no output and is left out of the report)."""
+    from helpers.report.formatting import show_table
+    if endpoint not in univariable:
+        return None
+    choices = choices or {}
+    entry_p, entry_test = choices.get("entry_p", 0.05), choices.get("entry_test", "lr")
+    return show_table(make_prognostic_table(univariable[endpoint], model, words, entry_test),
+                      footnote=prognostic_table_note(univariable[endpoint], model, words, entry_p, entry_test))

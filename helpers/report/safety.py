@@ -30,6 +30,8 @@ __all__ = [
     "adverse_event_table_footnote", "make_special_interest_table", "special_interest_footnote",
     "display_special_interest_table", "plot_adverse_events", "safety_results",
     "make_published_safety_table", "display_published_safety_table",
+    "GRADE_ROW_LABELS", "safety_rule_text", "make_safety_summary_table", "safety_summary_footnote",
+    "display_safety_summary_table", "grades_results",
 ]
 
 #: Label of the summary row of patients with any event.
@@ -69,7 +71,7 @@ def _display(result: SafetyAnalysis, rows: pd.DataFrame, study, mark: bool = Tru
     labels = arm_labels(arms, study)
     out = pd.DataFrame({"Adverse event": [_row_label(result, r, mark) for _, r in rows.iterrows()]})
     for arm in arms:
-        out[f"{labels[arm]} (n = {n[arm]}): any grade"] = [_count_cell(k, n[arm]) for k in rows[f"any_grade:{arm}"]]
+        out[f"{labels[arm]} (N = {n[arm]}): any grade"] = [_count_cell(k, n[arm]) for k in rows[f"any_grade:{arm}"]]
         out[f"{labels[arm]}: grade ≥ 3"] = [_count_cell(k, n[arm]) for k in rows[f"grade3plus:{arm}"]]
     out["P, any grade"] = [_test_cell(result, r, "any_grade") for _, r in rows.iterrows()]
     out["P, grade ≥ 3"] = [_test_cell(result, r, "grade3plus") for _, r in rows.iterrows()]
@@ -88,10 +90,15 @@ def make_adverse_event_table(result: SafetyAnalysis, study=None) -> pd.DataFrame
     return _display(result, rows.reset_index(drop=True), study)
 
 
+def safety_rule_text(rule: str) -> str:
+    """The test of every row in words."""
+    return "Fisher's exact test" if rule == "fisher" else rule_text(rule)
+
+
 def _rule_sentence(result: SafetyAnalysis) -> str:
-    return (f"P: two-sided; per term Fisher's exact test; summary rows by {rule_text(result.rule)}; when "
-            f"no patient (or every patient) had the event only one table is possible and P = 1 (Fisher's "
-            f"exact test, as R's fisher.test).")
+    return (f"P: two-sided; every row, summary and term alike, uses the same test: "
+            f"{safety_rule_text(result.rule)}. When no patient (or every patient) had the event only one "
+            f"table is possible and P = 1 (Fisher's exact test, as R's fisher.test).")
 
 
 def _grading(result: SafetyAnalysis) -> str:
@@ -101,8 +108,15 @@ def _grading(result: SafetyAnalysis) -> str:
 def adverse_event_table_footnote(result: SafetyAnalysis, study=None) -> str:
     """Footnote of :func:`make_adverse_event_table`, from the conventions the counts used."""
     mark = ""
-    if result.special_interest is not None and result.counts["special"].any():
-        mark = f" {SPECIAL_MARK} {result.special_interest.label or 'special-interest'} term."
+    si = result.special_interest
+    if si is not None and result.counts["special"].any():
+        mark = f" {SPECIAL_MARK} {si.label or 'special-interest'} term"
+        if si.arms is not None:
+            labels = arm_labels(result.arms, study)
+            counted = [labels[a] for a in result.arms if si.counted_in(a)]
+            mark += (f", counted as {si.label or 'special-interest'} only in {_join(counted)}; in the other "
+                     "arm it is an ordinary adverse event (see the table of events of special interest)")
+        mark += "."
     return (f"n (%) of all patients of the arm (patients without any adverse event count as none); each "
             f"patient counted once per term at the worst {_grading(result)} grade; grade ≥ 3 includes "
             f"grades 4 and 5. Terms listed: any-grade frequency >= {result.min_term_percent:g}% in at "
@@ -287,7 +301,7 @@ def safety_results(result: SafetyAnalysis, study=None, published: Mapping[str, s
     text["n_terms_listed"] = str(int(listed.sum()))
     text["min_term_percent"] = f"{result.min_term_percent:g}%"
     text["grading"] = _grading(result)
-    text["test_rule"] = rule_text(result.rule)
+    text["test_rule"] = safety_rule_text(result.rule)
     if len(term_rows):
         top = term_rows.iloc[0]
         text["most_common_term"] = str(top["term"])
@@ -329,6 +343,11 @@ def safety_results(result: SafetyAnalysis, study=None, published: Mapping[str, s
                                 "agrees": "no: incidence differs significantly" if differs else "yes"}
         text["published"] = payload["published"]["statement"]
         text["agrees"] = payload["published"]["agrees"]
+    if result.grades is not None:
+        grades = grades_results(result, study)
+        payload["grades"] = grades
+        payload["actions"] = grades.pop("actions")
+        text.update(grades.pop("text"))
     payload["text"] = text
     return payload
 
@@ -419,3 +438,135 @@ def display_published_safety_table(result: SafetyAnalysis, study=None):
 
     table = make_published_safety_table(result, study)
     return None if table is None else show_table(table, align="llll")
+
+
+# ----------------------------------------------------------------------------- summary by highest grade
+#: Row labels of the safety summary (kinds of :func:`helpers.analyses.safety.summarise_grades`).
+GRADE_ROW_LABELS = {
+    "any_grade": "Any adverse event",
+    "grade3plus": "Any adverse event of grade 3 or higher",
+    "grade_3": "Highest grade 3",
+    "grade_4": "Highest grade 4",
+    "grade_5": "Grade 5 (treatment-related death)",
+    "action_discontinued": "Adverse event leading to discontinuation",
+    "action_dose_reduced": "Adverse event leading to dose reduction",
+    "action_interrupted": "Adverse event leading to interruption",
+}
+
+
+def _grade_test(row: pd.Series) -> TestResult | NotEstimable:
+    test = row["test"]
+    if test is None or (isinstance(test, float) and math.isnan(test)):
+        return NotEstimable("test", "not_applicable")
+    if test == "not_estimable":
+        return NotEstimable("test", "empty_arm")
+    stat = row["statistic"]
+    return TestResult(statistic=None if stat is None or pd.isna(stat) else float(stat),
+                      df=None if row["df"] is None or pd.isna(row["df"]) else row["df"],
+                      p=None if row["p"] is None or pd.isna(row["p"]) else float(row["p"]), test=str(test))
+
+
+def make_safety_summary_table(result: SafetyAnalysis, study=None) -> pd.DataFrame | None:
+    """Safety summary (AET01-like): patients with any event, with grade >= 3, by highest grade 3, 4
+    and 5 (treatment-related deaths) and, when the data record the action taken, with events leading to
+    discontinuation, dose reduction or interruption; n (%) per arm (N in the header) and P."""
+    grades = result.grades
+    if grades is None:
+        return None
+    arms, n = list(result.arms), result.n
+    labels = arm_labels(arms, study)
+    out = pd.DataFrame({"": [GRADE_ROW_LABELS.get(k, k) for k in grades["kind"]]})
+    for arm in arms:
+        out[f"{labels[arm]} (N = {n[arm]})"] = [format_n_pct(int(k), n[arm]) for k in grades[f"k:{arm}"]]
+    out["P"] = [(format_p(t.p) if isinstance(t, TestResult) else not_estimable_text(t))
+                for t in (_grade_test(r) for _, r in grades.iterrows())]
+    return out
+
+
+def safety_summary_footnote(result: SafetyAnalysis, study=None) -> str:
+    actions = bool(result.grades is not None and result.grades.attrs.get("has_actions"))
+    return (f"n (%) of all patients of the arm. Highest grade: each patient counted once, at the worst "
+            f"{_grading(result)} grade over all terms; grade 5 (fatal) events are the treatment-related "
+            f"deaths." + (" Action: patients with at least one event after which the treatment was "
+                          "discontinued, reduced in dose or interrupted, as recorded." if actions else "")
+            + f" {_rule_sentence(result)}")
+
+
+def display_safety_summary_table(result: SafetyAnalysis, study=None):
+    """The safety summary as Markdown for a notebook cell (None for results without it)."""
+    from helpers.report.formatting import show_table
+
+    table = make_safety_summary_table(result, study)
+    if table is None:
+        return None
+    return show_table(table, align="l" + "r" * (len(table.columns) - 1),
+                      footnote=safety_summary_footnote(result, study))
+
+
+def grades_results(result: SafetyAnalysis, study=None) -> dict:
+    """``safety.grades`` ({"3"|"4"|"5": {arm: {k, n, percent}, p, test}}), ``actions`` (the same per
+    action, {} without the column) and prose strings (``text``)."""
+    grades = result.grades
+    arms, n = list(result.arms), result.n
+    roles = dict(zip(arms, ("reference", "experimental")))
+    out: dict = {}
+    actions: dict = {}
+    text: dict[str, str] = {}
+    for _, row in grades.iterrows():
+        kind = row["kind"]
+        test = _grade_test(row)
+        entry = {arm: {"k": int(row[f"k:{arm}"]), "n": n[arm],
+                       "percent": 100.0 * int(row[f"k:{arm}"]) / n[arm] if n[arm] else None} for arm in arms}
+        entry.update({"p": test.p if isinstance(test, TestResult) else None, "test": test_label(test)})
+        if kind.startswith("grade_"):
+            out[kind.removeprefix("grade_")] = entry
+        elif kind.startswith("action_"):
+            actions[kind.removeprefix("action_")] = entry
+        else:
+            continue
+        name = kind
+        for arm in arms:
+            value = format_n_pct(int(row[f"k:{arm}"]), n[arm])
+            text[f"{name}_{arm_key(arm)}"] = value
+            if arm in roles:
+                text[f"{name}_{roles[arm]}"] = value
+        text[f"{name}_p"] = format_p(test.p) if isinstance(test, TestResult) else not_estimable_text(test)
+    out["actions"] = actions
+    deaths = [int(k) for k in grades.loc[grades["kind"] == "grade_5", [f"k:{a}" for a in arms]].iloc[0]]
+    text["grades_sentence"] = _grades_sentence(result, study)
+    text["actions_sentence"] = _actions_sentence(result, study)
+    out["treatment_related_deaths"] = dict(zip(arms, deaths))
+    out["text"] = text
+    return out
+
+
+def _grades_sentence(result: SafetyAnalysis, study=None) -> str:
+    g = result.grades.set_index("kind")
+    labels = arm_labels(result.arms, study)
+
+    def cells(kind):
+        return _join([f"{format_n_pct(int(g.loc[kind, f'k:{a}']), result.n[a])} with {labels[a]}"
+                      for a in result.arms])
+
+    deaths = sum(int(g.loc["grade_5", f"k:{a}"]) for a in result.arms)
+    out = (f"By highest grade, grade 3 was the worst event of {cells('grade_3')}, and grade 4 of "
+           f"{cells('grade_4')}. ")
+    out += ("No treatment-related death (grade 5 event) was recorded." if deaths == 0 else
+            f"Treatment-related deaths (grade 5 events): {cells('grade_5')}.")
+    return out
+
+
+def _actions_sentence(result: SafetyAnalysis, study=None) -> str:
+    if not result.grades.attrs.get("has_actions"):
+        return ("The data do not record the action taken with the treatment, so discontinuation and "
+                "dose-reduction rates are not reported.")
+    g = result.grades.set_index("kind")
+    labels = arm_labels(result.arms, study)
+    parts = []
+    for action, words in (("discontinued", "discontinuation"), ("dose_reduced", "dose reduction"),
+                          ("interrupted", "interruption")):
+        kind = f"action_{action}"
+        cells = _join([f"{format_n_pct(int(g.loc[kind, f'k:{a}']), result.n[a])} with {labels[a]}"
+                       for a in result.arms])
+        parts.append(f"to {words} in {cells}")
+    return "Adverse events led " + "; ".join(parts) + "."

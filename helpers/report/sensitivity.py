@@ -262,8 +262,14 @@ def _hr_row(res, name, n, fits, ci, lo="lower", hi="upper"):
     return row
 
 
-def make_hr_table(res: SensitivityResults) -> pd.DataFrame:
-    """Arm hazard ratios (experimental vs reference) of every analysis, with the CI method of each row."""
+def make_hr_table(res: SensitivityResults, stratified=None, study=None) -> pd.DataFrame:
+    """Arm hazard ratios (experimental vs reference) of every analysis, with the CI method of each row.
+
+    The main treatment-effect table: unadjusted, multivariable, weighted, start-year-adjusted and era
+    estimates per endpoint side by side; with ``stratified`` (:func:`helpers.analyses.subgroups.run_stratified`
+    results with factors declared; ``study`` for the factor names) also the unstratified and stratified
+    log-rank P and the stratified Cox hazard ratio.
+    """
     n_all, n = len(res.all_patients), len(res.patients)
     u, a, y = res.unadjusted, res.adjusted, res.year_adjusted
     boot = ci_label(res)
@@ -290,11 +296,43 @@ def make_hr_table(res: SensitivityResults) -> pd.DataFrame:
                             "boot_lower", "boot_upper"))
     else:
         rows.append(_hr_row(res, "Calendar era", 0, era, "—"))
+    if stratified is not None and getattr(stratified, "active", False):
+        rows += _stratified_rows(res, stratified, study)
+        return pd.DataFrame(rows).rename(columns={f"{ENDPOINT_SHORT[ep]} HR (95% CI)":
+                                                  f"{ENDPOINT_SHORT[ep]}: HR (95% CI) or log-rank P"
+                                                  for ep in res.endpoints})
     return pd.DataFrame(rows)
 
 
-def hr_footnote(res: SensitivityResults) -> str:
-    """Footnote of the hazard-ratio table: population, weights, CI methods, era window, caveats."""
+def _stratified_rows(res: SensitivityResults, stratified, study) -> list[dict]:
+    """Rows of the stratified analyses for :func:`make_hr_table` (log-rank P rows show "P = ..." cells)."""
+    from helpers.report.subgroups import describe_factors
+
+    n_all = len(res.all_patients) - stratified.n_missing
+    strata = describe_factors(stratified, study) if study is not None else "the declared factors"
+
+    def p_cell(lr):
+        return (f"P = {format_p(lr.test.p)}".replace("= <", "< ") if is_estimable(lr)
+                else not_estimable_text(lr, res))
+
+    def row(name, n, fn, ci):
+        out = {"Analysis": name, "Patients": n}
+        for ep in ("os", "pfs"):
+            if ep in res.endpoints:
+                r = stratified.endpoints.get(ep)
+                out[f"{ENDPOINT_SHORT[ep]} HR (95% CI)"] = fn(r) if r is not None else "—"
+        out["CI"] = ci
+        return out
+
+    return [row("Log-rank test, unstratified", len(res.all_patients), lambda r: p_cell(r.logrank_unstratified), "—"),
+            row(f"Log-rank test stratified by {strata}", n_all, lambda r: p_cell(r.logrank), "—"),
+            row(f"Cox stratified by {strata}", n_all,
+                lambda r: (_fmt_hr({"hr": r.cox.hr.value, "lower": r.cox.hr.lower, "upper": r.cox.hr.upper})
+                           if is_estimable(r.cox) else not_estimable_text(r.cox, res)), "Wald")]
+
+
+def hr_footnote(res: SensitivityResults, stratified=None, study=None) -> str:
+    """Footnote of the hazard-ratio table: population, weights, CI methods, era window, strata, caveats."""
     trim = res.choices.trim_quantiles
     n_ex = len(res.ps_fit.support.excluded) if res.estimable else 0
     era = res.era
@@ -322,6 +360,10 @@ def hr_footnote(res: SensitivityResults) -> str:
         lo, hi = era.years
         text += (f"Era {_years(lo, hi)}: patients who started treatment in the years in which both arms were treated, "
                  "propensity model refitted in that subset.")
+    if stratified is not None and getattr(stratified, "active", False):
+        from helpers.report.subgroups import describe_factors
+        text += (f" Stratified by {describe_factors(stratified, study)}: log-rank test with observed minus expected "
+                 "events summed over the strata; Cox model with a separate baseline hazard per stratum.")
     caveats = caveat_sentences(res)
     return text + (" Caveats: " + "; ".join(caveats) + "." if caveats else "")
 

@@ -35,14 +35,30 @@ Pearson and Yates chi-square come from ``scipy.stats.chi2_contingency`` (its Yat
 caps |O - E| at 0.5 as R does) and the 2 x 2 Fisher test from ``scipy.stats.fisher_exact``
 (same relative tolerance 1e-7 as R); both equal R to 1e-6 in the tests. The exact r x c test
 (Fisher-Freeman-Halton) is computed here by full enumeration because scipy offers only a Monte
-Carlo version for tables larger than 2 x 2.
+Carlo version for tables larger than 2 x 2; above the size guard (below) the Monte Carlo exact P
+draws its tables with ``scipy.stats.random_table`` and counts them as R does.
 
 Conventions
 -----------
 * Exact P values are two-sided and sum the probabilities of all tables with the observed
   margins whose probability is at most the observed one, with relative tolerance 1e-7, as
-  R's ``fisher.test`` (``relErr = 1 + 10^-7``). They are computed by full enumeration, not
-  Monte Carlo (scipy's r x c Fisher test is Monte Carlo).
+  R's ``fisher.test`` (``relErr = 1 + 10^-7``). They are computed by full enumeration when the
+  enumeration is small enough (see below).
+* Size guard (bounded memory and time). Before enumerating, the work is bounded: for an r x 2
+  (or 2 x c) table the number of partial tables the vectorised enumeration would hold is counted
+  exactly (a dynamic programme over the first column's running total, O(r x n) time, O(n) memory);
+  a general r x c table (three or more rows and columns) is enumerated with a counter of visited
+  tables (limit :data:`GENERAL_LIMIT`, 500,000). Above
+  :data:`EXACT_LIMIT` (2,000,000 partial tables; about 100 MB and a few seconds) the exact
+  P is replaced by a Monte Carlo exact P from :data:`MONTE_CARLO_TABLES` (100,000) random tables with
+  the observed margins (Patefield's algorithm, ``scipy.stats.random_table``), seeded
+  (:data:`MONTE_CARLO_SEED` unless a seed is passed), as R's
+  ``fisher.test(x, simulate.p.value = TRUE, B = 1e5)``: P = (1 + #{simulated tables with
+  -sum log x_ij! <= observed / (1 + 64 eps)}) / (B + 1). Its smallest possible value is
+  1 / (B + 1) = 1.0e-5 (shown as "<0.001"). The result says which was used
+  (``AssociationTest.replicates``: None for exact enumeration, B for Monte Carlo), and the table
+  note names it. No table size raises MemoryError: R's ``fisher.test`` stops with a workspace
+  error on such tables (a 5 x 2 table of n = 2,511 needs ``workspace = 2e8``).
 * Rows or columns whose total is zero are dropped before anything is computed (they carry no
   information and would make expected counts zero); if fewer than two rows or two columns
   remain, no test is possible and the result has ``p = None``.
@@ -72,6 +88,11 @@ __all__ = [
     "expected_counts",
     "pearson_chisq",
     "fisher_exact_rxc",
+    "exact_p_value",
+    "monte_carlo_exact_p",
+    "two_column_work",
+    "EXACT_LIMIT",
+    "MONTE_CARLO_TABLES",
     "freeman_halton_statistic",
 ]
 
@@ -95,13 +116,23 @@ TEST_NAMES = {
     "yates": "Yates-corrected chi-square",
     "fisher": "Fisher's exact test",
     "fisher_freeman_halton": "Fisher-Freeman-Halton exact test",
+    "fisher_freeman_halton_mc": "Fisher-Freeman-Halton exact test (Monte Carlo P)",
     "none": "no test (fewer than two non-empty rows or columns)",
 }
 
 #: R relative tolerance for "probability <= observed" in fisher.test.
 _REL_ERR = 1e-7
-#: Largest number of tables the exact enumeration will visit.
-_MAX_TABLES = 20_000_000
+#: Largest number of (partial) tables the exact enumeration may hold or visit; above it the P value is
+#: a Monte Carlo exact P (see the module docstring).
+EXACT_LIMIT = 2_000_000
+_MAX_TABLES = EXACT_LIMIT
+#: Largest number of complete tables the (pure Python) enumeration of a general r x c table (three or
+#: more rows and columns) visits, about 3 seconds; above it, the Monte Carlo exact P
+GENERAL_LIMIT = 500_000
+#: Number of random tables of the Monte Carlo exact P (R: ``fisher.test(simulate.p.value = TRUE, B = 1e5)``)
+MONTE_CARLO_TABLES = 100_000
+#: Default seed of the Monte Carlo exact P (the project's seed convention: passed explicitly)
+MONTE_CARLO_SEED = 20240101
 
 
 class ContingencyTableError(ValueError):
@@ -139,6 +170,11 @@ class AssociationTest:
         The rule that selected the test ("cochran" or "modern").
     shape : tuple of int
         Shape (rows, columns) of the table actually tested (after dropping empty margins).
+    replicates : int or None
+        None when the exact P was computed by enumeration; the number of random tables when it
+        is a Monte Carlo exact P (the table was above :data:`EXACT_LIMIT`).
+    seed : int or None
+        Seed of the Monte Carlo exact P (None for enumeration).
     """
 
     statistic: Optional[float]
@@ -149,16 +185,24 @@ class AssociationTest:
     key: str = ""
     rule: str = "cochran"
     shape: tuple = ()
+    replicates: Optional[int] = None
+    seed: Optional[int] = None
 
     @property
     def exact(self) -> bool:
-        """True for the exact (enumeration) tests."""
+        """True for the exact tests (by enumeration or Monte Carlo)."""
         return self.key in ("fisher", "fisher_freeman_halton")
 
     @property
+    def monte_carlo(self) -> bool:
+        """True when the exact P is a Monte Carlo estimate (table above the size guard)."""
+        return self.replicates is not None
+
+    @property
     def result(self) -> TestResult:
-        """The typed result (:class:`helpers.stats.types.TestResult`; ``test`` = the machine name)."""
-        return TestResult(self.statistic, self.df, self.p, self.key)
+        """The typed result (:class:`helpers.stats.types.TestResult`; ``test`` = the machine name,
+        ``"fisher_freeman_halton_mc"`` / ``"fisher_mc"`` when the exact P is a Monte Carlo estimate)."""
+        return TestResult(self.statistic, self.df, self.p, f"{self.key}_mc" if self.monte_carlo else self.key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,10 +288,11 @@ def _exact_two_column(rows: np.ndarray, c1: int, log_obs: float) -> float:
     c2 = n - c1
     const = special.gammaln(rows + 1).sum() + special.gammaln(c1 + 1) + special.gammaln(c2 + 1) \
         - special.gammaln(n + 1)
+    rows = np.sort(np.asarray(rows, dtype=np.int64))   # the largest row last: it is not expanded
     used = np.zeros(1, dtype=np.int64)  # column-1 count used so far
     logp = np.zeros(1, dtype=float)     # sum of -log x_i1! - log x_i2! so far
     remaining = int(rows.sum())
-    for r in rows:
+    for r in rows[:-1]:
         r = int(r)
         remaining -= r
         k = np.arange(r + 1)
@@ -261,7 +306,10 @@ def _exact_two_column(rows: np.ndarray, c1: int, log_obs: float) -> float:
             raise ExactTestTooLargeError(
                 f"exact enumeration exceeds {_MAX_TABLES} partial tables; table too large"
             )
-    logp = logp + const
+    last = int(rows[-1])                 # determined by the column total: no expansion
+    k = c1 - used
+    ok = (k >= 0) & (k <= last)
+    logp = logp[ok] - (special.gammaln(k[ok] + 1) + special.gammaln(last - k[ok] + 1)) + const
     keep = logp <= log_obs + math.log1p(_REL_ERR)
     return float(min(1.0, np.exp(logp[keep]).sum()))
 
@@ -289,9 +337,9 @@ def _exact_general(x: np.ndarray, log_obs: float) -> float:
                 # last column determined by the remaining row capacities
                 last = acc2 - sum(lf[v + 1] for v in cap)
                 visited += 1
-                if visited > _MAX_TABLES:
+                if visited > GENERAL_LIMIT:
                     raise ExactTestTooLargeError(
-                        f"exact enumeration exceeds {_MAX_TABLES} tables; table too large"
+                        f"exact enumeration exceeds {GENERAL_LIMIT} tables; table too large"
                     )
                 lp = const + last
                 if lp <= thresh:
@@ -312,6 +360,76 @@ def _exact_general(x: np.ndarray, log_obs: float) -> float:
     return float(min(1.0, total))
 
 
+def two_column_work(rows, c1: int) -> int:
+    """Largest number of partial tables the vectorised r x 2 enumeration would hold at one step.
+
+    Counts, row by row, the first-column partial sums (with multiplicity) that can still be
+    completed, times the choices of the next row: a dynamic programme over the running total
+    0..c1 (O(r x c1) time, O(c1) memory, counts in floating point so that they never overflow).
+    The enumeration itself holds exactly that many entries before filtering, which is what made
+    the former unguarded enumeration allocate 13.9 GiB on a 5 x 2 table of n = 2,511.
+    """
+    rows = sorted(int(r) for r in rows)   # as the enumeration: the largest row last, not expanded
+    counts = np.zeros(c1 + 1, dtype=float)
+    counts[0] = 1.0
+    remaining = sum(rows)
+    largest = 0.0
+    for r in rows[:-1]:
+        largest = max(largest, float(counts.sum()) * (r + 1))
+        remaining -= r
+        # counts of the new running total t: sum over k = 0..r of counts[t - k] (a moving sum)
+        cum = np.concatenate(([0.0], np.cumsum(counts)))
+        t = np.arange(c1 + 1)
+        new = cum[t + 1] - cum[np.maximum(t - r, 0)]
+        feasible = (c1 - t) <= remaining
+        counts = np.where(feasible, new, 0.0)
+        if largest > 1e300:
+            break
+    return int(min(largest, 1e18))
+
+
+def monte_carlo_exact_p(table, replicates: int = MONTE_CARLO_TABLES, seed: int = MONTE_CARLO_SEED,
+                        chunk: int = 10_000) -> float:
+    """Monte Carlo exact P of Fisher's test for an r x c table (R: ``fisher.test(x,
+    simulate.p.value = TRUE, B = replicates)``).
+
+    ``replicates`` random tables with the observed margins are drawn by Patefield's algorithm
+    (``scipy.stats.random_table``, generator ``numpy.random.default_rng(seed)``), in chunks of
+    ``chunk`` tables (memory ``chunk x r x c`` integers). As R, the statistic is
+    S = -sum log x_ij! and P = (1 + #{S_sim <= S_obs / (1 + 64 eps)}) / (B + 1); the random
+    tables differ from R's (another generator), so P agrees with R's within Monte Carlo error
+    (standard error sqrt(P (1 - P) / B)), and exactly when no or every simulated table is as
+    extreme as the observed one.
+    """
+    x = _drop_empty_margins(_as_count_table(table))
+    if x.shape[0] < 2 or x.shape[1] < 2:
+        return 1.0
+    observed = -float(special.gammaln(x + 1.0).sum())
+    cutoff = observed / (1 + 64 * np.finfo(float).eps)
+    rng = np.random.default_rng(seed)
+    dist = stats.random_table(x.sum(axis=1), x.sum(axis=0), seed=rng)
+    hits, left = 0, int(replicates)
+    while left > 0:
+        size = min(chunk, left)
+        sims = dist.rvs(size).reshape(size, -1).astype(float)
+        hits += int(np.count_nonzero(-special.gammaln(sims + 1.0).sum(axis=1) <= cutoff))
+        left -= size
+    return float((1 + hits) / (replicates + 1))
+
+
+def exact_p_value(table, seed: int = MONTE_CARLO_SEED,
+                  replicates: int = MONTE_CARLO_TABLES) -> tuple[float, Optional[int]]:
+    """Exact P of Fisher's test in bounded memory: ``(p, None)`` by enumeration when the table is
+    within :data:`EXACT_LIMIT`, else ``(p, replicates)`` by :func:`monte_carlo_exact_p`.
+
+    Never raises MemoryError or :class:`ExactTestTooLargeError`; see the module docstring.
+    """
+    try:
+        return fisher_exact_rxc(table), None
+    except ExactTestTooLargeError:
+        return monte_carlo_exact_p(table, replicates=replicates, seed=seed), int(replicates)
+
+
 def fisher_exact_rxc(table) -> float:
     """Two-sided exact P of Fisher's test for any r x c table, by full enumeration.
 
@@ -325,7 +443,8 @@ def fisher_exact_rxc(table) -> float:
     Raises
     ------
     ExactTestTooLargeError
-        If more than 20 million tables would be visited.
+        Before any large allocation, if the enumeration would hold or visit more than
+        :data:`EXACT_LIMIT` tables (:func:`exact_p_value` then gives the Monte Carlo exact P).
     """
     x = _drop_empty_margins(_as_count_table(table))
     if x.shape[0] < 2 or x.shape[1] < 2:
@@ -335,7 +454,14 @@ def fisher_exact_rxc(table) -> float:
     log_obs = _log_hypergeom(x)
     if x.shape[1] == 2 or x.shape[0] == 2:
         y = x if x.shape[1] == 2 else x.T
-        return _exact_two_column(y.sum(axis=1), int(y[:, 0].sum()), log_obs)
+        rows, c1 = y.sum(axis=1), int(y[:, 0].sum())
+        # the smaller column as the enumerated one (fewer running totals)
+        c1 = min(c1, int(rows.sum()) - c1)
+        work = two_column_work(rows, c1)
+        if work > EXACT_LIMIT:
+            raise ExactTestTooLargeError(
+                f"exact enumeration would hold {work:,} partial tables (limit {EXACT_LIMIT:,})")
+        return _exact_two_column(rows, c1, log_obs)
     # put the dimension with fewer categories as columns (fewer recursion levels)
     y = x if x.shape[1] <= x.shape[0] else x.T
     return _exact_general(y, log_obs)
@@ -385,7 +511,7 @@ def _choose(shape: tuple[int, int], n: int, min_e: float, rule: str) -> str:
     raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}")
 
 
-def test_association(table, rule: Rule = "cochran") -> AssociationTest:
+def test_association(table, rule: Rule = "cochran", seed: int = MONTE_CARLO_SEED) -> AssociationTest:
     """Test association between rows (levels) and columns (arms) of a table of counts.
 
     Parameters
@@ -398,6 +524,9 @@ def test_association(table, rule: Rule = "cochran") -> AssociationTest:
         Pearson / Yates / Fisher for 2 x 2, Fisher-Freeman-Halton for sparse larger tables;
         "paper" is accepted as an alias); "modern" uses Fisher's exact test whenever any
         expected count is below 5.
+    seed : int
+        Seed of the Monte Carlo exact P, used only when the table is above the size guard
+        (:data:`EXACT_LIMIT`; the result then has ``replicates`` set).
 
     Returns
     -------
@@ -429,11 +558,14 @@ def test_association(table, rule: Rule = "cochran") -> AssociationTest:
     if key in ("pearson", "yates"):
         stat, df, p = pearson_chisq(x, correct=(key == "yates"))
         return AssociationTest(stat, df, p, TEST_NAMES[key], min_e, key, rule, shape)
-    p = fisher_exact_rxc(x)
+    p, replicates = exact_p_value(x, seed=seed)
+    name = TEST_NAMES[key] if replicates is None else \
+        f"{TEST_NAMES[key]} (Monte Carlo P from {replicates:,} random tables)"
+    mc = {"replicates": replicates, "seed": None if replicates is None else int(seed)}
     if key == "fisher_freeman_halton":
-        return AssociationTest(freeman_halton_statistic(x), None, p, TEST_NAMES[key], min_e,
-                               key, rule, shape)
-    return AssociationTest(None, None, p, TEST_NAMES[key], min_e, key, rule, shape)
+        return AssociationTest(freeman_halton_statistic(x), None, p, name, min_e,
+                               key, rule, shape, **mc)
+    return AssociationTest(None, None, p, name, min_e, key, rule, shape, **mc)
 
 
 # keep pytest from collecting the public function as a test when imported into a test module

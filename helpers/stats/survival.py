@@ -5,6 +5,10 @@ figures, the reverse Kaplan-Meier follow-up and the weighted curves of the sensi
 it. Conventions follow R's ``survival`` package (3.5-3), which reviewers treat as the reference; each
 function names the R call it mirrors, and ``tests/reference/survival.R`` produces the values the tests
 compare to (relative tolerance 1e-6). Times are in months in the project (any unit works here).
+Also: quartiles with CIs (:func:`survival_quantiles`, R ``quantile.survfit``), the observed range with
+censored extremes (:func:`observed_range`), differences of landmark rates (:func:`rate_difference`), the
+proportional-hazards test of the arm (:func:`ph_test_arm`, R ``cox.zph(transform = "km")``) and hazard
+ratios by period (:func:`piecewise_hazard_ratios`, R ``coxph`` on ``survSplit`` data).
 Functions return numbers (dicts and DataFrames); :mod:`helpers.analyses.survival` wraps them in typed
 results and :mod:`helpers.report.survival` writes the words.
 
@@ -229,13 +233,16 @@ def km_table(time, event, times: Iterable[float], conf_type: str = "log",
     return pd.DataFrame(rows, columns=["time", "n_risk", "surv", "std_err", "lower", "upper"], dtype=object)
 
 
-def _minmin(y: np.ndarray, x: np.ndarray) -> float | None:
-    """R ``survmean``'s ``minmin``: first x with y <= 0.5, midpoint of a flat stretch at exactly 0.5."""
-    keep = ~np.isnan(y) & (y < 0.5 + _TOL)
+def _minmin(y: np.ndarray, x: np.ndarray, target: float = 0.5) -> float | None:
+    """R ``survmean``'s ``minmin``: first x with y <= target, midpoint of a flat stretch at exactly target.
+
+    With ``target = 1 - p`` this is R ``quantile.survfit``'s rule for the p-th quantile.
+    """
+    keep = ~np.isnan(y) & (y < target + _TOL)
     if not keep.any():
         return None
     x, y = x[keep], y[keep]
-    if abs(y[0] - 0.5) < _TOL and (y < y[0]).any():
+    if abs(y[0] - target) < _TOL and (y < y[0]).any():
         return float((x[0] + x[np.argmax(y < y[0])]) / 2)
     return float(x[0])
 
@@ -258,6 +265,127 @@ def median_survival(time, event, conf_type: str = "log", conf_level: float = 0.9
     return {"estimate": _minmin(curve["surv"].to_numpy(), x),
             "lower": _minmin(curve["lower"].to_numpy(dtype=float), x),
             "upper": _minmin(curve["upper"].to_numpy(dtype=float), x)}
+
+
+def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = _TOL) -> float | None:
+    """R ``survival:::findq``: the time at which the cumulative probability ``y`` (0 at ``x[0]``) reaches
+    ``p``, by ``approx(method = "constant", f = 1)`` on y +/- tol (the midpoint of a flat stretch at p).
+
+    Follows R also where ``y`` is not monotone (a pointwise band can be): after dropping repeated y
+    values, ``approx`` sorts the points by y, so the answer can lie past the first crossing.
+    """
+    if not np.any(~np.isnan(y)) or np.nanmax(y) < p:
+        return None
+    xmax = x[-1]
+    # duplicated(y): later repeats (NaN repeats included) dropped
+    _, first = np.unique(np.where(np.isnan(y), np.inf, y), return_index=True)
+    keep = np.sort(first)
+    x, y = x[keep], y[keep]
+    n = len(y)
+
+    def approx_right(shift: float):
+        xv = y + shift
+        ok = ~np.isnan(xv)
+        xs, idx = xv[ok], np.arange(1, n + 1)[ok]
+        order = np.argsort(xs, kind="stable")
+        xs, idx = xs[order], idx[order]
+        if p < xs[0] or p > xs[-1]:
+            return None
+        j = int(np.searchsorted(xs, p, side="left"))      # first xs >= p
+        return int(idx[j])
+
+    i1, i2 = approx_right(tol), approx_right(-tol)
+    if p == 0:
+        return float(x[0])
+    if i1 is None or i2 is None:
+        return None
+    quant = (x[i1 - 1] + x[i2 - 1]) / 2
+    if not np.isnan(y[-1]) and abs(p - y[-1]) < tol:
+        quant = (x[i1 - 1] + xmax) / 2
+    return float(quant)
+
+
+def survival_quantiles(time, event, probs: Iterable[float] = (0.25, 0.5, 0.75), conf_type: str = "log",
+                       conf_level: float = 0.95) -> pd.DataFrame:
+    """Quantiles of the time to event with their CIs, as R ``quantile(survfit(...), probs, conf.int = TRUE)``.
+
+    The p-th quantile is the first time S(t) <= 1 - p (the midpoint of a stretch where S(t) equals 1 - p
+    exactly); its lower (upper) limit applies R's rule (``survival:::findq``) to the lower (upper)
+    pointwise band (Brookmeyer and Crowley 1982). None = not reached.
+
+    Deliberate caveat, as in R: where the upper band is not monotone (it can rise after a censoring),
+    ``quantile()``'s limit can differ from ``print.survfit``'s median limit (the first crossing, see
+    :func:`median_survival`); the project shows the median from :func:`median_survival` (as tern's
+    ``s_surv_time``) and the 25th and 75th percentiles from this function.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``prob, estimate, lower, upper`` (months in this project; object dtype, None = NR).
+    """
+    curve = fit_km(time, event, conf_type, conf_level)
+    x = np.concatenate([[0.0], curve["time"].to_numpy(float)])
+
+    def cum(col):
+        return np.concatenate([[0.0], 1.0 - curve[col].to_numpy(dtype=float)])
+
+    rows = []
+    for p in probs:
+        p = float(p)
+        rows.append({"prob": p, "estimate": _findq(x, cum("surv"), p),
+                     "lower": _findq(x, cum("lower"), p), "upper": _findq(x, cum("upper"), p)})
+    return pd.DataFrame(rows, columns=["prob", "estimate", "lower", "upper"], dtype=object)
+
+
+def observed_range(time, event) -> dict:
+    """Shortest and longest observed time, each flagged when it is a censored time.
+
+    An extreme is flagged censored when no event occurred at that time (an event and a censoring at the
+    same time count as an event), as the "+" of tern's time-to-event range. R:
+    ``range(time)``; ``all(status[time == min(time)] == 0)``.
+
+    Returns
+    -------
+    dict
+        ``{"min", "max", "min_censored", "max_censored"}`` (None when there are no patients).
+    """
+    t, e = _as_arrays(time, event)
+    if not len(t):
+        return {"min": None, "max": None, "min_censored": None, "max_censored": None}
+    lo, hi = float(t.min()), float(t.max())
+    return {"min": lo, "max": hi, "min_censored": bool((e[t == lo] == 0).all()),
+            "max_censored": bool((e[t == hi] == 0).all())}
+
+
+def rate_difference(time_a, event_a, time_b, event_b, times: Iterable[float],
+                    conf_level: float = 0.95) -> pd.DataFrame:
+    """Difference of Kaplan-Meier event-free rates ``S_b(t) - S_a(t)`` at ``times`` with a Wald CI.
+
+    SE = sqrt(se_a^2 + se_b^2), with se the Greenwood standard error of S(t) itself (R
+    ``summary(survfit(...), times)$std.err``: S(t) times the standard error of log S(t)); two-sided P
+    from the normal distribution (as tern's ``surv_timepoint``). Not estimable (None) when either rate
+    is (beyond the last follow-up of an arm).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``time, estimate, se, lower, upper, p`` (object dtype: None where not estimable).
+    """
+    z = stats.norm.ppf(1 - (1 - conf_level) / 2)
+    ta = km_table(time_a, event_a, times)
+    tb = km_table(time_b, event_b, times)
+    rows = []
+    for ra, rb in zip(ta.itertuples(), tb.itertuples()):
+        if ra.surv is None or rb.surv is None or ra.std_err is None or rb.std_err is None:
+            rows.append({"time": float(ra.time), "estimate": None, "se": None, "lower": None, "upper": None,
+                         "p": None})
+            continue
+        se_a, se_b = float(ra.surv) * float(ra.std_err), float(rb.surv) * float(rb.std_err)
+        diff = float(rb.surv) - float(ra.surv)
+        se = math.hypot(se_a, se_b)
+        rows.append({"time": float(ra.time), "estimate": diff, "se": se, "lower": diff - z * se,
+                     "upper": diff + z * se, "p": float(2 * stats.norm.sf(abs(diff / se))) if se > 0 else None})
+    return pd.DataFrame(rows, columns=["time", "estimate", "se", "lower", "upper", "p"], dtype=object)
 
 
 def median_followup(time, event, conf_type: str = "log", conf_level: float = 0.95) -> dict:
@@ -432,3 +560,79 @@ def number_at_risk(time, event, breaks: Iterable[float]) -> pd.DataFrame:
     return pd.DataFrame({"time": list(breaks),
                          "n_risk": [int((t >= b).sum()) for b in breaks],
                          "cum_events": [int(((t <= b) & (e == 1)).sum()) for b in breaks]})
+
+
+# ----------------------------------------------------------------------------------------------
+# Proportional hazards of the arm
+# ----------------------------------------------------------------------------------------------
+def ph_test_arm(time, event, group, reference: str) -> dict | None:
+    """Test of proportional hazards of the arm's univariable Cox model, as R
+    ``cox.zph(coxph(Surv(time, event) ~ arm), transform = "km")`` (score test of survival >= 3.0).
+
+    Uses :func:`helpers.stats.cox.proportional_hazards_test` on the Efron-ties fit of
+    :func:`fit_cox_arm`. Returns ``{"chisq", "df", "p", "transform", "test"}``, or None when the hazard
+    ratio is not estimable (no events in an arm).
+    """
+    from helpers.stats.cox import fit_coxph, proportional_hazards_test
+
+    t, e = _as_arrays(time, event)
+    g = np.asarray(group).astype(str)
+    others = sorted(set(g) - {reference})
+    if len(others) != 1 or reference not in set(g):
+        raise SurvivalInputError(f"need exactly two groups including the reference {reference!r}")
+    x = (g == others[0]).astype(float)[:, None]
+    if min(e[x[:, 0] == 0].sum(), e[x[:, 0] == 1].sum()) == 0:
+        return None
+    fit = fit_coxph(t, e, x, ties="efron", names=["arm"])
+    row = proportional_hazards_test(fit).iloc[0]
+    return {"chisq": float(row["chisq"]), "df": int(row["df"]), "p": float(row["p"]),
+            "transform": "km", "test": "schoenfeld-score"}
+
+
+def piecewise_hazard_ratios(time, event, group, reference: str, cuts: Iterable[float],
+                            conf_level: float = 0.95) -> list[dict]:
+    """Hazard ratio of the arm within time intervals (0, c1], (c1, c2], ..., (ck, inf).
+
+    As R ``coxph(Surv(tstart, time, status) ~ arm:strata(tgroup), data = survSplit(..., cut = cuts))``:
+    one coefficient per interval (the partial likelihood factorises over the event times, so each is
+    the Cox fit of the patients at risk at the interval's start, entering then and censored at its end;
+    Efron ties, Wald CI and P). An interval with no event in an arm gives ``estimate`` None and
+    ``reason`` "no_events_in_arm".
+
+    Returns
+    -------
+    list of dict
+        ``{"start", "end" (None = open), "n_risk" (at the start), "events": {group: n}, "estimate",
+        "lower", "upper", "p", "coef", "se", "reason"}``.
+    """
+    from helpers.stats.cox import fit_coxph
+
+    t, e = _as_arrays(time, event)
+    g = np.asarray(group).astype(str)
+    others = sorted(set(g) - {reference})
+    if len(others) != 1 or reference not in set(g):
+        raise SurvivalInputError(f"need exactly two groups including the reference {reference!r}")
+    other = others[0]
+    z = stats.norm.ppf(1 - (1 - conf_level) / 2)
+    bounds = [0.0] + sorted(float(c) for c in cuts) + [math.inf]
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        at = t > a
+        stop = np.minimum(t[at], b)
+        ev = (e[at] == 1) & (t[at] <= b)
+        ga = g[at]
+        events = {reference: int(ev[ga == reference].sum()), other: int(ev[ga == other].sum())}
+        row = {"start": a, "end": None if math.isinf(b) else b, "n_risk": int(at.sum()), "events": events,
+               "estimate": None, "lower": None, "upper": None, "p": None, "coef": None, "se": None,
+               "reason": None}
+        if min(events.values()) == 0:
+            row["reason"] = "no_events_in_arm"
+            out.append(row)
+            continue
+        fit = fit_coxph(stop, ev.astype(float), (ga == other).astype(float)[:, None],
+                        entry=np.full(len(stop), a), ties="efron", names=["arm"])
+        beta, se = float(fit.coef[0]), float(fit.se[0])
+        row.update(estimate=math.exp(beta), lower=math.exp(beta - z * se), upper=math.exp(beta + z * se),
+                   p=float(2 * stats.norm.sf(abs(beta / se))), coef=beta, se=se)
+        out.append(row)
+    return out

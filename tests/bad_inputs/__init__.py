@@ -433,6 +433,84 @@ def declared_missing_na(folder: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _excel_edit(change: Callable) -> Callable[[Path], int | None]:
+    """Corruption: write the cohort as a typed Excel workbook, then ``change(workbook, sheet, header, frame)``
+    (its return value, the 1-based data row concerned, is returned)."""
+    def corrupt(folder: Path) -> int | None:
+        from openpyxl import load_workbook
+
+        frame = read_table(folder, "cohort.csv")
+        write_excel(folder, "cohort", frame, typed=True)
+        workbook = load_workbook(folder / "cohort.xlsx")
+        sheet = workbook.worksheets[0]
+        header = [c.value for c in sheet[1]]
+        row = change(workbook, sheet, header, frame)
+        workbook.save(folder / "cohort.xlsx")
+        return row
+    return corrupt
+
+
+def _formula_death_date(workbook, sheet, header, frame) -> int:
+    """A death date as a formula saved by a script (openpyxl stores no value): Excel shows the date, a
+    reader of stored values sees an empty cell, i.e. a censoring (issue 15)."""
+    row = _first(frame, frame["death_date"] != "") + 1
+    value = date.fromisoformat(frame.loc[row - 1, "death_date"])
+    sheet.cell(row=row + 1, column=header.index("death_date") + 1).value = \
+        f"=DATE({value.year},{value.month},{value.day})"
+    return row
+
+
+def _formula_age(workbook, sheet, header, frame) -> int:
+    sheet.cell(row=6, column=header.index("age") + 1).value = "=60+5"
+    return 5
+
+
+def _error_value(workbook, sheet, header, frame) -> int:
+    """An Excel error value (#N/A, as a failed lookup leaves it) in a date cell: read as its text."""
+    sheet.cell(row=4, column=header.index("last_followup_date") + 1).value = "#N/A"
+    return 3
+
+
+def _hidden_row(workbook, sheet, header, frame) -> int:
+    sheet.row_dimensions[8].hidden = True
+    return 7
+
+
+def _filtered_rows(workbook, sheet, header, frame) -> int:
+    sheet.auto_filter.ref = sheet.dimensions
+    for r in (12, 13):
+        sheet.row_dimensions[r].hidden = True
+    return 11
+
+
+def _hidden_column(workbook, sheet, header, frame) -> None:
+    from openpyxl.utils import get_column_letter
+
+    sheet.column_dimensions[get_column_letter(header.index("kps") + 1)].hidden = True
+
+
+def _hidden_first_sheet(workbook, sheet, header, frame) -> None:
+    other = workbook.create_sheet("notes")
+    other["A1"] = "exported cohort"
+    workbook.active = 1
+    sheet.sheet_state = "hidden"
+
+
+def invisible_in(name: str, column: str, rows: tuple[int, ...], char: str, where: str = "end"):
+    """Corruption: a character invisible on screen added to ``column`` of data ``rows`` (1-based) of
+    ``name``; ``where``: "end", "start" or "inside" (after the first character)."""
+    def corrupt(folder: Path) -> int:
+        frame = read_table(folder, name)
+        for row in rows:
+            value = frame.loc[row - 1, column]
+            frame.loc[row - 1, column] = {"end": value + char, "start": char + value,
+                                          "inside": value[:1] + char + value[1:]}[where]
+        write_table(folder, name, frame)
+        return rows[0]
+    corrupt.__name__ = f"invisible_{column}"
+    return corrupt
+
+
 # ----------------------------------------------------------------------------- the corpus
 C, AE, CY = "cohort.csv", "adverse_events.csv", "treatment_cycles.csv"
 ISO = "not a valid date in ISO format YYYY-MM-DD"
@@ -536,6 +614,30 @@ CASES: list[Case] = [
     Case("excel_date_with_time_of_day", excel_date_with_time, "error", "cohort.xlsx", "start_date", ISO),
     Case("excel_decimal_comma_text", cohort_as_excel(True, edit=excel_text_diameter("4,7")), "error",
          "cohort.xlsx", "liver_met_max_diameter_cm", "decimal mark"),
+    # --- Excel as the user sees it (issue 15): refused when what is read differs from what Excel shows
+    Case("excel_formula_without_stored_value", _excel_edit(_formula_death_date), "error", "cohort.xlsx",
+         "death_date", "without a stored value",
+         note="a death date written as a formula by a script would be read as empty: a death as a censoring"),
+    Case("excel_formula_without_stored_value_in_a_number", _excel_edit(_formula_age), "error", "cohort.xlsx",
+         "age", "without a stored value"),
+    Case("excel_error_value_in_a_date", _excel_edit(_error_value), "error", "cohort.xlsx", "last_followup_date",
+         ISO),
+    Case("excel_hidden_row", _excel_edit(_hidden_row), "error", "cohort.xlsx", "", "rows hidden in Excel"),
+    Case("excel_rows_hidden_by_a_filter", _excel_edit(_filtered_rows), "error", "cohort.xlsx", "",
+         "rows hidden in Excel"),
+    Case("excel_hidden_column", _excel_edit(_hidden_column), "error", "cohort.xlsx", "kps", "is hidden in Excel"),
+    Case("excel_hidden_first_worksheet", _excel_edit(_hidden_first_sheet), "error", "cohort.xlsx", "",
+         "is hidden in Excel"),
+    # --- characters a person cannot see (issue 15): removed with a warning naming the rows
+    Case("zero_width_space_after_code", invisible_in(C, "arm", (5,), "\u200b"), "accepted",
+         note="'CMT' followed by a zero-width space is read as 'CMT' with a warning naming the rows"),
+    Case("no_break_space_after_code", invisible_in(C, "sex", (3, 9), "\u00a0"), "accepted"),
+    Case("byte_order_mark_inside_a_cell", invisible_in(C, "arm", (12,), "\ufeff", "start"), "accepted"),
+    Case("soft_hyphen_inside_a_code", invisible_in(C, "best_response", (4,), "\u00ad", "inside"), "accepted"),
+    Case("right_to_left_mark_in_a_date", invisible_in(C, "start_date", (6,), "\u200f"), "accepted"),
+    Case("zero_width_joiner_in_an_ae_term", invisible_in(AE, "term", (2,), "\u200d"), "accepted"),
+    Case("left_to_right_mark_in_an_agent_class", invisible_in(CY, "agent_class", (3,), "\u200e", "start"),
+         "accepted"),
     # --- study.yaml
     Case("study_yaml_missing", remove_file("study.yaml"), "error", "study.yaml", "", "file not found"),
     Case("study_yaml_cutoff_not_iso", study_yaml(lambda t: t.replace("'2025-06-30'", "30/06/2025")), "error",

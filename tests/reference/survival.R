@@ -5,7 +5,8 @@
 #   tests/reference/lung.csv               R's survival::lung, exported here (time in days, status 0/1)
 #   tests/reference/survival_examples.csv  small hand-checkable examples (dataset, time, status, group)
 #   data/cohort.csv                        the shipped cohort, if present; OS and PFS are derived here
-#                                          from the dates, independently of helpers.data.load
+#                                          from the dates, independently of helpers.data.load (PFS
+#                                          censored at last_assessment_date when that column exists)
 # For every dataset and group: survfit(conf.type = "log" and "log-log") curves, summary(fit, times),
 # medians with CIs (print.survfit / survmean), RMST at tau with se (print(fit, rmean = tau)), reverse
 # Kaplan-Meier median follow-up; between groups: survdiff and coxph (Efron ties).
@@ -107,7 +108,9 @@ if (file.exists(cohort_csv)) {
   prog <- as.Date(co$progression_date); death <- as.Date(co$death_date)
   first_event <- pmin(prog, death, na.rm = TRUE)
   pfs_event <- as.integer(!is.na(first_event))
-  pfs_end <- ifelse(is.na(first_event), as.character(co$last_followup_date), as.character(first_event))
+  # PFS without progression or death: censored at the last tumour assessment when the column exists
+  censor <- if ("last_assessment_date" %in% names(co)) co$last_assessment_date else co$last_followup_date
+  pfs_end <- ifelse(is.na(first_event), as.character(censor), as.character(first_event))
   pfs_months <- days(pfs_end, co$start_date) / dpm
   golden$datasets$cohort_os <- describe(data.frame(time = os_months, status = os_event, group = co$arm),
                                         times = c(6, 12, 24), tau = 24)
