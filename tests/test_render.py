@@ -506,6 +506,8 @@ def test_fallback_typesets_each_format_from_one_reading_of_the_markdown(project,
     assert "P~" in typ or "P\u00a0" in typ   # pandoc writes a no-break space as ~ in Typst
     html = (work / "report.html").read_text(encoding="utf-8")
     assert 'class="sidebar"' in html and "title-block" in html
+    assert 'class="notebook-link"' in html and (work / "notebook-pages").is_dir()   # links to the notebooks
+    assert 'class="notebook-link"' not in typ
     with zipfile.ZipFile(work / "report.docx") as docx:
         assert re.search(r'<w:pgSz (?=[^>]*w:w="11906")(?=[^>]*w:h="16838")', docx.read("word/document.xml").decode())
 

@@ -15,8 +15,9 @@ Two renderers, one source:
   2. ``{{< embed notebooks/NB.ipynb#LABEL >}}`` becomes the output of the cell labelled ``LABEL`` in
      the executed notebook: a Markdown pipe table gets a pandoc caption ``Table: ... {#tbl-LABEL}``,
      a PNG becomes ``![caption](media/LABEL.png){#fig-LABEL alt=...}``; captions come from the cell's
-     ``#| tbl-cap:`` / ``#| fig-cap:`` option, alt text from ``#| fig-alt:``; warnings the cell
-     emitted become a "Caveat" note under it;
+     ``#| tbl-cap:`` / ``#| fig-cap:`` option, alt text from ``#| fig-alt:``; a table and the text
+     under it become a ``.table-block`` with a ``.table-notes`` block; warnings the cell emitted (and
+     "Warning (XWarning): ..." lines printed under a table) become one note in words, said once;
   3. ``{{< res a.b.c >}}`` prints the value at that dotted path of ``results.json`` (a path that does
      not exist is an error naming it); ``{{< synthetic-notice >}}`` prints the synthetic-data
      notice when ``data.synthetic`` is true; ``{{< renderer >}}`` names the renderer;
@@ -25,9 +26,15 @@ Two renderers, one source:
      "Table 3", "Figure 2" (pandoc 3.9 has no cross-reference filter);
   5. a ``<`` that cannot open an HTML tag or autolink (``P <0.001``, ``<= 60``) is written ``\\<``:
      the same document for pandoc, parsed several times faster (see :func:`escape_lone_angle_brackets`);
-  6. pandoc reads the Markdown once (``--citeproc`` with ``references.bib``) into its JSON document
-     and writes standalone self-contained HTML, DOCX and Typst from it, side by side;
-     ``typst.compile`` turns the Typst into the PDF.
+  6. pandoc reads the Markdown once (``--citeproc`` with ``references.bib``) into its JSON document;
+     :func:`helpers.build.typeset.prepare` typesets a copy per format (column widths from content,
+     landscape pages for wide tables, no break inside an estimate or a P value, Unicode symbols,
+     table notes) and pandoc writes standalone HTML (:mod:`helpers.build.html_style`: sidebar
+     contents, title block, a link from each output to its notebook's own page), DOCX (our A4
+     reference document and SEQ caption fields, :mod:`helpers.build.docx_style`) and Typst (contents,
+     lists of tables and figures, "(continued)" headers of long tables) side by side;
+     ``typst.compile`` turns the Typst into the PDF. Figures are SVG in the PDF and HTML, 300-dpi PNG
+     in Word.
 
 Everything is written to a temporary folder inside the output folder (``_output/.render-*``, removed
 afterwards) and moved into ``_output/`` only when every requested format has been produced.
@@ -1106,10 +1113,10 @@ def typst_front_lists(markdown: str) -> str:
         out.append(f"#heading(level: 1, numbering: none, outlined: false)[{title}]")
         for label, tag, caption in entries[kind]:
             number = tag.split()[-1] if tag else ""
-            out.append(f'#block(above: 0.45em, below: 0.45em, link(label({_typst_string(label)}))['
+            out.append(f'#block(above: 0.45em, below: 0.45em, link(label({_typst_string(label)}), text(fill: black)['
                        f'#grid(columns: (3.2em, 1fr, auto), column-gutter: 0.4em, [{number}], '
                        f'[#{_typst_string(caption)}#box(width: 1fr, repeat[ . ])], '
-                       f'context counter(page).at(label({_typst_string(label)})).first())])')
+                       f'context counter(page).at(label({_typst_string(label)})).first())]))')
         out.append("")
     out.append("#pagebreak()")
     return "\n".join(out) + "\n"

@@ -37,12 +37,12 @@ REASONS = {
 }
 CONVERSIONS = {True: "hazard ratio taken as a risk ratio (rare outcome)",
                False: "hazard ratio converted to a risk ratio by RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR)) "
-                      "for a common outcome (VanderWeele 2020)"}
+                      "for a common outcome [@vanderweele2020evalue]"}
 METHODS = {
     "ps": "logistic regression of the experimental arm on the baseline covariates (R glm, binomial)",
     "c": "c-statistic (area under the ROC curve of the propensity score)",
     "smd": ("standardised mean difference: difference in (weighted) means divided by the square root of "
-            "the mean of the two arms' (weighted) variances (Austin 2009; Austin and Stuart 2015)"),
+            "the mean of the two arms' (weighted) variances [@austin2009balance; @austin2015iptw]"),
     "cox_w": "weighted Cox model of the arm indicator, Efron ties (R coxph with weights)",
     "robust": "robust (sandwich) standard error, ignores estimation of the propensity score (R coxph robust = TRUE)",
     "boot": "percentile bootstrap of the whole pipeline (propensity model included)",
@@ -237,7 +237,7 @@ def balance_footnote(res: SensitivityResults) -> str:
     """Footnote of the balance table: SMD formula, target, dagger meaning, dropped terms."""
     text = (f"SMD: standardised mean difference, {res.arms.experimental_label} minus {res.arms.reference_label}, "
             "(weighted) mean difference over the square root of the mean of the two arms' (weighted) variances "
-            "(Austin 2009; Austin and Stuart 2015); a covariate constant in the analysed patients has SMD 0; "
+            "[@austin2009balance; @austin2015iptw]; a covariate constant in the analysed patients has SMD 0; "
             f"target |SMD| < {res.choices.smd_target:g}. Means and percentages are unweighted. † Not in the "
             "propensity model (shown for balance only).")
     if not res.estimable:
