@@ -62,9 +62,9 @@ CATEGORICAL = [
     ("symptoms", "Dysphagia or cancer-related symptoms", ["Yes", "No"]),
     ("kps_group", "KPS score", [">= 70", "< 70"]),
     ("histology", "Histology", ["ESCC", "EAC", "Other"]),
-    ("tumor_location", "Primary tumor location", ["Upper", "Middle", "Lower"]),
-    ("grade_group", "Tumor differentiation grade", ["G1", "G2", "G3-G4"]),
-    ("t_stage_group", "Tumor stage", ["T1-2", "T3-4"]),
+    ("tumor_location", "Primary tumour location", ["Upper", "Middle", "Lower"]),
+    ("grade_group", "Tumour differentiation grade", ["G1", "G2", "G3-G4"]),
+    ("t_stage_group", "Tumour stage", ["T1-2", "T3-4"]),
     ("n_stage_group", "Nodal stage", ["N0", "N+"]),
     ("synchronous_liver_met", "Synchronous liver metastasis at initial diagnosis", ["Yes", "No"]),
     ("distant_ln_met", "Distant lymph node metastasis", ["Yes", "No"]),
@@ -188,8 +188,8 @@ def test_rows_follow_the_plan_then_the_dictionary_labels(table):
     labels = [c for c in table["Characteristic"] if not c.startswith(INDENT)]
     assert labels[:14] == [
         "Age (years)", "Sex", "Underlying diseases", "Dysphagia or cancer-related symptoms",
-        "KPS score", "Histology", "Primary tumor location", "Tumor differentiation grade",
-        "Tumor stage", "Nodal stage", "Synchronous liver metastasis at initial diagnosis",
+        "KPS score", "Histology", "Primary tumour location", "Tumour differentiation grade",
+        "Tumour stage", "Nodal stage", "Synchronous liver metastasis at initial diagnosis",
         "Distant lymph node metastasis", "Primary lesion surgery", "Primary lesion radiotherapy"]
     assert labels[14:] == ["Number of liver metastases",
                            "Largest liver metastasis diameter (cm), median [IQR]",

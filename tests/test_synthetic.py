@@ -15,8 +15,8 @@ from helpers.data.synthetic import TABLE1_COUNTS, generate_cohort, write_cohort
 PUBLISHED = yaml.safe_load((PROJECT_ROOT / "data" / "published.yaml").read_text())
 GROUPED = {"Age (years)": "age_group", "Sex": "sex", "Underlying diseases": "underlying_disease",
            "Dysphagia or cancer-related symptoms": "symptoms", "KPS score": "kps_group", "Histology": "histology",
-           "Primary tumor location": "tumor_location", "Tumor differentiation grade": "grade_group",
-           "Tumor stage": "t_stage_group", "Nodal stage": "n_stage_group",
+           "Primary tumour location": "tumor_location", "Tumour differentiation grade": "grade_group",
+           "Tumour stage": "t_stage_group", "Nodal stage": "n_stage_group",
            "Synchronous liver metastasis at initial diagnosis": "synchronous_liver_met",
            "Distant lymph node metastasis": "distant_ln_met", "Primary lesion surgery": "primary_surgery"}
 # The printed CMT+ICI histology cells EAC 2 / Other 0 contradict the total column and the printed test;

@@ -194,9 +194,6 @@ def _prose_literals(path: Path) -> list[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
 
 
-@pytest.mark.xfail(reason="helpers/report/sensitivity.py (SENSITIVITY) still writes '(VanderWeele 2020)' and "
-                          "'(Austin 2009; Austin and Stuart 2015)' into the text: cite [@key] from references.bib",
-                   strict=False)
 def test_no_author_year_citation_is_typed_in_the_prose_the_helpers_write():
     pattern = re.compile(r"\(([A-Z][a-zA-Z-]+)( et al\.| and [A-Z][a-zA-Z-]+)?,? (19|20)\d\d[a-z]?[;)]")
     found = []
@@ -291,9 +288,6 @@ def program_identifiers() -> set[str]:
     return names
 
 
-@pytest.mark.xfail(reason="on the default data: the REMARK table (helpers/report/prognostic.py, tbl-remark) prints "
-                          "patsy terms 'kps_group[< 70]; local_therapy_liver[Yes]; chemo_cycles; ici_cycles'; "
-                          "'its 2 patient(s) were excluded' (helpers/report/sensitivity.py)", strict=False)
 def test_no_program_identifier_reaches_the_text_of_the_documents(built_output):
     identifiers = program_identifiers()
     found = []

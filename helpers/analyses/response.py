@@ -129,7 +129,8 @@ def prepare_responses(patients: pd.DataFrame, arm_col: str = "arm",
     na = values.isna()
     n_missing = int(na.sum())
     if n_missing:
-        warnings.warn(f"{n_missing} patient(s) without a best overall response are counted as NE",
+        warnings.warn(f"{n_missing} patient{'' if n_missing == 1 else 's'} without a best overall response "
+                      f"{'is' if n_missing == 1 else 'are'} counted as NE",
                       MissingResponseWarning, stacklevel=2)
         values = values.where(~na, "NE")
     values = values.astype(str).str.strip().str.upper()

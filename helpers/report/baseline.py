@@ -43,8 +43,8 @@ TEST_LABELS = {
     "fisher": "Fisher's exact test",
     "fisher_freeman_halton": "Fisher-Freeman-Halton exact test",
     "fisher_freeman_halton_mc": ("Fisher-Freeman-Halton exact test, P by Monte Carlo from 100,000 seeded "
-                                 "random tables with the observed margins (as R's fisher.test with "
-                                 "simulate.p.value; the table is too large to enumerate, and the "
+                                 "random tables with the observed margins (the table is too large to "
+                                 "enumerate, and the "
                                  "smallest P this gives is 0.00001)"),
     "fisher_mc": ("Fisher's exact test, P by Monte Carlo from 100,000 seeded random tables with the "
                   "observed margins"),
@@ -73,7 +73,7 @@ STATISTIC_MEANING = {
     "fisher_freeman_halton": "the Fisher-Freeman-Halton statistic -2 ln(γ P)",
     "fisher_freeman_halton_mc": "the Fisher-Freeman-Halton statistic -2 ln(γ P)",
     "fisher": "none (-)",
-    "wilcoxon": "W (Mann-Whitney U of the first arm, as R)",
+    "wilcoxon": "W (Mann-Whitney U of the first arm)",
     "kruskal": "Kruskal-Wallis chi-square",
 }
 
@@ -229,7 +229,7 @@ def baseline_note(table: BaselineTable) -> str:
                if has_continuous else "") + ". "
             + (f"Statistic: {meaning}. " if meaning else "")
             + "P two-sided, rounded to three decimals. Missing: patients with the value missing. "
-            + "SMD: standardized mean difference between arms (categorical: Yang and Dalton multinomial SMD; "
+            + "SMD: standardised mean difference between arms (categorical: Yang and Dalton multinomial SMD; "
             + "continuous: difference in means over the pooled SD); "
             + f"|SMD| < {SMD_THRESHOLD} is conventionally read as negligible imbalance.")
     gaps = _not_computed(table)
@@ -402,11 +402,10 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
     above = [r for r in with_smd if r.smd_value >= SMD_THRESHOLD]
     ref, exp = (table.arms[0], table.arms[1]) if len(table.arms) >= 2 else (table.arms[0], None)
     continuous = [r for r in table.rows if r.kind != "categorical"]
-    summaries = {"median": "median [interquartile range], with quartiles by linear interpolation (the default "
-                           "of R's `quantile`)",
+    summaries = {"median": "median [interquartile range], with quartiles by linear interpolation",
                  "mean": "mean (standard deviation)",
                  "both": "mean (standard deviation) and median [interquartile range], with quartiles by linear "
-                         "interpolation (the default of R's `quantile`)"}[table.continuous_summary]
+                         "interpolation"}[table.continuous_summary]
     text = {
         "rule": RULE_DESCRIPTIONS[table.rule],
         "n_rows": str(len(table.rows)),

@@ -155,12 +155,12 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
     if caveat.kind == "sparse_level":
         return (f"{w.label(d['variable'])} = '{w.level(d['variable'], d['level'])}' has {d['n']} patient"
                 f"{'s' if d['n'] != 1 else ''} and {d['events']} event{'s' if d['events'] != 1 else ''}"
-                f"{f' ({endpoint})' if endpoint else ''}: its hazard ratio is unstable; see the Firth-penalized estimate")
+                f"{f' ({endpoint})' if endpoint else ''}: its hazard ratio is unstable; see the Firth-penalised estimate")
     if caveat.kind == "monotone_likelihood":
         terms = ", ".join(term_label(t, w) for t in d.get("terms", []))
         return (f"monotone likelihood for {terms}: every event occurs at the extreme value of the covariate in "
                 "its risk set, so the maximum-likelihood HR is infinite or zero; the HR is reported as not "
-                "estimable (the likelihood-ratio test remains valid); see the Firth-penalized estimate")
+                "estimable (the likelihood-ratio test remains valid); see the Firth-penalised estimate")
     if caveat.kind == "low_epv":
         return (f"{d['events']} events for {d['parameters']} parameters: {d['epv']:.1f} events per parameter "
                 f"(< {d['threshold']:g}); estimates may be biased and unstable")
@@ -191,7 +191,7 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
                    "beyond the patients who could have any value of it)"))
     if caveat.kind == "ph_violation":
         return (f"proportional hazards rejected for {w.label(d['term']) if d['term'] != 'GLOBAL' else 'the model as a whole'} "
-                f"(cox.zph km score test, chi2 = {d['chisq']:.2f}, df = {d['df']}, {_p_statement(d['p'])})")
+                f"(score test on the Kaplan-Meier time scale, χ² = {d['chisq']:.2f}, df = {d['df']}, {_p_statement(d['p'])})")
     if caveat.kind == "non_convergence":
         return "the Cox model did not converge; its estimates are not reported"
     if caveat.kind == "no_events":
@@ -348,9 +348,9 @@ def make_ph_table(ph: PHTest, words: Words | None = None) -> pd.DataFrame:
     t = ph.table
     return pd.DataFrame({
         "Term": ["Global" if v == "GLOBAL" else w.label(v) for v in t["term"]], "df": t["df"].astype(int),
-        "Chi-square (score test, R cox.zph)": [format_number(v, 2) for v in t["chisq"]],
+        "Chi-square (score test)": [format_number(v, 2) for v in t["chisq"]],
         "P": [format_p(v) for v in t["p"]],
-        "Chi-square (G-T approximation, lifelines)": [format_number(v, 2, "–") for v in t["chisq_gt"]],
+        "Chi-square (Grambsch-Therneau approximation)": [format_number(v, 2, "–") for v in t["chisq_gt"]],
         "P (approx.)": [format_p(v) for v in t["p_gt"]],
     })
 
@@ -435,7 +435,7 @@ def make_firth_table(firth: pd.DataFrame, words: Words | None = None) -> pd.Data
         "P (Wald)": [format_p(p) for p in firth["p_ml"]],
         "Firth HR (95% CI)": [hr(*v) for v in firth[["hr_firth", "lower_firth", "upper_firth"]].to_numpy()],
         "P (Firth)": [format_p(p) for p in firth["p_firth"]],
-        "CI and P": ["profile penalized likelihood, penalized LR" if m == "profile" else "Wald at Firth estimate"
+        "CI and P": ["profile penalised likelihood, penalised LR" if m == "profile" else "Wald at Firth estimate"
                      for m in firth["ci_method"]],
     })
 
@@ -726,7 +726,7 @@ def sparse_sentences(sparse: pd.DataFrame, firth: pd.DataFrame | None, words: Wo
                  for _, r in profiled.iterrows()]
     text["firth_sentence"] = (
         "Only " + "; ".join(items) + ". With the variables that have a sparse level added to the multivariable "
-        f"model, the Firth-penalized estimate{'s were' if len(estimates) > 1 else ' was'} "
+        f"model, the Firth-penalised estimate{'s were' if len(estimates) > 1 else ' was'} "
         + "; ".join(estimates) + "; the width of such an interval shows how little so few patients can tell")
     return text
 
@@ -966,7 +966,7 @@ def exposure_methods(data: PrognosticData, words: Words) -> str:
             "below 1 (immortal-time bias). We therefore show the baseline-count estimate next to a "
             f"landmark analysis (only patients at risk at {data.choices['landmark_months']:g} months, exposure "
             "counted up to then, follow-up from then) and a time-varying Cox model in which the cumulative count "
-            "rises at each administration date (counting-process data; R `coxph(Surv(start, stop, event) ~ ...)`).")
+            "rises at each administration date (counting-process data).")
 
 
 def mi_methods(mi: pd.DataFrame | None, words: Words) -> str:

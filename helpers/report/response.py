@@ -42,13 +42,13 @@ DENOMINATOR_TEXT = {"all": "all treated patients (NE counted as non-responders)"
                     "evaluable": "patients evaluable for response (NE excluded)"}
 DIFFERENCE_METHOD_TEXT = {"newcombe": "Newcombe hybrid score interval (Wilson limits, no continuity correction)",
                           "wald": "Wald interval (no continuity correction)"}
-ODDS_RATIO_METHOD_TEXT = "conditional maximum-likelihood estimate with exact conditional CI (as R fisher.test)"
-RATE_CI_METHOD_TEXT = "exact Clopper-Pearson (as R binom.test)"
+ODDS_RATIO_METHOD_TEXT = "conditional maximum-likelihood estimate with exact conditional CI"
+RATE_CI_METHOD_TEXT = "exact Clopper-Pearson"
 #: Short test names (TestResult.test) -> words.
 TEST_LABELS = {"pearson": "Pearson chi-square", "yates": "Yates-corrected chi-square",
                "fisher": "Fisher's exact test", "fisher_freeman_halton": "Fisher-Freeman-Halton exact test"}
 #: Test-selection rules -> words (the rule of the baseline table, or the modern one).
-RULE_TEXT = {"cochran": "the Table 1 rule (Pearson chi-square if every expected count is >= 5, "
+RULE_TEXT = {"cochran": "Cochran's criteria [@cochran1954] (Pearson chi-square if every expected count is ≥ 5, "
                         "Yates-corrected chi-square if the smallest is 1 to < 5, Fisher's exact test "
                         "if it is < 1 or n < 40)",
              "modern": "Fisher's exact test if any expected count is < 5, else Pearson chi-square"}

@@ -98,7 +98,7 @@ def safety_rule_text(rule: str) -> str:
 def _rule_sentence(result: SafetyAnalysis) -> str:
     return (f"P: two-sided; every row, summary and term alike, uses the same test: "
             f"{safety_rule_text(result.rule)}. When no patient (or every patient) had the event only one "
-            f"table is possible and P = 1 (Fisher's exact test, as R's fisher.test).")
+            f"table is possible and P = 1, as Fisher's exact test gives.")
 
 
 def _grading(result: SafetyAnalysis) -> str:

@@ -36,7 +36,7 @@ REASONS = {
     "hazard_ratio_not_estimable": "the weighted hazard ratio is not estimable",
 }
 CONVERSIONS = {True: "hazard ratio taken as a risk ratio (rare outcome)",
-               False: "hazard ratio converted to a risk ratio by RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR)) "
+               False: "hazard ratio converted to a risk ratio by RR = (1 − 0.5^√HR^) / (1 − 0.5^√(1/HR)^) "
                       "for a common outcome [@vanderweele2020evalue]"}
 METHODS = {
     "ps": "logistic regression of the experimental arm on the baseline covariates (R glm, binomial)",
@@ -59,6 +59,11 @@ def term_label(term: str, res: SensitivityResults) -> str:
     if not levels:
         return text
     return f"{text}: " + " or ".join(info.level_label(column, lv) for lv in levels.split("|"))
+
+
+def _patients(n: int) -> str:
+    """"1 patient" / "2 patients"."""
+    return f"{n} patient{'' if n == 1 else 's'}"
 
 
 def _terms(terms, res) -> str:
@@ -91,8 +96,8 @@ def caveat_text(c, res: SensitivityResults) -> str:
     where = _population(d.get("population", ""), res)
     if c.kind == "positivity":
         names = _terms(d["terms"], res) or "a covariate level"
-        return (f"positivity{where}: {names} occurs in one arm only; {d['n_excluded']} patient(s) outside the "
-                "common support are excluded from the adjusted analyses")
+        return (f"positivity{where}: {names} occurs in one arm only; {_patients(d['n_excluded'])} outside the "
+                f"common support {'is' if d['n_excluded'] == 1 else 'are'} excluded from the adjusted analyses")
     if c.kind == "imbalance":
         return (f"with {WEIGHT_NAMES[d['estimand']]} weights |SMD| ≥ {res.choices.smd_target:g} remains for "
                 + _terms(d["terms"], res))
@@ -103,7 +108,7 @@ def caveat_text(c, res: SensitivityResults) -> str:
     if c.kind == "bootstrap_failures":
         return f"{d['n_failed']} of {d['n_boot']} bootstrap replicates{where} could not be estimated and were left out"
     if c.kind == "excluded_missing":
-        return f"{res.covariates.label(d['variable'])} has {d['n']} missing value(s) and was left out of the propensity model"
+        return f"{res.covariates.label(d['variable'])} has {d['n']} missing value{'' if d['n'] == 1 else 's'} and was left out of the propensity model"
     if c.kind == "not_estimable":
         what = {"propensity_score": "propensity score", "hazard_ratio": "hazard ratio", "era": "era analysis"}.get(
             d.get("what"), str(d.get("what", "")).replace("_", " "))
@@ -174,13 +179,13 @@ def ci_sentence(res: SensitivityResults) -> str:
                 f"propensity score. The resamples were drawn before any computation from a single seed "
                 f"({res.seed}) and computed in parallel, with results identical for any number of "
                 "worker processes. The robust (sandwich) confidence interval of the weighted Cox model "
-                "(R `coxph(..., weights = w, robust = TRUE)`) is shown for comparison: it treats the "
+                "is shown for comparison: it treats the "
                 "weights as known and can be biased [@austin2016].")
     reason = (f"with {len(res.all_patients):,} patients (more than {P.BOOTSTRAP_MAX_N:,}, the limit of the "
               "automatic choice) the percentile bootstrap of the whole pipeline was not run"
               if res.choices.ci_method == "auto" else "the analysis was set to use it")
-    return ("Its 95% confidence interval uses the robust (sandwich) variance of the weighted Cox model "
-            "(R `coxph(..., weights = w, robust = TRUE)`); it treats the weights as known, which ignores "
+    return ("Its 95% confidence interval uses the robust (sandwich) variance of the weighted Cox model; "
+            "it treats the weights as known, which ignores "
             f"the uncertainty of the estimated propensity score [@austin2016]; {reason}.")
 
 
@@ -245,7 +250,8 @@ def balance_footnote(res: SensitivityResults) -> str:
     dropped = res.ps_fit.support.dropped_terms
     if dropped:
         text += (f" Not shown: {'; '.join(term_label(t, res) for t in dropped)}, a level seen in one arm only; its "
-                 f"{len(res.ps_fit.support.excluded)} patient(s) were excluded from the weighted analyses "
+                 f"{_patients(len(res.ps_fit.support.excluded))} "
+                 f"{'was' if len(res.ps_fit.support.excluded) == 1 else 'were'} excluded from the weighted analyses "
                  "(no common support).")
     return text
 
@@ -386,7 +392,7 @@ def make_evalue_table(res: SensitivityResults) -> pd.DataFrame:
 
 def evalue_footnote(res: SensitivityResults) -> str:
     """Footnote of the E-value table: source, conversion, CI limit used."""
-    return (f"E-values (VanderWeele and Ding 2017) of the {WEIGHT_NAMES[res.choices.estimand]}-weighted hazard "
+    return (f"E-values [@vanderweele2017] of the {WEIGHT_NAMES[res.choices.estimand]}-weighted hazard "
             f"ratios with their {'bootstrap' if res.ci_method == 'bootstrap' else 'robust'} 95% CI; "
             f"{CONVERSIONS[bool(res.choices.rare_outcome)]}. The E-value of the CI is "
             "computed for the limit closer to 1 (1 if the CI includes 1). It is the minimum risk ratio that an "

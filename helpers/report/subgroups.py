@@ -177,12 +177,12 @@ def stratified_footnote(res: StratifiedResults, study) -> str:
     cfg = study.config
     el, rl = (cfg.arm_label(exp), cfg.arm_label(ref)) if hasattr(cfg, "arm_label") else (exp, ref)
     text = (f"Strata: {describe_factors(res, study)}. Hazard ratios and odds ratios of {el} vs {rl}. "
-            "Stratified log-rank test: observed minus expected events summed over strata (R survdiff with "
-            "strata); stratified Cox model: one hazard ratio with a separate baseline hazard per stratum, "
-            "Efron ties, Wald 95% CI (R coxph with strata).")
+            "Stratified log-rank test: observed minus expected events summed over strata; "
+            "stratified Cox model: one hazard ratio with a separate baseline hazard per stratum, "
+            "Efron ties, Wald 95% CI.")
     if res.response:
         text += (" Response: Mantel-Haenszel common odds ratio with the Robins-Breslow-Greenland 95% CI and the "
-                 "Cochran-Mantel-Haenszel test with continuity correction (R mantelhaen.test); common risk "
+                 "Cochran-Mantel-Haenszel test with continuity correction; common risk "
                  "difference weighted by n1·n0/N per stratum with the Greenland-Robins variance and a Wald 95% CI; "
                  "unstratified: the crude odds ratio (Woolf CI) and risk difference (Wald CI) "
                  + ("with not-evaluable patients counted as non-responders."
@@ -385,4 +385,4 @@ def subgroup_footnote(res: SubgroupResults, study) -> str:
     return (f"Hazard ratios from Cox models within each level (Efron ties, Wald 95% CI); a level with fewer than "
             f"{res.choices.min_events} events in an arm is shown without one. Interaction P: likelihood-ratio test "
             "of the model with the arm, the variable and their interaction against the model without the "
-            "interaction (R anova of coxph). Patients with a missing value of a variable are left out of its rows.")
+            "interaction. Patients with a missing value of a variable are left out of its rows.")

@@ -46,7 +46,7 @@ METHODS = {
     "cox_p": "Wald P; likelihood-ratio P from the comparison with the null model",
     "rmst": ("Restricted mean survival time: area under the Kaplan-Meier curve up to tau, standard error "
              "by the Greenwood-type formula of R print(survfit, rmean = tau)"),
-    "followup": "Median follow-up by the reverse Kaplan-Meier method (Schemper and Smith 1996)",
+    "followup": "Median follow-up by the reverse Kaplan-Meier method [@schemper1996]",
     "ph_test": ("cox.zph score test of the arm's univariable Cox model, Kaplan-Meier time transform (R survival "
                 ">= 3.0); when P < 0.05 the endpoint is summarised by RMST and milestone rates first, with "
                 "piecewise hazard ratios (R coxph on survSplit data)"),
@@ -181,9 +181,12 @@ def caveat_sentences(result: EndpointResult, study=None) -> list[str]:
             out.append(f"The restricted-mean horizon of {c.data['tau']:g} months is beyond the last follow-up "
                        f"of the {arm} arm ({format_number(c.data['last'])} months); its curve is extended "
                        "flat to the horizon.")
+        elif c.kind == "ph_violation":
+            out.append(f"The proportional-hazards assumption is rejected for "
+                       f"{ENDPOINT_LABELS[result.endpoint].lower()} ({format_p_statement(c.data['p'])}).")
         else:
-            out.append(f"Caveat: {c.kind.replace('_', ' ')}.")
-    return out
+            out.append(f"{c.kind.replace('_', ' ').capitalize()}.")
+    return list(dict.fromkeys(out))
 
 
 def technical_note() -> str:
@@ -191,7 +194,7 @@ def technical_note() -> str:
     return ("Kaplan-Meier curves, medians, rates, restricted mean survival times and reverse Kaplan-Meier "
             "follow-up reproduce R's survival package (survfit with conf.type \"log\" or \"log-log\", "
             "print.survfit with rmean), the log-rank test survdiff (computed with lifelines) and the hazard "
-            "ratio coxph with Efron ties; tests compare them with R to a relative tolerance of 1e-6.")
+            "ratio coxph with Efron ties; tests compare them with R to a relative tolerance of 10^-6^ (tests/test_survival.py).")
 
 
 # ----------------------------------------------------------------------------------------------
