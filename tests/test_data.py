@@ -28,7 +28,7 @@ def test_the_default_synthetic_data_load_and_say_they_are_synthetic(study):
     assert study.config.synthetic is True
     assert study.patients["arm"].value_counts().to_dict() == {"CMT": 87, "CMT+ICI": 39}
     assert set(study.sources) == {"cohort.csv", "adverse_events.csv", "treatment_cycles.csv", "study.yaml",
-                                  "dictionary.yaml"}
+                                  "dictionary.yaml", "analysis.yaml", "published.yaml"}
 
 
 def test_arm_categories_follow_the_study_configuration(study):

@@ -1014,8 +1014,12 @@ def exposure_populations(data: PrognosticData) -> list[tuple[tuple | None, list[
     return out
 
 
-def compare_immortal_time(data: PrognosticData, endpoint: str, covariates: list[str]) -> ImmortalTimeComparison | NotEstimable:
+def compare_immortal_time(data: PrognosticData, endpoint: str,
+                          covariates: list[str]) -> ImmortalTimeComparison | NotEstimable | None:
     """The exposure counts as baseline covariates (biased), in a landmark model and as time-varying counts.
+
+    None when the study has neither the optional exposure part nor post-baseline covariates (an absent
+    part, not a failure: the notebook cell then has no output).
 
     Each model (see :func:`exposure_populations`) holds the exposures of its population, the baseline
     ``covariates`` (the headline model's variables; the arm only when the population has more than one
@@ -1024,6 +1028,8 @@ def compare_immortal_time(data: PrognosticData, endpoint: str, covariates: list[
     row per approach, population and exposure or post-baseline term (column ``population``: arm codes, or
     None for every patient).
     """
+    if not data.has_exposure and not data.post_baseline_covariates:
+        return None   # no optional exposure part and nothing known only after time zero: nothing to compare
     if not data.has_exposure:
         return NotEstimable("immortal_time_comparison", "no_exposure_data")
     exposure_cols = list(data.exposures.values())
@@ -1225,17 +1231,33 @@ def sparse_analysis(data: PrognosticData, model: MultivariableResult, endpoint: 
 
 def multiple_imputation(data: PrognosticData, model: MultivariableResult, endpoint: str = "os", seed: int = 0):
     """The model with the incompletely recorded candidates added, CC and MI (None: no model, or no numeric
-    candidate with missing values; PMM imputes numeric columns, categorical ones are left out)."""
-    if isinstance(model, NotEstimable):
+    candidate with missing values).
+
+    Predictive mean matching imputes numeric columns only. A categorical candidate with missing values is
+    not imputed: outside the model it is left out; in the model it stays in and the MI analysis uses the
+    patients with it recorded (complete cases for that variable; the numeric ones imputed among them).
+    Either way a ``categorical_not_imputed`` caveat (``attrs["caveats"]``) names the variables.
+    """
+    if isinstance(model, NotEstimable) or model is None:
         return None
-    missing = [c for c in data.candidates if data.patients[c].isna().any()
-               and not _is_categorical(data.patients[c])]
+    patients = data.patients
+    missing = [c for c in data.candidates if patients[c].isna().any() and not _is_categorical(patients[c])]
     if not missing:
         return None
+    categorical = [c for c in data.candidates if patients[c].isna().any() and _is_categorical(patients[c])]
     covariates = list(dict.fromkeys([*model.selected, *missing]))
-    out = fit_multiple_imputation(data.patients, endpoint, covariates, m=int(data.choices["mi_imputations"]),
+    in_model = [c for c in categorical if c in covariates]
+    caveats = []
+    if categorical:
+        complete = patients[in_model].notna().all(axis=1)
+        caveats.append(Caveat("categorical_not_imputed",
+                              {"variables": categorical, "in_model": in_model, "left_out":
+                               [c for c in categorical if c not in in_model], "n_excluded": int((~complete).sum())}))
+        patients = patients[complete]
+    out = fit_multiple_imputation(patients, endpoint, covariates, m=int(data.choices["mi_imputations"]),
                                   seed=seed)
     out.attrs["imputed"] = missing
+    out.attrs["caveats"] = caveats
     return out
 
 

@@ -470,12 +470,19 @@ def run_sensitivity(study, choices: dict | SensitivityChoices | None = None, see
     caveats: list = []
     terms = list(choices.ps_covariates) if choices.ps_covariates is not None else \
         default_ps_terms(study, allp, info, caveats)
+    # a covariate constant in the analysed patients (a single start year) carries no information: it is
+    # left out of the propensity, balance and outcome models, and the era analysis is not estimable
+    one_year = bool(allp["start_year"].dropna().nunique() <= 1)
+    if one_year:
+        terms = [t for t in terms if P.term_column(t) != "start_year"]
     if choices.balance_covariates is not None:
         balance_terms = list(choices.balance_covariates)
     else:
         balance_terms = [b for b in info.baseline if b in allp.columns and b not in terms
                          and b not in P.OUTCOME_COLUMNS] + ["start_year"]
-    balance_terms += uncovered_baseline(study, info, allp, list(terms) + balance_terms)
+        balance_terms = [b for b in balance_terms if not _constant(allp, b)]
+    balance_terms += [b for b in uncovered_baseline(study, info, allp, list(terms) + balance_terms)
+                      if not _constant(allp, b)]
     ci_method = P.resolve_ci_method(choices.ci_method, len(allp))
     main = _weighted_analysis(allp, terms, balance_terms, arms, endpoints, choices, ci_method, seed, workers,
                               post, caveats, "all")
@@ -495,14 +502,19 @@ def run_sensitivity(study, choices: dict | SensitivityChoices | None = None, see
                                           model_terms, (arms.reference, arms.experimental))
     unadjusted = {"all": _unadjusted(allp, arms, endpoints), "support": _unadjusted(kept, arms, endpoints)}
     adjusted = {ep: _adjusted(kept, model_terms, ep, arms, post, caveats, "adjusted") for ep in endpoints}
-    year_adjusted = {ep: _adjusted(kept, list(model_terms) + ["start_year"], ep, arms, post, caveats,
-                                   "year_adjusted") for ep in endpoints}
+    if one_year:
+        year_adjusted = {ep: NotEstimable("year_adjusted", "one_start_year") for ep in endpoints}
+    else:
+        year_adjusted = {ep: _adjusted(kept, list(model_terms) + ["start_year"], ep, arms, post, caveats,
+                                       "year_adjusted") for ep in endpoints}
     # calendar era: the years in which both arms were treated; the pipeline repeated there
     assoc = start_year_association(allp, arms.experimental, choices.start_year_c_threshold)
     lo, hi = era_window(allp, arms.experimental, choices.era_start_year, choices.era_end_year)
     era_p = allp[(allp["start_year"] >= lo) & (allp["start_year"] <= hi)]
     t_era = P.treatment_indicator(era_p, arms.experimental)
-    if lo > hi or t_era.sum() == 0 or t_era.sum() == len(t_era):
+    if one_year:
+        era = P.PropensityNotEstimable("era", "one_start_year")      # said once, in the table and prose
+    elif lo > hi or t_era.sum() == 0 or t_era.sum() == len(t_era):
         era = P.PropensityNotEstimable("era", "no_common_years")
         caveats.append(Caveat("not_estimable", {"what": "era", "reason": "no_common_years",
                                                 "years": [lo, hi], "population": "era"}))
@@ -522,6 +534,12 @@ def run_sensitivity(study, choices: dict | SensitivityChoices | None = None, see
     return SensitivityResults(choices, int(seed), int(workers), arms, study_design(study), info, endpoints, allp,
                               tuple(terms), tuple(balance_terms), main, unadjusted, adjusted, year_adjusted, era,
                               assoc, evalues, ci_method, caveats, unweighted)
+
+
+def _constant(patients: pd.DataFrame, term: str) -> bool:
+    """Whether the column of ``term`` takes at most one value among ``patients`` (missing values ignored)."""
+    column = P.term_column(term)
+    return column in patients.columns and patients[column].dropna().nunique() <= 1
 
 
 def _top_level_plan(study) -> dict:

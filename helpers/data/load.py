@@ -1377,6 +1377,9 @@ def load_study(folder: Path | str | None = None, dictionary_path: Path | str | N
         adverse["grade"] = adverse["grade"].astype(int)
     sources = {path.name: sha256_of(path) for path in [*paths.values(), folder / "study.yaml"]}
     sources["dictionary.yaml"] = sha256_of(dict_path)
+    for optional in ("analysis.yaml", "published.yaml", "excluded.csv"):   # they change what is reported
+        if (folder / optional).is_file():
+            sources[optional] = sha256_of(folder / optional)
     return Study(patients=patients, adverse_events=adverse,
                  ae_worst=None if adverse is None else worst_grade_per_term(adverse, patients),
                  cycles=cycles, config=config, dictionary=dictionary, folder=folder, sources=sources,

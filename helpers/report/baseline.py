@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from helpers.analyses.baseline import (OVERALL, UNKNOWN, BaselineRow, BaselineTable, PublishedComparison)
-from helpers.report.formatting import format_p, show_table
+from helpers.report.formatting import format_p, number_words, plural, show_table
 from helpers.stats.types import NotEstimable, TestResult
 
 __all__ = [
@@ -421,6 +421,11 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
         "max_smd_variable": _label(max_row) if max_row else "-",
         "n_smd_above_01": str(len(above)),
         "smd_above_01_variables": ", ".join(_label(r) for r in above) or "none",
+        "smd_above_01_sentence": (
+            f"{number_words(len(above)).capitalize()} {plural(len(above), 'characteristic')} had an absolute "
+            f"standardised mean difference of at least {SMD_THRESHOLD:g} ({', '.join(_label(r) for r in above)})"
+            if above else f"No characteristic had an absolute standardised mean difference of at least "
+                          f"{SMD_THRESHOLD:g}"),
         "rows_sentence": _rows_sentence(table),
         "continuous_sentence": (f"{_join([_label(r) for r in continuous])} as {summaries}"
                                 if continuous else "no continuous characteristics"),

@@ -12,7 +12,7 @@ import pandas as pd
 
 from helpers.analyses.cohort import (OVERALL, CohortSummary, GroupSummary, input_files, missing_values,
                                      summarise_cohort)
-from helpers.report.formatting import format_n_pct, show_table
+from helpers.report.formatting import format_n_pct, plural, show_table
 
 __all__ = ["SYNTHETIC_NOTICE", "data_notice", "input_files_table", "cohort_overview_table", "missingness_table",
            "assumptions_table", "parts_sentence", "design_words", "data_results", "arms_results",
@@ -181,8 +181,23 @@ def arms_results(study: Any, summary: Optional[CohortSummary] = None) -> dict:
                    "experimental_description": exp.description or exp.label,
                    "n_reference": str(ref.n), "n_experimental": str(exp.n), "n_total": str(summary.overall.n),
                    "os_events_reference": format_n_pct(ref.os_events, ref.n),
-                   "os_events_experimental": format_n_pct(exp.os_events, exp.n)}
+                   "os_events_experimental": format_n_pct(exp.os_events, exp.n),
+                   "composition": composition_sentence(summary)}
     return out
+
+
+def composition_sentence(summary: CohortSummary) -> str:
+    """"The analysed cohort comprises 228 patients: 138 in the A arm (description) and 90 in the B arm."
+
+    An arm's description is given in parentheses only when the study has one that differs from its label.
+    """
+    def arm(g) -> str:
+        desc = (g.description or "").strip()
+        return f"{g.n} in the {g.label} arm" + (f" ({desc})" if desc and desc != g.label else "")
+
+    n = summary.overall.n
+    return (f"The analysed cohort comprises {n} {plural(n, 'patient')}: {arm(summary.reference)} and "
+            f"{arm(summary.experimental)}.")
 
 
 # one call per table in notebook 01
@@ -191,8 +206,20 @@ def show_input_files(study: Any):
     return show_table(input_files_table(study), align="lrl")
 
 
+def cohort_footnote(study_or_summary: Any) -> str:
+    """Footnote of the cohort table: what the cells are, naming only the rows the data have."""
+    summary = (study_or_summary if isinstance(study_or_summary, CohortSummary)
+               else summarise_cohort(study_or_summary))
+    text = "Counts are n (%) of the arm."
+    if summary.overall.with_adverse_event is not None:
+        text += " Adverse events: patients with at least one adverse event of any grade."
+    if summary.exposure_labels:
+        text += " Treatment exposure: median (range) over the patients of the arm."
+    return text
+
+
 def show_cohort(study: Any):
-    return show_table(cohort_overview_table(study))
+    return show_table(cohort_overview_table(study), footnote=cohort_footnote(study))
 
 
 def show_missing(study: Any):

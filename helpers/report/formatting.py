@@ -5,6 +5,7 @@ Tables leave the notebooks as Markdown pipe tables, which survive HTML, Typst/PD
 from __future__ import annotations
 
 import math
+import operator
 import os
 from typing import Any
 
@@ -166,6 +167,7 @@ NOT_ESTIMABLE_REASONS = {
     "no_variable_selected": "no candidate variable met the entry rule",
     "no_exposure_data": "the data have no treatment-cycle dates",
     "constant_covariate": "a variable takes a single value among the analysed patients",
+    "one_start_year": "all patients started in one calendar year",
     "collinear_covariates": "a variable is a linear combination of the others",
 }
 
@@ -221,3 +223,23 @@ def format_estimate(est, digits: int = 1, missing: str = "NR", scale: float = 1.
         return head
     label = f"{int(round(100 * est.level))}% CI " if ci_label else ""
     return f"{head} ({label}{format_ci(sc(est.lower), sc(est.upper), digits, missing)})"
+
+
+# ----------------------------------------------------------------------------------------------
+# Number agreement in generated sentences
+# ----------------------------------------------------------------------------------------------
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def plural(n: int, singular: str, plural: str | None = None) -> str:
+    """``singular`` when ``n`` is 1, else ``plural`` (default ``singular + "s"``): plural(2, "value") -> "values"."""
+    return singular if n == 1 else (plural if plural is not None else singular + "s")
+
+
+def number_words(n: int) -> str:
+    """Small counts in words for running text ("one", "two" ... "ten"), larger ones as digits."""
+    try:
+        k = operator.index(n)
+    except TypeError:
+        return f"{n}"
+    return _NUMBER_WORDS[k] if 0 <= k < len(_NUMBER_WORDS) else f"{k}"

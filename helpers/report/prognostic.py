@@ -192,6 +192,20 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
     if caveat.kind == "ph_violation":
         return (f"proportional hazards rejected for {w.label(d['term']) if d['term'] != 'GLOBAL' else 'the model as a whole'} "
                 f"(score test on the Kaplan-Meier time scale, χ² = {d['chisq']:.2f}, df = {d['df']}, {_p_statement(d['p'])})")
+    if caveat.kind == "categorical_not_imputed":
+        names = _names([w.label(v) for v in d["variables"]])
+        text = (f"Categorical covariates with missing values ({names}) are not imputed (predictive mean matching "
+                "imputes numeric variables only)")
+        if d.get("in_model"):
+            n = d.get("n_excluded", 0)
+            text += (f"; {_names([in_sentence(w.label(v)) for v in d['in_model']])} "
+                     f"{'stays' if len(d['in_model']) == 1 else 'stay'} in the model and the imputation analysis "
+                     f"uses the patients with {'it' if len(d['in_model']) == 1 else 'them'} recorded "
+                     f"({n} patient{'s' if n != 1 else ''} excluded)")
+        if d.get("left_out"):
+            text += (f"; {_names([in_sentence(w.label(v)) for v in d['left_out']])} "
+                     f"{'is' if len(d['left_out']) == 1 else 'are'} not in the model and left out")
+        return text
     if caveat.kind == "non_convergence":
         return "the Cox model did not converge; its estimates are not reported"
     if caveat.kind == "no_events":
@@ -470,6 +484,32 @@ def make_mi_table(mi: pd.DataFrame | None, words: Words | None = None) -> pd.Dat
         "P (MI)": [format_p(p) for p in mi["p"]],
         "FMI": [format_number(f, 2) for f in mi["fmi"]],
     })
+
+
+def mi_note(mi: pd.DataFrame | None, words: Words | None = None) -> str:
+    """Footnote of :func:`make_mi_table`: the variables imputed and the caveats (categorical ones not imputed)."""
+    if mi is None:
+        return ""
+    w = _w(words)
+    text = ""
+    if mi.attrs.get("imputed"):
+        text = f"Imputed: {_names([w.label(v) for v in mi.attrs['imputed']])}. "
+    return text + caveat_note(mi.attrs.get("caveats", []), words)
+
+
+def mi_display(mi: pd.DataFrame | None, words: Words | None = None):
+    """The multiple-imputation table with its footnote (Markdown)."""
+    from helpers.report.formatting import show_table
+    return show_table(make_mi_table(mi, words), footnote=mi_note(mi, words) or None)
+
+
+def immortal_time_display(comparison, words: Words | None = None):
+    """The landmark / time-varying table with its footnote (Markdown), or None when the study has no exposure
+    part and no post-baseline covariates (the notebook cell then has no output and is left out)."""
+    from helpers.report.formatting import show_table
+    if comparison is None:
+        return None
+    return show_table(make_immortal_time_table(comparison, words), footnote=immortal_time_note(comparison, words))
 
 
 # ----------------------------------------------------------------------------- figures

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from helpers.analyses.sensitivity import EraAnalysis, SensitivityResults, WeightedAnalysis
-from helpers.report.formatting import format_estimate_ci, format_number, format_p
+from helpers.report.formatting import format_estimate_ci, format_number, format_p, number_words, plural
 from helpers.stats import propensity as P
 from helpers.stats.types import NotEstimable, is_estimable
 
@@ -33,6 +33,7 @@ REASONS = {
     "no_events_in_arm": "no event in one arm",
     "non_convergence": "the model did not converge",
     "no_common_years": "no calendar year in which both arms started treatment",
+    "one_start_year": "all patients started in one calendar year",
     "hazard_ratio_not_estimable": "the weighted hazard ratio is not estimable",
 }
 CONVERSIONS = {True: "hazard ratio taken as a risk ratio (rare outcome)",
@@ -87,7 +88,7 @@ def _population(where: str, res: SensitivityResults) -> str:
     if where == "era" and isinstance(res.era, EraAnalysis):
         lo, hi = res.era.years
         return f" (era {_years(lo, hi)} analysis)"
-    return " (era analysis)" if where == "era" else ""
+    return ""
 
 
 def caveat_text(c, res: SensitivityResults) -> str:
@@ -103,12 +104,14 @@ def caveat_text(c, res: SensitivityResults) -> str:
                 + _terms(d["terms"], res))
     if c.kind == "low_epv":
         model = "multivariable Cox" + (" with start year" if d["model"] == "year_adjusted" else "")
-        return (f"{model}, {ENDPOINT_NAMES[d['endpoint']]}: {d['events']} events for {d['parameters']} parameters "
+        return (f"{model}, {ENDPOINT_NAMES[d['endpoint']]}: {d['events']} {plural(d['events'], 'event')} for "
+                f"{d['parameters']} {plural(d['parameters'], 'parameter')} "
                 f"({d['events'] / d['parameters']:.1f} per parameter, below the usual 10)")
     if c.kind == "bootstrap_failures":
         return f"{d['n_failed']} of {d['n_boot']} bootstrap replicates{where} could not be estimated and were left out"
     if c.kind == "excluded_missing":
-        return f"{res.covariates.label(d['variable'])} has {d['n']} missing value{'' if d['n'] == 1 else 's'} and was left out of the propensity model"
+        return (f"{res.covariates.label(d['variable'])} has {d['n']} {plural(d['n'], 'missing value')} and was "
+                "left out of the propensity model")
     if c.kind == "not_estimable":
         what = {"propensity_score": "propensity score", "hazard_ratio": "hazard ratio", "era": "era analysis"}.get(
             d.get("what"), str(d.get("what", "")).replace("_", " "))
@@ -281,7 +284,7 @@ def make_hr_table(res: SensitivityResults, stratified=None, study=None) -> pd.Da
     boot = ci_label(res)
     rows = [_hr_row(res, "Unadjusted Cox, all patients", n_all, u["all"], "Wald", "lower_naive", "upper_naive"),
             _hr_row(res, "Unadjusted Cox, common support", n, u["support"], "Wald", "lower_naive", "upper_naive"),
-            _hr_row(res, "Multivariable Cox (propensity covariates)", n, a, "Wald")]
+            _hr_row(res, "Cox adjusted for the propensity covariates", n, a, "Wald")]
     for est in P.ESTIMANDS:
         name = ("IPTW (ATE), stabilised" + (", truncated" if res.choices.trim_quantiles else "")
                 if est == "ATE" else "Overlap weights (ATO)")
@@ -289,8 +292,12 @@ def make_hr_table(res: SensitivityResults, stratified=None, study=None) -> pd.Da
         rows.append(_hr_row(res, name, n, fits, boot, "boot_lower", "boot_upper"))
         if res.ci_method == "bootstrap" and res.estimable:
             rows.append(_hr_row(res, name, n, fits, "robust (sandwich) SE, ignores PS estimation"))
-    rows.append(_hr_row(res, "Multivariable Cox + start year", n, y, "Wald"))
     era = res.era
+    if _one_year(res):
+        rows.append(_hr_row(res, "Cox adjusted for the propensity covariates and start year; calendar era", 0,
+                            era, "—"))
+        return _with_stratified(rows, res, stratified, study)
+    rows.append(_hr_row(res, "Cox adjusted for the propensity covariates and start year", n, y, "Wald"))
     if isinstance(era, EraAnalysis):
         lo, hi = era.years
         rows.append(_hr_row(res, f"Era {_years(lo, hi)}: unadjusted Cox", era.n_all, era.unadjusted, "Wald",
@@ -302,6 +309,15 @@ def make_hr_table(res: SensitivityResults, stratified=None, study=None) -> pd.Da
                             "boot_lower", "boot_upper"))
     else:
         rows.append(_hr_row(res, "Calendar era", 0, era, "—"))
+    return _with_stratified(rows, res, stratified, study)
+
+
+def _one_year(res: SensitivityResults) -> bool:
+    """Whether every patient started treatment in one calendar year (start year left out, era not estimable)."""
+    return isinstance(res.era, NotEstimable) and res.era.reason == "one_start_year"
+
+
+def _with_stratified(rows: list, res: SensitivityResults, stratified, study) -> pd.DataFrame:
     if stratified is not None and getattr(stratified, "active", False):
         rows += _stratified_rows(res, stratified, study)
         return pd.DataFrame(rows).rename(columns={f"{ENDPOINT_SHORT[ep]} HR (95% CI)":
@@ -347,7 +363,7 @@ def hr_footnote(res: SensitivityResults, stratified=None, study=None) -> str:
     n_failed = res.main.bootstrap["n_failed"] if res.estimable else 0
     text = (f"HR: hazard ratio of {res.arms.experimental_label} vs {res.arms.reference_label} from Cox models with "
             "Efron ties. Common support: patients with a covariate level seen in one arm only excluded "
-            f"({n_ex} patients). IPTW: stabilised inverse probability of treatment weights"
+            f"({n_ex} {plural(n_ex, 'patient')}). IPTW: stabilised inverse probability of treatment weights"
             + (f", truncated at the {_ordinal(100 * trim[0])} and {_ordinal(100 * trim[1])} percentiles" if trim else "")
             + f"; overlap weights: 1 − PS for {res.arms.experimental_label} and PS for {res.arms.reference_label}. ")
     if res.ci_method == "bootstrap":
@@ -361,7 +377,8 @@ def hr_footnote(res: SensitivityResults, stratified=None, study=None) -> str:
         text += ("Robust SE: sandwich variance of the weighted Cox model, which treats the weights as known; the "
                  f"percentile bootstrap was not run ({len(res.all_patients):,} patients; ci_method "
                  f"{res.choices.ci_method!r}). ")
-    text += "Start year: calendar year of the start of treatment, linear. "
+    if not _one_year(res):
+        text += "Start year: calendar year of the start of treatment, linear. "
     if isinstance(era, EraAnalysis):
         lo, hi = era.years
         text += (f"Era {_years(lo, hi)}: patients who started treatment in the years in which both arms were treated, "
@@ -537,7 +554,7 @@ def start_year_sentence(res: SensitivityResults) -> str:
     years = res.all_patients["start_year"]
     if years.nunique() == 1:
         return (f"Every patient started treatment in {int(years.iloc[0])}, so the year of treatment start "
-                "cannot confound the comparison and the calendar-era analyses equal the main ones.")
+                "cannot confound the comparison and is left out of the models.")
     if not a.overlap:
         return ("The year of treatment start separates the arms completely (no calendar year has patients of "
                 "both arms), so it cannot enter the propensity model and no era analysis is possible.")
@@ -549,6 +566,17 @@ def start_year_sentence(res: SensitivityResults) -> str:
                                          "the calendar-era analyses."))
     return (f"The year of treatment start predicts the arm only partly (c-statistic {a.c_statistic:.2f}); the "
             "calendar-era analyses are shown as a check.")
+
+
+def era_methods(res: SensitivityResults) -> str:
+    """Methods of the calendar-era analyses; the years only when the era analysis exists."""
+    if _one_year(res):
+        return ("A comparison restricted to the years in which both arms were treated and a model adjusted for "
+                "the year of treatment start apply only when the patients started treatment in different years.")
+    years = f" ({_years(*res.era.years)})" if isinstance(res.era, EraAnalysis) else ""
+    return ("The comparison was repeated in the patients who started treatment in the years in which both arms "
+            f"were treated{years}, with the propensity model refitted in that subset, and a multivariable Cox "
+            "model was additionally adjusted for the year of treatment start (linear).")
 
 
 def design_sentence(res: SensitivityResults) -> str:
@@ -625,6 +653,8 @@ def describe_robustness(res: SensitivityResults) -> dict:
                           f"{wname} HR {_text_hr(era)}.")
             else:
                 second = f"Restricted to {where}, the {word} was not seen: {wname} HR {_text_hr(era)}."
+        elif _one_year(res):
+            second = ""          # said once, in era_sentence
         else:
             second = f"The calendar-era analysis is {not_estimable_text(res.era, res)}."
         out[f"statement_{ep}"] = f"{first} {second}".strip()
@@ -649,7 +679,9 @@ def describe_robustness(res: SensitivityResults) -> dict:
         return " and ".join(ENDPOINT_NAMES[e] for e in x)
 
     bal = P.balance_summary(res.balance, res.choices.smd_target)[est]
-    bal_model = (f"with {WEIGHT_NAMES[est]} weights the {bal['n_terms']} propensity-model covariates were balanced"
+    bal_model = (f"with {WEIGHT_NAMES[est]} weights the {number_words(bal['n_terms'])} "
+                 f"{plural(bal['n_terms'], 'propensity-model covariate')} {plural(bal['n_terms'], 'was', 'were')} "
+                 "balanced"
                  if bal["achieved"] else f"with {WEIGHT_NAMES[est]} weights balance was not achieved for "
                  + _terms(bal["terms_above_target"], res))
     missing = [ep for ep in eps if not verdicts[ep]["estimable"]]
@@ -833,6 +865,7 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
         "ci_name": "bootstrap" if res.ci_method == "bootstrap" else "robust",
         "design_sentence": design_sentence(res),
         "start_year_sentence": start_year_sentence(res),
+        "era_methods": era_methods(res),
         "start_year_c": format_number(res.start_year.c_statistic, 2),
         "treated_label": arms.experimental_label,
         "reference_label": arms.reference_label,
@@ -857,8 +890,11 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
             continue
         s = bal[key]
         text[f"max_smd_{key}"] = format_number(s["max_abs_smd"], 2)
-        text[f"balance_{key}"] = (f"all {s['n_terms']} model covariates had |SMD| < {ch.smd_target:g}" if s["achieved"] else
-                                  f"{s['n_above_target']} of {s['n_terms']} model covariates had |SMD| ≥ {ch.smd_target:g} "
+        text[f"balance_{key}"] = ((f"all {s['n_terms']} model covariates had |SMD| < {ch.smd_target:g}"
+                                   if s["n_terms"] != 1 else f"the one model covariate had |SMD| < {ch.smd_target:g}")
+                                  if s["achieved"] else
+                                  f"{s['n_above_target']} of {s['n_terms']} {plural(s['n_terms'], 'model covariate')} "
+                                  f"had |SMD| ≥ {ch.smd_target:g} "
                                   f"(maximum {s['max_abs_smd']:.2f}: {_terms(s['terms_above_target'], res)})")
     text["max_smd_unweighted"] = format_number(bal["unweighted"]["max_abs_smd"], 2)
     if ok:
@@ -923,10 +959,11 @@ def combined_sentences(res: SensitivityResults, text: dict) -> dict:
     exp = res.arms.experimental_label
     hr = []
     for ep in eps:
+        year = ("." if _one_year(res) else ", and adjusting the multivariable model for the year of treatment "
+                f"start gave {text[f'hr_{ep}_year_adjusted']}.")
         hr.append(f"For {ENDPOINT_NAMES[ep]} the unadjusted hazard ratio of {exp} was "
                   f"{text[f'hr_{ep}_unadjusted']}. {text[f'statement_{ep}']} The {text['secondary_weighted']} "
-                  f"hazard ratio was {text[f'hr_{ep}_secondary']}, and adjusting the multivariable model for the "
-                  f"year of treatment start gave {text[f'hr_{ep}_year_adjusted']}.")
+                  f"hazard ratio was {text[f'hr_{ep}_secondary']}" + year)
     era = res.era
     if isinstance(era, EraAnalysis):
         lo, hi = era.years
