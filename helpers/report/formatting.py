@@ -243,3 +243,18 @@ def number_words(n: int) -> str:
     except TypeError:
         return f"{n}"
     return _NUMBER_WORDS[k] if 0 <= k < len(_NUMBER_WORDS) else f"{k}"
+
+
+#: First words that keep their capital inside a sentence: eponyms of clinical scores and scales.
+EPONYMS = frozenset({"Karnofsky", "Charlson", "Gleason", "Eastern", "Breslow", "Clark", "Dukes", "Child-Pugh",
+                     "Child", "Glasgow", "Ann", "Hodgkin", "Barcelona", "Masaoka", "Siewert", "Lauren", "Borrmann"})
+
+
+def in_sentence(label: str) -> str:
+    """A variable's label inside a sentence: "Age at start" -> "age at start"; the first letter stays
+    capital when the first word is an acronym ("KPS score", "pT stage") or an eponym ("Karnofsky
+    performance score", :data:`EPONYMS`)."""
+    first = label.split(" ", 1)[0]
+    if not first or any(c.isupper() for c in first[1:]) or first.strip("(,") in EPONYMS:
+        return label
+    return label[:1].lower() + label[1:]

@@ -322,6 +322,7 @@ SENSITIVITY: dict[str, str] = {
     "sensitivity.text.era_n": "patients of the treatment-era analysis",
     "sensitivity.text.era_n_cmt": "patients of the reference arm in the era analysis",
     "sensitivity.text.era_n_ici": "patients of the experimental arm in the era analysis",
+    "sensitivity.text.balance_information": "which covariates the balance table shows for information only",
     "sensitivity.text.era_methods": "methods sentences of the calendar-era analyses (years when estimable)",
     "sensitivity.text.era_years": "years of the treatment-era analysis",
     "sensitivity.text.evalue_conversion": "how HRs are converted for the E-value, in words",

@@ -14,7 +14,7 @@ import pandas as pd
 
 from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableResult,
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
-from helpers.report.formatting import format_ci, format_not_estimable, format_number, format_p
+from helpers.report.formatting import format_ci, format_not_estimable, format_number, format_p, in_sentence
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
 ENDPOINT_LABELS = {"os": "Overall survival", "pfs": "Progression-free survival"}
@@ -78,13 +78,6 @@ _PLAIN = Words()
 
 def _w(words: Words | None) -> Words:
     return words if words is not None else _PLAIN
-
-
-def in_sentence(label: str) -> str:
-    """A label inside a sentence: first letter lower-cased unless it starts an acronym ("ECOG score")."""
-    if len(label) > 1 and label[:2].isupper():
-        return label
-    return label[:1].lower() + label[1:]
 
 
 def _names(labels: list[str]) -> str:

@@ -103,7 +103,8 @@ def caveat_text(c, res: SensitivityResults) -> str:
         return (f"with {WEIGHT_NAMES[d['estimand']]} weights |SMD| ≥ {res.choices.smd_target:g} remains for "
                 + _terms(d["terms"], res))
     if c.kind == "low_epv":
-        model = "multivariable Cox" + (" with start year" if d["model"] == "year_adjusted" else "")
+        model = "Cox adjusted for the propensity covariates" + (" and start year" if d["model"] == "year_adjusted"
+                                                                 else "")
         return (f"{model}, {ENDPOINT_NAMES[d['endpoint']]}: {d['events']} {plural(d['events'], 'event')} for "
                 f"{d['parameters']} {plural(d['parameters'], 'parameter')} "
                 f"({d['events'] / d['parameters']:.1f} per parameter, below the usual 10)")
@@ -294,7 +295,7 @@ def make_hr_table(res: SensitivityResults, stratified=None, study=None) -> pd.Da
             rows.append(_hr_row(res, name, n, fits, "robust (sandwich) SE, ignores PS estimation"))
     era = res.era
     if _one_year(res):
-        rows.append(_hr_row(res, "Cox adjusted for the propensity covariates and start year; calendar era", 0,
+        rows.append(_hr_row(res, "Cox adjusted for the propensity covariates and start year; calendar era", "—",
                             era, "—"))
         return _with_stratified(rows, res, stratified, study)
     rows.append(_hr_row(res, "Cox adjusted for the propensity covariates and start year", n, y, "Wald"))
@@ -369,8 +370,8 @@ def hr_footnote(res: SensitivityResults, stratified=None, study=None) -> str:
     if res.ci_method == "bootstrap":
         text += ("Bootstrap: percentile 95% CI from "
                  f"{res.choices.n_bootstrap} resamples of all patients repeating common support, propensity model, "
-                 f"weights and Cox model (seed {res.seed}; replicates not estimable: {n_failed}, "
-                 f"{era_failed} in the era analysis). "
+                 f"weights and Cox model (seed {res.seed}; replicates not estimable: {n_failed}"
+                 + (f", {era_failed} in the era analysis" if isinstance(era, EraAnalysis) else "") + "). "
                  "Robust SE: sandwich variance of the weighted Cox model, which treats the weights as known and is "
                  "shown for comparison only. ")
     else:
@@ -625,7 +626,7 @@ def describe_robustness(res: SensitivityResults) -> dict:
         name = ENDPOINT_NAMES[ep]
         word = "benefit" if v["direction"] == "benefit" else "disadvantage"
         w, adj = res.weighted[est][ep], res.adjusted[ep]
-        hrs = f"{wname} HR {_text_hr(w)}, multivariable Cox HR {_text_hr(adj)}"
+        hrs = f"{wname} HR {_text_hr(w)}, covariate-adjusted Cox HR {_text_hr(adj)}"
         if not v["estimable"]:
             first = f"The {name} hazard ratios are {not_estimable_text(w if isinstance(w, NotEstimable) else adj, res)}."
         elif v["weighted"] and v["adjusted"]:
@@ -866,6 +867,9 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
         "design_sentence": design_sentence(res),
         "start_year_sentence": start_year_sentence(res),
         "era_methods": era_methods(res),
+        "balance_information": ("Baseline covariates outside the propensity model"
+                                + (", and the year of treatment start," if "start_year" in res.balance_terms
+                                   and "start_year" not in res.ps_terms else "") + " are shown for information"),
         "start_year_c": format_number(res.start_year.c_statistic, 2),
         "treated_label": arms.experimental_label,
         "reference_label": arms.reference_label,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.analyses.subgroups import InteractionTest, StratifiedResults, SubgroupResults
-from helpers.report.formatting import format_estimate_ci, format_not_estimable, format_p, format_p_statement
+from helpers.report.formatting import format_estimate_ci, format_not_estimable, format_p, format_p_statement, in_sentence
 from helpers.stats.types import NotEstimable, is_estimable
 
 ENDPOINT_NAMES = {"os": "overall survival", "pfs": "progression-free survival",
@@ -83,7 +83,7 @@ def describe_factors(res: StratifiedResults, study) -> str:
     parts = []
     for f in res.choices.factors:
         name = f.get("label") or _label(study, f["variable"])
-        parts.append(f"{name[:1].lower() + name[1:]} ({', '.join(factor_levels(f, study))})")
+        parts.append(f"{in_sentence(name)} ({', '.join(factor_levels(f, study))})")
     return " and ".join(parts)
 
 
@@ -117,7 +117,7 @@ def _est_cell(e, digits=2, scale=1.0, suffix="") -> str:
 
 
 def _lower_join(names: list[str]) -> str:
-    low = [n if n[:2].isupper() else n[:1].lower() + n[1:] for n in names]
+    low = [in_sentence(n) for n in names]
     return low[0] if len(low) == 1 else ", ".join(low[:-1]) + " or " + low[-1]
 
 
