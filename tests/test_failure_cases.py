@@ -213,8 +213,8 @@ def test_the_section_notebook_executes_on_the_case_without_an_error(name, tmp_pa
 
 @pytest.mark.slow
 def test_a_build_lists_what_was_not_estimated_and_strict_refuses_it(tmp_path):
-    """The veteran supplement does not estimate the time-varying exposure analysis (no cycles): the build
-    succeeds and lists it; --strict exits with status 3 and leaves the output as it was."""
+    """Every veteran patient starts on one day, so the calendar-era analysis is not estimable: the build
+    succeeds and lists it (with its reason); --strict exits with status 3 and leaves the output as it was."""
     import shutil
     import subprocess
     import sys

@@ -40,9 +40,18 @@ ARM_COLOURS = {"reference": OKABE_ITO["blue"], "experimental": OKABE_ITO["vermil
 #: Line style per arm role, so the arms differ in greyscale print too.
 ARM_LINESTYLES = {"reference": "-", "experimental": (0, (4, 1.5))}
 
-#: Single journal column width in inches (85 mm) and a 1.5-column width (120 mm).
+#: Single journal column width in inches (85 mm), a 1.5-column width (120 mm) and the double column
+#: (170 mm), the widest a figure is made: figures are drawn at the size they are printed, so the type
+#: sizes below are the printed sizes.
 COLUMN_WIDTH_IN = 85 / 25.4
 WIDE_WIDTH_IN = 120 / 25.4
+DOUBLE_WIDTH_IN = 170 / 25.4
+
+#: The type scheme of every figure, in points: text and axis labels 8, titles 8.5, tick labels, legends
+#: and text set like a table inside a figure (risk tables, forest-plot columns, bar labels, notes) 7.
+#: Nothing is set below 7 pt or above 9 pt.
+FONT_PT = 8
+FONT_SMALL_PT = 7
 
 #: Formats written by :func:`save_figure`.
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -50,12 +59,12 @@ FIGURE_FORMATS = ("png", "pdf", "svg")
 _STYLE = {
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica", "Liberation Sans"],
-    "font.size": 8,
+    "font.size": FONT_PT,
     "axes.titlesize": 8.5,
-    "axes.labelsize": 8,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
-    "legend.fontsize": 7,
+    "axes.labelsize": FONT_PT,
+    "xtick.labelsize": FONT_SMALL_PT,
+    "ytick.labelsize": FONT_SMALL_PT,
+    "legend.fontsize": FONT_SMALL_PT,
     "legend.frameon": False,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -105,6 +114,18 @@ def arm_linestyle(arm: str | int, index: int | None = None):
     if pos is None or pos >= len(ARM_ROLES):
         return ":"
     return ARM_LINESTYLES[ARM_ROLES[pos]]
+
+
+#: Bar hatching per arm role, so bars of the arms differ in greyscale print too (as the line styles).
+ARM_HATCHES = {"reference": "", "experimental": "////"}
+
+
+def arm_hatch(arm: str | int, index: int | None = None) -> str:
+    """Hatching of an arm's bars by position (as :func:`arm_colour`): plain reference, hatched experimental."""
+    pos = arm if isinstance(arm, int) else _position(arm, index)
+    if pos is None or pos >= len(ARM_ROLES):
+        return "...."
+    return ARM_HATCHES[ARM_ROLES[pos]]
 
 
 def arm_style(position: int) -> dict:
@@ -195,6 +216,35 @@ def _break_grid(t_max: float, break_months: float, max_breaks: int = MAX_BREAKS)
         step *= 2
 
 
+def draw_risk_table(tab, sections, breaks, n_rows: int, note: str | None = None, fmt=None) -> None:
+    """Draw a survminer-style risk table on ``tab`` (an axes sharing the x axis of the curves above).
+
+    ``sections``: [(heading, [(row label, colour, values at each break), ...]), ...], one bold heading
+    row then one row per arm; ``n_rows`` the rows of the table (headings + arms + the note line);
+    ``note``: an italic line (or a list of lines) under the table (e.g. where a truncated axis ends); ``fmt``: value -> text
+    (default: the integer). Used by :func:`plot_km` and the weighted Kaplan-Meier figure.
+    """
+    fmt = fmt or (lambda v: str(int(v)))
+    x_right = breaks[-1]
+    tab.set_ylim(n_rows - 0.5, -0.7)
+    for side in ("top", "right", "left", "bottom"):
+        tab.spines[side].set_visible(False)
+    tab.tick_params(axis="both", length=0, labelbottom=False, labelleft=False)
+    row = 0
+    label_x = -0.045 * x_right        # arm labels end just left of the first column
+    for heading, rows in sections:
+        tab.text(0, row, heading, ha="left", va="center", fontsize=FONT_SMALL_PT, fontweight="bold")
+        row += 1
+        for label, colour, values in rows:
+            tab.text(label_x, row, label, ha="right", va="center", fontsize=FONT_SMALL_PT, color=colour)
+            for b, v in zip(breaks, values):
+                tab.text(b, row, fmt(v), ha="center", va="center", fontsize=FONT_SMALL_PT, color=colour)
+            row += 1
+    for line in ([note] if isinstance(note, str) else note or []):
+        tab.text(0, row, line, ha="left", va="center", fontsize=FONT_SMALL_PT, style="italic", color="0.3")
+        row += 1
+
+
 def plot_km(study, result, break_months: float = 6, xmax: float | None = None, show_ci: bool = True,
             show_median: bool = True, show_stats: bool = True, title: str | None = None,
             figsize: tuple[float, float] | None = None):
@@ -242,7 +292,7 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
     n_beyond = int((t_all > x_right).sum())
 
     with style_context():
-        n_rows = 2 * len(arms) + 2 + (1 if truncated else 0)
+        n_rows = 2 * len(arms) + 2 + (2 if truncated else 0)
         fig = plt.figure(figsize=figsize or (COLUMN_WIDTH_IN, 2.45 + 0.16 * n_rows))
         gs = fig.add_gridspec(2, 1, height_ratios=[2.3, 0.16 * n_rows], hspace=0.33)
         ax = fig.add_subplot(gs[0])
@@ -277,7 +327,7 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
                   for _, name, m in handles]
         ncol = len(arms) if sum(len(text) for text in legend) <= 56 else 1    # long labels: one per line
         ax.legend([h for h, _, _ in handles], legend, loc="lower left", bbox_to_anchor=(-0.02, 1.0),
-                  ncol=ncol, handlelength=2.2, columnspacing=1.2, borderaxespad=0.2, fontsize=6.5)
+                  ncol=ncol, handlelength=2.2, columnspacing=1.2, borderaxespad=0.2, fontsize=FONT_SMALL_PT)
         if show_stats:
             lines = []
             if not isinstance(result.logrank, NotEstimable):
@@ -290,7 +340,7 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
                     lines.append("PH test " + format_p_statement(ph.p))
                 lines.append(f"{labels[result.experimental]} vs {labels[result.reference]}")
             ax.text(0.99, 0.98, "\n".join(lines), transform=ax.transAxes, ha="right", va="top",
-                    fontsize=6.5, linespacing=1.3)
+                    fontsize=FONT_SMALL_PT, linespacing=1.3)
 
         ax.set_ylim(0, 1.02)
         ax.set_xlim(0, x_right * 1.01)
@@ -303,27 +353,15 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
             ax.set_title(title, loc="left", fontweight="bold")
 
         # ---- risk table: number at risk, then cumulative events, one row per arm
-        tab.set_ylim(n_rows - 0.5, -0.7)
-        for side in ("top", "right", "left", "bottom"):
-            tab.spines[side].set_visible(False)
-        tab.tick_params(axis="both", length=0, labelbottom=False, labelleft=False)
-        row = 0
-        label_x = -0.045 * x_right        # arm labels end just left of the first column
+        sections = []
         for heading, column in [("Number at risk", "n_risk"), ("Cumulative events", "cum_events")]:
-            tab.text(0, row, heading, ha="left", va="center", fontsize=6.5, fontweight="bold")
-            row += 1
-            for i, arm in enumerate(arms):
-                colour = arm_colour(i)
-                counts = sv.number_at_risk(*data[arm], breaks)
-                tab.text(label_x, row, labels[arm], ha="right", va="center", fontsize=6.5, color=colour)
-                for b, n in zip(breaks, counts[column]):
-                    tab.text(b, row, str(int(n)), ha="center", va="center", fontsize=6.5, color=colour)
-                row += 1
+            sections.append((heading, [(labels[arm], arm_colour(i), sv.number_at_risk(*data[arm], breaks)[column])
+                                       for i, arm in enumerate(arms)]))
+        note = None
         if truncated:
-            tab.text(0, row, f"Axis ends at {x_right:g} months; follow-up to "
-                             f"{format_number(float(t_all.max()))} months ({n_beyond} "
-                             f"patient{'s' if n_beyond != 1 else ''} beyond).",
-                     ha="left", va="center", fontsize=6, style="italic", color="0.3")
+            note = [f"Axis ends at {x_right:g} months; follow-up to {format_number(float(t_all.max()))} months",
+                    f"({n_beyond} patient{'s' if n_beyond != 1 else ''} beyond)."]
+        draw_risk_table(tab, sections, breaks, n_rows, note=note)
         fig.align_ylabels([ax])
     # Detached from pyplot: a notebook shows it once (as the cell's value) and no figure piles up.
     plt.close(fig)

@@ -513,13 +513,10 @@ def plot_forest(result: MultivariableResult, title: str | None = None, words: Wo
     proportional to the precision of the log HR (1 / SE^2), n and events per level on the left, HR (95% CI)
     on the right; below the axis, "lower hazard" and "higher hazard" on either side of 1.
     """
+    import matplotlib as mpl
     import matplotlib.pyplot as plt
     w = _w(words)
-    try:
-        from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
-    except ImportError:  # pragma: no cover
-        import contextlib
-        style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0"}, 3.35
+    from helpers.report.figures import DOUBLE_WIDTH_IN, FONT_SMALL_PT, OKABE_ITO, style_context
 
     LABEL_X, N_X = -1.55, -0.05   # label and n/events columns, in axes-width units left of the axis
     table = result.table
@@ -539,9 +536,9 @@ def plot_forest(result: MultivariableResult, title: str | None = None, words: Wo
     hi = max(5.0, np.nanmax(finite) * 1.25) if finite.size else 5.0
     precision = (1 / est["se"].astype(float) ** 2) if len(est) else pd.Series(dtype=float)
     pmax = float(precision.max()) if len(precision) else 1.0
-    with style_context():
+    with style_context(), mpl.rc_context({"font.size": FONT_SMALL_PT}):   # the columns are set like a table
         height = 0.9 + 0.19 * len(lines)
-        fig, ax = plt.subplots(figsize=(2.2 * COLUMN_WIDTH_IN, height))
+        fig, ax = plt.subplots(figsize=(DOUBLE_WIDTH_IN, height))
         colour = OKABE_ITO.get("blue", "C0")
         for i, (label, row, kind) in enumerate(lines):
             y = len(lines) - i
@@ -569,21 +566,21 @@ def plot_forest(result: MultivariableResult, title: str | None = None, words: Wo
         ax.set_ylim(0.3, len(lines) + 0.9)
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
-        ax.set_xlabel("Hazard ratio (log scale)")
+        ax.set_xlabel("Hazard ratio (log scale)", labelpad=13)   # below the "lower/higher hazard" arrows
         ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if lo <= t <= hi]
         ax.set_xticks(ticks)
         ax.set_xticklabels([f"{t:g}" for t in ticks])
         ax.minorticks_off()
-        ax.annotate("\u2190 lower hazard", xy=(1, 0), xycoords=("data", "axes fraction"), xytext=(-4, -24),
-                    textcoords="offset points", ha="right", va="top", fontsize="small")
-        ax.annotate("higher hazard \u2192", xy=(1, 0), xycoords=("data", "axes fraction"), xytext=(4, -24),
-                    textcoords="offset points", ha="left", va="top", fontsize="small")
+        ax.annotate("\u2190 lower hazard", xy=(1, 0), xycoords=("data", "axes fraction"), xytext=(-4, -14),
+                    textcoords="offset points", ha="right", va="top")
+        ax.annotate("higher hazard \u2192", xy=(1, 0), xycoords=("data", "axes fraction"), xytext=(4, -14),
+                    textcoords="offset points", ha="left", va="top")
         top = len(lines) + 0.7
         for x, text, ha in ((LABEL_X, "Variable", "left"), (N_X, "n/events", "right"), (1.02, "HR (95% CI)", "left")):
             ax.text(x, top, text, transform=ax.get_yaxis_transform(), ha=ha, va="center", fontweight="bold")
         if title:
             ax.set_title(title)
-        fig.subplots_adjust(left=0.42, right=0.70, bottom=max(0.12, 0.55 / height))
+        fig.subplots_adjust(left=0.42, right=0.70, bottom=0.6 / height, top=1 - 0.05 / height)
     return fig
 
 
@@ -619,44 +616,91 @@ def calibration_figure(calibration):
     return plot_calibration(calibration)
 
 
-def plot_schoenfeld(ph: PHTest, words: Words | None = None):
-    """Scaled Schoenfeld residuals against time (months) per coefficient, with a lowess smoother.
+#: Candidate month ticks of the Schoenfeld plots' Kaplan-Meier transformed time axis.
+_MONTH_TICKS = (1, 2, 3, 6, 9, 12, 18, 24, 30, 36, 48, 60, 72, 84, 96, 120)
 
-    A flat smoother at the coefficient (dashed line) is consistent with proportional hazards;
-    a trend means the log hazard ratio changes with time. The P value is the cox.zph score test.
+
+def _spline_smooth(x: np.ndarray, y: np.ndarray, var: float, grid: np.ndarray, df: int = 4):
+    """Natural cubic spline regression of y on x (knots at quantiles of x, intercept included, as R
+    ``plot.cox.zph``'s ``ns(x, df, intercept = TRUE)``) evaluated at ``grid``, with its standard error
+    sqrt(var * diag(P (X'X)^-1 P')) for residuals of variance ``var``. Fewer distinct x: fewer df."""
+    from patsy import build_design_matrices, dmatrix
+    df = int(min(df, len(np.unique(x))))
+    if df < 2:
+        fit = np.full(len(grid), float(np.mean(y)))
+        return fit, np.full(len(grid), np.sqrt(var / max(len(y), 1)))
+    if df < 3:   # a straight line
+        X, P = np.column_stack([np.ones_like(x), x]), np.column_stack([np.ones_like(grid), grid])
+    else:
+        design = dmatrix(f"cr(x, df={df}) - 1", {"x": x})
+        X = np.asarray(design)
+        P = np.asarray(build_design_matrices([design.design_info], {"x": grid})[0])
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    fit = P @ (xtx_inv @ X.T @ y)
+    se = np.sqrt(np.maximum(var * np.einsum("ij,jk,ik->i", P, xtx_inv, P), 0.0))
+    return fit, se
+
+
+def plot_schoenfeld(ph: PHTest, words: Words | None = None):
+    """Scaled Schoenfeld residuals per coefficient on the Kaplan-Meier transformed time scale of the PH
+    test (``cox.zph(transform = "km")``), as R ``plot.cox.zph``: a natural-spline smoother (4 df) with
+    ±2 SE bands, and the model coefficient (dashed). The x axis is labelled in months at the times
+    that correspond to its positions.
+
+    A flat smoother at the coefficient is consistent with proportional hazards; a trend means the log
+    hazard ratio changes with time. The P value is the score test of the table.
     """
     import matplotlib.pyplot as plt
-    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    from helpers.report.formatting import format_p_statement
+    from helpers.stats.cox import km_time_transform, schoenfeld_variance
     try:
         from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
     except ImportError:  # pragma: no cover
         import contextlib
         style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0", "vermillion": "C1"}, 3.35
     fit = ph.fit
+    engine = fit.engine
     res = ph.residuals()
     times = res.pop("time").to_numpy()
+    x = km_time_transform(engine, times)
+    variance = np.diag(schoenfeld_variance(engine))
     cols = list(res.columns)
     ncol = 2 if len(cols) > 1 else 1
     nrow = int(np.ceil(len(cols) / ncol))
     term_of = {c: v for v, cs in fit.design.terms.items() for c in cs}
     p_of = dict(zip(ph.table["term"], ph.table["p"]))
+    grid = np.linspace(x.min(), x.max(), 60)
+    # month ticks: round months within follow-up, mapped to the transformed scale, at least 0.07 apart
+    ticks, labels = [], []
+    for m in _MONTH_TICKS:
+        if times.min() <= m <= times.max():
+            g = float(km_time_transform(engine, [m])[0])
+            if not ticks or g - ticks[-1] >= 0.07:
+                ticks.append(g)
+                labels.append(f"{m:g}")
+    blue, red = OKABE_ITO.get("blue", "C0"), OKABE_ITO.get("vermillion", "C1")
     with style_context():
-        fig, axes = plt.subplots(nrow, ncol, figsize=(2 * COLUMN_WIDTH_IN, 1.9 * nrow), squeeze=False)
-        for ax, col in zip(axes.ravel(), cols):
+        width = 2 * COLUMN_WIDTH_IN if ncol > 1 else COLUMN_WIDTH_IN
+        fig, axes = plt.subplots(nrow, ncol, figsize=(width, 2.3 * nrow), squeeze=False)
+        for ax, col, v in zip(axes.ravel(), cols, variance):
             y = res[col].to_numpy()
-            ax.scatter(times, y, s=6, color="0.55", alpha=0.7, linewidths=0)
-            sm = lowess(y, times, frac=2 / 3, return_sorted=True)
-            ax.plot(sm[:, 0], sm[:, 1], color=OKABE_ITO.get("blue", "C0"))
-            ax.axhline(fit.coef[col], color=OKABE_ITO.get("vermillion", "C1"), ls="--", lw=0.8)
-            name = term_label(col, words)
-            ax.set_title(f"{name} (P {format_p(p_of[term_of[col]])})")
-            ax.set_xlabel("Months")
-            ax.set_ylabel("Beta(t)")
+            ax.scatter(x, y, s=5, color="0.6", alpha=0.7, linewidths=0, zorder=2)
+            smooth, se = _spline_smooth(x, y, float(v), grid)
+            ax.fill_between(grid, smooth - 2 * se, smooth + 2 * se, color=blue, alpha=0.18, lw=0, zorder=1)
+            ax.plot(grid, smooth, color=blue, lw=1.1, zorder=3)
+            ax.axhline(fit.coef[col], color=red, ls="--", lw=0.8, zorder=3)
+            ax.set_title(f"{term_label(col, words)} (PH test {format_p_statement(p_of[term_of[col]])})",
+                         loc="left")
+            ax.set_xticks(ticks, labels)
+            ax.set_xlim(min(0.0, x.min()), max(x.max(), ticks[-1] if ticks else 0) + 0.02)
+            ax.set_xlabel("Months (Kaplan-Meier transformed time scale)")
+            ax.set_ylabel("Log hazard ratio over time, β(t)")
         for ax in axes.ravel()[len(cols):]:
             ax.set_visible(False)
         fig.tight_layout()
+    plt.close(fig)
     return fig
-
 
 
 

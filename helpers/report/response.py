@@ -235,7 +235,9 @@ def plot_response(result: ResponseAnalysis, study=None):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from helpers.report.figures import COLUMN_WIDTH_IN, style_context
+    from matplotlib.patches import Patch
+
+    from helpers.report.figures import COLUMN_WIDTH_IN, FONT_SMALL_PT, arm_hatch, style_context
 
     arms = list(result.arms)
     labels = arm_labels(arms, study)
@@ -259,13 +261,20 @@ def plot_response(result: ResponseAnalysis, study=None):
         sns.barplot(data=data, x="category", y="percent", hue="arm_name", order=list(RESPONSE_CATEGORIES),
                     hue_order=hue_order, palette=[palette[a] for a in arms], errorbar=None, ax=ax,
                     saturation=1.0, linewidth=0)
-        for container in ax.containers:
-            ax.bar_label(container, fmt="%.0f", fontsize=6, padding=1.5)
+        for i, container in enumerate(ax.containers):   # one container per arm, in the arm order
+            for bar in container:
+                bar.set_hatch(arm_hatch(i))
+                bar.set_edgecolor("white")
+            ax.bar_label(container, fmt="%.0f", fontsize=FONT_SMALL_PT, padding=1.5)
         ax.set_xlabel("Best overall response")
         ax.set_ylabel("Patients of the arm (%)")
         top = float(np.nanmax(data["percent"])) if len(data) else 0.0
         ax.set_ylim(0, max(10.0, 10 * math.ceil((top + 6) / 10)))
-        ax.legend(title=None, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, ncol=1)
+        # swatches drawn like the bars: the arm's colour and hatching
+        handles = [Patch(facecolor=palette[a], edgecolor="white", linewidth=0, hatch=arm_hatch(i),
+                         label=legend_label(a)) for i, a in enumerate(arms)]
+        ax.legend(handles=handles, title=None, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False,
+                  ncol=1)
         sns.despine(ax=ax)
     plt.close(fig)
     return fig

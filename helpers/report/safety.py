@@ -39,6 +39,8 @@ ANY_EVENT = "Any TRAE"
 #: Marker appended to a term of special interest in the main table and the figure.
 SPECIAL_MARK = "†"
 LEVEL_TEXT = {"any_grade": "any grade", "grade3plus": "grade ≥ 3"}
+#: Opacity of the bars of each level in the figure: light for any grade, full for grade >= 3 (drawn over it).
+LEVEL_ALPHA = {"any_grade": 0.35, "grade3plus": 1.0}
 
 
 def special_any_label(result: SafetyAnalysis) -> str:
@@ -175,7 +177,7 @@ def plot_adverse_events(result: SafetyAnalysis, study=None, include_any: bool = 
     import seaborn as sns
     from matplotlib.patches import Patch
 
-    from helpers.report.figures import COLUMN_WIDTH_IN, style_context
+    from helpers.report.figures import COLUMN_WIDTH_IN, arm_hatch, style_context
 
     arms, n = list(result.arms), result.n
     labels = arm_labels(arms, study)
@@ -197,18 +199,25 @@ def plot_adverse_events(result: SafetyAnalysis, study=None, include_any: bool = 
     colours = [palette[a] for a in arms]
     with style_context():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN * 1.9, 1.0 + 0.3 * max(len(rows), 1)))
-        for level, alpha in (("any_grade", 0.35), ("grade3plus", 1.0)):
+        for level, alpha in LEVEL_ALPHA.items():
             sns.barplot(data=data[data["level"] == level], y="term", x="percent", hue="arm", order=names,
                         hue_order=hue_order, palette=colours, orient="h", errorbar=None, ax=ax,
                         alpha=alpha, saturation=1.0, linewidth=0, legend=False)
+        # containers: any grade per arm, then grade >= 3 per arm (arm order); hatch the experimental arm
+        for k, container in enumerate(ax.containers):
+            for bar in container:
+                bar.set_hatch(arm_hatch(k % len(arms)))
+                bar.set_edgecolor("white")
         top = float(data["percent"].max()) if len(data) else 0.0
         ax.set_xlim(0, max(10.0, 10 * math.ceil(top / 10)))
         ax.set_xlabel("Patients of the arm with the adverse event (%)")
         ax.set_ylabel("")
         ax.tick_params(axis="y", length=0)
-        handles = [Patch(facecolor=palette[a], label=f"{labels[a]} (n = {n[a]})") for a in arms]
-        handles += [Patch(facecolor="grey", alpha=0.35, label="Any grade"),
-                    Patch(facecolor="grey", label="Grade ≥ 3")]
+        # swatches drawn like the bars: each arm's colour and hatching, light for any grade, full for
+        # grade >= 3 (one legend column per arm)
+        handles = [Patch(facecolor=palette[a], alpha=alpha, edgecolor="white", linewidth=0, hatch=arm_hatch(i),
+                         label=f"{labels[a]} (n = {n[a]}), {LEVEL_TEXT[level]}")
+                   for i, a in enumerate(arms) for level, alpha in LEVEL_ALPHA.items()]
         ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
         sns.despine(ax=ax)
     plt.close(fig)

@@ -466,64 +466,159 @@ def plot_ps_overlap(res: SensitivityResults, bins: int = 20):
     return fig
 
 
-def plot_love(res: SensitivityResults):
-    """Love plot: |SMD| of each covariate unweighted and under IPTW and overlap weights; line at the target."""
+#: Right end of the love plot's main panel: larger |SMD| go to a second panel past a break in the axis.
+LOVE_CAP = 1.0
+
+
+def plot_love(res: SensitivityResults, cap: float = LOVE_CAP):
+    """Love plot: |SMD| of each covariate unweighted and under IPTW and overlap weights, a dashed line at
+    the target (0.1 by default).
+
+    The axis runs from 0 to ``cap`` (to 0.5 when all values below the cap are below it); when a covariate
+    lies beyond the cap (e.g. the start year of a cohort whose arms were treated in different years), the
+    axis is broken and a narrow second panel shows the values beyond the cap on their own scale, so one
+    dominant covariate does not squeeze the others. Legend swatches are drawn with the markers' own style.
+    """
     import matplotlib.pyplot as plt
-    from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+    from matplotlib.lines import Line2D
+
+    from helpers.report.figures import COLUMN_WIDTH_IN, FONT_SMALL_PT, OKABE_ITO, style_context
     b = res.balance.iloc[::-1]
-    labels = [term_label(t, res) + ("" if m else " †") for t, m in zip(b["term"], b["in_model"])]
+    labels = [term_label(t, res) + ("" if m else " \u2020") for t, m in zip(b["term"], b["in_model"])]
     y = np.arange(len(b))
-    series = [("smd_unweighted", "Unweighted", "o", OKABE_ITO["black"]),
-              ("smd_ATE", "IPTW (ATE)", "s", OKABE_ITO["orange"]),
-              ("smd_ATO", "Overlap (ATO)", "^", OKABE_ITO["bluish_green"])]
+    series = [(col, name, marker, colour) for col, name, marker, colour in
+              (("smd_unweighted", "Unweighted", "o", OKABE_ITO["black"]),
+               ("smd_ATE", "IPTW (ATE)", "s", OKABE_ITO["orange"]),
+               ("smd_ATO", "Overlap (ATO)", "^", OKABE_ITO["bluish_green"])) if col in b.columns]
+    values = np.abs(b[[c for c, *_ in series]].to_numpy(float))
+    big = values[np.isfinite(values) & (values > cap)]
+    small = values[np.isfinite(values) & (values <= cap)]
+    # the main panel ends at 0.5 when everything below the cap is below about 0.47, else at the cap
+    right = 0.5 if cap > 0.5 and (small.max() if small.size else 0.0) <= 0.475 else cap
+    target = res.choices.smd_target
     with style_context():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN * 1.6, 0.22 * len(b) + 1.0))
-        for col, name, marker, colour in series:
-            if col in b.columns:
-                ax.scatter(b[col].abs(), y, marker=marker, s=16, color=colour, label=name, zorder=3,
-                           facecolors="none" if marker == "o" else colour)
-        ax.axvline(res.choices.smd_target, color="grey", linestyle="--", linewidth=0.8)
+        height = 0.17 * len(b) + 0.9
+        if big.size:
+            fig, (ax, ax2) = plt.subplots(1, 2, sharey=True, figsize=(2 * COLUMN_WIDTH_IN, height),
+                                          gridspec_kw={"width_ratios": [4, 1], "wspace": 0.06})
+            axes = (ax, ax2)
+        else:
+            fig, ax = plt.subplots(figsize=(2 * COLUMN_WIDTH_IN, height))
+            ax2, axes = None, (ax,)
+
+        def style(marker, colour):   # the same keywords for the points and their legend swatches
+            return {"marker": marker, "markersize": 4.5, "markeredgewidth": 0.9, "linestyle": "none",
+                    "markeredgecolor": colour, "markerfacecolor": "none" if marker == "o" else colour}
+
+        for a in axes:
+            for col, name, marker, colour in series:
+                a.plot(b[col].abs(), y, zorder=3, **style(marker, colour))
+            a.grid(axis="y", color="0.9", linewidth=0.5)
+        ax.axvline(target, color="0.35", linestyle="--", linewidth=0.8, zorder=1)
+        ax.set_xlim(0, right)
         ax.set_yticks(y, labels)
+        ax.set_ylim(-0.7, len(b) - 0.3)
         ax.set_xlabel("Absolute standardised mean difference")
-        ax.grid(axis="y", color="0.9", linewidth=0.5)
-        ax.legend(loc="upper right", frameon=True, framealpha=1.0, edgecolor="white")
-        fig.tight_layout()
+        ax.text(target, len(b) - 0.3, f" {target:g}", ha="left", va="bottom", fontsize=FONT_SMALL_PT, color="0.35")
+        if ax2 is not None:
+            lo, hi = float(big.min()), float(big.max())
+            pad = max(0.05, 0.15 * (hi - lo))
+            ax2.set_xlim(lo - pad, hi + pad)
+            ax2.spines["left"].set_visible(False)
+            ax2.tick_params(axis="y", left=False)
+            ax2.xaxis.set_major_locator(plt.MaxNLocator(2))
+            # break marks on the axis line, between the panels
+            kw = {"marker": [(-1, -1.6), (1, 1.6)], "markersize": 6, "linestyle": "none", "color": "k",
+                  "mec": "k", "mew": 0.6, "clip_on": False}
+            ax.plot([1], [0], transform=ax.transAxes, **kw)
+            ax2.plot([0], [0], transform=ax2.transAxes, **kw)
+        handles = [Line2D([], [], label=name, **style(marker, colour)) for _, name, marker, colour in series]
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.02), ncol=len(handles),
+                  frameon=False, handletextpad=0.3, columnspacing=1.2)
+    plt.close(fig)
     return fig
 
 
-def plot_weighted_km(res: SensitivityResults, estimand: str | None = None):
-    """Weighted Kaplan-Meier curves per endpoint by arm (solid), unweighted curves dotted for reference."""
+def plot_weighted_km(res: SensitivityResults, estimand: str | None = None, study=None,
+                     break_months: float = 6, xmax: float | None = None):
+    """Weighted Kaplan-Meier curves per endpoint by arm with pointwise 95% CI bands (Greenwood on the
+    weighted counts, :func:`helpers.stats.survival.fit_km` with weights), the unweighted curves thin and
+    dotted for reference, and the weighted numbers at risk below the axes.
+
+    The time axis is that of the main Kaplan-Meier figures (:func:`helpers.report.figures.plot_km`):
+    breaks every ``break_months`` (the plan's ``survival.break_months``) up to ``xmax`` (the plan's
+    ``survival.xmax_months``), or up to the last follow-up time of the endpoint in ``study`` (all
+    patients, as the main figures) rounded up to a break; when the axis ends before the last follow-up
+    of the weighted population, a line under the numbers at risk says so.
+    """
     import matplotlib.pyplot as plt
-    from helpers.report.figures import WIDE_WIDTH_IN, style_context
+    from matplotlib.ticker import FixedLocator, PercentFormatter
+
+    from helpers.report.figures import (COLUMN_WIDTH_IN, _break_grid, arm_linestyle, draw_risk_table,
+                                        style_context)
+    from helpers.stats import survival as sv
     if not res.estimable:
         return _not_estimable_figure(res, "Weighted curves " + not_estimable_text(res.main, res))
     est = estimand or res.choices.estimand
     p, t, w = res.patients, res.ps_fit.treated.to_numpy(), res.weights[est]
     eps = list(res.endpoints)
+    arms = ((0, res.arms.reference, res.arms.reference_label),
+            (1, res.arms.experimental, res.arms.experimental_label))
+    n_rows = 1 + len(arms) + 2    # heading, one row per arm, the axis note (two lines; blank when not truncated)
     with style_context():
-        fig, axes = plt.subplots(1, len(eps), figsize=(WIDE_WIDTH_IN * 0.65 * len(eps), WIDE_WIDTH_IN * 0.6),
-                                 sharey=True, squeeze=False)
-        axes = axes[0]
-        for ax, ep in zip(axes, eps):
+        width = 2 * COLUMN_WIDTH_IN if len(eps) > 1 else COLUMN_WIDTH_IN
+        fig = plt.figure(figsize=(width, 2.45 + 0.16 * n_rows))
+        gs = fig.add_gridspec(2, len(eps), height_ratios=[2.3, 0.16 * n_rows], hspace=0.42, wspace=0.3)
+        first = None
+        for j, ep in enumerate(eps):
+            ax = fig.add_subplot(gs[0, j], sharey=first)
+            first = first or ax
+            tab = fig.add_subplot(gs[1, j], sharex=ax)
             tcol, ecol = P.ENDPOINTS[ep]
-            for pos, (value, code, label) in enumerate(((0, res.arms.reference, res.arms.reference_label),
-                                                        (1, res.arms.experimental, res.arms.experimental_label))):
-                s = t == value
-                km_w = P.fit_weighted_km(p[tcol].to_numpy()[s], p[ecol].to_numpy()[s], w[s])
-                km_u = P.fit_weighted_km(p[tcol].to_numpy()[s], p[ecol].to_numpy()[s])
+            times = p[tcol].to_numpy(float)
+            source = study.patients if study is not None and tcol in study.patients.columns else p
+            t_max = float(np.nanmax(source[tcol].to_numpy(float))) if xmax is None else float(xmax)
+            breaks = _break_grid(t_max, break_months)
+            x_right = breaks[-1]
+            rows = []
+            for pos, code, label in arms:
+                s = t == pos
+                ts, es, ws = times[s], p[ecol].to_numpy()[s], w[s]
                 colour = _arm_colour(code, pos)
-                ax.step(km_w["time"], km_w["surv"], where="post", color=colour, label=f"{label}, {WEIGHT_NAMES[est]}")
-                ax.step(km_u["time"], km_u["surv"], where="post", color=colour, linestyle=":", linewidth=0.8,
-                        label=f"{label}, unweighted")
+                km_w = sv.km_steps(ts, es, weights=ws)
+                x = km_w["time"].to_numpy(float)
+                lo, hi = km_w["lower"].to_numpy(float), km_w["upper"].to_numpy(float)
+                ok = np.isfinite(lo) & np.isfinite(hi)
+                ax.fill_between(x[ok], lo[ok], hi[ok], step="post", color=colour, alpha=0.14, lw=0, zorder=1)
+                ax.step(x, km_w["surv"], where="post", color=colour, linestyle=arm_linestyle(pos), lw=1.1,
+                        zorder=3, label=f"{label}, {WEIGHT_NAMES[est]}")
+                km_u = P.fit_weighted_km(ts, es)
+                ax.step(km_u["time"], km_u["surv"], where="post", color=colour, linestyle=":", linewidth=0.7,
+                        alpha=0.8, zorder=2, label=f"{label}, unweighted")
+                rows.append((label, colour, sv.number_at_risk(ts, es, breaks, weights=ws)["n_risk"]))
+            beyond = times > x_right
+            note = ([f"Axis ends at {x_right:g} months; follow-up to {format_number(float(times.max()))} months",
+                     f"({_patients(int(beyond.sum()))} beyond)."] if beyond.any() else None)
+            draw_risk_table(tab, [(f"Weighted number at risk ({WEIGHT_NAMES[est]})", rows)], breaks, n_rows,
+                            note=note, fmt=lambda v: f"{v:.0f}")   # weighted sums, rounded
             f = res.weighted[est][ep]
             ax.set_title(f"{ENDPOINT_NAMES[ep].capitalize()}\nweighted HR {_fmt_hr(f, 'boot_lower', 'boot_upper')}",
                          loc="left")
             ax.set_xlabel("Months since start of treatment")
             ax.set_ylim(0, 1.02)
-            ax.set_xlim(left=0)
-        axes[0].set_ylabel("Probability")
-        axes[-1].legend(loc="upper right")
-        fig.tight_layout()
+            ax.set_xlim(0, x_right * 1.01)
+            ax.xaxis.set_major_locator(FixedLocator(breaks))
+            ax.yaxis.set_major_locator(FixedLocator([0, 0.25, 0.5, 0.75, 1.0]))
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            if j == 0:
+                ax.set_ylabel("Survival probability (%)")
+            else:
+                ax.tick_params(labelleft=False)
+        handles, labels = first.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.93), ncol=2,
+                   handlelength=2.2, columnspacing=1.2)
+        fig.subplots_adjust(top=0.78)
+    plt.close(fig)
     return fig
 
 
@@ -883,9 +978,7 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
                      "era_n_ici": str(e["n_by_arm"][arms.experimental]),
                      "era_n_reference": str(e["n_by_arm"][arms.reference]),
                      "era_n_experimental": str(e["n_by_arm"][arms.experimental])})
-    else:
-        for k in ("era_years", "era_n", "era_n_cmt", "era_n_ici", "era_n_reference", "era_n_experimental"):
-            text[k] = "not estimable"
+    # without an era analysis these values do not exist; the era sentence says why (once)
     bal = P.balance_summary(res.balance, ch.smd_target)
     for key in P.ESTIMANDS:
         if key not in bal:

@@ -312,7 +312,7 @@ def plot_subgroup_forest(res: SubgroupResults, study, endpoint: str = "os"):
     if not res.active or endpoint not in res.by_endpoint:
         return None
     import matplotlib.pyplot as plt
-    from helpers.report.figures import style_context
+    from helpers.report.figures import DOUBLE_WIDTH_IN, FONT_SMALL_PT, style_context
 
     cfg = study.config
     ref, exp = res.arms
@@ -335,34 +335,34 @@ def plot_subgroup_forest(res: SubgroupResults, study, endpoint: str = "os"):
     hi = max([2.0] + [v for v in ests if np.isfinite(v)])
     lo, hi = max(lo / 1.2, 0.02), min(hi * 1.2, 50)
     with style_context():
-        fig = plt.figure(figsize=(7.2, 0.26 * (n + 2) + 0.6))
+        fig = plt.figure(figsize=(DOUBLE_WIDTH_IN, 0.26 * (n + 2) + 0.6))
         gs = fig.add_gridspec(1, 3, width_ratios=[2.6, 1.7, 2.2], wspace=0.05)
         left, mid, right = (fig.add_subplot(gs[0, i]) for i in range(3))
         for ax in (left, right):
             ax.set_axis_off()
             ax.set_ylim(n - 0.5, -1.5)
         mid.set_ylim(n - 0.5, -1.5)
-        left.text(0, -1, "Subgroup", fontweight="bold", va="center", fontsize=7)
-        left.text(0.62, -1, f"n (events)\n{rl} / {el}", fontweight="bold", va="center", fontsize=6.5)
-        right.text(0.02, -1, "HR (95% CI)", fontweight="bold", va="center", fontsize=7)
+        left.text(0, -1, "Subgroup", fontweight="bold", va="center", fontsize=FONT_SMALL_PT)
+        left.text(0.62, -1, f"n (events)\n{rl} / {el}", fontweight="bold", va="center", fontsize=FONT_SMALL_PT)
+        right.text(0.02, -1, "HR (95% CI)", fontweight="bold", va="center", fontsize=FONT_SMALL_PT)
         for y, (kind, label, obj) in enumerate(lines):
             if kind == "header":
-                left.text(0, y, label, fontweight="bold", va="center", fontsize=7)
-                right.text(0.02, y, obj, va="center", fontsize=6.5, style="italic")
+                left.text(0, y, label, fontweight="bold", va="center", fontsize=FONT_SMALL_PT)
+                right.text(0.02, y, obj, va="center", fontsize=FONT_SMALL_PT, style="italic")
                 continue
             lv = obj
-            left.text(0, y, label, va="center", fontsize=7)
+            left.text(0, y, label, va="center", fontsize=FONT_SMALL_PT)
             left.text(0.62, y, f"{lv.n[ref]} ({lv.events[ref]}) / {lv.n[exp]} ({lv.events[exp]})",
-                      va="center", fontsize=6.5)
+                      va="center", fontsize=FONT_SMALL_PT)
             if is_estimable(lv.hr):
                 e = lv.hr.hr
                 size = 4 + 60 * (1 / lv.hr.se ** 2) / pmax
                 mid.plot([max(e.lower, lo), min(e.upper, hi)], [y, y], color="black", lw=0.9)
                 mid.scatter([e.value], [y], s=size, marker="s", color="black", zorder=3)
-                right.text(0.02, y, _hr_cell(lv.hr), va="center", fontsize=6.5)
+                right.text(0.02, y, _hr_cell(lv.hr), va="center", fontsize=FONT_SMALL_PT)
             else:
                 right.text(0.02, y, not_estimable_words(lv.hr, res.choices.min_events).replace(
-                    "not estimable: ", ""), va="center", fontsize=6.5)
+                    "not estimable: ", ""), va="center", fontsize=FONT_SMALL_PT)
         mid.set_xscale("log")
         mid.set_xlim(lo, hi)
         mid.axvline(1, color="black", lw=0.8)
@@ -375,8 +375,9 @@ def plot_subgroup_forest(res: SubgroupResults, study, endpoint: str = "os"):
         mid.xaxis.set_major_locator(FixedLocator(ticks))
         mid.xaxis.set_major_formatter(FixedFormatter([f"{t:g}" for t in ticks]))
         mid.xaxis.set_minor_locator(NullLocator())
-        mid.set_xlabel(f"Hazard ratio ({ENDPOINT_SHORT[endpoint]})\n← favours {el}    favours {rl} →", fontsize=7)
-        fig.subplots_adjust(left=0.02, right=0.99, top=0.97, bottom=0.12 if n > 12 else 0.2)
+        mid.set_xlabel(f"Hazard ratio ({ENDPOINT_SHORT[endpoint]})\n← favours {el}    favours {rl} →", fontsize=FONT_SMALL_PT)
+        height = fig.get_figheight()   # margins in inches, so a plot of one or two rows keeps its axis label
+        fig.subplots_adjust(left=0.02, right=0.99, top=1 - 0.08 / height, bottom=0.6 / height)
     return fig
 
 

@@ -738,6 +738,29 @@ def scaled_schoenfeld(fit: CoxFit) -> pd.DataFrame:
     return resid
 
 
+def km_time_transform(fit: CoxFit, times=None) -> np.ndarray:
+    """1 - KM(t-) of the fit's data at ``times`` (default: the event times of :func:`scaled_schoenfeld`'s
+    rows): the time scale of ``cox.zph(fit, transform = "km")`` (its ``$x``, uncentred), on which the PH
+    test and R ``plot.cox.zph`` put the scaled Schoenfeld residuals."""
+    time, event = np.asarray(fit.time, float), np.asarray(fit.event)
+    t_ev = np.unique(time[event == 1])
+    at_risk = len(time) - np.searchsorted(np.sort(time), t_ev, side="left")
+    d = np.bincount(np.searchsorted(t_ev, time[event == 1]), minlength=len(t_ev))
+    surv = np.cumprod(1 - d / at_risk)
+    if times is None:
+        times = scaled_schoenfeld(fit)["time"].to_numpy(float)
+    idx = np.searchsorted(t_ev, np.asarray(times, float), side="left")   # event times strictly < t
+    return 1 - np.concatenate([[1.0], surv])[idx]
+
+
+def schoenfeld_variance(fit: CoxFit) -> np.ndarray:
+    """The coefficient variance used by the PH test (inverse information at the fitted coefficients),
+    times the number of events: the variance of one scaled Schoenfeld residual, as the ±2 SE band of
+    R ``plot.cox.zph`` uses it."""
+    p, u2, imat, sres, g_rows, var, _ = _zph_pieces(fit)
+    return var * sres.shape[0]
+
+
 # ----------------------------------------------------------------------------- episode splitting
 def tt_cut_times(time: np.ndarray, event: np.ndarray, max_rows: int = TT_MAX_ROWS) -> tuple[np.ndarray, bool]:
     """Split times for x log(t): every event time (exact, as R ``tt()``) if the split data have at

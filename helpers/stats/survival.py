@@ -554,9 +554,18 @@ def split_by_arm(patients: pd.DataFrame, endpoint: str, arms: Iterable[str] | No
             for lv in levels}
 
 
-def number_at_risk(time, event, breaks: Iterable[float]) -> pd.DataFrame:
-    """Number at risk (time >= t) and cumulative events (event time <= t) at each break."""
+def number_at_risk(time, event, breaks: Iterable[float], weights=None) -> pd.DataFrame:
+    """Number at risk (time >= t) and cumulative events (event time <= t) at each break.
+
+    With case ``weights`` (as :func:`fit_km`), the weighted sums (floats): the counts behind a weighted
+    Kaplan-Meier curve.
+    """
     t, e = _as_arrays(time, event)
+    if weights is not None:
+        w = _as_weights(weights, len(t))
+        return pd.DataFrame({"time": list(breaks),
+                             "n_risk": [float(w[t >= b].sum()) for b in breaks],
+                             "cum_events": [float(w[(t <= b) & (e == 1)].sum()) for b in breaks]})
     return pd.DataFrame({"time": list(breaks),
                          "n_risk": [int((t >= b).sum()) for b in breaks],
                          "cum_events": [int(((t <= b) & (e == 1)).sum()) for b in breaks]})
