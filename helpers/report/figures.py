@@ -216,6 +216,22 @@ def _break_grid(t_max: float, break_months: float, max_breaks: int = MAX_BREAKS)
         step *= 2
 
 
+def fit_to_width(fig, pad_in: float = 0.03, rounds: int = 3) -> None:
+    """Narrow the subplots so that everything drawn (labels left of the axes, a legend above them) lies
+    inside the figure's width: saved with a tight bounding box, the figure then prints at the width it
+    was made (a journal column), not wider, and its type at the scheme's sizes."""
+    width = fig.get_figwidth()
+    for _ in range(rounds):
+        tight = fig.get_tightbbox()
+        over_left = max(0.0, -tight.x0 + pad_in)
+        over_right = max(0.0, tight.x1 - width + pad_in)
+        if over_left < 0.005 and over_right < 0.005:
+            return
+        sp = fig.subplotpars
+        fig.subplots_adjust(left=min(sp.left + over_left / width, 0.45),
+                            right=max(sp.right - over_right / width, 0.55))
+
+
 def draw_risk_table(tab, sections, breaks, n_rows: int, note: str | None = None, fmt=None) -> None:
     """Draw a survminer-style risk table on ``tab`` (an axes sharing the x axis of the curves above).
 
@@ -325,7 +341,7 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
 
         legend = [f"{name}  (median {format_number(m)} mo)" if np.isfinite(m) else f"{name}  (median NR)"
                   for _, name, m in handles]
-        ncol = len(arms) if sum(len(text) for text in legend) <= 56 else 1    # long labels: one per line
+        ncol = len(arms) if sum(len(text) for text in legend) <= 40 else 1    # long labels: one per line
         ax.legend([h for h, _, _ in handles], legend, loc="lower left", bbox_to_anchor=(-0.02, 1.0),
                   ncol=ncol, handlelength=2.2, columnspacing=1.2, borderaxespad=0.2, fontsize=FONT_SMALL_PT)
         if show_stats:
@@ -363,6 +379,7 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
                     f"({n_beyond} patient{'s' if n_beyond != 1 else ''} beyond)."]
         draw_risk_table(tab, sections, breaks, n_rows, note=note)
         fig.align_ylabels([ax])
+        fit_to_width(fig)
     # Detached from pyplot: a notebook shows it once (as the cell's value) and no figure piles up.
     plt.close(fig)
     return fig

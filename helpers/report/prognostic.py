@@ -650,6 +650,8 @@ def plot_schoenfeld(ph: PHTest, words: Words | None = None):
     A flat smoother at the coefficient is consistent with proportional hazards; a trend means the log
     hazard ratio changes with time. The P value is the score test of the table.
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     from helpers.report.formatting import format_p_statement
@@ -682,20 +684,21 @@ def plot_schoenfeld(ph: PHTest, words: Words | None = None):
     blue, red = OKABE_ITO.get("blue", "C0"), OKABE_ITO.get("vermillion", "C1")
     with style_context():
         width = 2 * COLUMN_WIDTH_IN if ncol > 1 else COLUMN_WIDTH_IN
-        fig, axes = plt.subplots(nrow, ncol, figsize=(width, 2.3 * nrow), squeeze=False)
-        for ax, col, v in zip(axes.ravel(), cols, variance):
+        fig, axes = plt.subplots(nrow, ncol, figsize=(width, 2.5 * nrow), squeeze=False)
+        for k, (ax, col, v) in enumerate(zip(axes.ravel(), cols, variance)):
             y = res[col].to_numpy()
             ax.scatter(x, y, s=5, color="0.6", alpha=0.7, linewidths=0, zorder=2)
             smooth, se = _spline_smooth(x, y, float(v), grid)
             ax.fill_between(grid, smooth - 2 * se, smooth + 2 * se, color=blue, alpha=0.18, lw=0, zorder=1)
             ax.plot(grid, smooth, color=blue, lw=1.1, zorder=3)
             ax.axhline(fit.coef[col], color=red, ls="--", lw=0.8, zorder=3)
-            ax.set_title(f"{term_label(col, words)} (PH test {format_p_statement(p_of[term_of[col]])})",
-                         loc="left")
+            ax.set_title(textwrap.fill(term_label(col, words), 48)
+                         + f"\nPH test {format_p_statement(p_of[term_of[col]])}", loc="left")
             ax.set_xticks(ticks, labels)
             ax.set_xlim(min(0.0, x.min()), max(x.max(), ticks[-1] if ticks else 0) + 0.02)
             ax.set_xlabel("Months (Kaplan-Meier transformed time scale)")
-            ax.set_ylabel("Log hazard ratio over time, β(t)")
+            if k % ncol == 0:
+                ax.set_ylabel("Log hazard ratio over time, β(t)")
         for ax in axes.ravel()[len(cols):]:
             ax.set_visible(False)
         fig.tight_layout()

@@ -177,7 +177,7 @@ def plot_adverse_events(result: SafetyAnalysis, study=None, include_any: bool = 
     import seaborn as sns
     from matplotlib.patches import Patch
 
-    from helpers.report.figures import COLUMN_WIDTH_IN, arm_hatch, style_context
+    from helpers.report.figures import COLUMN_WIDTH_IN, arm_hatch, fit_to_width, style_context
 
     arms, n = list(result.arms), result.n
     labels = arm_labels(arms, study)
@@ -220,6 +220,7 @@ def plot_adverse_events(result: SafetyAnalysis, study=None, include_any: bool = 
                    for i, a in enumerate(arms) for level, alpha in LEVEL_ALPHA.items()]
         ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
         sns.despine(ax=ax)
+        fit_to_width(fig)   # the term labels inside the figure: it prints at the width set here
     plt.close(fig)
     return fig
 

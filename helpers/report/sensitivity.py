@@ -499,11 +499,13 @@ def plot_love(res: SensitivityResults, cap: float = LOVE_CAP):
     with style_context():
         height = 0.17 * len(b) + 0.9
         if big.size:
+            # constrained layout keeps the labels inside the figure: it prints at the width set here
             fig, (ax, ax2) = plt.subplots(1, 2, sharey=True, figsize=(2 * COLUMN_WIDTH_IN, height),
-                                          gridspec_kw={"width_ratios": [4, 1], "wspace": 0.06})
+                                          width_ratios=[4, 1], layout="constrained")
+            fig.get_layout_engine().set(wspace=0.01, w_pad=0.01)
             axes = (ax, ax2)
         else:
-            fig, ax = plt.subplots(figsize=(2 * COLUMN_WIDTH_IN, height))
+            fig, ax = plt.subplots(figsize=(2 * COLUMN_WIDTH_IN, height), layout="constrained")
             ax2, axes = None, (ax,)
 
         def style(marker, colour):   # the same keywords for the points and their legend swatches
@@ -568,7 +570,7 @@ def plot_weighted_km(res: SensitivityResults, estimand: str | None = None, study
     with style_context():
         width = 2 * COLUMN_WIDTH_IN if len(eps) > 1 else COLUMN_WIDTH_IN
         fig = plt.figure(figsize=(width, 2.45 + 0.16 * n_rows))
-        gs = fig.add_gridspec(2, len(eps), height_ratios=[2.3, 0.16 * n_rows], hspace=0.42, wspace=0.3)
+        gs = fig.add_gridspec(2, len(eps), height_ratios=[2.3, 0.16 * n_rows], hspace=0.5, wspace=0.45)
         first = None
         for j, ep in enumerate(eps):
             ax = fig.add_subplot(gs[0, j], sharey=first)
@@ -599,7 +601,7 @@ def plot_weighted_km(res: SensitivityResults, estimand: str | None = None, study
             beyond = times > x_right
             note = ([f"Axis ends at {x_right:g} months; follow-up to {format_number(float(times.max()))} months",
                      f"({_patients(int(beyond.sum()))} beyond)."] if beyond.any() else None)
-            draw_risk_table(tab, [(f"Weighted number at risk ({WEIGHT_NAMES[est]})", rows)], breaks, n_rows,
+            draw_risk_table(tab, [("Weighted number at risk", rows)], breaks, n_rows,
                             note=note, fmt=lambda v: f"{v:.0f}")   # weighted sums, rounded
             f = res.weighted[est][ep]
             ax.set_title(f"{ENDPOINT_NAMES[ep].capitalize()}\nweighted HR {_fmt_hr(f, 'boot_lower', 'boot_upper')}",
@@ -615,9 +617,9 @@ def plot_weighted_km(res: SensitivityResults, estimand: str | None = None, study
             else:
                 ax.tick_params(labelleft=False)
         handles, labels = first.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.93), ncol=2,
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=2,
                    handlelength=2.2, columnspacing=1.2)
-        fig.subplots_adjust(top=0.78)
+        fig.subplots_adjust(top=0.76)
     plt.close(fig)
     return fig
 

@@ -336,8 +336,9 @@ def plot_subgroup_forest(res: SubgroupResults, study, endpoint: str = "os"):
     lo, hi = max(lo / 1.2, 0.02), min(hi * 1.2, 50)
     with style_context():
         fig = plt.figure(figsize=(DOUBLE_WIDTH_IN, 0.26 * (n + 2) + 0.6))
-        gs = fig.add_gridspec(1, 3, width_ratios=[2.6, 1.7, 2.2], wspace=0.05)
+        gs = fig.add_gridspec(1, 3, width_ratios=[3.0, 1.6, 2.0], wspace=0.05)
         left, mid, right = (fig.add_subplot(gs[0, i]) for i in range(3))
+        mid.patch.set_visible(False)   # a long subgroup name may run on over the empty header row
         for ax in (left, right):
             ax.set_axis_off()
             ax.set_ylim(n - 0.5, -1.5)
