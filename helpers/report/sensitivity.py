@@ -566,11 +566,11 @@ def plot_weighted_km(res: SensitivityResults, estimand: str | None = None, study
     eps = list(res.endpoints)
     arms = ((0, res.arms.reference, res.arms.reference_label),
             (1, res.arms.experimental, res.arms.experimental_label))
-    n_rows = 1 + len(arms) + 2    # heading, one row per arm, the axis note (two lines; blank when not truncated)
+    n_rows = 1 + len(arms) + 3    # heading, one row per arm, the axis note (three lines; blank when not truncated)
     with style_context():
         width = 2 * COLUMN_WIDTH_IN if len(eps) > 1 else COLUMN_WIDTH_IN
-        fig = plt.figure(figsize=(width, 2.45 + 0.16 * n_rows))
-        gs = fig.add_gridspec(2, len(eps), height_ratios=[2.3, 0.16 * n_rows], hspace=0.5, wspace=0.45)
+        fig = plt.figure(figsize=(width, 2.45 + 0.2 * n_rows))
+        gs = fig.add_gridspec(2, len(eps), height_ratios=[2.3, 0.2 * n_rows], hspace=0.5, wspace=0.45)
         first = None
         for j, ep in enumerate(eps):
             ax = fig.add_subplot(gs[0, j], sharey=first)
@@ -599,7 +599,7 @@ def plot_weighted_km(res: SensitivityResults, estimand: str | None = None, study
                         alpha=0.8, zorder=2, label=f"{label}, unweighted")
                 rows.append((label, colour, sv.number_at_risk(ts, es, breaks, weights=ws)["n_risk"]))
             beyond = times > x_right
-            note = ([f"Axis ends at {x_right:g} months; follow-up to {format_number(float(times.max()))} months",
+            note = ([f"Axis ends at {x_right:g} months;", f"follow-up to {format_number(float(times.max()))} months",
                      f"({_patients(int(beyond.sum()))} beyond)."] if beyond.any() else None)
             draw_risk_table(tab, [("Weighted number at risk", rows)], breaks, n_rows,
                             note=note, fmt=lambda v: f"{v:.0f}")   # weighted sums, rounded
