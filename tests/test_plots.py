@@ -209,3 +209,128 @@ def test_a_truncated_time_axis_says_where_it_ends_and_how_far_follow_up_continue
     fig, _ = _plot(study)
     assert not [t for t in fig.axes[1].texts if t.get_text().startswith("Axis ends at")]
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- every figure of helpers/report
+# Built from the default study with the analyses' public functions, as the notebooks call them (small
+# bootstrap sizes): each figure uses only the type scheme's sizes and fits the double column.
+
+
+@pytest.fixture(scope="module")
+def default_inputs():
+    import warnings
+
+    from helpers.analyses import prognostic
+    from helpers.analyses.response import analyse_response
+    from helpers.analyses.safety import analyse_safety
+    from helpers.analyses.sensitivity import run_sensitivity
+    from helpers.analyses.subgroups import run_subgroups
+    from helpers.config import load_plan
+    from helpers.data.load import load_study
+    from helpers.report import prognostic as prognostic_report
+
+    study = load_study(PROJECT_ROOT / "data")
+    plan = load_plan(study.folder)
+    choices = {**plan["prognostic"], "seed": plan["seed"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = prognostic.prepare(study, choices)
+        univariable = prognostic.fit_univariables(data)
+        mv = prognostic.fit_selected_model(data, univariable, "os")
+        ph = prognostic.check_proportional_hazards(mv)
+        calibration = prognostic.calibration_at(mv, choices["calibration_months"], choices["calibration_groups"])
+        sensitivity = run_sensitivity(study, {**plan["sensitivity"], "n_bootstrap": 20}, seed=plan["seed"],
+                                      workers=1)
+        subgroups = run_subgroups(study, plan["subgroups"])
+    return SimpleNamespace(
+        study=study, plan=plan, os=analyse_endpoint(study, "os", plan["survival"]),
+        response=analyse_response(study, plan["response"]), safety=analyse_safety(study, plan["safety"]),
+        mv=mv, ph=ph, calibration=calibration, words=prognostic_report.words_for(data, study),
+        sensitivity=sensitivity, subgroups=subgroups)
+
+
+def _figure(name, inputs):
+    from helpers.report import prognostic, response, safety, sensitivity, subgroups
+
+    s, surv = inputs.study, inputs.plan["survival"]
+    makers = {
+        "km": lambda: plots.plot_km(s, inputs.os, break_months=surv["break_months"], xmax=surv["xmax_months"]),
+        "weighted-km": lambda: sensitivity.plot_weighted_km(inputs.sensitivity, study=s,
+                                                            break_months=surv["break_months"],
+                                                            xmax=surv["xmax_months"]),
+        "love": lambda: sensitivity.plot_love(inputs.sensitivity),
+        "ps-overlap": lambda: sensitivity.plot_ps_overlap(inputs.sensitivity),
+        "forest-prognostic": lambda: prognostic.forest_figure(inputs.mv, inputs.words),
+        "schoenfeld": lambda: prognostic.schoenfeld_figure(inputs.ph, inputs.words),
+        "forest-subgroups": lambda: subgroups.plot_subgroup_forest(inputs.subgroups, s, "os"),
+        "response": lambda: response.plot_response(inputs.response, s),
+        "adverse-events": lambda: safety.plot_adverse_events(inputs.safety, s),
+    }
+    return makers[name]()
+
+
+FIGURES = ("km", "weighted-km", "love", "ps-overlap", "forest-prognostic", "schoenfeld", "forest-subgroups",
+           "response", "adverse-events")
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_uses_only_the_type_scheme_and_fits_the_double_column(default_inputs, name):
+    from matplotlib.text import Text
+
+    fig = _figure(name, default_inputs)
+    if fig is None:
+        pytest.skip(f"the default study gives no {name} figure")
+    fig.canvas.draw()
+    scheme = {plots.FONT_PT, plots.FONT_SMALL_PT, plots.theme_rc()["axes.titlesize"]}
+    sizes = {(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip()}
+    assert sizes, "the figure has no text"
+    off = sorted((text, size) for text, size in sizes if not any(abs(size - ok) < 1e-6 for ok in scheme))
+    assert not off, f"{name}: text outside the type scheme {sorted(scheme)} pt: {off[:5]}"
+    width = fig.get_size_inches()[0]
+    assert width <= plots.DOUBLE_WIDTH_IN + 1e-6, f"{name}: {width:.2f} in is wider than the double column"
+    plt.close(fig)
+
+
+def _with_balance(res, balance):
+    """``res`` with the balance table of its primary weighting replaced."""
+    import dataclasses
+
+    assert res.estimable, "the default study's weighting is estimable"
+    return dataclasses.replace(res, main=dataclasses.replace(res.main, balance=balance))
+
+
+def test_the_love_plot_breaks_its_axis_when_one_covariate_dominates(default_inputs):
+    from helpers.report.sensitivity import LOVE_CAP, plot_love
+
+    res = default_inputs.sensitivity
+    balance = res.balance.copy()
+    balance.loc[balance.index[0], "smd_unweighted"] = 3 * LOVE_CAP      # one covariate far beyond the cap
+    fig = plot_love(_with_balance(res, balance))
+    assert len(fig.axes) == 2, "a dominating covariate gets its own (break) panel"
+    main, broken = fig.axes
+    assert main.get_xlim()[1] <= LOVE_CAP and broken.get_xlim()[1] >= 3 * LOVE_CAP
+    plt.close(fig)
+    small = res.balance.copy()
+    cols = [c for c in ("smd_unweighted", "smd_ATE", "smd_ATO") if c in small.columns]
+    small[cols] = small[cols].clip(-0.3, 0.3)
+    fig = plot_love(_with_balance(res, small))
+    assert len(fig.axes) == 1, "no break panel when every covariate is below the cap"
+    plt.close(fig)
+
+
+def test_the_weighted_km_has_a_ci_band_per_arm(default_inputs):
+    from matplotlib.collections import PolyCollection
+
+    from helpers.report.sensitivity import plot_weighted_km
+
+    res = default_inputs.sensitivity
+    fig = plot_weighted_km(res, study=default_inputs.study)
+    curves = [ax for ax in fig.axes if any(not line.get_label().startswith("_") for line in ax.lines)]
+    assert len(curves) == len(res.endpoints)
+    for ax in curves:
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == len(default_inputs.study.config.arm_order) == 2
+        colours = {tuple(np.round(b.get_facecolor()[0][:3], 3)) for b in bands}
+        assert len(colours) == 2, "each arm's band in its arm's colour"
+    plt.close(fig)

@@ -18,7 +18,7 @@ import yaml
 
 from helpers.config import PROJECT_ROOT
 from helpers.build.render import (EmbedError, RenderError, UnknownResultError, build_markdown, check_embeds,
-                            number_crossrefs, parse_cell_options, render_report)
+                            build_sentence, number_crossrefs, parse_cell_options, render_report)
 
 #: Notebook labels deliberately not embedded in report.qmd, each with its reason.
 DELIBERATELY_NOT_EMBEDDED = {
@@ -266,6 +266,7 @@ FAKE_QUARTO = """#!/bin/sh
 # Records its arguments and the staged notebook, then writes the three outputs like quarto would.
 echo "$@" > "$QUARTO_LOG"
 cp notebooks/01-demo.ipynb "$QUARTO_LOG.ipynb"
+echo "$SUPPLEMENT_BUILD_SENTENCE" > "$QUARTO_LOG.build"
 mkdir -p _manuscript
 for ext in html pdf docx; do echo "$ext by quarto" > _manuscript/report.$ext; done
 """
@@ -288,6 +289,22 @@ def test_with_quarto_on_path_the_project_is_staged_with_executed_notebooks_and_n
                                        "--to", "docx"]
     staged = nbformat.read(str(log) + ".ipynb", as_version=4)
     assert staged.cells[1].outputs, "Quarto must see the executed notebook, not the committed one"
+    # the res extension's {{< renderer >}} reads the build sentence the fallback prints (date, commit)
+    assert (tmp_path / "quarto.log.build").read_text().strip() == build_sentence(project.resolve())
+
+
+def test_quarto_renderer_shortcode_appends_the_build_sentence(tmp_path):
+    import pypandoc
+
+    script = tmp_path / "call.lua"
+    lua = PROJECT_ROOT / "_extensions" / "res" / "res.lua"
+    script.write_text(f'local sc = dofile("{lua}")\nio.write(pandoc.utils.stringify(sc["renderer"]()))\n')
+    sentence = "The document was built on 29 November 2026 from commit 0123456789ab of the project."
+    proc = subprocess.run([pypandoc.get_pandoc_path(), "lua", str(script)], capture_output=True, text=True,
+                          env=dict(os.environ, SUPPLEMENT_BUILD_SENTENCE=sentence))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ("Rendered with Quarto unknown version from the notebooks as executed by the build. "
+                           + sentence)
 
 
 @pytest.mark.parametrize("path, printed", [

@@ -1,7 +1,8 @@
 -- Shortcodes of the supplement (the same ones helpers/build/render.py resolves without Quarto):
 --   {{< res os.text.median_CMT >}}  the value at that dotted path of _output/results.json
 --   {{< synthetic-notice >}}        the synthetic-data notice when data.synthetic is true
---   {{< renderer >}}                one sentence naming the renderer (for the colophon)
+--   {{< renderer >}}                one sentence naming the renderer (for the colophon), then the build
+--                                   sentence (date, commit, modified) of $SUPPLEMENT_BUILD_SENTENCE
 -- results.json is found at $SUPPLEMENT_RESULTS, else <project>/_output/results.json.
 
 local cache = nil
@@ -90,6 +91,11 @@ return {
 
   ["renderer"] = function()
     local version = (quarto and quarto.version) and tostring(quarto.version) or "unknown version"
-    return pandoc.Str("Rendered with Quarto " .. version .. " from the notebooks as executed by the build.")
+    local text = "Rendered with Quarto " .. version .. " from the notebooks as executed by the build."
+    -- build date, git commit and whether the tree was modified, in the words of
+    -- helpers.build.render.build_sentence (set by render_with_quarto: the staged copy has no git)
+    local build = os.getenv("SUPPLEMENT_BUILD_SENTENCE")
+    if build and build ~= "" then text = text .. " " .. build end
+    return pandoc.Inlines(pandoc.read(text, "markdown").blocks[1].content)
   end,
 }

@@ -20,7 +20,8 @@ Two renderers, one source:
      "Warning (XWarning): ..." lines printed under a table) become one note in words, said once;
   3. ``{{< res a.b.c >}}`` prints the value at that dotted path of ``results.json`` (a path that does
      not exist is an error naming it); ``{{< synthetic-notice >}}`` prints the synthetic-data
-     notice when ``data.synthetic`` is true; ``{{< renderer >}}`` names the renderer;
+     notice when ``data.synthetic`` is true; ``{{< renderer >}}`` names the renderer and the build
+     (date, git commit, modified tree);
   4. sections, tables and figures are numbered in document order and ``@sec-x``, ``@tbl-x``,
      ``@fig-x`` (also ``[@fig-x]`` and ``[-@fig-x]``, as in Quarto) become linked "Section 2.1",
      "Table 3", "Figure 2" (pandoc 3.9 has no cross-reference filter);
@@ -1229,7 +1230,10 @@ def render_with_quarto(project_root: Path, output_dir: Path, work_dir: Path,
     synthetic = bool((results.get("data") or {}).get("synthetic"))
     (stage / "_reference.docx").write_bytes(      # named by _quarto.yml's format.docx.reference-doc
         docx_style.reference_docx(_pandoc_path(), SYNTHETIC_PAGE_MARK if synthetic else None))
-    env = dict(os.environ, SUPPLEMENT_RESULTS=str(stage / "_output" / "results.json"))
+    # the staged copy is no git work tree: the build sentence (date, commit, modified) is made here, from
+    # the project, and read by the res extension's {{< renderer >}} shortcode
+    env = dict(os.environ, SUPPLEMENT_RESULTS=str(stage / "_output" / "results.json"),
+               SUPPLEMENT_BUILD_SENTENCE=build_sentence(root))
     formats = list(formats)
     quarto_formats = {"html": "html", "pdf": "typst", "docx": "docx"}
     proc = subprocess.run([quarto, "render", "--no-execute",
