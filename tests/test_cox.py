@@ -22,7 +22,8 @@ from helpers.report import prognostic as report
 from helpers.stats import cox as engine
 from helpers.stats import imputation
 from helpers.stats.cox import fit_coxph
-from helpers.stats.firth import fit_firth, partial_likelihood, penalized_loglik
+from helpers.stats.cox import partial_likelihood
+from helpers.stats.firth import fit_firth, penalized_loglik
 from helpers.stats.types import Caveat, NotEstimable
 
 #: The cycles table's agent classes -> exposure count columns (the shipped dictionary's exposures).

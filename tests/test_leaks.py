@@ -149,10 +149,10 @@ def test_an_invalid_suppression_threshold_is_an_error_naming_the_variable(monkey
 
 
 def test_suppression_reaches_the_tables_built_with_format_n_pct(monkeypatch, study):
-    from helpers.analyses.cohort import cohort_overview
+    from helpers.report.cohort import cohort_overview_table
 
     monkeypatch.setenv(SUPPRESS_ENV, "1000")
-    table = cohort_overview(study)
+    table = cohort_overview_table(study)
     cells = table.drop(columns="Characteristic").to_numpy().ravel()
     assert "<1000" in cells
     assert not any(re.fullmatch(r"[1-9]\d* \(\d+\.\d\)", str(c)) for c in cells)

@@ -13,6 +13,7 @@ import pytest
 
 from helpers.analyses import response as rs
 from helpers.build.results import to_jsonable
+from helpers.report.formatting import results_key
 from helpers.report import response as rr
 from helpers.stats.types import Estimate, NotEstimable
 
@@ -399,7 +400,7 @@ def test_every_declared_response_key_that_the_payload_writes_is_produced():
     for key in RESPONSE:
         name = key.split(".", 2)[2]
         if "{arm}" in name:
-            assert all(name.replace("{arm}", rs.arm_key(a)) in text for a in ARMS), key
+            assert all(name.replace("{arm}", results_key(a)) in text for a in ARMS), key
         else:
             assert name in text, key
 

@@ -535,7 +535,6 @@ def _counts(col: pd.Series, codes: Sequence[str], arm_code: np.ndarray, n_arms: 
 
 
 def _categorical_row(spec, col, arm_code, arms, arm_n, missing, rule, arm_series) -> BaselineRow:
-    groups = [OVERALL, *arms]
     order = _level_order(col, spec)
     table = _counts(col, [c for c, _ in order], arm_code, len(arms))
     known = {OVERALL: int(table.sum()), **{a: int(table[:, j].sum()) for j, a in enumerate(arms)}}
@@ -864,12 +863,3 @@ def compare_study_with_published(study: Any, table: BaselineTable,
     return compare_with_published(table, published, published_corrections(choices, published),
                                   correct=bool(choices.get("correct_published", True)))
 
-
-def make_baseline_table(data: Any, rule: str = "cochran", arm_order: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """Deprecated (kept for scripts/benchmark_scale.py): Table 1 as text cells.
-
-    Use ``summarise_baseline(study, choices)`` and :func:`helpers.report.baseline.baseline_frame`.
-    """
-    from helpers.report.baseline import baseline_frame
-
-    return baseline_frame(summarise_baseline(data, rule=rule, arms=arm_order))

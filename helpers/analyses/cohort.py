@@ -196,12 +196,6 @@ def missing_values(study: Any) -> list[MissingRow]:
     return out
 
 
-def cohort_overview(study: Any) -> pd.DataFrame:
-    """Deprecated alias of :func:`helpers.report.cohort.cohort_overview_table` (kept for tests/test_leaks.py)."""
-    from helpers.report.cohort import cohort_overview_table
-
-    return cohort_overview_table(study)
-
 
 # ============================================================================= patient flow, disposition,
 # exposure and deaths (STROBE item 13; the DST01, EXT01 and DTHT01 layouts of the oncology TLG catalog)
@@ -540,7 +534,6 @@ def summarise_deaths(study: Any, choices: Optional[dict] = None) -> Deaths:
     (plan ``cohort.death_window_days``). R: ``sum(death_date - last_cycle <= 30, na.rm = TRUE)``."""
     c = {**COHORT_DEFAULTS, **dict(choices or {})}
     window = float(c["death_window_days"])
-    p = study.patients
     last = last_cycle_dates(study)
     grade5 = None
     events = study.adverse_events if study.adverse_events is not None else getattr(study, "ae_worst", None)

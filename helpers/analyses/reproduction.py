@@ -32,6 +32,7 @@ import yaml
 
 from helpers.config import PROJECT_ROOT
 from helpers.build.results import get_result
+from helpers.report.formatting import results_key
 
 NOT_COMPUTED = "not computed"
 NOT_PUBLISHED = "not published"
@@ -480,7 +481,7 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
             "published_setting": str((published.get("citation") or {}).get("setting", NOT_PUBLISHED)),
             "published_design": str((published.get("citation") or {}).get("design", NOT_PUBLISHED)),
             "published_n_total": str(published.get("total_n", NOT_PUBLISHED)),
-            **{f"published_n_{arm_key(a)}": str((arms.get(a) or {}).get("n", NOT_PUBLISHED)) for a in codes},
+            **{f"published_n_{results_key(a)}": str((arms.get(a) or {}).get("n", NOT_PUBLISHED)) for a in codes},
         })
     if results is not None:
         n = _get(results, "baseline.n") or {}
@@ -488,7 +489,7 @@ def reproduction_results(headline: pd.DataFrame, baseline: pd.DataFrame, results
         text["n_analysed"] = str(total if total is not None else n.get("Overall", NOT_COMPUTED))
         for a in codes:
             arm_n = _get(results, f"arms.{a}.n")
-            text[f"n_{arm_key(a)}"] = str(arm_n if arm_n is not None else n.get(a, NOT_COMPUTED))
+            text[f"n_{results_key(a)}"] = str(arm_n if arm_n is not None else n.get(a, NOT_COMPUTED))
     payload["text"] = text
     return payload
 
@@ -512,10 +513,6 @@ def summary_sentence(payload: dict) -> str:
                 if j else " No compared value is independent of the calibration.")
     return out
 
-
-def arm_key(arm: str) -> str:
-    """Key of an arm in ``text`` entries of the results file: "A+B" -> "A_B"."""
-    return arm.replace("+", "_").replace(" ", "")
 
 
 # --------------------------------------------------------------------------- colophon

@@ -65,7 +65,7 @@ __all__ = [
     "ODDS_RATIO_METHOD", "DEFAULT_CHOICES", "ResponseDataError", "MissingResponseWarning",
     "RateComparison", "ResponseAnalysis", "prepare_responses", "count_best_response", "binomial_ci",
     "rate_difference", "conditional_odds_ratio", "compare_counts", "compare_response_rates",
-    "analyse_response_patients", "analyse_response", "arm_key", "study_arms",
+    "analyse_response_patients", "analyse_response", "study_arms",
 ]
 
 #: RECIST 1.1 best overall response categories, in table order.
@@ -94,10 +94,6 @@ class ResponseDataError(ValueError):
 class MissingResponseWarning(UserWarning):
     """Some patients have no best overall response recorded; they are counted as NE."""
 
-
-def arm_key(arm: str) -> str:
-    """Arm code usable in a dotted results path: "CMT+ICI" -> "CMT_ICI"."""
-    return "".join(ch if ch.isalnum() else "_" for ch in str(arm)).strip("_")
 
 
 # ----------------------------------------------------------------------------- validation

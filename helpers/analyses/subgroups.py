@@ -24,7 +24,7 @@ from scipy import stats
 
 from helpers.stats.stratified import (CMHResult, StratifiedHazardRatio, StratifiedLogRank, cmh_binary,
                                       stratified_cox, stratified_logrank, stratum_labels)
-from helpers.stats.types import Caveat, NotEstimable, TestResult, is_estimable
+from helpers.stats.types import Caveat, NotEstimable, TestResult
 
 #: time-to-event endpoints: (time column, event column)
 ENDPOINTS = {"os": ("os_months", "os_event"), "pfs": ("pfs_months", "pfs_event")}

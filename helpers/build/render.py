@@ -55,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -927,7 +927,6 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
 
     front_matter = title_block(results, root, Path(output_dir))
     lists = typst_front_lists(markdown)
-    media = work_dir / "media"
 
     def produce(fmt: str) -> Path:
         from helpers.build import typeset

@@ -8,13 +8,12 @@ ready-formatted ``text`` strings (``{{< res baseline.text.* >}}`` in the prose).
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Optional
 
 import pandas as pd
 
 from helpers.analyses.baseline import (OVERALL, UNKNOWN, BaselineRow, BaselineTable, PublishedComparison)
-from helpers.report.formatting import format_p, number_words, plural, show_table
+from helpers.report.formatting import format_p, number_words, plural, results_key, show_table
 from helpers.stats.types import NotEstimable, TestResult
 
 __all__ = [
@@ -331,9 +330,6 @@ def _num(x: Any) -> Any:
     return int(x) if isinstance(x, int) or (hasattr(x, "dtype") and "int" in str(x.dtype)) else f
 
 
-def _key(name: str) -> str:
-    """A results key usable in a ``{{< res >}}`` path: "A+B" -> "A_B"."""
-    return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_")
 
 
 def _join(words: list[str]) -> str:
@@ -411,7 +407,7 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
         "n_rows": str(len(table.rows)),
         "n_published_rows": str(len(published_labels & {r.label for r in table.rows})),
         "n_overall": str(table.n[OVERALL]),
-        **{f"n_{_key(a)}": str(table.n[a]) for a in table.arms},
+        **{f"n_{results_key(a)}": str(table.n[a]) for a in table.arms},
         "n_reference": str(table.n[ref]),
         "n_experimental": str(table.n[exp]) if exp else "-",
         "n_p_below_005": str(sum(r.test.p < 0.05 for r in tested)),
@@ -480,7 +476,7 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
                 values["published_statistic"] = _fmt(tests.loc[c.variable, "published_statistic"], 3)
                 values["published_p"] = _p(tests.loc[c.variable, "published_p"])
             for name, value in values.items():
-                text[f"{_key(c.key)}_{name}"] = value
+                text[f"{results_key(c.key)}_{name}"] = value
                 if i == 0:
                     text[f"correction_{name}"] = value
     return out

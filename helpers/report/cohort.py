@@ -5,14 +5,13 @@ as Markdown, sentences, and the ``data`` and ``arms`` sections of the results fi
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Optional
 
 import pandas as pd
 
 from helpers.analyses.cohort import (OVERALL, CohortSummary, GroupSummary, input_files, missing_values,
                                      summarise_cohort)
-from helpers.report.formatting import format_n_pct, plural, show_table
+from helpers.report.formatting import format_n_pct, plural, results_key, show_table
 
 __all__ = ["SYNTHETIC_NOTICE", "data_notice", "input_files_table", "cohort_overview_table", "missingness_table",
            "assumptions_table", "parts_sentence", "design_words", "data_results", "arms_results",
@@ -39,8 +38,6 @@ PART_WORDS = {
 DESIGN_WORDS = {"randomised": "randomised trial", "observational": "observational cohort study"}
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z]+", "_", str(name)).strip("_")
 
 
 def _join(words: list[str], conjunction: str = "and") -> str:
@@ -163,7 +160,7 @@ def data_results(study: Any, summary: Optional[CohortSummary] = None) -> dict:
             "text": {"title": str(cfg.title or ""), "setting": str(getattr(cfg, "setting", "") or ""),
                      "design": design_words(study), "parts_present": parts_sentence(parts),
                      "n_total": str(len(study.patients)),
-                     **{f"n_{_key(g.code)}": str(g.n) for g in summary.arms}}}
+                     **{f"n_{results_key(g.code)}": str(g.n) for g in summary.arms}}}
 
 
 def arms_results(study: Any, summary: Optional[CohortSummary] = None) -> dict:

@@ -258,3 +258,10 @@ def in_sentence(label: str) -> str:
     if not first or any(c.isupper() for c in first[1:]) or first.strip("(,") in EPONYMS:
         return label
     return label[:1].lower() + label[1:]
+
+
+def results_key(name) -> str:
+    """A code as it appears in a results-file key (``{{< res >}}`` path): each character that is not a
+    letter or digit becomes "_", leading and trailing ones dropped ("CMT+ICI" -> "CMT_ICI"). The one rule
+    of every section (helpers/report/keys.py writes such keys as ``{arm}``)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in str(name)).strip("_")

@@ -18,8 +18,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers.analyses.response import (ENDPOINTS, RESPONSE_CATEGORIES, RateComparison, ResponseAnalysis,
-                                       arm_key)
+from helpers.analyses.response import ENDPOINTS, RESPONSE_CATEGORIES, RateComparison, ResponseAnalysis
+from helpers.report.formatting import results_key as arm_key
 from helpers.report.formatting import format_ci, format_n_pct, format_not_estimable, format_number, format_p
 from helpers.stats.types import Estimate, NotEstimable, TestResult
 

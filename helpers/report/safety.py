@@ -18,7 +18,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from helpers.analyses.response import arm_key
+from helpers.report.formatting import results_key as arm_key
 from helpers.analyses.safety import LEVELS, SafetyAnalysis
 from helpers.report.formatting import format_n_pct, format_p
 from helpers.report.response import (NOT_APPLICABLE, arm_labels, arm_palette, not_estimable_text,

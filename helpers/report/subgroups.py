@@ -12,7 +12,6 @@ Labels of variables and levels come from the study's dictionary; no study-specif
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd

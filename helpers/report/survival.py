@@ -10,12 +10,12 @@ study).
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from helpers.analyses.survival import EndpointResult, FollowUp
-from helpers.report.formatting import (RANGE_SEP, format_estimate, format_n_pct, format_not_estimable, format_number,
+from helpers.report.formatting import (RANGE_SEP, results_key, format_estimate, format_n_pct, format_not_estimable, format_number,
                                        format_p, format_p_statement)
 from helpers.stats.types import NotEstimable
 
@@ -75,9 +75,7 @@ _CI_SCALE = {"log": "log", "log-log": "log(-log)"}
 # ----------------------------------------------------------------------------------------------
 # Arms
 # ----------------------------------------------------------------------------------------------
-def arm_key(arm: str) -> str:
-    """Key of an arm in ``text`` entries of the results file: "CMT+ICI" -> "CMT_ICI"."""
-    return "".join(ch if ch.isalnum() else "_" for ch in str(arm)).strip("_")
+arm_key = results_key   # an arm's code in results keys
 
 
 def arm_label(study, code: str) -> str:
@@ -212,7 +210,6 @@ def results_payload(result: EndpointResult, study=None, xmax: float | None = Non
     """
     ref, exp = result.reference, result.experimental
     labels = arm_labels(study, result)
-    level = _level(result)
     ep = result.endpoint
 
     median = {a.arm: {"estimate": _none(a.median.value), "lower": _none(a.median.lower),

@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-# The partial likelihood lives in the Cox engine; re-exported here for existing callers.
-from helpers.stats.cox import (NewtonResult, PartialLikelihood, _efron_sums, _event_groups,  # noqa: F401
-                               _risk_moments, _weighted_information, newton_raphson, partial_likelihood)
+# The partial likelihood and the Newton-Raphson loop are the Cox engine's.
+from helpers.stats.cox import NewtonResult, _event_groups, _risk_moments, newton_raphson, partial_likelihood
 
 
 class FirthConvergenceError(RuntimeError):
