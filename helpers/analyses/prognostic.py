@@ -541,8 +541,8 @@ def _rows_for(fit: ModelFit, variables: list[str], lr: bool = True) -> list[dict
             else:
                 col = lev["column"]
                 if col in fit.separated or not fit.estimable:
-                    row["note"] = "not estimable (monotone likelihood)" if col in fit.separated \
-                        else "not estimable (non-convergence)"
+                    row["note"] = "monotone_likelihood" if col in fit.separated \
+                        else "non_convergence"
                     row["coef"] = fit.coef[col]
                 else:
                     bb, ss = fit.coef[col], fit.se[col]
@@ -935,7 +935,7 @@ def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str
 
     R ``coxph(Surv(start, stop, event) ~ ..., ties = "efron")`` via :func:`fit_coxph` with ``entry``.
     Returns one row per coefficient: term, coef, se, hr, lower, upper (Wald 95% CI), p (Wald), note
-    ("not estimable (monotone likelihood)" with NaN HR, CI and P, and a ``monotone_likelihood``
+    (note ``"monotone_likelihood"`` with NaN HR, CI and P, and a ``monotone_likelihood``
     caveat in ``attrs["caveats"]``); ``attrs``: n (patients), events, intervals, loglik.
     """
     long = build_cycles_long(patients, cycles, endpoint, covariates, exposures, cycles_coding, cutpoints)
@@ -952,11 +952,11 @@ def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str
     separated = [t for t, b in zip(terms, fit.coef) if abs(b) > SEPARATION_COEF]
     if not fit.estimable:
         out.loc[:, ["se", "hr", "lower", "upper", "p"]] = np.nan
-        out["note"] = "not estimable (non-convergence)"
+        out["note"] = "non_convergence"
     elif separated:   # monotone likelihood: the HR is infinite or zero, never a huge number
         gone = out["term"].isin(separated)
         out.loc[gone, ["se", "hr", "lower", "upper", "p"]] = np.nan
-        out.loc[gone, "note"] = "not estimable (monotone likelihood)"
+        out.loc[gone, "note"] = "monotone_likelihood"
         _caveat(caveats, "monotone_likelihood", terms=separated, endpoint=endpoint, model="time_varying")
     out.attrs.update(n=int(long["id"].nunique()), events=int(event.sum()), intervals=int(len(long)),
                      loglik=float(fit.loglik), caveats=caveats)

@@ -160,6 +160,7 @@ NOT_ESTIMABLE_REASONS = {
     "all_events": "every patient had the event in both arms",
     "beyond_last_followup": "beyond the last follow-up of the arm",
     "separation": "the covariate separates the outcomes",
+    "monotone_likelihood": "the likelihood is monotone (the estimate is infinite)",
     "non_convergence": "the model did not converge",
     "empty_arm": "no patients in one arm",
     "no_patients": "no patients in the arm",

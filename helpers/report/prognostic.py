@@ -223,10 +223,18 @@ def caveat_lines(caveats: list, words: Words | None = None) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- tables
+#: reason codes of a model row whose hazard ratio could not be estimated (the ``note`` column)
+NOTE_REASONS = ("monotone_likelihood", "non_convergence")
+
+
+def _not_estimable_row(row) -> bool:
+    return str(row["note"]) in NOTE_REASONS
+
+
 def _hr_text(row, digits=2) -> str:
     if row["reference"]:
         return "1 (reference)"
-    if str(row["note"]).startswith("not estimable"):
+    if _not_estimable_row(row):
         return "not estimable"
     return f"{format_number(row['hr'], digits)} ({format_ci(row['lower'], row['upper'], digits)})"
 
@@ -422,7 +430,7 @@ def make_immortal_time_table(comparison: ImmortalTimeComparison, words: Words | 
         "Approach": [APPROACH_LABELS[a].format(months=comparison.landmark_months) for a in t["approach"]],
         "Patients": t["n"], "Events": t["events"],
         "HR (95% CI)": [f"{format_number(h, 2)} ({format_ci(a, b, 2)})" if np.isfinite(h)
-                        else "not estimable (monotone likelihood)"
+                        else format_not_estimable(NotEstimable("hazard_ratio", "monotone_likelihood"))
                         for h, a, b in t[["hr", "lower", "upper"]].to_numpy(dtype=float)],
         "P (Wald)": [format_p(p) if np.isfinite(p) else "—" for p in t["p"].to_numpy(dtype=float)],
     }).sort_values(["Patients of", "Covariate"], kind="stable").reset_index(drop=True)
@@ -552,7 +560,7 @@ def plot_forest(result: MultivariableResult, title: str | None = None, words: Wo
             if row["reference"]:
                 ax.plot([1], [y], marker="D", color="0.5", markersize=3.5)
                 text = "reference"
-            elif str(row["note"]).startswith("not estimable") or not np.isfinite(float(row["hr"])):
+            elif _not_estimable_row(row) or not np.isfinite(float(row["hr"])):
                 text = "not estimable"
             else:
                 size = 2.5 + 5.5 * np.sqrt((1 / float(row["se"]) ** 2) / pmax)
@@ -732,7 +740,7 @@ def _model_text(result: MultivariableResult, prefix: str, words: Words) -> dict:
             f"{prefix}selected": ", ".join(in_sentence(words.label(v)) for v in result.selected)}
     for _, row in result.table[~result.table["reference"]].iterrows():
         key = f"{prefix}{result_key(_term_name(row))}"
-        text[key] = ("not estimable" if str(row["note"]).startswith("not estimable")
+        text[key] = ("not estimable" if _not_estimable_row(row)
                      else _hr_string(row["hr"], row["lower"], row["upper"], row["p"]))
         if pd.notna(row["n"]):   # patients in the level (e.g. pm_<variable>_<level>_n)
             text[f"{key}_n"] = str(int(row["n"]))
@@ -743,7 +751,7 @@ def _term_hr_phrases(result: MultivariableResult, variables: list, words: Words)
     t = result.table
     return [f"{term_label(_term_name(r), words)} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
             for _, r in t[~t["reference"] & t["variable"].isin(variables)].iterrows()
-            if not str(r["note"]).startswith("not estimable")]
+            if not _not_estimable_row(r)]
 
 
 def compare_selection(result: MultivariableResult, paper: MultivariableResult, words: Words | None = None,
@@ -1154,8 +1162,8 @@ def make_prognostic_table(univariable: UnivariableResult, multivariable, words: 
     p_col = _entry_p_column(entry_test)
 
     def _hr_text(row):   # a monotone likelihood in words (the LR P next to it stays valid)
-        if str(row["note"]).startswith("not estimable (monotone"):
-            return format_not_estimable(NotEstimable("hazard_ratio", "separation"))
+        if _not_estimable_row(row):
+            return format_not_estimable(NotEstimable("hazard_ratio", str(row["note"])))
         return _hr_text_plain(row)
 
     heads = ["Characteristic", "n", "Events", "Univariable HR (95% CI)", "Univariable P",
