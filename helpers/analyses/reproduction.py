@@ -138,6 +138,9 @@ def _p(value: Any) -> str:
 
 
 def _signed(value: float, digits: int = 1) -> str:
+    """"+0.1", "−0.1" (Unicode minus); a value that rounds to zero reads "+0.0", never "−0.0"."""
+    if round(value, digits) == 0:
+        return f"+{0:.{digits}f}"
     text = f"{value:+.{digits}f}"
     return text.replace("-", "−") if value < 0 else text
 
