@@ -334,3 +334,16 @@ def test_the_weighted_km_has_a_ci_band_per_arm(default_inputs):
         colours = {tuple(np.round(b.get_facecolor()[0][:3], 3)) for b in bands}
         assert len(colours) == 2, "each arm's band in its arm's colour"
     plt.close(fig)
+
+
+def test_a_registry_scatter_is_thinned_deterministically_and_said_so():
+    shown, step = plots.thin_for_display(100, most=2000)
+    assert step == 1 and list(shown) == list(range(100))
+    shown, step = plots.thin_for_display(60_123, most=2000)
+    assert step == 31 and len(shown) <= 2000 and shown[0] == 0 and np.all(np.diff(shown) == 31)
+
+
+def test_ordinals_read_as_english():
+    from helpers.report.formatting import ordinal
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111, 112)] == \
+        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th", "112th"]

@@ -23,8 +23,8 @@ patient), ``bootstrap_replicates`` (200: optimism-corrected C-index), ``calibrat
 ``epv_min``, ``published_model`` (variables of a published model; fitted only with a replication part).
 
 Conventions (R equivalents): Efron ties (``coxph`` default); Wald z test per level and Wald CI; LR test
-per variable from nested fits on the same patients (``anova``/``drop1``); Harrell's C as lifelines
-(``concordance``); ``cox.zph(transform = "km")`` score test; complete-case analysis per model; times in
+per variable from nested fits on the same patients (``anova``/``drop1``); Harrell's C as R's
+``concordance()``; ``cox.zph(transform = "km")`` score test; complete-case analysis per model; times in
 months.
 """
 from __future__ import annotations
@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.parallel import map_tasks
+from helpers.stats.concordance import harrell_c
 from helpers.stats.cox import (SEPARATION_COEF, TT_MAX_ROWS, CoxFit, fit_coxph, proportional_hazards_test,
                                scaled_schoenfeld, split_at_cuts, tt_cut_times)
 from helpers.stats.firth import fit_firth
@@ -1158,13 +1160,14 @@ def imputation_covariates(patients: pd.DataFrame, selected: list[str], candidate
 
 
 def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: list[str],
-                            m: int = 20, seed: int = 0) -> pd.DataFrame:
+                            m: int = 20, seed: int = 0, workers: int = 1) -> pd.DataFrame:
     """Cox model for ``covariates`` on ``m`` imputed data sets, pooled by Rubin's rules.
 
     Imputation: :func:`helpers.stats.imputation.impute_chained` (chained equations, predictive mean
     matching, event indicator and Nelson-Aalen cumulative hazard in the imputation model). Returns one
     row per coefficient: term, hr, lower, upper, p, fmi (pooled) and hr_cc, lower_cc, upper_cc, p_cc
-    (complete cases); ``attrs``: n_cc, events_cc, n_mi, events_mi, m, seed.
+    (complete cases); ``attrs``: n_cc, events_cc, n_mi, events_mi, m, seed. The imputations are drawn in
+    turn from one stream; the ``m`` Cox fits run in ``workers`` processes (the result does not depend on it).
     """
     time_col, event_col = ENDPOINTS[endpoint]
     with warnings.catch_warnings():
@@ -1173,26 +1176,34 @@ def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: l
         imputed = impute_chained(patients, time_col, event_col, covariates, m=m, seed=seed)
         first = build_design(imputed[0], endpoint, covariates)
         filled = [c for c in covariates if patients[c].isna().any() and c in first.X.columns]
-        fits = []
-        for d in imputed:
-            X = first.X.copy()
-            for c in filled:
-                X[c] = d.loc[X.index, c].to_numpy(dtype=float)
-            design = dataclasses.replace(first, X=X, caveats=[])
-            fits.append(fit_model(design, concordance=False, start=cc.coef))
+        context = (first, {c: [d.loc[first.X.index, c].to_numpy(dtype=float) for d in imputed] for c in filled},
+                   cc.coef)
+        fits = map_tasks(_imputed_fit, range(len(imputed)), context, workers)
     z = stats.norm.ppf(0.975)
     rows = []
-    for col in fits[0].coef.index:
-        pooled = pool_rubin([f.coef[col] for f in fits], [f.se[col] ** 2 for f in fits])
+    for col in fits[0][0].index:
+        pooled = pool_rubin([f[0][col] for f in fits], [f[1][col] ** 2 for f in fits])
         b, s = cc.coef.get(col, np.nan), cc.se.get(col, np.nan)
         rows.append({"term": col, "hr": np.exp(pooled["estimate"]), "lower": np.exp(pooled["lower"]),
                      "upper": np.exp(pooled["upper"]), "p": pooled["p"], "fmi": pooled["fmi"],
                      "hr_cc": np.exp(b), "lower_cc": np.exp(b - z * s), "upper_cc": np.exp(b + z * s),
                      "p_cc": 2 * stats.norm.sf(abs(b / s))})
     out = pd.DataFrame(rows)
-    out.attrs.update(n_cc=cc.design.n, events_cc=cc.design.events, n_mi=fits[0].design.n,
-                     events_mi=fits[0].design.events, m=m, seed=seed)
+    out.attrs.update(n_cc=cc.design.n, events_cc=cc.design.events, n_mi=first.n,
+                     events_mi=first.events, m=m, seed=seed)
     return out
+
+
+def _imputed_fit(context, k: int):
+    """(coefficients, standard errors) of the Cox model on imputed data set ``k`` (a task of map_tasks)."""
+    first, filled, start = context
+    X = first.X.copy()
+    for c, values in filled.items():
+        X[c] = values[k]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoxWarning)
+        fit = fit_model(dataclasses.replace(first, X=X, caveats=[]), concordance=False, start=start)
+    return fit.coef, fit.se
 
 
 # ----------------------------------------------------------------------------- the whole section
@@ -1229,7 +1240,8 @@ def sparse_analysis(data: PrognosticData, model: MultivariableResult, endpoint: 
                                          sparse_min_n=data.choices["sparse_min_n"])
 
 
-def multiple_imputation(data: PrognosticData, model: MultivariableResult, endpoint: str = "os", seed: int = 0):
+def multiple_imputation(data: PrognosticData, model: MultivariableResult, endpoint: str = "os", seed: int = 0,
+                        workers: int = 1):
     """The model with the incompletely recorded candidates added, CC and MI (None: no model, or no numeric
     candidate with missing values).
 
@@ -1255,7 +1267,7 @@ def multiple_imputation(data: PrognosticData, model: MultivariableResult, endpoi
                                [c for c in categorical if c not in in_model], "n_excluded": int((~complete).sum())}))
         patients = patients[complete]
     out = fit_multiple_imputation(patients, endpoint, covariates, m=int(data.choices["mi_imputations"]),
-                                  seed=seed)
+                                  seed=seed, workers=workers)
     out.attrs["imputed"] = missing
     out.attrs["caveats"] = caveats
     return out
@@ -1267,40 +1279,6 @@ def selected_of(model) -> list:
 
 
 # ----------------------------------------------------------------------------- discrimination and calibration
-#: Largest sample for the exact pairwise concordance (above it: lifelines' O(n log n) estimate, which
-#: differs from R only in the handling of pairs tied on a death time).
-CONCORDANCE_PAIRWISE_MAX = 5000
-
-
-def harrell_c(time, event, risk) -> float:
-    """Harrell's concordance index of a risk score (higher = shorter survival), as R's ``concordance()``.
-
-    A pair is comparable when the shorter time is a death (a censoring tied with a death counts as
-    later; two deaths at the same time are not compared). Concordant: the earlier death has the higher
-    score; pairs tied on the score count 1/2. R: ``concordance(Surv(time, event) ~ risk, reverse =
-    TRUE)`` and ``1 - survConcordance.fit`` (rms ``dxy.cens(type = "hazard")``: Dxy = 2 (C - 1/2)).
-    Above :data:`CONCORDANCE_PAIRWISE_MAX` patients, lifelines' ``concordance_index``.
-    """
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=int)
-    risk = np.asarray(risk, dtype=float)
-    if len(time) > CONCORDANCE_PAIRWISE_MAX:
-        from lifelines.utils import concordance_index
-        return float(concordance_index(time, -risk, event))
-    conc = disc = tied = 0.0
-    deaths = np.flatnonzero(event == 1)
-    for chunk in np.array_split(deaths, max(1, len(deaths) // 500 + 1)):
-        if not len(chunk):
-            continue
-        ti, ri = time[chunk][:, None], risk[chunk][:, None]
-        comparable = (time[None, :] > ti) | ((time[None, :] == ti) & (event[None, :] == 0))
-        conc += float((comparable & (ri > risk[None, :])).sum())
-        disc += float((comparable & (ri < risk[None, :])).sum())
-        tied += float((comparable & (ri == risk[None, :])).sum())
-    total = conc + disc + tied
-    return float((conc + tied / 2) / total) if total else np.nan
-
-
 def _candidate_columns(patients: pd.DataFrame, candidates: list[str]) -> dict:
     """{variable: (column names, values n x k with NaN where missing)} coded as :func:`build_design`
     codes the whole data (dummy columns against the first present level)."""
@@ -1335,6 +1313,8 @@ class ConcordanceValidation:
     multivariable fit; else the fixed model). ``used``: replicates in which the model could be fitted
     (R's ``validate`` likewise drops failed fits); a replicate in which no variable is selected counts
     with C = 1/2 on both (Dxy 0). ``times_selected``: {variable: replicates that selected it}.
+    ``replicates``: replicates drawn; ``mcse``: Monte Carlo standard error of the optimism; ``precision``,
+    ``max_replicates``, ``batch``: the stopping rule (None: a fixed number of replicates).
     R: ``rms::validate(cph(...), B = replicates)`` (fixed model; C = (Dxy + 1) / 2).
     """
 
@@ -1346,6 +1326,10 @@ class ConcordanceValidation:
     seed: int | None
     selection: bool
     times_selected: dict = field(default_factory=dict)
+    mcse: float = float("nan")
+    precision: float | None = None
+    max_replicates: int | None = None
+    batch: int | None = None
     method: str = "bootstrap optimism correction (Harrell)"
 
 
@@ -1391,19 +1375,49 @@ def _procedure_c(blocks, variables, time, event, idx, entry_p, entry_test, selec
     return train, test, chosen
 
 
+#: Bootstrap replicates of the C-index validation are drawn in batches of this size; the stopping rule
+#: (``precision``) is checked after each batch, so the replicates used never depend on the worker count.
+VALIDATION_BATCH = 10
+
+
+def _validation_replicate(context, idx):
+    """One bootstrap replicate of :func:`validate_concordance` (a task of :func:`helpers.parallel.map_tasks`)."""
+    blocks, candidates, time, event, entry_p, entry_test, selection = context
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _procedure_c(blocks, candidates, time, event, idx, entry_p, entry_test, selection)
+
+
 def validate_concordance(patients: pd.DataFrame, endpoint: str, candidates: list[str],
                          entry_p: float | None = 0.05, entry_test: str = "lr", replicates: int = 200,
-                         seed: int | None = 0, indices: np.ndarray | None = None) -> ConcordanceValidation | NotEstimable:
+                         seed: int | None = 0, indices: np.ndarray | None = None, precision: float | None = None,
+                         workers: int = 1) -> ConcordanceValidation | NotEstimable:
     """Harrell's C of the model-building procedure, apparent and corrected for optimism by the bootstrap.
 
-    Each replicate draws n patients with replacement (``np.random.default_rng(seed)``; or the rows of
-    ``indices``, 0-based, replicates x n), reruns the WHOLE procedure on the resample (univariable
-    screening of ``candidates`` at ``entry_p`` with ``entry_test``, then the multivariable fit; with
-    ``entry_p`` None the fixed model of all ``candidates``), and records the C of the refitted model on the
-    resample minus its C on the original patients; the mean is the optimism (Harrell, Lee and Mark 1996;
-    Steyerberg 2019, ch. 17). Factor levels absent from a resample get coefficient 0. Efron ties;
-    Harrell's C as :func:`harrell_c`. R: ``rms::validate(fit, B = replicates)`` for a fixed model.
+    Each replicate draws n patients with replacement (``np.random.default_rng(seed)``, one row of n
+    indices per replicate in turn; or the rows of ``indices``, 0-based, replicates x n), reruns the WHOLE
+    procedure on the resample (univariable screening of ``candidates`` at ``entry_p`` with ``entry_test``,
+    then the multivariable fit; with ``entry_p`` None the fixed model of all ``candidates``), and records the
+    C of the refitted model on the resample minus its C on the original patients; the mean is the optimism
+    (Harrell, Lee and Mark 1996; Steyerberg 2019, ch. 17). Factor levels absent from a resample get
+    coefficient 0. Efron ties; Harrell's C as :func:`helpers.stats.concordance.harrell_c`.
+    R: ``rms::validate(fit, B = replicates)`` for a fixed model.
+
+    Parameters
+    ----------
+    replicates : int
+        The number of replicates, or with ``precision`` the most that are drawn.
+    precision : float, optional
+        Replicates are drawn in batches of :data:`VALIDATION_BATCH` and drawing stops after the first
+        batch at which the Monte Carlo standard error of the optimism (SD of the replicates' optimism /
+        sqrt(replicates used)) is below ``precision`` (Koehler, Brown and Haneuse 2009). None: all
+        ``replicates``. A large cohort then needs few replicates; a small one uses them all.
+    workers : int
+        Processes that run the replicates (:func:`helpers.parallel.map_tasks`); the result does not
+        depend on it.
     """
+    from helpers.parallel import map_tasks
+
     time_col, event_col = ENDPOINTS[endpoint]
     data = patients[patients[[time_col, event_col]].notna().all(axis=1)]
     time = data[time_col].to_numpy(dtype=float)
@@ -1418,15 +1432,28 @@ def validate_concordance(patients: pd.DataFrame, endpoint: str, candidates: list
     if original is None or not original[2]:
         return NotEstimable("concordance_validation", "no_variable_selected" if original else "non_convergence")
     apparent = original[1]
-    if indices is None:
+    context = (blocks, candidates, time, event, entry_p, entry_test, selection)
+    if indices is not None:
+        batches = [np.asarray(indices, dtype=int)]
+        precision = None
+    else:
         rng = np.random.default_rng(seed)
-        indices = rng.integers(0, n, size=(int(replicates), n))
-    indices = np.asarray(indices, dtype=int)
+        sizes = [min(VALIDATION_BATCH, int(replicates) - k) for k in range(0, int(replicates), VALIDATION_BATCH)]
+        batches = ([rng.integers(0, n, size=n) for _ in range(size)] for size in sizes)
+    results: list = []
+    drawn = 0
+    mcse = np.nan
+    for batch in batches:
+        batch = list(batch)
+        drawn += len(batch)
+        results += map_tasks(_validation_replicate, batch, context, workers)
+        optimism = [r[0] - r[1] for r in results if r is not None]
+        if len(optimism) > 1:
+            mcse = float(np.std(optimism, ddof=1) / np.sqrt(len(optimism)))
+        if precision is not None and np.isfinite(mcse) and mcse < precision:
+            break
     optimism, counts = [], {v: 0 for v in candidates}
-    for idx in indices:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = _procedure_c(blocks, candidates, time, event, idx, entry_p, entry_test, selection)
+    for res in results:
         if res is None:
             continue
         optimism.append(res[0] - res[1])
@@ -1435,8 +1462,10 @@ def validate_concordance(patients: pd.DataFrame, endpoint: str, candidates: list
     if not optimism:
         return NotEstimable("concordance_validation", "non_convergence")
     opt = float(np.mean(optimism))
-    return ConcordanceValidation(float(apparent), opt, float(apparent - opt), int(len(indices)), len(optimism),
-                                 seed, selection, counts)
+    return ConcordanceValidation(float(apparent), opt, float(apparent - opt), int(drawn), len(optimism),
+                                 seed, selection, counts, mcse=mcse, precision=precision,
+                                 max_replicates=int(replicates) if indices is None else int(drawn),
+                                 batch=VALIDATION_BATCH)
 
 
 def baseline_cumulative_hazard(fit: CoxFit) -> tuple[np.ndarray, np.ndarray]:

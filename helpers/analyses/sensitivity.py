@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from helpers.parallel import resolve_workers
 from helpers.stats import propensity as P
 from helpers.stats.evalue import evalue_hr
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
@@ -460,7 +461,8 @@ def run_sensitivity(study, choices: dict | SensitivityChoices | None = None, see
     if seed is None or workers is None:
         plan = _top_level_plan(study)
         seed = int(plan.get("seed")) if seed is None else int(seed)
-        workers = int(plan.get("workers", 1)) if workers is None else int(workers)
+        workers = plan.get("workers", 1) if workers is None else workers
+    workers = resolve_workers(workers)
     arms = study_arms(study)
     info = covariate_info(study)
     post = info.post_baseline
@@ -552,4 +554,4 @@ def _top_level_plan(study) -> dict:
             plan = load_plan(getattr(study, "folder", None)) or {}
         except Exception:
             plan = {}
-    return {"seed": plan.get("seed", config.SEED), "workers": plan.get("workers", 1)}
+    return {"seed": plan.get("seed", config.SEED), "workers": plan.get("workers", "auto")}

@@ -32,6 +32,9 @@ CACHE_KEY = "supplement_cache_key"
 #: products of the Cox fits many times slower (scripts/benchmark_scale.py).
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 RUNS_LAST = "supplement_runs_last"
+#: Notebook metadata: the notebook's relative cost (default 1). Notebooks start in decreasing cost, so that
+#: the longest ones do not start last and leave a core idle at the end (a registry-size build).
+COST = "supplement_cost"
 
 #: Files a runs-last notebook reads besides results.json, as glob patterns relative to the project
 #: root (see helpers/analyses/reproduction.py): the paper's numbers (``data/published.yaml``, else the shared
@@ -161,7 +164,8 @@ def _execute_one(path: Path, target: Path, key: str, timeout: int, parameters: d
         inject_parameters(nb, parameters)
     started = time.perf_counter()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(path.parent)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter
     try:
         client.execute()
     except CellExecutionError as exc:
@@ -240,7 +244,7 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
             else:
                 first.append((index, path, target, key))
         if first:
-            run_wave(first)
+            run_wave(sorted(first, key=lambda item: -_cost(item[1])))
         if last:
             # results.json is final for these notebooks only now that the first wave has finished
             inputs = runs_last_inputs_digest()
@@ -261,6 +265,14 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
             else:
                 os.environ[k] = v
     return [done[p] for p in notebooks]
+
+
+def _cost(path: Path) -> float:
+    """The notebook's relative cost (metadata ``supplement_cost``, default 1)."""
+    try:
+        return float(nbformat.read(path, as_version=4).metadata.get(COST, 1))
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:

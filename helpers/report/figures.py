@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 #: The eight Okabe-Ito colours, by name.
@@ -46,6 +47,21 @@ ARM_LINESTYLES = {"reference": "-", "experimental": (0, (4, 1.5))}
 COLUMN_WIDTH_IN = 85 / 25.4
 WIDE_WIDTH_IN = 120 / 25.4
 DOUBLE_WIDTH_IN = 170 / 25.4
+
+#: A scatter layer with more points than this is drawn as one image (at the figure's 300 dpi) inside the
+#: vector figure: tens of thousands of residuals of a registry cohort would otherwise make an SVG of
+#: hundreds of megabytes that Typst and browsers refuse; axes, text and lines stay vector.
+RASTER_POINTS_ABOVE = 2000
+#: The most points a scatter layer shows: beyond it, every k-th point in the order given (time order for
+#: residuals) is drawn, and the figure says so; statistics drawn over the points (smoothers, bands) use all.
+SCATTER_POINTS_MAX = 2000
+
+
+def thin_for_display(n: int, most: int = SCATTER_POINTS_MAX) -> tuple[np.ndarray, int]:
+    """(indices of the points drawn, step k): all ``n`` points when ``n <= most``, else every k-th one with
+    k = ceil(n / most). Deterministic (no sampling), so two builds draw the same figure."""
+    step = max(1, int(np.ceil(n / most))) if n > most else 1
+    return np.arange(0, n, step), step
 
 #: The type scheme of every figure, in points: text and axis labels 8, titles 8.5, tick labels, legends
 #: and text set like a table inside a figure (risk tables, forest-plot columns, bar labels, notes) 7.

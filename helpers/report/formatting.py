@@ -266,3 +266,10 @@ def results_key(name) -> str:
     letter or digit becomes "_", leading and trailing ones dropped ("CMT+ICI" -> "CMT_ICI"). The one rule
     of every section (helpers/report/keys.py writes such keys as ``{arm}``)."""
     return "".join(ch if ch.isalnum() else "_" for ch in str(name)).strip("_")
+
+
+def ordinal(n: int) -> str:
+    """English ordinal of a positive integer: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 112th."""
+    n = int(n)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

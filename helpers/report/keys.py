@@ -253,6 +253,7 @@ COX: dict[str, str] = {
     "cox.text.epv_candidates": "events per candidate parameter",
     "cox.text.candidate_parameters": "number of parameters of all candidates",
     "cox.text.bootstrap_replicates": "bootstrap replicates of the optimism-corrected C-index",
+    "cox.text.bootstrap_rule": "generated sentence: how many bootstrap replicates were drawn and why",
     "cox.text.c_apparent": "apparent Harrell's C of the multivariable model",
     "cox.text.c_corrected": "optimism-corrected Harrell's C of the selection procedure",
     "cox.text.validation_sentence": "generated sentence: events per candidate parameter and C-index",

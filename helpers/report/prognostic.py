@@ -14,7 +14,7 @@ import pandas as pd
 
 from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableResult,
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
-from helpers.report.formatting import format_ci, format_not_estimable, format_number, format_p, in_sentence
+from helpers.report.formatting import format_ci, format_not_estimable, format_number, format_p, in_sentence, ordinal
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
 ENDPOINT_LABELS = {"os": "Overall survival", "pfs": "Progression-free survival"}
@@ -665,15 +665,22 @@ def plot_schoenfeld(ph: PHTest, words: Words | None = None):
     from helpers.report.formatting import format_p_statement
     from helpers.stats.cox import km_time_transform, schoenfeld_variance
     try:
-        from helpers.report.figures import COLUMN_WIDTH_IN, OKABE_ITO, style_context
+        from helpers.report.figures import (COLUMN_WIDTH_IN, OKABE_ITO, RASTER_POINTS_ABOVE, style_context,
+                                            thin_for_display)
     except ImportError:  # pragma: no cover
         import contextlib
         style_context, OKABE_ITO, COLUMN_WIDTH_IN = contextlib.nullcontext, {"blue": "C0", "vermillion": "C1"}, 3.35
+        RASTER_POINTS_ABOVE = 2000
+        def thin_for_display(n, most=5000):
+            return np.arange(n), 1
     fit = ph.fit
     engine = fit.engine
     res = ph.residuals()
     times = res.pop("time").to_numpy()
     x = km_time_transform(engine, times)
+    order = np.argsort(x, kind="stable")
+    shown, step = thin_for_display(len(x))
+    shown = order[shown]
     variance = np.diag(schoenfeld_variance(engine))
     cols = list(res.columns)
     ncol = 2 if len(cols) > 1 else 1
@@ -695,7 +702,8 @@ def plot_schoenfeld(ph: PHTest, words: Words | None = None):
         fig, axes = plt.subplots(nrow, ncol, figsize=(width, 2.5 * nrow), squeeze=False)
         for k, (ax, col, v) in enumerate(zip(axes.ravel(), cols, variance)):
             y = res[col].to_numpy()
-            ax.scatter(x, y, s=5, color="0.6", alpha=0.7, linewidths=0, zorder=2)
+            ax.scatter(x[shown], y[shown], s=5, color="0.6", alpha=0.7, linewidths=0, zorder=2,
+                       rasterized=len(shown) > RASTER_POINTS_ABOVE)   # many residuals: one image layer
             smooth, se = _spline_smooth(x, y, float(v), grid)
             ax.fill_between(grid, smooth - 2 * se, smooth + 2 * se, color=blue, alpha=0.18, lw=0, zorder=1)
             ax.plot(grid, smooth, color=blue, lw=1.1, zorder=3)
@@ -710,6 +718,9 @@ def plot_schoenfeld(ph: PHTest, words: Words | None = None):
         for ax in axes.ravel()[len(cols):]:
             ax.set_visible(False)
         fig.tight_layout()
+        if step > 1:   # a registry: say which residuals are drawn
+            fig.text(0.0, 0.0, f"Points: every {ordinal(step)} of the {len(x):,} residuals in time order; "
+                     "the smoother and its band use all of them.", ha="left", va="top", fontsize="small")
     plt.close(fig)
     return fig
 
@@ -1296,6 +1307,24 @@ def validation_sentence(validation, epv: dict | None, words: Words | None = None
     return text[:1].upper() + text[1:] + "."
 
 
+def bootstrap_rule_sentence(validation) -> str:
+    """How many bootstrap replicates of the C-index validation were drawn, and by which rule ('' when none)."""
+    if validation is None or not is_estimable(validation):
+        return ""
+    precision = getattr(validation, "precision", None)
+    mcse = getattr(validation, "mcse", float("nan"))
+    mcse_text = f"Monte Carlo standard error of the optimism {format_number(mcse, 4)}" if np.isfinite(mcse) else ""
+    if precision is None:
+        return f"The optimism was averaged over {validation.replicates} replicates" + \
+            (f" ({mcse_text})." if mcse_text else ".")
+    cap = validation.max_replicates or validation.replicates
+    rule = (f"Replicates were drawn in batches of {validation.batch} until the Monte Carlo standard error of "
+            f"the optimism was below {format_number(precision, 4)}, at most {cap}")
+    if validation.replicates >= cap and not (np.isfinite(mcse) and mcse < precision):
+        return f"{rule}; all {cap} were drawn ({mcse_text})."
+    return f"{rule}; {validation.replicates} were needed ({mcse_text})."
+
+
 def calibration_note(calibration) -> str:
     """Footnote of the calibration plot: groups, months, method."""
     if not is_estimable(calibration):
@@ -1350,6 +1379,7 @@ def _issue13_results(payload: dict, text: dict, data: PrognosticData, w: Words, 
         payload["c_index"] = {"apparent": None, "optimism_corrected": None,
                               "not_estimable": validation.reason}
     text.setdefault("bootstrap_replicates", str(data.choices.get("bootstrap_replicates", 200)))
+    text["bootstrap_rule"] = bootstrap_rule_sentence(validation)
     text.setdefault("replication_biases", "")
     text["validation_sentence"] = validation_sentence(validation, epv_candidates, w)
     if calibration is not None and is_estimable(calibration):

@@ -112,7 +112,7 @@ def stratified_logrank(time, event, treated, strata) -> StratifiedLogRank | NotE
     for k in np.unique(s):
         m = s == k
         tk, ek, zk = t[m], e[m], z[m]
-        times = np.unique(tk[ek == 1])
+        times, d = np.unique(tk[ek == 1], return_counts=True)
         if len(times) == 0:
             continue
         n_strata += 1
@@ -121,8 +121,8 @@ def stratified_logrank(time, event, treated, strata) -> StratifiedLogRank | NotE
         n_risk = len(tk) - np.searchsorted(order, times, side="left")
         order1 = np.sort(tk[zk == 1])
         n1 = len(order1) - np.searchsorted(order1, times, side="left")
-        d = np.array([np.sum((tk == u) & (ek == 1)) for u in times], float)
-        d1 = np.array([np.sum((tk == u) & (ek == 1) & (zk == 1)) for u in times], float)
+        d = d.astype(float)
+        d1 = np.bincount(np.searchsorted(times, tk[(ek == 1) & (zk == 1)]), minlength=len(times)).astype(float)
         frac = n1 / n_risk
         obs += d1.sum()
         exp += float(np.sum(d * frac))
