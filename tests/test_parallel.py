@@ -103,7 +103,8 @@ def test_bootstrap_rule_is_said_in_words(veteran):
     assert "at most 40; 10 were needed" in text
     capped = prognostic.validate_concordance(veteran, "os", ref["candidates"], entry_p=ref["entry_p"],
                                              replicates=20, seed=3, precision=1e-9)
-    assert "; all 20 were drawn (Monte Carlo standard error of the optimism 0.0" in bootstrap_rule_sentence(capped)
+    assert "below 1e-09, at most 20; all 20 were drawn (final Monte Carlo standard error 0.0" in \
+        bootstrap_rule_sentence(capped)
 
 
 def test_multiple_imputation_fits_are_the_same_with_one_or_two_workers():

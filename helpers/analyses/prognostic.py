@@ -915,7 +915,9 @@ def build_cycles_long(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: st
     month = cycles["cycle_month"].to_numpy(float)[known]
     agent = cycles["agent_class"].astype(str).to_numpy()[known]
     cut_k, start, stop, row_event = counting_process_intervals(T_all, E_all, k_cyc, month)
-    long = pd.DataFrame({"id": pids[cut_k], "start": start, "stop": stop, "event": row_event})
+    ids = pd.Categorical.from_codes(cut_k, pd.Index(pids).astype(str)) if pd.Index(pids).is_unique \
+        else pids[cut_k]          # one code per interval, not a string object per row
+    long = pd.DataFrame({"id": ids, "start": start, "stop": stop, "event": row_event})
     for agent_name, column in exposures.items():   # cycles given at or before each start
         long[column] = count_at_or_before(k_cyc[agent == agent_name], month[agent == agent_name],
                                            cut_k, start, n)

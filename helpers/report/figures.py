@@ -263,15 +263,27 @@ def draw_risk_table(tab, sections, breaks, n_rows: int, note: str | None = None,
         tab.spines[side].set_visible(False)
     tab.tick_params(axis="both", length=0, labelbottom=False, labelleft=False)
     row = 0
-    label_x = -0.045 * x_right        # arm labels end just left of the first column
+    # arm labels end just left of the first column, whose centred numbers may be wide (a registry: 69048):
+    # the numbers are drawn first and measured, and the labels offset from x = 0 in points, so that the gap
+    # holds whatever the final layout of the figure
+    from matplotlib.transforms import offset_copy
+    labels, widest = [], 0.0
+    renderer = tab.figure.canvas.get_renderer()
     for heading, rows in sections:
         tab.text(0, row, heading, ha="left", va="center", fontsize=FONT_SMALL_PT, fontweight="bold")
         row += 1
         for label, colour, values in rows:
-            tab.text(label_x, row, label, ha="right", va="center", fontsize=FONT_SMALL_PT, color=colour)
-            for b, v in zip(breaks, values):
-                tab.text(b, row, fmt(v), ha="center", va="center", fontsize=FONT_SMALL_PT, color=colour)
+            labels.append((row, label, colour))
+            for k, (b, v) in enumerate(zip(breaks, values)):
+                text = tab.text(b, row, fmt(v), ha="center", va="center", fontsize=FONT_SMALL_PT, color=colour)
+                if k == 0:
+                    widest = max(widest, text.get_window_extent(renderer).width * 72 / tab.figure.dpi)
             row += 1
+    shift = max(widest / 2 + 2.5, 9.0)
+    label_transform = offset_copy(tab.transData, fig=tab.figure, x=-shift, y=0, units="points")
+    for at, label, colour in labels:
+        tab.text(0, at, label, ha="right", va="center", fontsize=FONT_SMALL_PT, color=colour,
+                 transform=label_transform)
     for line in ([note] if isinstance(note, str) else note or []):
         tab.text(0, row, line, ha="left", va="center", fontsize=FONT_SMALL_PT, style="italic", color="0.3")
         row += 1

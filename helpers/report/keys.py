@@ -121,6 +121,7 @@ SURVIVAL: dict[str, str] = {
         ("followup_overall", "median follow-up of all patients (reverse Kaplan-Meier)"),
         ("events_total", "events of n, both arms"),
         ("rates_sentence", "generated sentence: the landmark rates of both arms"),
+        ("rates_unless_in_summary", "the landmark-rate sentence when the summary does not already give it"),
         ("design_caveat", "generated sentence: how to read the comparison, from the study design"),
         ("caveats", "generated sentences: statistical caveats (empty when none)"),
         ("technical_note", "R equivalents of the estimators, for a technical appendix"),

@@ -1313,13 +1313,13 @@ def bootstrap_rule_sentence(validation) -> str:
         return ""
     precision = getattr(validation, "precision", None)
     mcse = getattr(validation, "mcse", float("nan"))
-    mcse_text = f"Monte Carlo standard error of the optimism {format_number(mcse, 4)}" if np.isfinite(mcse) else ""
+    mcse_text = f"final Monte Carlo standard error {format_number(mcse, 4)}" if np.isfinite(mcse) else ""
     if precision is None:
         return f"The optimism was averaged over {validation.replicates} replicates" + \
-            (f" ({mcse_text})." if mcse_text else ".")
+            (f" ({mcse_text.replace('final ', '')})." if mcse_text else ".")
     cap = validation.max_replicates or validation.replicates
     rule = (f"Replicates were drawn in batches of {validation.batch} until the Monte Carlo standard error of "
-            f"the optimism was below {format_number(precision, 4)}, at most {cap}")
+            f"the optimism was below {precision:g}, at most {cap}")
     if validation.replicates >= cap and not (np.isfinite(mcse) and mcse < precision):
         return f"{rule}; all {cap} were drawn ({mcse_text})."
     return f"{rule}; {validation.replicates} were needed ({mcse_text})."

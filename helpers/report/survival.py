@@ -271,6 +271,8 @@ def results_payload(result: EndpointResult, study=None, xmax: float | None = Non
     text["hr_comparison"] = f"{labels[exp]} vs {labels[ref]}"
     text["events_total"] = f"{result.events} of {result.n}"
     text["rates_sentence"] = rates_sentence(result, study)
+    # the summary of an endpoint whose hazards are not proportional already gives the rates (summary_sentence)
+    text["rates_unless_in_summary"] = "" if result.ph_rejected else text["rates_sentence"]
     text["design_caveat"] = design_caveat(study)
     text["caveats"] = " ".join(caveat_sentences(result, study))
     text["technical_note"] = technical_note()

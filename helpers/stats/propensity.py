@@ -53,9 +53,7 @@ Conventions (and their R equivalents)
 from __future__ import annotations
 
 import math
-import multiprocessing
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -63,6 +61,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.parallel import map_tasks
 from helpers.stats.types import NotEstimable
 
 #: Endpoint -> (time column in months, event column): the core derived columns of every study.
@@ -696,9 +695,7 @@ def bootstrap_weighted_hr(patients: pd.DataFrame, terms: Sequence[str], n_boot: 
         coefs = _bootstrap_chunk(spec, indices)
     else:
         chunks = [c for c in np.array_split(indices, workers * 4) if len(c)]
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            coefs = np.vstack(list(pool.map(_bootstrap_chunk, [spec] * len(chunks), chunks)))
+        coefs = np.vstack(map_tasks(_bootstrap_chunk, chunks, spec, workers))
     alpha = 1 - conf_level
     out: dict = {"n_boot": int(n_boot), "seed": int(seed), "coefs": coefs, "method": "percentile"}
     failures = 0
