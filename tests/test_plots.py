@@ -347,3 +347,18 @@ def test_ordinals_read_as_english():
     from helpers.report.formatting import ordinal
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111, 112)] == \
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th", "112th"]
+
+
+def test_the_notebook_shows_the_renderings_save_figure_made_unless_the_figure_changed(tmp_path):
+    import base64
+    from helpers.report.figures import _display_figure
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    written = plots.save_figure(fig, "cached", tmp_path)
+    assert base64.b64decode(_display_figure(fig, "png")) == written["png"].read_bytes()
+    assert _display_figure(fig, "svg") == written["svg"].read_text(encoding="utf-8")
+    ax.set_title("changed after saving")
+    assert fig.stale
+    fresh = base64.b64decode(_display_figure(fig, "png"))
+    assert fresh != written["png"].read_bytes() and fresh.startswith(b"\x89PNG")
+    plt.close(fig)
