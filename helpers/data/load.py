@@ -75,12 +75,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import yaml
 
 from helpers.config import PROJECT_ROOT, data_dir, output_dir
 from helpers.data.contract import (DAYS_PER_MONTH, FILE_KEYS, PARTS, Dictionary, DictionaryError,
                                    add_optional_columns, grouping_values, parse_dictionary)
+
+
+
+class _Pandera:
+    """``pandera.pandas``, imported when a check first runs: a notebook kernel that opens the validated,
+    cached study (:func:`open_study`) never needs it, and the import costs half a second per kernel."""
+
+    def __getattr__(self, name):
+        import pandera.pandas
+        return getattr(pandera.pandas, name)
+
+
+pa = _Pandera()
 
 DICTIONARY_PATH = PROJECT_ROOT / "data" / "dictionary.yaml"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
