@@ -13,7 +13,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from helpers.analyses.baseline import (OVERALL, UNKNOWN, BaselineRow, BaselineTable, PublishedComparison)
-from helpers.report.formatting import format_p, number_words, plural, results_key, show_table
+from helpers.report.formatting import format_count, format_p, number_words, plural, results_key, show_table
 from helpers.stats.types import NotEstimable, TestResult
 
 __all__ = [
@@ -120,7 +120,7 @@ def _n_pct(n: int, denominator: int, digits: int) -> str:
 
 def _header(table: BaselineTable, group: str) -> str:
     name = OVERALL if group == OVERALL else table.arm_labels.get(group, group)
-    return f"{name} (n = {table.n[group]})"
+    return f"{name} (n = {format_count(table.n[group])})"
 
 
 def _label(row: BaselineRow) -> str:
@@ -162,7 +162,7 @@ def baseline_frame(table: BaselineTable, digits: int = 1) -> pd.DataFrame:
         common = {"Statistic": _fmt(None if test is None else test.statistic, stat_digits),
                   "P": _p(None if test is None else test.p),
                   "Test": letters.get(test.test, "-") if test is not None else "-",
-                  "Missing": str(int(r.missing[OVERALL])), "SMD": _fmt(r.smd_value, 3)}
+                  "Missing": format_count(int(r.missing[OVERALL])), "SMD": _fmt(r.smd_value, 3)}
         if r.kind == "categorical":
             out.append({"Characteristic": _label(r), **{headers[g]: "" for g in groups}, **common})
             for lv in r.levels:
@@ -267,7 +267,7 @@ def published_counts_frame(comparison: PublishedComparison) -> pd.DataFrame:
             differs = [g for g, r in by_group.iterrows() if r["reproduced"] != r["published"]]
             rec["Mismatch"] = "Yes" if differs else "No"
             rec["Differs in"] = ", ".join(differs)
-            rec["Note"] = "; ".join(f"{g}: printed {r['printed']}, corrected to {r['published']}"
+            rec["Note"] = "; ".join(f"{g}: printed {_count_cell(r['printed'])}, corrected to {_count_cell(r['published'])}"
                                     for g, r in by_group.iterrows() if r["corrected"])
         out.append(rec)
     return pd.DataFrame(out, dtype=object)
@@ -294,6 +294,14 @@ def corrections_note(comparison: PublishedComparison) -> str:
     return " ".join(f"{c.variable}, {c.column}: {c.reason}" for c in comparison.corrections if c.reason)
 
 
+def _count_cell(value: Any) -> Any:
+    """A published or reproduced count of the comparison table with its thousands separator (for display;
+    :func:`published_counts_frame` keeps the numbers); a missing value stays None (an empty cell)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return format_count(value)
+
+
 def _no_comparison():
     from IPython.display import Markdown
 
@@ -304,7 +312,10 @@ def show_published_counts(comparison: Optional[PublishedComparison]):
     """Published vs reproduced counts as Markdown (replication part; a one-line note without a comparison)."""
     if comparison is None:
         return _no_comparison()
-    return show_table(published_counts_frame(comparison), footnote=corrections_note(comparison) or None)
+    frame = published_counts_frame(comparison)
+    counts = [c for c in frame.columns if c.endswith((" reproduced", " published"))]
+    frame[counts] = frame[counts].apply(lambda column: column.map(_count_cell)).astype(object)
+    return show_table(frame, footnote=corrections_note(comparison) or None)
 
 
 def show_published_tests(comparison: Optional[PublishedComparison]):
@@ -404,18 +415,18 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
                          "interpolation"}[table.continuous_summary]
     text = {
         "rule": RULE_DESCRIPTIONS[table.rule],
-        "n_rows": str(len(table.rows)),
-        "n_published_rows": str(len(published_labels & {r.label for r in table.rows})),
-        "n_overall": str(table.n[OVERALL]),
-        **{f"n_{results_key(a)}": str(table.n[a]) for a in table.arms},
-        "n_reference": str(table.n[ref]),
-        "n_experimental": str(table.n[exp]) if exp else "-",
-        "n_p_below_005": str(sum(r.test.p < 0.05 for r in tested)),
+        "n_rows": format_count(len(table.rows)),
+        "n_published_rows": format_count(len(published_labels & {r.label for r in table.rows})),
+        "n_overall": format_count(table.n[OVERALL]),
+        **{f"n_{results_key(a)}": format_count(table.n[a]) for a in table.arms},
+        "n_reference": format_count(table.n[ref]),
+        "n_experimental": format_count(table.n[exp]) if exp else "-",
+        "n_p_below_005": format_count(sum(r.test.p < 0.05 for r in tested)),
         "min_p": _p(min_row.test.p) if min_row else "-",
         "min_p_variable": _label(min_row) if min_row else "-",
         "max_smd": _fmt(max_row.smd_value, 3) if max_row else "-",
         "max_smd_variable": _label(max_row) if max_row else "-",
-        "n_smd_above_01": str(len(above)),
+        "n_smd_above_01": format_count(len(above)),
         "smd_above_01_variables": ", ".join(_label(r) for r in above) or "none",
         "smd_above_01_sentence": (
             f"{number_words(len(above)).capitalize()} {plural(len(above), 'characteristic')} had an absolute "
@@ -460,16 +471,16 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
             "test_mismatches": comparison.test_mismatches,
             "corrections": corrections_note(comparison),
         }
-        text["n_level_mismatches"] = str(len(mismatched))
-        text["n_levels_compared"] = str(comparison.levels_compared)
-        text["n_test_mismatches"] = str(comparison.test_mismatches)
-        text["n_tests_compared"] = str(comparison.tests_compared)
+        text["n_level_mismatches"] = format_count(len(mismatched))
+        text["n_levels_compared"] = format_count(comparison.levels_compared)
+        text["n_test_mismatches"] = format_count(comparison.test_mismatches)
+        text["n_tests_compared"] = format_count(comparison.tests_compared)
         tests = comparison.tests.set_index("label")
         for i, c in enumerate(comparison.corrections):
             values = {
                 "correction": f"{c.variable}, {c.column}: {c.reason}" if c.reason else f"{c.variable}, {c.column}",
-                "printed": " and ".join(f"{lv} {n}" for lv, n in c.printed.items()),
-                "corrected": " and ".join(f"{lv} {n}" for lv, n in c.corrected.items()),
+                "printed": " and ".join(f"{lv} {format_count(n)}" for lv, n in c.printed.items()),
+                "corrected": " and ".join(f"{lv} {format_count(n)}" for lv, n in c.corrected.items()),
                 "variable": c.variable, "column": c.column, "reason": c.reason,
             }
             if c.variable in tests.index:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from helpers.analyses.cohort import (OVERALL, CohortSummary, GroupSummary, input_files, missing_values,
                                      summarise_cohort)
-from helpers.report.formatting import format_n_pct, plural, results_key, show_table
+from helpers.report.formatting import format_count, format_n_pct, plural, results_key, show_table
 
 __all__ = ["SYNTHETIC_NOTICE", "data_notice", "input_files_table", "cohort_overview_table", "missingness_table",
            "assumptions_table", "parts_sentence", "design_words", "data_results", "arms_results",
@@ -56,7 +56,7 @@ def data_notice(study: Any) -> str:
 
 def input_files_table(study: Any) -> pd.DataFrame:
     """Input files with their row counts and SHA-256 (first 16 hex digits)."""
-    return pd.DataFrame([{"File": f.name, "Rows": "" if f.rows is None else f.rows,
+    return pd.DataFrame([{"File": f.name, "Rows": "" if f.rows is None else format_count(f.rows),
                           "SHA-256 (first 16)": f.sha256[:16]} for f in input_files(study)])
 
 
@@ -74,7 +74,7 @@ def cohort_overview_table(study_or_summary: Any) -> pd.DataFrame:
     groups = [*summary.arms, summary.overall]
 
     def column(g: GroupSummary) -> dict[str, str]:
-        out = {"Patients": str(g.n), "Deaths (OS events)": format_n_pct(g.os_events, g.n)}
+        out = {"Patients": format_count(g.n), "Deaths (OS events)": format_n_pct(g.os_events, g.n)}
         if g.pfs_events is not None:
             out["Progression or death (PFS events)"] = format_n_pct(g.pfs_events, g.n)
         out["Alive at last follow-up"] = format_n_pct(g.alive, g.n)
@@ -159,8 +159,8 @@ def data_results(study: Any, summary: Optional[CohortSummary] = None) -> dict:
             "parts": dict(parts),
             "text": {"title": str(cfg.title or ""), "setting": str(getattr(cfg, "setting", "") or ""),
                      "design": design_words(study), "parts_present": parts_sentence(parts),
-                     "n_total": str(len(study.patients)),
-                     **{f"n_{results_key(g.code)}": str(g.n) for g in summary.arms}}}
+                     "n_total": format_count(len(study.patients)),
+                     **{f"n_{results_key(g.code)}": format_count(g.n) for g in summary.arms}}}
 
 
 def arms_results(study: Any, summary: Optional[CohortSummary] = None) -> dict:
@@ -170,13 +170,14 @@ def arms_results(study: Any, summary: Optional[CohortSummary] = None) -> dict:
     for g in summary.arms:
         pfs = g.pfs_events
         out[g.code] = {"n": g.n, "os_events": g.os_events, "pfs_events": pfs, "label": g.label,
-                       "text": {"n": str(g.n), "os_events": format_n_pct(g.os_events, g.n),
+                       "text": {"n": format_count(g.n), "os_events": format_n_pct(g.os_events, g.n),
                                 "pfs_events": "-" if pfs is None else format_n_pct(pfs, g.n)}}
     ref, exp = summary.reference, summary.experimental
     out["text"] = {"reference_label": ref.label, "experimental_label": exp.label,
                    "reference_description": ref.description or ref.label,
                    "experimental_description": exp.description or exp.label,
-                   "n_reference": str(ref.n), "n_experimental": str(exp.n), "n_total": str(summary.overall.n),
+                   "n_reference": format_count(ref.n), "n_experimental": format_count(exp.n),
+                   "n_total": format_count(summary.overall.n),
                    "os_events_reference": format_n_pct(ref.os_events, ref.n),
                    "os_events_experimental": format_n_pct(exp.os_events, exp.n),
                    "composition": composition_sentence(summary)}
@@ -190,10 +191,10 @@ def composition_sentence(summary: CohortSummary) -> str:
     """
     def arm(g) -> str:
         desc = (g.description or "").strip()
-        return f"{g.n} in the {g.label} arm" + (f" ({desc})" if desc and desc != g.label else "")
+        return f"{format_count(g.n)} in the {g.label} arm" + (f" ({desc})" if desc and desc != g.label else "")
 
     n = summary.overall.n
-    return (f"The analysed cohort comprises {n} {plural(n, 'patient')}: {arm(summary.reference)} and "
+    return (f"The analysed cohort comprises {format_count(n)} {plural(n, 'patient')}: {arm(summary.reference)} and "
             f"{arm(summary.experimental)}.")
 
 
@@ -241,7 +242,7 @@ from helpers.analyses.cohort import (Deaths, Disposition, Exposure, PatientFlow)
 
 def _arm_header(study: Any, code: str, n: int) -> str:
     label = study.config.arm_label(code) if hasattr(study.config, "arm_label") else code
-    return f"{label} (N = {n})"
+    return f"{label} (N = {format_count(n)})"
 
 
 def _months_words(x: float) -> str:
@@ -256,7 +257,7 @@ def flow_table(study: Any, flow: PatientFlow) -> pd.DataFrame:
     """Patient flow (STROBE item 13): one row per box of the diagram, one column per arm and overall."""
     groups = [*flow.arms, flow.overall]
     rows: list[tuple[str, list[str]]] = []
-    rows.append(("Patients analysed", [str(g.n) for g in groups]))
+    rows.append(("Patients analysed", [format_count(g.n) for g in groups]))
     if flow.overall.response_evaluable is not None:
         rows.append(("Evaluable for response", [_n_pct(g.response_evaluable, g.n) for g in groups]))
     if flow.overall.with_adverse_event is not None:
@@ -264,7 +265,7 @@ def flow_table(study: Any, flow: PatientFlow) -> pd.DataFrame:
     rows.append(("Dead at the cut-off", [_n_pct(g.dead, g.n) for g in groups]))
     rows.append((f"Alive, last seen more than {_months_words(flow.lost_months)} before the cut-off "
                  "(lost to follow-up)", [_n_pct(g.lost, g.n) for g in groups]))
-    headers = [_arm_header(study, g.code, g.n) for g in flow.arms] + [f"Overall (N = {flow.overall.n})"]
+    headers = [_arm_header(study, g.code, g.n) for g in flow.arms] + [f"Overall (N = {format_count(flow.overall.n)})"]
     return pd.DataFrame([[label, *cells] for label, cells in rows], columns=["", *headers])
 
 
@@ -274,9 +275,9 @@ def excluded_sentence(flow: PatientFlow) -> str:
         return "The data list no patients excluded before analysis."
     if not flow.n_excluded:
         return "No patient was excluded before analysis."
-    reasons = "; ".join(f"{reason}: {n}" for reason, n in flow.excluded)
+    reasons = "; ".join(f"{reason}: {format_count(n)}" for reason, n in flow.excluded)
     verb = "patients were" if flow.n_excluded != 1 else "patient was"
-    return f"{flow.n_excluded} {verb} excluded before analysis ({reasons})."
+    return f"{format_count(flow.n_excluded)} {verb} excluded before analysis ({reasons})."
 
 
 def flow_footnote(flow: PatientFlow) -> str:
@@ -296,7 +297,8 @@ def flow_results(flow: PatientFlow) -> dict:
     out["excluded"] = None if flow.excluded is None else {"n": flow.n_excluded,
                                                           "reasons": [{"reason": r, "n": n} for r, n in flow.excluded]}
     ref, exp = flow.arms[0], flow.arms[-1]
-    out["text"] = {"lost_reference": f"{ref.lost} of {ref.alive}", "lost_experimental": f"{exp.lost} of {exp.alive}",
+    out["text"] = {"lost_reference": f"{format_count(ref.lost)} of {format_count(ref.alive)}",
+                   "lost_experimental": f"{format_count(exp.lost)} of {format_count(exp.alive)}",
                    "lost_months": _months_words(flow.lost_months),
                    "excluded_sentence": excluded_sentence(flow)}
     return out
@@ -324,24 +326,24 @@ def plot_flow(study: Any, flow: PatientFlow):
             ax.annotate("", xy=end, xytext=start, annotation_clip=False,
                         arrowprops=dict(arrowstyle="-|>", lw=0.8, color="black", shrinkA=0, shrinkB=0))
 
-        top = f"Patients analysed\nN = {flow.overall.n}"
+        top = f"Patients analysed\nN = {format_count(flow.overall.n)}"
         put(0.5, 0.88, top)
         if flow.excluded is not None:
-            put(0.86, 0.88, f"Excluded\nn = {flow.n_excluded or 0}"
-                + "".join(f"\n{r}: {n}" for r, n in flow.excluded[:4]))
+            put(0.86, 0.88, f"Excluded\nn = {format_count(flow.n_excluded or 0)}"
+                + "".join(f"\n{r}: {format_count(n)}" for r, n in flow.excluded[:4]))
             arrow((0.6, 0.88), (0.74, 0.88))
         for i, g in enumerate(flow.arms):
             x = (i + 0.5) / k
             label = study.config.arm_label(g.code) if hasattr(study.config, "arm_label") else g.code
-            lines = [f"{label}\nn = {g.n}"]
+            lines = [f"{label}\nn = {format_count(g.n)}"]
             if g.response_evaluable is not None:
-                lines.append(f"Evaluable for response: {g.response_evaluable}")
+                lines.append(f"Evaluable for response: {format_count(g.response_evaluable)}")
             if g.with_adverse_event is not None:
-                lines.append(f"With adverse events: {g.with_adverse_event}")
+                lines.append(f"With adverse events: {format_count(g.with_adverse_event)}")
             put(x, 0.58, "\n".join(lines))
             arrow((0.5, 0.81), (x, 0.68))
-            put(x, 0.22, f"At the cut-off\nDead: {g.dead}\nAlive: {g.alive}\n"
-                         f"of whom lost to follow-up: {g.lost}")
+            put(x, 0.22, f"At the cut-off\nDead: {format_count(g.dead)}\nAlive: {format_count(g.alive)}\n"
+                         f"of whom lost to follow-up: {format_count(g.lost)}")
             arrow((x, 0.48), (x, 0.33))
     plt.close(fig)
     return fig

@@ -106,7 +106,8 @@ def suppression_threshold() -> int:
 
 
 def format_n_pct(k: int, n: int, digits: int = 1) -> str:
-    """"32 (82.1)": count and percentage of ``n``; "0 (0.0)" when n is 0.
+    """"32 (82.1)": count and percentage of ``n``; "0 (0.0)" when n is 0; the count with a thousands
+    separator from 1,000 on ("67,271 (97.4)", :func:`format_count`).
 
     With small-cell suppression on (``$SUPPLEMENT_SUPPRESS_BELOW=T``, see :func:`suppression_threshold`)
     a count of 1 to T-1 is shown as "<T" without its percentage (which would reveal it). Zero is shown.
@@ -116,7 +117,7 @@ def format_n_pct(k: int, n: int, digits: int = 1) -> str:
     if threshold and 0 < k < threshold:
         return f"<{threshold}"
     pct = 100.0 * k / n if n else 0.0
-    return f"{int(k)} ({pct:.{digits}f})"
+    return f"{format_count(int(k))} ({pct:.{digits}f})"
 
 
 def markdown_table(df: pd.DataFrame, index: bool = False, align: str | None = None) -> str:
@@ -238,12 +239,13 @@ def plural(n: int, singular: str, plural: str | None = None) -> str:
 
 
 def number_words(n: int) -> str:
-    """Small counts in words for running text ("one", "two" ... "ten"), larger ones as digits."""
+    """Small counts in words for running text ("one", "two" ... "ten"), larger ones as digits with a
+    thousands separator from 1,000 on (:func:`format_count`)."""
     try:
         k = operator.index(n)
     except TypeError:
         return f"{n}"
-    return _NUMBER_WORDS[k] if 0 <= k < len(_NUMBER_WORDS) else f"{k}"
+    return _NUMBER_WORDS[k] if 0 <= k < len(_NUMBER_WORDS) else format_count(k)
 
 
 #: First words that keep their capital inside a sentence: eponyms of clinical scores and scales.
@@ -273,3 +275,45 @@ def ordinal(n: int) -> str:
     n = int(n)
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+def format_count(n: Any, missing: str = "–") -> str:
+    """A count as the document prints it: a comma thousands separator from 1,000 on.
+
+    en-GB / AMA style for whole numbers of patients, events, cycles, adverse events, replicates ...:
+    ``format_count(999) == "999"``, ``format_count(1000) == "1,000"``, ``format_count(69048) ==
+    "69,048"``, ``format_count(-1234) == "-1,234"``. Years, P values, percentages and estimates are not
+    counts and must not go through this function (a year prints "2021", never "2,021").
+
+    Parameters
+    ----------
+    n : int, numpy integer, float or None
+        The count. An integral float (``69048.0``, e.g. a count read back from a DataFrame) prints as a
+        whole number; a non-integral one (a weighted count) keeps its decimals after the separated
+        integer part (``1234.5 -> "1,234.5"``). A string is returned unchanged (an already formatted
+        cell such as ``"<5"``).
+    missing : str
+        Shown for None, NaN or ``pd.NA`` (default "–", the dash of :func:`format_p` for a missing value).
+
+    Returns
+    -------
+    str
+        The count with its separators. R equivalent: ``formatC(n, big.mark = ",", format = "d")`` or
+        ``format(n, big.mark = ",")``.
+    """
+    if isinstance(n, str):
+        return n
+    if _missing(n) or n is pd.NA:
+        return missing
+    try:
+        return f"{operator.index(n):,}"
+    except TypeError:
+        pass
+    value = float(n)
+    if math.isnan(value):
+        return missing
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value.is_integer():
+        return f"{int(value):,}"
+    return f"{value:,}"

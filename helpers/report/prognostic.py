@@ -14,7 +14,8 @@ import pandas as pd
 
 from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableResult,
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
-from helpers.report.formatting import format_ci, format_not_estimable, format_number, format_p, in_sentence, ordinal
+from helpers.report.formatting import (format_ci, format_count, format_not_estimable, format_number, format_p, in_sentence,
+                                       ordinal)
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
 ENDPOINT_LABELS = {"os": "Overall survival", "pfs": "Progression-free survival"}
@@ -146,8 +147,8 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
     d = caveat.data
     endpoint = ENDPOINT_LABELS.get(d.get("endpoint"), "")
     if caveat.kind == "sparse_level":
-        return (f"{w.label(d['variable'])} = '{w.level(d['variable'], d['level'])}' has {d['n']} patient"
-                f"{'s' if d['n'] != 1 else ''} and {d['events']} event{'s' if d['events'] != 1 else ''}"
+        return (f"{w.label(d['variable'])} = '{w.level(d['variable'], d['level'])}' has {format_count(d['n'])} patient"
+                f"{'s' if d['n'] != 1 else ''} and {format_count(d['events'])} event{'s' if d['events'] != 1 else ''}"
                 f"{f' ({endpoint})' if endpoint else ''}: its hazard ratio is unstable; see the Firth-penalised estimate")
     if caveat.kind == "monotone_likelihood":
         terms = ", ".join(term_label(t, w) for t in d.get("terms", []))
@@ -155,7 +156,7 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
                 "its risk set, so the maximum-likelihood HR is infinite or zero; the HR is reported as not "
                 "estimable (the likelihood-ratio test remains valid); see the Firth-penalised estimate")
     if caveat.kind == "low_epv":
-        return (f"{d['events']} events for {d['parameters']} parameters: {d['epv']:.1f} events per parameter "
+        return (f"{format_count(d['events'])} events for {format_count(d['parameters'])} parameters: {d['epv']:.1f} events per parameter "
                 f"(< {d['threshold']:g}); estimates may be biased and unstable")
     if caveat.kind == "immortal_time":
         names = _names([in_sentence(w.label(v)) for v in d["variables"]])
@@ -194,7 +195,7 @@ def caveat_text(caveat: Caveat, words: Words | None = None) -> str:
             text += (f"; {_names([in_sentence(w.label(v)) for v in d['in_model']])} "
                      f"{'stays' if len(d['in_model']) == 1 else 'stay'} in the model and the imputation analysis "
                      f"uses the patients with {'it' if len(d['in_model']) == 1 else 'them'} recorded "
-                     f"({n} patient{'s' if n != 1 else ''} excluded)")
+                     f"({format_count(n)} patient{'s' if n != 1 else ''} excluded)")
         if d.get("left_out"):
             text += (f"; {_names([in_sentence(w.label(v)) for v in d['left_out']])} "
                      f"{'is' if len(d['left_out']) == 1 else 'are'} not in the model and left out")
@@ -257,7 +258,8 @@ def make_cox_table(result, words: Words | None = None, show_factor_p: bool = Tru
     for var, block in table.groupby("variable", sort=False):
         for i, (_, row) in enumerate(block.iterrows()):
             rec = {"Variable": w.label(var) if i == 0 else "", "Level": _level_text(row, w),
-                   "n": int(row["n"]), "Events": int(row["events"]), "HR (95% CI)": _hr_text(row),
+                   "n": format_count(int(row["n"])), "Events": format_count(int(row["events"])),
+                   "HR (95% CI)": _hr_text(row),
                    "P (Wald)": "" if row["reference"] or pd.isna(row["p"]) else format_p(row["p"])}
             if show_factor_p:
                 rec["P (LR, variable)"] = format_p(row["p_lr"]) if (i == 0 and row["df"] > 1) else ""
@@ -281,9 +283,10 @@ def describe_multivariable(result: MultivariableResult, words: Words | None = No
         ("Entry rule", f"univariable {'LR' if result.entry_test == 'lr' else 'Wald'} P < "
                        f"{result.entry_p}" if result.entry_p is not None else "all candidates"),
         ("Variables entered", ", ".join(w.label(v) for v in result.selected)),
-        ("Patients (complete cases)", f"{result.n} ({result.n_missing} excluded for missing data)"),
-        ("Events", str(result.events)),
-        ("Parameters", str(result.n_params)),
+        ("Patients (complete cases)", f"{format_count(result.n)} ({format_count(result.n_missing)} excluded for "
+                                      "missing data)"),
+        ("Events", format_count(result.events)),
+        ("Parameters", format_count(result.n_params)),
         ("Events per parameter", format_number(result.epv, 1)),
         ("Global LR test", f"chi2 = {format_number(lr['chisq'], 2)}, df = {lr['df']}, {_p_statement(lr['p'])}"),
         ("Concordance (Harrell's C)", format_number(result.concordance, 3)),
@@ -341,7 +344,7 @@ def make_model_comparison_table(models: dict, published: list | set | dict | Non
                 rec[f"{name}: HR (95% CI)"] = _hr_text(row)
                 rec[f"{name}: P"] = "" if row["reference"] or pd.isna(row["p"]) else format_p(row["p"])
         rows.append(rec)
-    summary = {"Patients / events": lambda r: f"{r.n} / {r.events}",
+    summary = {"Patients / events": lambda r: f"{format_count(r.n)} / {format_count(r.events)}",
                "Events per parameter": lambda r: format_number(r.epv, 1),
                "Global LR test P": lambda r: format_p(r.lr_test["p"]),
                "Concordance (Harrell's C)": lambda r: format_number(r.concordance, 2)}
@@ -394,7 +397,7 @@ def remedy_model(remedy: PHRemedy, words: Words | None = None) -> str:
     parts = [f"stratified by {w.label(t)}" for t in remedy.strata]
     parts += [f"{term_label(t, w)} x log(months)" for t in remedy.time_terms]
     if remedy.time_terms and not remedy.exact:
-        parts.append(f"x log(t) on {remedy.n_cuts} event-time quantiles (more than {remedy.max_rows:,} rows "
+        parts.append(f"x log(t) on {format_count(remedy.n_cuts)} event-time quantiles (more than {remedy.max_rows:,} rows "
                      "for every event time)")
     return "; ".join(parts)
 
@@ -428,12 +431,17 @@ def make_immortal_time_table(comparison: ImmortalTimeComparison, words: Words | 
         "Covariate": [covariate(term, v) for term, v in zip(t["term"], t["variable"])],
         "Patients of": ["all arms" if p is None else _names([w.level("arm", a) for a in p]) for p in population],
         "Approach": [APPROACH_LABELS[a].format(months=comparison.landmark_months) for a in t["approach"]],
-        "Patients": t["n"], "Events": t["events"],
+        "Patients": [_count_or_blank(v) for v in t["n"]], "Events": [_count_or_blank(v) for v in t["events"]],
         "HR (95% CI)": [f"{format_number(h, 2)} ({format_ci(a, b, 2)})" if np.isfinite(h)
                         else format_not_estimable(NotEstimable("hazard_ratio", "monotone_likelihood"))
                         for h, a, b in t[["hr", "lower", "upper"]].to_numpy(dtype=float)],
         "P (Wald)": [format_p(p) if np.isfinite(p) else "—" for p in t["p"].to_numpy(dtype=float)],
     }).sort_values(["Patients of", "Covariate"], kind="stable").reset_index(drop=True)
+
+
+def _count_or_blank(value) -> str:
+    """A count of a table cell with its thousands separator; "" for a missing one (as before)."""
+    return "" if value is None or pd.isna(value) else format_count(value)
 
 
 def make_firth_table(firth: pd.DataFrame, words: Words | None = None) -> pd.DataFrame:
@@ -460,12 +468,13 @@ def sparse_note(sparse: pd.DataFrame, firth: pd.DataFrame | None = None, words: 
     """Footnote naming the sparse levels that motivated the Firth model (and saying when none was fitted)."""
     w = _w(words)
     if sparse.empty:
-        text = f"No sparse level (all levels have at least {min_n} patients and one event)."
+        text = f"No sparse level (all levels have at least {format_count(min_n)} patients and one event)."
         if firth is not None and firth.empty:
             text += (" No separation either: the maximum-likelihood model needs no Firth correction, "
                      "which was not fitted.")
         return text
-    items = [f"{w.label(r['variable'])} {w.level(r['variable'], r['level'])} (n = {r['n']}, {r['events']} events)"
+    items = [f"{w.label(r['variable'])} {w.level(r['variable'], r['level'])} (n = {format_count(r['n'])}, "
+             f"{format_count(r['events'])} events)"
              for _, r in sparse.iterrows()]
     return "Sparse levels: " + "; ".join(items) + ". Firth model with Efron ties."
 
@@ -477,10 +486,11 @@ def make_mi_table(mi: pd.DataFrame | None, words: Words | None = None) -> pd.Dat
                            "no imputation analysis.")
     return pd.DataFrame({
         "Term": [term_label(t, words) for t in mi["term"]],
-        f"Complete cases (n = {mi.attrs.get('n_cc')}) HR (95% CI)":
+        f"Complete cases (n = {format_count(mi.attrs.get('n_cc'))}) HR (95% CI)":
             [f"{format_number(h, 2)} ({format_ci(l, u, 2)})" for h, l, u in mi[["hr_cc", "lower_cc", "upper_cc"]].to_numpy()],
         "P (CC)": [format_p(p) for p in mi["p_cc"]],
-        f"Multiple imputation (n = {mi.attrs.get('n_mi')}, m = {mi.attrs.get('m')}) HR (95% CI)":
+        f"Multiple imputation (n = {format_count(mi.attrs.get('n_mi'))}, m = {format_count(mi.attrs.get('m'))}) "
+        "HR (95% CI)":
             [f"{format_number(h, 2)} ({format_ci(l, u, 2)})" for h, l, u in mi[["hr", "lower", "upper"]].to_numpy()],
         "P (MI)": [format_p(p) for p in mi["p"]],
         "FMI": [format_number(f, 2) for f in mi["fmi"]],
@@ -555,7 +565,7 @@ def plot_forest(result: MultivariableResult, title: str | None = None, words: Wo
                     fontweight=weight)
             if kind == "header" or row is None:
                 continue
-            ax.text(N_X, y, f"{int(row['n'])}/{int(row['events'])}", transform=ax.get_yaxis_transform(),
+            ax.text(N_X, y, f"{format_count(int(row['n']))}/{format_count(int(row['events']))}", transform=ax.get_yaxis_transform(),
                     ha="right", va="center")
             if row["reference"]:
                 ax.plot([1], [y], marker="D", color="0.5", markersize=3.5)
@@ -743,9 +753,9 @@ def _model_summary(result: MultivariableResult) -> dict:
 
 def _model_text(result: MultivariableResult, prefix: str, words: Words) -> dict:
     """Prose strings of one model: n, events, EPV, global LR, C and one HR string per term."""
-    text = {f"{prefix}n": str(result.n), f"{prefix}events": str(result.events),
-            f"{prefix}n_missing": str(result.n_missing), f"{prefix}epv": format_number(result.epv, 1),
-            f"{prefix}n_params": str(result.n_params),
+    text = {f"{prefix}n": format_count(result.n), f"{prefix}events": format_count(result.events),
+            f"{prefix}n_missing": format_count(result.n_missing), f"{prefix}epv": format_number(result.epv, 1),
+            f"{prefix}n_params": format_count(result.n_params),
             f"{prefix}concordance": format_number(result.concordance, 2),
             f"{prefix}global_lr": _lr_string(result.lr_test),
             f"{prefix}selected": ", ".join(in_sentence(words.label(v)) for v in result.selected)}
@@ -754,7 +764,7 @@ def _model_text(result: MultivariableResult, prefix: str, words: Words) -> dict:
         text[key] = ("not estimable" if _not_estimable_row(row)
                      else _hr_string(row["hr"], row["lower"], row["upper"], row["p"]))
         if pd.notna(row["n"]):   # patients in the level (e.g. pm_<variable>_<level>_n)
-            text[f"{key}_n"] = str(int(row["n"]))
+            text[f"{key}_n"] = format_count(int(row["n"]))
     return text
 
 
@@ -811,9 +821,9 @@ def sparse_sentences(sparse: pd.DataFrame, firth: pd.DataFrame | None, words: Wo
     w = _w(words)
     if sparse.empty:
         return {"sparse_levels": "none in this cohort",
-                "firth_sentence": (f"No level had fewer than {min_n} patients or no events, and no term separated, "
+                "firth_sentence": (f"No level had fewer than {format_count(min_n)} patients or no events, and no term separated, "
                                    "so the maximum-likelihood estimates needed no Firth correction")}
-    items = [f"{w.label(r['variable'])} {w.level(r['variable'], r['level'])} has {r['n']} patient"
+    items = [f"{w.label(r['variable'])} {w.level(r['variable'], r['level'])} has {format_count(r['n'])} patient"
              f"{'s' if r['n'] != 1 else ''}" + (" and no events" if r["events"] == 0 else "")
              for _, r in sparse.iterrows()]
     text = {"sparse_levels": "; ".join(items)}
@@ -843,7 +853,7 @@ def published_paragraph(paper: MultivariableResult | None, result: Multivariable
     sparse_levels = [r for _, r in paper.table.iterrows() if not r["reference"] and r["level"] != "per unit"
                      and r["n"] < min_n]
     for r in sparse_levels:
-        text += (f"The estimate for {in_sentence(w_level(words, r))} rests on {int(r['n'])} patient"
+        text += (f"The estimate for {in_sentence(w_level(words, r))} rests on {format_count(int(r['n']))} patient"
                  f"{'s' if r['n'] != 1 else ''} (see sparse levels below). ")
     if is_estimable(result):
         text += compare_selection(result, paper, words, arm_only)
@@ -874,7 +884,7 @@ def exposure_paragraph(immortal: ImmortalTimeComparison | NotEstimable | None, w
         per = {a: block[block["approach"] == a] for a in ("baseline", "landmark", "time_varying")}
         who = "all patients" if key is None else f"the {_names([words.level('arm', a) for a in key])} arm"
         n_landmark = int(per["landmark"]["n"].iloc[0]) if len(per["landmark"]) else 0
-        parts.append(f"In {who}, {n_landmark} patients were still at risk at {immortal.landmark_months:g} months; "
+        parts.append(f"In {who}, {format_count(n_landmark)} patients were still at risk at {immortal.landmark_months:g} months; "
                      f"the landmark model gave {hrs(per['landmark'])}, the time-varying model "
                      f"{hrs(per['time_varying'])}, and the same variables entered as baseline covariates "
                      f"{hrs(per['baseline'])}.")
@@ -889,7 +899,7 @@ def pfs_paragraph(pfs: MultivariableResult | NotEstimable | None, words: Words) 
         return f"For progression-free survival the entry rule built no model ({not_estimable_text(pfs)})."
     hrs = _term_hr_phrases(pfs, pfs.selected, words)
     return (f"The same entry rule applied to progression-free survival selected "
-            f"{_names([in_sentence(words.label(v)) for v in pfs.selected])} ({pfs.events} events, "
+            f"{_names([in_sentence(words.label(v)) for v in pfs.selected])} ({format_count(pfs.events)} events, "
             f"{format_number(pfs.epv, 1)} events per parameter): " + "; ".join(hrs) + ".")
 
 
@@ -916,8 +926,8 @@ def mi_sentence(mi: pd.DataFrame | None, words: Words) -> str:
     what = _names([in_sentence(words.label(v)) for v in missing]) if missing else "the incompletely recorded candidates"
     hrs = "; ".join(f"{term_label(r['term'], words)} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
                     for _, r in mi.iterrows())
-    return (f"With {what} added and missing values multiply imputed ({mi.attrs.get('m')} imputations, "
-            f"{mi.attrs.get('n_mi')} patients), the estimates were {hrs}.")
+    return (f"With {what} added and missing values multiply imputed ({format_count(mi.attrs.get('m'))} imputations, "
+            f"{format_count(mi.attrs.get('n_mi'))} patients), the estimates were {hrs}.")
 
 
 def reference_levels_text(references: dict, words: Words) -> str:
@@ -957,7 +967,7 @@ def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=No
     choices = data.choices
     summary_keys = ("n", "events", "n_missing", "epv", "n_params", "concordance", "global_lr", "selected")
     uni_os = univariable["os"]
-    text = {"n_candidates": str(len(data.candidates)),
+    text = {"n_candidates": format_count(len(data.candidates)),
             "entry_p": f"{choices['entry_p']:g}" if choices["entry_p"] is not None else "none",
             "reference_levels": reference_levels_text({v: data.references[v] for v in data.candidates
                                                       if v in data.references}, w)}
@@ -1017,14 +1027,14 @@ def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=No
         for _, r in immortal.table.iterrows():
             kind = APPROACH_KEYS[r["approach"]]
             text.setdefault(f"{kind}_{result_key(r['term'])}", _hr_string(r["hr"], r["lower"], r["upper"], r["p"]))
-            text.setdefault(f"{kind}_n", str(int(r["n"])))
-            text.setdefault(f"{kind}_events", str(int(r["events"])))
+            text.setdefault(f"{kind}_n", format_count(int(r["n"])))
+            text.setdefault(f"{kind}_events", format_count(int(r["events"])))
         text["landmark_months"] = f"{immortal.landmark_months:g}"
     if sparse is not None:
         payload["sparse_levels"] = sparse.assign(label=[w.label(v) for v in sparse["variable"]])[
             ["variable", "label", "level", "n", "events"]].to_dict(orient="records")
         for _, r in sparse.iterrows():
-            text[f"sparse_{result_key(r['variable'] + '[' + r['level'] + ']')}_n"] = str(int(r["n"]))
+            text[f"sparse_{result_key(r['variable'] + '[' + r['level'] + ']')}_n"] = format_count(int(r["n"]))
     if firth is not None:
         payload["firth"] = firth.to_dict(orient="records")
         for _, r in firth.iterrows():
@@ -1035,8 +1045,8 @@ def summarise_for_results(data: PrognosticData, univariable: dict, result, ph=No
     if mi is not None:
         payload["mice"] = {"m": mi.attrs.get("m"), "seed": mi.attrs.get("seed"), "n": mi.attrs.get("n_mi"),
                            "n_complete_case": mi.attrs.get("n_cc"), "terms": mi.to_dict(orient="records")}
-        text["mi_m"] = str(mi.attrs.get("m"))
-        text["mi_n"] = str(mi.attrs.get("n_mi"))
+        text["mi_m"] = format_count(mi.attrs.get("m"))
+        text["mi_n"] = format_count(mi.attrs.get("n_mi"))
         for _, r in mi.iterrows():
             text[f"mi_{result_key(r['term'])}"] = _hr_string(r["hr"], r["lower"], r["upper"], r["p"])
     _issue13_results(payload, text, data, w, paper, validation, calibration, profile, epv_candidates, immortal)
@@ -1074,7 +1084,7 @@ def mi_methods(mi: pd.DataFrame | None, words: Words) -> str:
     names = _names([in_sentence(words.label(v)) for v in mi.attrs["imputed"]])
     return (f"{names[:1].upper() + names[1:]} {'is' if len(mi.attrs['imputed']) == 1 else 'are'} missing for some "
             f"patients; the multivariable model with {'it' if len(mi.attrs['imputed']) == 1 else 'them'} added was "
-            f"fitted on complete cases and after {mi.attrs.get('m')} imputations with a fixed seed.")
+            f"fitted on complete cases and after {format_count(mi.attrs.get('m'))} imputations with a fixed seed.")
 
 
 # ----------------------------------------------------------------------------- one call per notebook cell
@@ -1129,7 +1139,7 @@ def published_methods(data: PrognosticData, words: Words) -> str:
     if not data.published_model:
         return ""
     names = _names([in_sentence(words.label(v)) for v in data.published_model])
-    return (f"The publication names {len(data.published_model)} independent factors ({names}) but no hazard "
+    return (f"The publication names {format_count(len(data.published_model))} independent factors ({names}) but no hazard "
             "ratios, so we also fitted those factors together (the published specification) and show it next to "
             "the model selected by the stated rule.")
 
@@ -1188,7 +1198,7 @@ def make_prognostic_table(univariable: UnivariableResult, multivariable, words: 
         numeric = len(block) == 1 and block["level"].iloc[0] == "per unit"
         if numeric:
             row = block.iloc[0]
-            out.append([f"{w.label(var)} ({w.unit(var)})", str(int(row["n"])), str(int(row["events"])),
+            out.append([f"{w.label(var)} ({w.unit(var)})", format_count(int(row["n"])), format_count(int(row["events"])),
                         _hr_text(row), u_p, _hr_text(mblock.iloc[0]) if entered else "", m_p])
             continue
         out.append([w.label(var), "", "", "", u_p, "", m_p])
@@ -1197,7 +1207,8 @@ def make_prognostic_table(univariable: UnivariableResult, multivariable, words: 
             if entered:
                 hit = mblock[mblock["level"] == row["level"]]
                 m_text = DASH if row["reference"] else (_hr_text(hit.iloc[0]) if not hit.empty else "")
-            out.append([f"\u2003{w.level(var, row['level'])}", str(int(row["n"])), str(int(row["events"])),
+            out.append([f"\u2003{w.level(var, row['level'])}", format_count(int(row["n"])),
+                        format_count(int(row["events"])),
                         DASH if row["reference"] else _hr_text(row), "", m_text, ""])
     for var, ne in univariable.not_estimable.items():
         out.append([w.label(var), "", "", not_estimable_text(ne), "", "", ""])
@@ -1216,8 +1227,8 @@ def prognostic_table_note(univariable: UnivariableResult, multivariable, words: 
     text += ". Multivariable P: likelihood-ratio test dropping the variable from the model."
     if is_estimable(multivariable) and multivariable is not None:
         m = multivariable
-        text += (f" Multivariable model: {m.n} patients with complete data ({m.n_missing} excluded for a missing "
-                 f"value), {m.events} events, {m.n_params} parameter{'s' if m.n_params != 1 else ''}; empty "
+        text += (f" Multivariable model: {format_count(m.n)} patients with complete data ({format_count(m.n_missing)} "
+                 f"excluded for a missing value), {format_count(m.events)} events, {format_count(m.n_params)} parameter{'s' if m.n_params != 1 else ''}; empty "
                  "cells: not entered.")
         note = caveat_note(m.caveats, words)
         if note:
@@ -1248,7 +1259,7 @@ def make_remark_table(profile: pd.DataFrame, words: Words | None = None, validat
         return format_not_estimable(NotEstimable("model", r["selection"]))
 
     def num(v):
-        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(int(v))
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format_count(int(v))
 
     rows = {
         "Endpoint": [ENDPOINT_LABELS.get(r["endpoint"], "") for _, r in profile.iterrows()],
@@ -1258,7 +1269,7 @@ def make_remark_table(profile: pd.DataFrame, words: Words | None = None, validat
         "Events": [num(r["events"]) for _, r in profile.iterrows()],
         "Excluded for missing data": [(num(r["excluded_missing"]) if r["selection"] != "none"
                                        else f"up to {num(r['excluded_missing'])}") for _, r in profile.iterrows()],
-        "Candidate variables (parameters)": [f"{r['candidates']} ({r['candidate_parameters']})"
+        "Candidate variables (parameters)": [f"{format_count(r['candidates'])} ({format_count(r['candidate_parameters'])})"
                                              if r["model"] != "replication" else "" for _, r in profile.iterrows()],
         "Selection": [selection(r) for _, r in profile.iterrows()],
         "Variables in the model": [", ".join(w.label(v) for v in r["variables"]) if r["selection"] != "none"
@@ -1273,7 +1284,7 @@ def make_remark_table(profile: pd.DataFrame, words: Words | None = None, validat
         extra.append(["Events per candidate parameter", format_number(epv["epv"], 1)])
     if validation is not None and is_estimable(validation):
         extra.append(["Harrell's C, apparent", format_number(validation.apparent, 3)])
-        extra.append([f"Harrell's C, optimism-corrected ({validation.used} bootstrap replicates)",
+        extra.append([f"Harrell's C, optimism-corrected ({format_count(validation.used)} bootstrap replicates)",
                       format_number(validation.corrected, 3)])
     elif validation is not None:
         extra.append(["Harrell's C, optimism-corrected", not_estimable_text(validation)])
@@ -1290,14 +1301,15 @@ def validation_sentence(validation, epv: dict | None, words: Words | None = None
     parts = []
     if epv is not None:
         low = epv["epv"] < epv.get("threshold", 10)
-        parts.append(f"The {epv['events']} events gave {format_number(epv['epv'], 1)} events per candidate "
-                     f"parameter ({epv['parameters']} parameters among the candidates)"
+        parts.append(f"The {format_count(epv['events'])} events gave {format_number(epv['epv'], 1)} events per "
+                     f"candidate parameter ({format_count(epv['parameters'])} parameters among the candidates)"
                      + (f", fewer than {epv.get('threshold', 10):g}: which variables are selected is unstable "
                         "and the apparent estimates are optimistic" if low else ""))
     if validation is not None and is_estimable(validation):
         what = "the whole selection procedure" if validation.selection else "the model"
         parts.append(f"Harrell's C was {format_number(validation.apparent, 3)} in the data that built the model "
-                     f"and {format_number(validation.corrected, 3)} after correcting for optimism ({validation.used} "
+                     f"and {format_number(validation.corrected, 3)} after correcting for optimism "
+                     f"({format_count(validation.used)} "
                      f"bootstrap replicates, each repeating {what})")
     elif validation is not None:
         parts.append(f"the optimism-corrected C-index is {not_estimable_text(validation)}")
@@ -1315,14 +1327,14 @@ def bootstrap_rule_sentence(validation) -> str:
     mcse = getattr(validation, "mcse", float("nan"))
     mcse_text = f"final Monte Carlo standard error {format_number(mcse, 4)}" if np.isfinite(mcse) else ""
     if precision is None:
-        return f"The optimism was averaged over {validation.replicates} replicates" + \
+        return f"The optimism was averaged over {format_count(validation.replicates)} replicates" + \
             (f" ({mcse_text.replace('final ', '')})." if mcse_text else ".")
     cap = validation.max_replicates or validation.replicates
-    rule = (f"Replicates were drawn in batches of {validation.batch} until the Monte Carlo standard error of "
-            f"the optimism was below {precision:g}, at most {cap}")
+    rule = (f"Replicates were drawn in batches of {format_count(validation.batch)} until the Monte Carlo standard "
+            f"error of the optimism was below {precision:g}, at most {format_count(cap)}")
     if validation.replicates >= cap and not (np.isfinite(mcse) and mcse < precision):
-        return f"{rule}; all {cap} were drawn ({mcse_text})."
-    return f"{rule}; {validation.replicates} were needed ({mcse_text})."
+        return f"{rule}; all {format_count(cap)} were drawn ({mcse_text})."
+    return f"{rule}; {format_count(validation.replicates)} were needed ({mcse_text})."
 
 
 def calibration_note(calibration) -> str:
@@ -1330,8 +1342,8 @@ def calibration_note(calibration) -> str:
     if not is_estimable(calibration):
         return ""
     t = calibration.table
-    return (f"{len(t)} groups of predicted survival at {calibration.months:g} months "
-            f"({', '.join(str(int(n)) for n in t['n'])} patients); observed: Kaplan-Meier with log-transformed "
+    return (f"{format_count(len(t))} groups of predicted survival at {calibration.months:g} months "
+            f"({', '.join(format_count(int(n)) for n in t['n'])} patients); observed: Kaplan-Meier with log-transformed "
             "95% CI; apparent calibration (the data that built the model).")
 
 
@@ -1365,7 +1377,7 @@ def _issue13_results(payload: dict, text: dict, data: PrognosticData, w: Words, 
         payload["epv_candidates"] = epv_candidates["epv"]
         payload["candidate_parameters"] = epv_candidates["parameters"]
         text["epv_candidates"] = format_number(epv_candidates["epv"], 1)
-        text["candidate_parameters"] = str(epv_candidates["parameters"])
+        text["candidate_parameters"] = format_count(epv_candidates["parameters"])
     if validation is not None and is_estimable(validation):
         payload["c_index"] = {"apparent": validation.apparent, "optimism_corrected": validation.corrected,
                               "optimism": validation.optimism, "replicates": validation.replicates,
@@ -1374,11 +1386,11 @@ def _issue13_results(payload: dict, text: dict, data: PrognosticData, w: Words, 
                               "method": validation.method}
         text["c_apparent"] = format_number(validation.apparent, 3)
         text["c_corrected"] = format_number(validation.corrected, 3)
-        text["bootstrap_replicates"] = str(validation.replicates)
+        text["bootstrap_replicates"] = format_count(validation.replicates)
     elif validation is not None:
         payload["c_index"] = {"apparent": None, "optimism_corrected": None,
                               "not_estimable": validation.reason}
-    text.setdefault("bootstrap_replicates", str(data.choices.get("bootstrap_replicates", 200)))
+    text.setdefault("bootstrap_replicates", format_count(data.choices.get("bootstrap_replicates", 200)))
     text["bootstrap_rule"] = bootstrap_rule_sentence(validation)
     text.setdefault("replication_biases", "")
     text["validation_sentence"] = validation_sentence(validation, epv_candidates, w)

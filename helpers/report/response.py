@@ -20,7 +20,8 @@ import pandas as pd
 
 from helpers.analyses.response import ENDPOINTS, RESPONSE_CATEGORIES, RateComparison, ResponseAnalysis
 from helpers.report.formatting import results_key as arm_key
-from helpers.report.formatting import format_ci, format_n_pct, format_not_estimable, format_number, format_p
+from helpers.report.formatting import (format_ci, format_count, format_n_pct, format_not_estimable, format_number,
+                                       format_p)
 from helpers.stats.types import Estimate, NotEstimable, TestResult
 
 __all__ = [
@@ -154,8 +155,8 @@ def _level(level: float) -> str:
 def _rate_cell(comp: RateComparison, arm: str) -> str:
     rate = comp.rate[arm]
     if isinstance(rate, NotEstimable):
-        return f"{comp.k[arm]}/{comp.n[arm]}, {not_estimable_text(rate)}"
-    return (f"{comp.k[arm]}/{comp.n[arm]}, {format_number(100 * rate.value, 1, '–')} "
+        return f"{format_count(comp.k[arm])}/{format_count(comp.n[arm])}, {not_estimable_text(rate)}"
+    return (f"{format_count(comp.k[arm])}/{format_count(comp.n[arm])}, {format_number(100 * rate.value, 1, '–')} "
             f"({format_ci(100 * rate.lower, 100 * rate.upper, 1, '–')})")
 
 
@@ -193,7 +194,7 @@ def make_response_table(result: ResponseAnalysis, study=None) -> pd.DataFrame:
     arms = list(result.arms)
     labels = arm_labels(arms, study)
     level = _level(result.level)
-    columns = (["Response"] + [f"{labels[arm]} (n = {result.n[arm]})" for arm in arms]
+    columns = (["Response"] + [f"{labels[arm]} (n = {format_count(result.n[arm])})" for arm in arms]
                + [f"Difference, % points ({level} CI)", f"Odds ratio ({level} CI)", "P", "Test"])
     rows = []
     for cat in RESPONSE_CATEGORIES:
@@ -244,7 +245,7 @@ def plot_response(result: ResponseAnalysis, study=None):
     palette = arm_palette(arms)
 
     def legend_label(arm: str) -> str:
-        parts = [f"{labels[arm]} (n = {result.n[arm]})"]
+        parts = [f"{labels[arm]} (n = {format_count(result.n[arm])})"]
         for ep in ENDPOINTS:
             rate = result.main[ep].rate[arm]
             if isinstance(rate, Estimate):
@@ -364,7 +365,7 @@ def response_results(result: ResponseAnalysis, study=None, published: Mapping[st
         sens = result.sensitivity[ep]
         for arm in arms:
             per_arm(ep, arm, _rate_text(comp.rate[arm]))
-            per_arm(f"{ep}_k", arm, f"{comp.k[arm]}/{comp.n[arm]}")
+            per_arm(f"{ep}_k", arm, f"{format_count(comp.k[arm])}/{format_count(comp.n[arm])}")
             per_arm(f"{ep}_sensitivity", arm, _rate_text(sens.rate[arm]))
         d = comp.difference
         text[f"{ep}_difference"] = (not_estimable_text(d) if isinstance(d, NotEstimable) else
@@ -385,7 +386,7 @@ def response_results(result: ResponseAnalysis, study=None, published: Mapping[st
             text[f"{ep}_direction"] = not_estimable_text(NotEstimable("direction", "empty_arm"))
         text[f"{ep}_significance"] = significance_text(comp.p, alpha)
     for arm in arms:
-        per_arm("n", arm, str(result.n[arm]))
+        per_arm("n", arm, format_count(result.n[arm]))
         per_arm("ne", arm, format_n_pct(result.category_count(arm, "NE"), result.n[arm]))
         per_arm("label", arm, labels[arm])
     text["denominator"] = DENOMINATOR_TEXT[result.denominator]
@@ -395,7 +396,7 @@ def response_results(result: ResponseAnalysis, study=None, published: Mapping[st
     text["test_rule"] = rule_text(result.rule)
     n_missing = sum(int(c.data.get("n", 0)) for c in result.caveats if c.kind == "missing_response")
     text["missing_sentence"] = (
-        f"{n_missing} patient{'s' if n_missing != 1 else ''} without a recorded best response "
+        f"{format_count(n_missing)} patient{'s' if n_missing != 1 else ''} without a recorded best response "
         f"{'were' if n_missing != 1 else 'was'} counted as not evaluable." if n_missing else "")
     payload = {
         "orr": _comparison_payload(result.main["orr"], labels),

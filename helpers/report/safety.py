@@ -20,7 +20,7 @@ import pandas as pd
 
 from helpers.report.formatting import results_key as arm_key
 from helpers.analyses.safety import LEVELS, SafetyAnalysis
-from helpers.report.formatting import format_n_pct, format_p
+from helpers.report.formatting import format_count, format_n_pct, format_p
 from helpers.report.response import (NOT_APPLICABLE, arm_labels, arm_palette, not_estimable_text,
                                      published_statements, rule_text, significance_text, test_label)
 from helpers.stats.types import NotEstimable, TestResult
@@ -73,7 +73,7 @@ def _display(result: SafetyAnalysis, rows: pd.DataFrame, study, mark: bool = Tru
     labels = arm_labels(arms, study)
     out = pd.DataFrame({"Adverse event": [_row_label(result, r, mark) for _, r in rows.iterrows()]})
     for arm in arms:
-        out[f"{labels[arm]} (N = {n[arm]}): any grade"] = [_count_cell(k, n[arm]) for k in rows[f"any_grade:{arm}"]]
+        out[f"{labels[arm]} (N = {format_count(n[arm])}): any grade"] = [_count_cell(k, n[arm]) for k in rows[f"any_grade:{arm}"]]
         out[f"{labels[arm]}: grade ≥ 3"] = [_count_cell(k, n[arm]) for k in rows[f"grade3plus:{arm}"]]
     out["P, any grade"] = [_test_cell(result, r, "any_grade") for _, r in rows.iterrows()]
     out["P, grade ≥ 3"] = [_test_cell(result, r, "grade3plus") for _, r in rows.iterrows()]
@@ -216,7 +216,7 @@ def plot_adverse_events(result: SafetyAnalysis, study=None, include_any: bool = 
         # swatches drawn like the bars: each arm's colour and hatching, light for any grade, full for
         # grade >= 3 (one legend column per arm)
         handles = [Patch(facecolor=palette[a], alpha=alpha, edgecolor="white", linewidth=0, hatch=arm_hatch(i),
-                         label=f"{labels[a]} (n = {n[a]}), {LEVEL_TEXT[level]}")
+                         label=f"{labels[a]} (n = {format_count(n[a])}), {LEVEL_TEXT[level]}")
                    for i, a in enumerate(arms) for level, alpha in LEVEL_ALPHA.items()]
         ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
         sns.despine(ax=ax)
@@ -306,9 +306,9 @@ def safety_results(result: SafetyAnalysis, study=None, published: Mapping[str, s
         text[f"{level}_test"] = test_label(result.test(any_row, level))
         text[f"{level}_significance"] = _significance(result, any_row, level, alpha)
     for arm in arms:
-        per_arm("n", arm, str(n[arm]))
-    text["n_terms"] = str(len(terms))
-    text["n_terms_listed"] = str(int(listed.sum()))
+        per_arm("n", arm, format_count(n[arm]))
+    text["n_terms"] = format_count(len(terms))
+    text["n_terms_listed"] = format_count(int(listed.sum()))
     text["min_term_percent"] = f"{result.min_term_percent:g}%"
     text["grading"] = _grading(result)
     text["test_rule"] = safety_rule_text(result.rule)
@@ -368,7 +368,8 @@ def _terms_sentence(result: SafetyAnalysis, term_rows: pd.DataFrame, listed: pd.
     if not len(term_rows):
         return "No adverse event was recorded."
     top = term_rows.iloc[0]
-    return (f"Of {len(term_rows)} distinct term{'s' if len(term_rows) != 1 else ''}, {int(listed.sum())} "
+    return (f"Of {format_count(len(term_rows))} distinct term{'s' if len(term_rows) != 1 else ''}, "
+            f"{format_count(int(listed.sum()))} "
             f"reached the listing threshold of {result.min_term_percent:g}% in at least one arm; the most "
             f"frequent was {_lower_first(str(top['term']))}, in {top['any_grade_total_percent']:.1f}% of "
             f"all patients.")
@@ -487,7 +488,7 @@ def make_safety_summary_table(result: SafetyAnalysis, study=None) -> pd.DataFram
     labels = arm_labels(arms, study)
     out = pd.DataFrame({"": [GRADE_ROW_LABELS.get(k, k) for k in grades["kind"]]})
     for arm in arms:
-        out[f"{labels[arm]} (N = {n[arm]})"] = [format_n_pct(int(k), n[arm]) for k in grades[f"k:{arm}"]]
+        out[f"{labels[arm]} (N = {format_count(n[arm])})"] = [format_n_pct(int(k), n[arm]) for k in grades[f"k:{arm}"]]
     out["P"] = [(format_p(t.p) if isinstance(t, TestResult) else not_estimable_text(t))
                 for t in (_grade_test(r) for _, r in grades.iterrows())]
     return out

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from helpers.analyses.sensitivity import EraAnalysis, SensitivityResults, WeightedAnalysis
-from helpers.report.formatting import format_estimate_ci, format_number, format_p, number_words, plural
+from helpers.report.formatting import format_count, format_estimate_ci, format_number, format_p, number_words, plural
 from helpers.stats import propensity as P
 from helpers.stats.types import NotEstimable, is_estimable
 
@@ -64,7 +64,7 @@ def term_label(term: str, res: SensitivityResults) -> str:
 
 def _patients(n: int) -> str:
     """"1 patient" / "2 patients"."""
-    return f"{n} patient{'' if n == 1 else 's'}"
+    return f"{format_count(n)} patient{'' if n == 1 else 's'}"
 
 
 def _terms(terms, res) -> str:
@@ -105,13 +105,13 @@ def caveat_text(c, res: SensitivityResults) -> str:
     if c.kind == "low_epv":
         model = "Cox adjusted for the propensity covariates" + (" and start year" if d["model"] == "year_adjusted"
                                                                  else "")
-        return (f"{model}, {ENDPOINT_NAMES[d['endpoint']]}: {d['events']} {plural(d['events'], 'event')} for "
-                f"{d['parameters']} {plural(d['parameters'], 'parameter')} "
+        return (f"{model}, {ENDPOINT_NAMES[d['endpoint']]}: {format_count(d['events'])} {plural(d['events'], 'event')} "
+                f"for {format_count(d['parameters'])} {plural(d['parameters'], 'parameter')} "
                 f"({d['events'] / d['parameters']:.1f} per parameter, below the usual 10)")
     if c.kind == "bootstrap_failures":
-        return f"{d['n_failed']} of {d['n_boot']} bootstrap replicates{where} could not be estimated and were left out"
+        return f"{format_count(d['n_failed'])} of {format_count(d['n_boot'])} bootstrap replicates{where} could not be estimated and were left out"
     if c.kind == "excluded_missing":
-        return (f"{res.covariates.label(d['variable'])} has {d['n']} {plural(d['n'], 'missing value')} and was "
+        return (f"{res.covariates.label(d['variable'])} has {format_count(d['n'])} {plural(d['n'], 'missing value')} and was "
                 "left out of the propensity model")
     if c.kind == "not_estimable":
         what = {"propensity_score": "propensity score", "hazard_ratio": "hazard ratio", "era": "era analysis"}.get(
@@ -169,7 +169,7 @@ def _text_hr(f, boot: bool = True) -> str:
 def ci_label(res: SensitivityResults) -> str:
     """Short name of the weighted HRs' CI, for table cells and headers."""
     if res.ci_method == "bootstrap":
-        return f"percentile bootstrap ({res.choices.n_bootstrap} replicates)"
+        return f"percentile bootstrap ({format_count(res.choices.n_bootstrap)} replicates)"
     return "robust (sandwich) SE, ignores PS estimation"
 
 
@@ -216,10 +216,10 @@ def make_weight_table(res: SensitivityResults) -> pd.DataFrame:
         return pd.DataFrame({"Weights": ["—"], "Arm": ["—"], "n": ["—"], "Note": [not_estimable_text(res.main, res)]})
     s = P.summarize_weights(res.weights, res.ps_fit.treated, (res.arms.reference_label, res.arms.experimental_label))
     names = {"ATE": "Stabilised IPTW (ATE)", "ATO": "Overlap (ATO)"}
-    return pd.DataFrame({"Weights": s["weights"].map(names), "Arm": s["arm"], "n": s["n"],
-                         "Sum": s["sum"].map(lambda v: f"{v:.1f}"), "Min": s["min"].map(lambda v: f"{v:.2f}"),
+    return pd.DataFrame({"Weights": s["weights"].map(names), "Arm": s["arm"], "n": s["n"].map(format_count),
+                         "Sum": s["sum"].map(lambda v: f"{v:,.1f}"), "Min": s["min"].map(lambda v: f"{v:.2f}"),
                          "Median": s["median"].map(lambda v: f"{v:.2f}"), "Max": s["max"].map(lambda v: f"{v:.2f}"),
-                         "Effective n": s["ess"].map(lambda v: f"{v:.1f}")})
+                         "Effective n": s["ess"].map(lambda v: f"{v:,.1f}")})
 
 
 def make_balance_display(res: SensitivityResults) -> pd.DataFrame:
@@ -261,7 +261,7 @@ def balance_footnote(res: SensitivityResults) -> str:
 
 
 def _hr_row(res, name, n, fits, ci, lo="lower", hi="upper"):
-    row = {"Analysis": name, "Patients": n}
+    row = {"Analysis": name, "Patients": format_count(n)}
     for ep in ("os", "pfs"):
         if ep in res.endpoints:
             f = fits.get(ep) if isinstance(fits, dict) else fits
@@ -339,7 +339,7 @@ def _stratified_rows(res: SensitivityResults, stratified, study) -> list[dict]:
                 else not_estimable_text(lr, res))
 
     def row(name, n, fn, ci):
-        out = {"Analysis": name, "Patients": n}
+        out = {"Analysis": name, "Patients": format_count(n)}
         for ep in ("os", "pfs"):
             if ep in res.endpoints:
                 r = stratified.endpoints.get(ep)
@@ -364,14 +364,15 @@ def hr_footnote(res: SensitivityResults, stratified=None, study=None) -> str:
     n_failed = res.main.bootstrap["n_failed"] if res.estimable else 0
     text = (f"HR: hazard ratio of {res.arms.experimental_label} vs {res.arms.reference_label} from Cox models with "
             "Efron ties. Common support: patients with a covariate level seen in one arm only excluded "
-            f"({n_ex} {plural(n_ex, 'patient')}). IPTW: stabilised inverse probability of treatment weights"
+            f"({format_count(n_ex)} {plural(n_ex, 'patient')}). IPTW: stabilised inverse probability of treatment weights"
             + (f", truncated at the {_ordinal(100 * trim[0])} and {_ordinal(100 * trim[1])} percentiles" if trim else "")
             + f"; overlap weights: 1 − PS for {res.arms.experimental_label} and PS for {res.arms.reference_label}. ")
     if res.ci_method == "bootstrap":
         text += ("Bootstrap: percentile 95% CI from "
-                 f"{res.choices.n_bootstrap} resamples of all patients repeating common support, propensity model, "
-                 f"weights and Cox model (seed {res.seed}; replicates not estimable: {n_failed}"
-                 + (f", {era_failed} in the era analysis" if isinstance(era, EraAnalysis) else "") + "). "
+                 f"{format_count(res.choices.n_bootstrap)} resamples of all patients repeating common support, "
+                 f"propensity model, weights and Cox model (seed {res.seed}; replicates not estimable: "
+                 f"{format_count(n_failed)}"
+                 + (f", {format_count(era_failed)} in the era analysis" if isinstance(era, EraAnalysis) else "") + "). "
                  "Robust SE: sandwich variance of the weighted Cox model, which treats the weights as known and is "
                  "shown for comparison only. ")
     else:
@@ -452,14 +453,16 @@ def plot_ps_overlap(res: SensitivityResults, bins: int = 20):
         h0, _ = np.histogram(ps[t == 0], edges)
         width = np.diff(edges)
         ax.bar(edges[:-1], h1, width, align="edge", color=_arm_colour(arms.experimental, 1),
-               edgecolor="white", linewidth=0.4, label=f"{arms.experimental_label} (n = {int(t.sum())})")
+               edgecolor="white", linewidth=0.4, label=f"{arms.experimental_label} (n = {format_count(int(t.sum()))})")
         ax.bar(edges[:-1], -h0, width, align="edge", color=_arm_colour(arms.reference, 0),
-               edgecolor="white", linewidth=0.4, label=f"{arms.reference_label} (n = {int((t == 0).sum())})")
+               edgecolor="white", linewidth=0.4,
+               label=f"{arms.reference_label} (n = {format_count(int((t == 0).sum()))})")
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xlim(0, 1)
         ax.set_xlabel(f"Propensity score (probability of {arms.experimental_label})")
         ax.set_ylabel("Patients")
-        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{abs(v):g}"))
+        # patients per bin: a count with its thousands separator (6 significant digits, as "%g")
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: format_count(float(f"{abs(v):g}"))))
         ax.legend(loc="upper right")
         ax.set_title(f"c-statistic {res.ps_fit.c_statistic:.2f}", loc="left")
         fig.tight_layout()
@@ -637,7 +640,7 @@ def describe_overlap(res: SensitivityResults) -> dict:
     lo, hi = max(ps[t == 1].min(), ps[t == 0].min()), min(ps[t == 1].max(), ps[t == 0].max())
     inside = int(((ps >= lo) & (ps <= hi)).sum())
     return {"ps_discrimination": f"discriminated {grade} between the arms (c-statistic {c:.2f})",
-            "ps_overlap": (f"{inside} of {len(ps)} patients had a propensity score within the range shared by "
+            "ps_overlap": (f"{format_count(inside)} of {format_count(len(ps))} patients had a propensity score within the range shared by "
                            f"both arms ({lo:.2f} to {hi:.2f})"),
             "ps_range": f"{lo:.2f} to {hi:.2f}"}
 
@@ -945,18 +948,18 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
     n_ex = len(support.excluded) if ok else 0
     text = {
         "c_statistic": format_number(res.ps_fit.c_statistic, 2) if ok else "not estimable",
-        "n_analysed": str(len(res.patients)),
-        "n_all": str(len(res.all_patients)),
-        "n_excluded": str(n_ex),
+        "n_analysed": format_count(len(res.patients)),
+        "n_all": format_count(len(res.all_patients)),
+        "n_excluded": format_count(n_ex),
         "excluded_reason": (_terms(support.dropped_terms, res) or "none") if ok else "none",
         "ps_covariates": "; ".join(term_label(x, res) for x in (res.ps_fit.terms if ok else
                                                                  P.expand_terms(res.all_patients, res.ps_terms))),
-        "n_ps_terms": str(len(res.ps_fit.terms)) if ok else "0",
+        "n_ps_terms": format_count(len(res.ps_fit.terms)) if ok else "0",
         "trim": (f"{_ordinal(100 * ch.trim_quantiles[0])} and {_ordinal(100 * ch.trim_quantiles[1])} percentiles"
                  if ch.trim_quantiles else "no truncation"),
         "n_bootstrap": f"{ch.n_bootstrap:,}",
         "seed": str(res.seed),
-        "bootstrap_failed": str(res.main.bootstrap["n_failed"]) if ok else "0",
+        "bootstrap_failed": format_count(res.main.bootstrap["n_failed"]) if ok else "0",
         "primary": WEIGHT_NAMES[est],
         "evalue_conversion": CONVERSIONS[bool(ch.rare_outcome)],
         "ci_sentence": ci_sentence(res),
@@ -975,11 +978,11 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
     if isinstance(era, EraAnalysis):
         lo, hi = era.years
         e = payload["era"]
-        text.update({"era_years": _years(lo, hi), "era_n": str(e["n"]),
-                     "era_n_cmt": str(e["n_by_arm"][arms.reference]),
-                     "era_n_ici": str(e["n_by_arm"][arms.experimental]),
-                     "era_n_reference": str(e["n_by_arm"][arms.reference]),
-                     "era_n_experimental": str(e["n_by_arm"][arms.experimental])})
+        text.update({"era_years": _years(lo, hi), "era_n": format_count(e["n"]),
+                     "era_n_cmt": format_count(e["n_by_arm"][arms.reference]),
+                     "era_n_ici": format_count(e["n_by_arm"][arms.experimental]),
+                     "era_n_reference": format_count(e["n_by_arm"][arms.reference]),
+                     "era_n_experimental": format_count(e["n_by_arm"][arms.experimental])})
     # without an era analysis these values do not exist; the era sentence says why (once)
     bal = P.balance_summary(res.balance, ch.smd_target)
     for key in P.ESTIMANDS:
@@ -989,10 +992,10 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
             continue
         s = bal[key]
         text[f"max_smd_{key}"] = format_number(s["max_abs_smd"], 2)
-        text[f"balance_{key}"] = ((f"all {s['n_terms']} model covariates had |SMD| < {ch.smd_target:g}"
+        text[f"balance_{key}"] = ((f"all {format_count(s['n_terms'])} model covariates had |SMD| < {ch.smd_target:g}"
                                    if s["n_terms"] != 1 else f"the one model covariate had |SMD| < {ch.smd_target:g}")
                                   if s["achieved"] else
-                                  f"{s['n_above_target']} of {s['n_terms']} {plural(s['n_terms'], 'model covariate')} "
+                                  f"{format_count(s['n_above_target'])} of {format_count(s['n_terms'])} {plural(s['n_terms'], 'model covariate')} "
                                   f"had |SMD| ≥ {ch.smd_target:g} "
                                   f"(maximum {s['max_abs_smd']:.2f}: {_terms(s['terms_above_target'], res)})")
     text["max_smd_unweighted"] = format_number(bal["unweighted"]["max_abs_smd"], 2)
@@ -1041,11 +1044,11 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
     if not ok:
         text["support"] = f"The propensity score is {not_estimable_text(res.main, res)}"
     elif n_ex == 0:
-        text["support"] = f"All {n_all} patients lay within the common support"
+        text["support"] = f"All {format_count(n_all)} patients lay within the common support"
     else:
-        text["support"] = (f"Of the {n_all} patients, {n_ex} lay outside the common support (a level seen in one "
+        text["support"] = (f"Of the {format_count(n_all)} patients, {format_count(n_ex)} lay outside the common support (a level seen in one "
                            f"arm only: {text['excluded_reason']}) and were excluded from the adjusted analyses, "
-                           f"leaving {len(res.patients)}")
+                           f"leaving {format_count(len(res.patients))}")
     text.update(describe_overlap(res))
     text.update(describe_robustness(res))
     text.update(combined_sentences(res, text))

@@ -7,6 +7,8 @@ quoted by ``sections/00-introduction.qmd`` and ``sections/00-design.qmd`` (keys 
 """
 from __future__ import annotations
 
+from helpers.report.formatting import format_count
+
 #: Shown when study.yaml has no ``setting``
 NO_SETTING = "a setting that the study's configuration does not state"
 
@@ -24,6 +26,6 @@ def study_text(facts: dict) -> dict[str, str]:
             "design": "a randomised trial" if randomised else "an observational cohort study",
             "allocation": ("Patients were allocated to the arms at random." if randomised else
                            "Treatment was not assigned at random; it followed clinical practice."),
-            "n_total": str(facts["n_total"]),
+            "n_total": format_count(facts["n_total"]),
             "reference_label": str(reference["label"]), "experimental_label": str(experimental["label"]),
-            "n_reference": str(reference["n"]), "n_experimental": str(experimental["n"])}
+            "n_reference": format_count(reference["n"]), "n_experimental": format_count(experimental["n"])}

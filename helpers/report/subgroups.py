@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.analyses.subgroups import InteractionTest, StratifiedResults, SubgroupResults
-from helpers.report.formatting import format_estimate_ci, format_not_estimable, format_p, format_p_statement, in_sentence
+from helpers.report.formatting import (format_count, format_estimate_ci, format_not_estimable, format_p,
+                                       format_p_statement, in_sentence)
 from helpers.stats.types import NotEstimable, is_estimable
 
 ENDPOINT_NAMES = {"os": "overall survival", "pfs": "progression-free survival",
@@ -164,10 +165,15 @@ def make_strata_table(res: StratifiedResults, study) -> pd.DataFrame | None:
     lab = {a: (cfg.arm_label(a) if hasattr(cfg, "arm_label") else a) for a in (ref, exp)}
     out = pd.DataFrame({"Stratum": [stratum_name(s, res, study) for s in res.strata["stratum"]]})
     for a in (ref, exp):
-        out[f"{lab[a]}, n"] = res.strata[f"n_{a}"]
+        out[f"{lab[a]}, n"] = _count_column(res.strata[f"n_{a}"])
         for ep in res.endpoints:
-            out[f"{lab[a]}, {ENDPOINT_SHORT[ep]} events"] = res.strata[f"events_{ep}_{a}"]
+            out[f"{lab[a]}, {ENDPOINT_SHORT[ep]} events"] = _count_column(res.strata[f"events_{ep}_{a}"])
     return out
+
+
+def _count_column(values: pd.Series) -> pd.Series:
+    """Counts of a table column with their thousands separators; missing cells stay empty."""
+    return values.map(lambda v: None if pd.isna(v) else format_count(v)).astype(object)
 
 
 def stratified_footnote(res: StratifiedResults, study) -> str:
@@ -188,11 +194,11 @@ def stratified_footnote(res: StratifiedResults, study) -> str:
                     if res.choices.response_denominator == "all" else "among evaluable patients."))
     one_arm = [c.data["stratum"] for c in res.caveats if c.kind == "one_arm_stratum"]
     if one_arm:
-        text += (f" {len(one_arm)} stratum/strata with patients of one arm only "
+        text += (f" {format_count(len(one_arm))} stratum/strata with patients of one arm only "
                  f"({'; '.join(stratum_name(s, res, study) for s in one_arm)}) contribute nothing to the stratified "
                  "estimates.")
     if res.n_missing:
-        text += f" {res.n_missing} patients without a stratum value were left out."
+        text += f" {format_count(res.n_missing)} patients without a stratum value were left out."
     return text
 
 
@@ -278,7 +284,7 @@ def subgroups_payload(res: SubgroupResults, study=None) -> dict:
     """The ``subgroups`` section of results.json: per endpoint a list of
     ``{variable, level, hr, lower, upper, p_interaction, ...}`` and the ``text`` sentences."""
     out: dict = {"variables": list(res.variables), "min_events": res.choices.min_events}
-    text = {"min_events": str(res.choices.min_events)}
+    text = {"min_events": format_count(res.choices.min_events)}
     for ep in (res.endpoints if res.active else ()):
         out[ep] = _rows(res, ep, study)
         sig = []
@@ -352,7 +358,8 @@ def plot_subgroup_forest(res: SubgroupResults, study, endpoint: str = "os"):
                 continue
             lv = obj
             left.text(0, y, label, va="center", fontsize=FONT_SMALL_PT)
-            left.text(0.62, y, f"{lv.n[ref]} ({lv.events[ref]}) / {lv.n[exp]} ({lv.events[exp]})",
+            left.text(0.62, y, f"{format_count(lv.n[ref])} ({format_count(lv.events[ref])}) / "
+                               f"{format_count(lv.n[exp])} ({format_count(lv.events[exp])})",
                       va="center", fontsize=FONT_SMALL_PT)
             if is_estimable(lv.hr):
                 e = lv.hr.hr

@@ -15,7 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from helpers.analyses.survival import EndpointResult, FollowUp
-from helpers.report.formatting import (RANGE_SEP, results_key, format_estimate, format_n_pct, format_not_estimable, format_number,
+from helpers.report.formatting import (RANGE_SEP, results_key, format_count, format_estimate, format_n_pct, format_not_estimable, format_number,
                                        format_p, format_p_statement)
 from helpers.stats.types import NotEstimable
 
@@ -170,7 +170,7 @@ def caveat_sentences(result: EndpointResult, study=None) -> list[str]:
     for c in result.caveats:
         arm = labels.get(c.data.get("arm"), c.data.get("arm"))
         if c.kind == "small_arm":
-            out.append(f"The {arm} arm has {c.data['n']} patient{'s' if c.data['n'] != 1 else ''}; "
+            out.append(f"The {arm} arm has {format_count(c.data['n'])} patient{'s' if c.data['n'] != 1 else ''}; "
                        "its estimates are unstable.")
         elif c.kind == "no_events_in_arm":
             out.append(f"No {EVENT_WORDS[result.endpoint]} was observed in the {arm} arm: its median is not "
@@ -248,7 +248,7 @@ def results_payload(result: EndpointResult, study=None, xmax: float | None = Non
         keys = (arm_key(a.arm), a.role)
         values = {
             "median": _median_text(a.median),
-            "events": f"{a.events} of {a.n}",
+            "events": f"{format_count(a.events)} of {format_count(a.n)}",
             "followup": _median_text(a.followup.median),
             **{f"rate_{_rate_key(r.months)}m": _rate_text(r) for r in a.rates},
             "rmst": format_estimate(a.rmst.estimate),
@@ -259,7 +259,7 @@ def results_payload(result: EndpointResult, study=None, xmax: float | None = Non
         text[f"median_{keys[0]}_estimate"] = format_number(_none(a.median.value))
         text[f"median_estimate_{a.role}"] = format_number(_none(a.median.value))
         text[f"label_{a.role}"] = labels[a.arm]
-        text[f"n_{a.role}"] = str(a.n)
+        text[f"n_{a.role}"] = format_count(a.n)
     text["followup_overall"] = _median_text(result.followup.median)
     text["rmst_difference"] = format_estimate(d.estimate)
     text["rmst_difference_p"] = format_p_statement(d.test.p)
@@ -269,7 +269,7 @@ def results_payload(result: EndpointResult, study=None, xmax: float | None = Non
     text["hr_p"] = format_p_statement(hr_payload["p"])
     text["hr_lr_p"] = format_p_statement(hr_payload["lr_p"])
     text["hr_comparison"] = f"{labels[exp]} vs {labels[ref]}"
-    text["events_total"] = f"{result.events} of {result.n}"
+    text["events_total"] = f"{format_count(result.events)} of {format_count(result.n)}"
     text["rates_sentence"] = rates_sentence(result, study)
     # the summary of an endpoint whose hazards are not proportional already gives the rates (summary_sentence)
     text["rates_unless_in_summary"] = "" if result.ph_rejected else text["rates_sentence"]
@@ -316,8 +316,8 @@ def make_survival_table(results: Sequence[EndpointResult], study=None) -> pd.Dat
         def row(q, vals, comp=""):
             rows.append({"Endpoint": ENDPOINT_LABELS[res.endpoint], "Quantity": q, **dict(zip(cols, vals)),
                          "Comparison": comp})
-        row("Patients, n", [str(a.n) for a in res.arms])
-        row("Events, n (%)", [f"{a.events} ({100 * a.events / a.n:.1f})" for a in res.arms])
+        row("Patients, n", [format_count(a.n) for a in res.arms])
+        row("Events, n (%)", [f"{format_count(a.events)} ({100 * a.events / a.n:.1f})" for a in res.arms])
         row(f"Median, months ({_level(res)}% CI)", [_median_text(a.median, ci_label=False) for a in res.arms])
         for i, t in enumerate(res.rate_times):
             row(f"{_rate_key(t)}-month rate, % ({_level(res)}% CI)",
@@ -372,7 +372,7 @@ def make_followup_table(results: Sequence[EndpointResult], study=None) -> pd.Dat
             row[f"{labels[a.arm]}, months ({lv}% CI)"] = _median_text(a.followup.median, ci_label=False)
         row[f"Overall, months ({lv}% CI)"] = _median_text(res.followup.median, ci_label=False)
         fo = res.followup
-        row["Censored, n"] = str(fo.n_censored)
+        row["Censored, n"] = format_count(fo.n_censored)
         row["Censored follow-up range, months"] = (
             "–" if fo.min_censored is None else
             f"{format_number(fo.min_censored)}{RANGE_SEP}{format_number(fo.max_censored)}")
@@ -514,7 +514,7 @@ def _range_text(r, digits: int = 1) -> str:
 def _cause_text(result: EndpointResult, arm) -> str:
     words = {"death": "deaths" if result.endpoint == "os" else "deaths without progression",
              "progression": "progressions"}
-    return _list([f"{n} {words[k]}" for k, n in arm.events_by_cause.items()])
+    return _list([f"{format_count(n)} {words[k]}" for k, n in arm.events_by_cause.items()])
 
 
 def tte_payload(result: EndpointResult, study=None) -> dict:
@@ -577,7 +577,7 @@ def make_tte_table(result: EndpointResult, study=None) -> pd.DataFrame:
     """
     labels = arm_labels(study, result)
     lv = _level(result)
-    cols = [f"{labels[a.arm]} (N = {a.n})" for a in result.arms]
+    cols = [f"{labels[a.arm]} (N = {format_count(a.n)})" for a in result.arms]
     ref_col, exp_col = cols
     rows = []
 
@@ -603,7 +603,7 @@ def make_tte_table(result: EndpointResult, study=None) -> pd.DataFrame:
     row("  Proportional hazards, P", ["", ph_test_text(result).replace("P = ", "").replace("P < ", "<")])
     for i, t in enumerate(result.rate_times):
         row(f"{_rate_key(t)} months", ["", ""])
-        row("  Patients at risk", [str(a.rates[i].n_risk) for a in result.arms])
+        row("  Patients at risk", [format_count(a.rates[i].n_risk) for a in result.arms])
         row(f"  Event-free rate, % ({lv}% CI)", [_rate_text(a.rates[i], short=True, ci_label=False)
                                                   for a in result.arms])
         rd = result.rate_differences[i] if i < len(result.rate_differences) else None
@@ -642,8 +642,8 @@ def make_piecewise_table(results: Sequence[EndpointResult], study=None) -> pd.Da
         for p in res.piecewise:
             rows.append({
                 "Endpoint": ENDPOINT_LABELS[res.endpoint], "Period": _interval_words(p).replace(" months", ""),
-                "At risk at start, n": str(p.n_risk),
-                **{f"Events, {labels[k]}": str(v) for k, v in p.events.items()},
+                "At risk at start, n": format_count(p.n_risk),
+                **{f"Events, {labels[k]}": format_count(v) for k, v in p.events.items()},
                 f"Hazard ratio ({lv}% CI)": (format_not_estimable(p.estimate) if isinstance(p.estimate, NotEstimable)
                                              else format_estimate(p.estimate, digits=2, ci_label=False)),
                 "P": "–" if p.test is None else format_p(p.test.p)})
@@ -690,7 +690,7 @@ def make_followup_summary_table(summary, study=None) -> pd.DataFrame:
         name = "All patients" if a.role == "overall" else (
             study.config.arm_label(a.arm) if study is not None and hasattr(getattr(study, "config", None), "arm_label")
             else a.arm)
-        return f"{name} (N = {a.n})"
+        return f"{name} (N = {format_count(a.n)})"
 
     cols = [head(a) for a in entries]
     lv = int(round(100 * (entries[0].reverse_km.median.level or 0.95)))
@@ -739,7 +739,7 @@ def followup_payload(summary, study=None) -> dict:
             out[k] = entry
             text[f"reverse_km_{k}"] = _median_text(f.median)
             text[f"potential_{k}"] = _potential_text(a)
-            text[f"lost_{k}"] = (f"{a.lost_to_followup} of {a.alive}" if summary.cutoff_known else "not known")
+            text[f"lost_{k}"] = (f"{format_count(a.lost_to_followup)} of {format_count(a.alive)}" if summary.cutoff_known else "not known")
             text[f"censored_range_{k}"] = _censored_range(f)
     out["text"] = text
     return out
@@ -763,4 +763,4 @@ def axis_note(result: EndpointResult, study=None, xmax: float | None = None) -> 
         return ""
     beyond = sum(int((t > float(xmax)).sum()) for t, _ in data.values())
     return (f"The time axis ends at {float(xmax):g} months; follow-up continues to {format_number(last)} months "
-            f"({beyond} patient{'s were' if beyond != 1 else ' was'} followed beyond the axis).")
+            f"({format_count(beyond)} patient{'s were' if beyond != 1 else ' was'} followed beyond the axis).")
