@@ -327,7 +327,7 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
     import numpy as np
     from matplotlib.ticker import FixedLocator, PercentFormatter
 
-    from helpers.report.formatting import format_estimate, format_number, format_p_statement
+    from helpers.report.formatting import format_count, format_estimate, format_number, format_p_statement
     from helpers.report.survival import ENDPOINT_LABELS, arm_labels
     from helpers.stats import survival as sv
     from helpers.stats.types import NotEstimable
@@ -412,7 +412,7 @@ def plot_km(study, result, break_months: float = 6, xmax: float | None = None, s
         note = None
         if truncated:
             note = [f"Axis ends at {x_right:g} months; follow-up to {format_number(float(t_all.max()))} months",
-                    f"({n_beyond} patient{'s' if n_beyond != 1 else ''} beyond)."]
+                    f"({format_count(n_beyond)} patient{'s' if n_beyond != 1 else ''} beyond)."]
         draw_risk_table(tab, sections, breaks, n_rows, note=note)
         fig.align_ylabels([ax])
         fit_to_width(fig)
