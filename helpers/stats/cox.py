@@ -26,12 +26,22 @@ Conventions (and their R equivalents)
 - PH test: the exact score test of survival >= 3.0 ``cox.zph(fit, transform = "km")`` per term and
   global, next to the Grambsch-Therneau (1994) approximation (survival 2.x, lifelines).
 
-Efficiency: risk-set sums are reverse cumulative sums per distinct event time of one sparse
-(event times x rows) product, so one evaluation costs O(n p^2) whole-array operations, without a
-Python loop over patients or event times.
+Efficiency: the rows are sorted by time once per data set (:class:`_RiskSets`, cached by content
+for the last few data sets, so a screen of many models on the same follow-up sorts once) and the
+model matrix once per fit (and once more in entry order for counting-process rows); each
+Newton-Raphson evaluation is then one pass of segment sums (or, with many distinct event times, one
+cumulative sum) of [w, w x] over the sorted rows, read at the event times, segment sums over the Efron
+terms and one (p x n)(n x p) product for the information: O(n p^2) whole-array operations, without a
+Python loop over patients or event times (R's ``coxfit6`` / ``agfit4`` are O(n p^2) loops in C). The
+first evaluation (at 0) is also the null model's, and the last Newton step (below the tolerance) is
+not evaluated again. The monotone-likelihood check screens every column at the first event time (one
+pass) and checks only the candidates at every event time.
+``scripts/benchmark_cox.py`` times a fit against R ``coxph`` and lifelines at 10^4-10^6 patients.
 """
 from __future__ import annotations
 
+import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,6 +57,10 @@ __all__ = ["CoxFit", "fit_coxph", "partial_likelihood", "newton_raphson", "score
 
 #: |coef| above this (HR beyond e^10) in a fit signals monotone likelihood (complete separation).
 SEPARATION_COEF = 10.0
+
+#: Segment sums (instead of a cumulative sum over the rows) when the rows are at least this many
+#: times the segments (3 per event time): see :class:`_SortedLayout`.
+SEGMENT_ROWS = 8
 
 #: Largest counting-process data set built for x log(t) terms (rows); above it x log(t) is evaluated
 #: on a grid of event-time quantiles instead of at every event time (see :func:`tt_cut_times`).
@@ -65,76 +79,160 @@ class PartialLikelihood:
 
 
 def _event_groups(time: np.ndarray, event: np.ndarray, entry: np.ndarray | None = None) -> "_RiskSets":
-    """Sorted-time bookkeeping shared by every evaluation at the same data (see _RiskSets)."""
-    return _RiskSets(np.asarray(time, dtype=float), np.asarray(event, dtype=int),
-                     None if entry is None else np.asarray(entry, dtype=float))
+    """Sorted-time bookkeeping shared by every evaluation at the same data (see _RiskSets).
+
+    The last few constructions are cached by content (exact equality of time, event and entry, on
+    copies the cache owns), so callers that fit many models on the same follow-up (univariable
+    screens, model selection, the PH remedy, the Firth profiles) sort once.
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=int)
+    entry = None if entry is None else np.asarray(entry, dtype=float)
+    with _GROUPS_LOCK:
+        for i, cached in enumerate(_GROUPS_CACHE):
+            if cached._same_data(time, event, entry):
+                _GROUPS_CACHE.insert(0, _GROUPS_CACHE.pop(i))
+                return cached
+    groups = _RiskSets(time.copy(), event.copy(), None if entry is None else entry.copy())
+    with _GROUPS_LOCK:
+        _GROUPS_CACHE.insert(0, groups)
+        while len(_GROUPS_CACHE) > 1 and (len(_GROUPS_CACHE) > _GROUPS_CACHE_SIZE or
+                                          sum(len(g.time) for g in _GROUPS_CACHE) > _GROUPS_CACHE_ROWS):
+            _GROUPS_CACHE.pop()
+    return groups
+
+
+#: Risk-set structures kept for reuse (most recent first; see :func:`_event_groups`): at most this
+#: many, and beyond the most recent one at most this many rows in total (about 100 bytes a row).
+_GROUPS_CACHE: list = []
+_GROUPS_CACHE_SIZE = 4
+_GROUPS_CACHE_ROWS = 2_000_000
+_GROUPS_LOCK = threading.Lock()
 
 
 class _RiskSets:
     """Per-event-time bookkeeping for whole-array Efron / Breslow risk-set sums.
 
     ``times`` are the distinct event times, increasing. A row is at risk at t_k when
-    entry < t_k <= time (entry = 0 without ``entry``). Each row is filed under the last event time
-    at or before its exit (+1) and, for counting-process rows (entry, time] (R
-    ``Surv(start, stop, event)``), under the last event time at or before its entry (-1); a risk-set
-    sum at t_k is then a reverse cumulative sum over the event times of these per-time totals.
-    The per-time totals are one sparse (event times x rows) product, so an evaluation is O(n p)
-    without sorting or gathering the rows. Each death is one Efron term: ``term_group`` is its event
-    time, ``term_j`` its index j = 0..d-1 within the time.
+    entry < t_k <= time (entry = 0 without ``entry``). One sort of the rows by time (then, within a
+    tied time, the deaths moved together by an O(n) partition) makes the rows at risk at t_k, when
+    there is no ``entry``, a prefix of the rows in the working order ``order`` (time descending;
+    ``risk_end[k]`` rows) and the deaths of t_k a contiguous run in it: a risk-set sum is a cumulative
+    sum over the sorted rows read at ``risk_end - 1`` (or, with few event times, cumulated segment
+    sums: :class:`_SortedLayout`). Counting-process rows (entry, time] (R ``Surv(start, stop, event)``)
+    subtract the same prefix sums over the rows sorted by entry (those with entry >= t_k). One
+    evaluation is then O(n p) whole-array operations, without a Python loop over patients or event
+    times. Each death is one Efron term: ``term_group`` is its event time, ``term_j`` its index
+    j = 0..d-1 within the time.
+
+    The engine's Newton-Raphson works on the model matrix permuted into the working order once per fit
+    (:class:`_SortedModel`); the methods here take values in the caller's row order (the Firth penalty,
+    residuals, the PH test).
     """
 
     def __init__(self, time: np.ndarray, event: np.ndarray, entry: np.ndarray | None = None):
-        from scipy import sparse
-
         n = len(time)
         self.time = time
+        self.event = event
         self.entry = entry
-        self.times = np.unique(time[event == 1])                          # increasing
-        n_times = len(self.times)
-        # sorted order and prefix ends of {time >= t} (used by the separation check)
-        self.order = np.argsort(-time, kind="stable")
-        self.risk_end = n - np.searchsorted(np.sort(time), self.times, side="left")
-        self._upto = np.searchsorted(self.times, time, side="right")     # event times <= exit
-        rows, cols, signs = [self._upto - 1], [np.arange(n)], [np.ones(n)]
+        if entry is not None and np.any(entry >= time):
+            raise ValueError("counting-process rows need start < stop")
+        asc = np.argsort(time)                  # any order within a tied time (fixed just below)
+        ts = time[asc]
+        new_block = np.empty(n, dtype=bool)
+        new_block[:1] = True
+        np.not_equal(ts[1:], ts[:-1], out=new_block[1:])
+        block_id = np.cumsum(new_block) - 1
+        block_start = np.flatnonzero(new_block)
+        block_end = np.append(block_start[1:], n)
+        dies = event[asc] == 1
+        dead_upto = np.cumsum(dies)                                         # deaths at positions <= i
+        block_d = dead_upto[block_end - 1] - np.concatenate([[0], dead_upto[block_end[:-1] - 1]])
+        # deaths last within each tied time, by a stable partition of each block (O(n))
+        first = block_start[block_id]
+        dead_before = (dead_upto - dies)[block_start][block_id]             # deaths earlier in the block
+        rank_dead = dead_upto - 1 - dead_before
+        rank_alive = np.arange(n) - first - (dead_upto - dies - dead_before)
+        alive_in_block = (block_end - block_start - block_d)[block_id]
+        position = first + np.where(dies, alive_in_block + rank_dead, rank_alive)
+        sorted_asc = np.empty(n, dtype=np.int64)
+        sorted_asc[position] = asc
+        asc = sorted_asc
+        dies = event[asc] == 1
+        has_event = block_d > 0
+        dies_count = block_d[has_event]
+        ends = block_end[has_event]
+        self._asc, self._dies_asc = asc, dies
+        self.times = ts[block_start[has_event]]                             # increasing
+        counts = dies_count.astype(np.int64)
+        self.d = counts
+        self._upto_asc = np.cumsum(has_event)[block_id]                     # event times <= time
+        # working order: time descending (reversed ascending), deaths first within a tied time
+        self.order = asc[::-1]
+        self.risk_end = n - block_start[has_event]                          # rows with time >= t_k
+        self._death_start = n - ends                                        # deaths of t_k: [start, start + d)
+        self._group_starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        # one Efron term per death: j = 0..d-1 within its group (deaths in ascending order are grouped)
+        self.term_group = self._upto_asc[dies] - 1
+        self.term_j = np.arange(len(self.term_group)) - self._group_starts[self.term_group]
         self._entry_upto = None
         if entry is not None:
-            if np.any(entry >= time):
-                raise ValueError("counting-process rows need start < stop")
             self._entry_upto = np.searchsorted(self.times, entry, side="right")   # not at risk there
-            rows.append(self._entry_upto - 1)
-            cols.append(np.arange(n))
-            signs.append(-np.ones(n))
-        rows, cols, signs = np.concatenate(rows), np.concatenate(cols), np.concatenate(signs)
-        filed = rows >= 0                          # exit (or entry) before the first event time
-        self._exit_entry = sparse.csr_matrix((signs[filed], (rows[filed], cols[filed])),
-                                             shape=(n_times, n))
-        is_death = event == 1
-        self.death_idx = np.flatnonzero(is_death)
-        self.death_group = self._upto[is_death] - 1
-        self._deaths = sparse.csr_matrix((np.ones(len(self.death_idx)), (self.death_group, self.death_idx)),
-                                         shape=(n_times, n))
-        counts = np.bincount(self.death_group, minlength=n_times)
-        self.d = counts
-        # one Efron term per death: j = 0..d-1 within its group
-        self.term_group = np.repeat(np.arange(n_times), counts)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.term_j = np.arange(counts.sum()) - np.repeat(starts, counts)
-        self._deaths_by_time = self.death_idx[np.argsort(self.death_group, kind="stable")]
-        self._group_starts = starts
+            self._entry_order = np.argsort(-entry, kind="stable")             # entry descending
+            self._entry_end = n - np.searchsorted(np.sort(entry), self.times, side="left")  # entry >= t_k
+        self._sorted = None
 
+    # The arrays in the caller's row order, built on first use (the engine's fits do not need them).
+    @functools.cached_property
+    def _upto(self) -> np.ndarray:
+        """Per row: the number of event times <= its time."""
+        upto = np.empty(len(self.time), dtype=np.int64)
+        upto[self._asc] = self._upto_asc
+        return upto
+
+    @functools.cached_property
+    def death_idx(self) -> np.ndarray:
+        """Rows that die (increasing)."""
+        return np.flatnonzero(self.event == 1)
+
+    @functools.cached_property
+    def death_group(self) -> np.ndarray:
+        """Event time (index) of each row of ``death_idx``."""
+        return self._upto[self.death_idx] - 1
+
+    @functools.cached_property
+    def _deaths_by_time(self) -> np.ndarray:
+        """Dying rows grouped by event time (increasing), by row index within a time."""
+        return self.death_idx[np.argsort(self.death_group, kind="stable")]
+
+    def _same_data(self, time, event, entry) -> bool:
+        if len(time) != len(self.time) or (entry is None) != (self.entry is None):
+            return False
+        return (np.array_equal(time, self.time) and np.array_equal(event, self.event)
+                and (entry is None or np.array_equal(entry, self.entry)))
+
+    # -------------------------------------------------------------- sums in the caller's row order
     @staticmethod
-    def _per_time(matrix, values: np.ndarray) -> np.ndarray:
-        flat = np.asarray(values, dtype=float).reshape(len(values), -1)
-        return np.asarray(matrix @ flat).reshape((matrix.shape[0],) + np.shape(values)[1:])
+    def _flat(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        return values.reshape(len(values), -1)
 
     def group_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum over the deaths of each event time of per-row ``values`` (first axis)."""
-        return self._per_time(self._deaths, values)
+        flat = self._flat(values)
+        out = np.add.reduceat(flat[self._deaths_by_time], self._group_starts, axis=0) if len(self.times) \
+            else np.zeros((0, flat.shape[1]))
+        return out.reshape((len(self.times),) + np.shape(values)[1:])
 
     def risk_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum over the risk set of each event time of per-row ``values`` (first axis)."""
-        per_time = self._per_time(self._exit_entry, values)
-        return np.cumsum(per_time[::-1], axis=0)[::-1]
+        flat = self._flat(values)
+        out = np.cumsum(flat[self.order], axis=0)[self.risk_end - 1]
+        if self.entry is not None:
+            late = np.cumsum(flat[self._entry_order], axis=0)
+            entered = self._entry_end > 0
+            out[entered] -= late[self._entry_end[entered] - 1]
+        return out.reshape((len(self.times),) + np.shape(values)[1:])
 
     def over_risk_times(self, per_time: np.ndarray) -> np.ndarray:
         """Per row: the sum of ``per_time`` (one value per event time) over the event times at
@@ -144,6 +242,84 @@ class _RiskSets:
         out = cum[self._upto]
         if self._entry_upto is not None:
             out = out - cum[self._entry_upto]
+        return out
+
+    # -------------------------------------------------------------- the engine's sorted layout
+    def sorted_layout(self) -> "_SortedLayout":
+        """Index arrays for data permuted into the working order (built once, kept)."""
+        if self._sorted is None:
+            self._sorted = _SortedLayout(self)
+        return self._sorted
+
+
+class _Segments:
+    """Sums of consecutive row segments [bounds[i], bounds[i + 1]) (the last one to the end) of an
+    (m, n) array along its rows, as ``np.add.reduceat`` with empty segments summing to 0."""
+
+    def __init__(self, bounds: np.ndarray, n: int):
+        lengths = np.diff(np.append(bounds, n))
+        self.starts = bounds[bounds < n]                    # reduceat needs indices < n
+        self.count = len(bounds)                            # segments starting at n are empty
+        self.empty = np.flatnonzero(lengths == 0)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        out = np.add.reduceat(values, self.starts, axis=1)
+        if len(self.starts) < self.count:
+            out = np.hstack([out, np.zeros((len(values), self.count - len(self.starts)))])
+        out[:, self.empty] = 0.0
+        return out
+
+
+class _SortedLayout:
+    """The risk sets in the working order of :class:`_RiskSets` (rows sorted by time, descending)."""
+
+    def __init__(self, groups: _RiskSets):
+        n = len(groups.time)
+        order = groups.order
+        self.groups = groups
+        self.n = n
+        self.order = order
+        self.event = groups._dies_asc[::-1].astype(float)          # 1 = death, in the working order
+        self.upto = np.ascontiguousarray(groups._upto_asc[::-1])
+        self.risk_end = groups.risk_end
+        d = groups.d
+        start = groups._death_start                     # deaths of t_k are contiguous
+        self.death_end = start + d                      # one past the time's last death
+        self.death_before = start                       # rows before the time's first death
+        self.entry_upto = None
+        if groups.entry is not None:
+            position = np.empty(n, dtype=np.int64)
+            position[order] = np.arange(n)
+            self.entry_upto = groups._entry_upto[order]
+            self.entry_order = position[groups._entry_order]      # working-order rows by entry, descending
+            self.entry_end = groups._entry_end                    # rows with entry >= t_k
+        # Right-censored data with few distinct event times (e.g. times in days, many patients): the
+        # sorted rows split into 3 segments per event time t_k (later rows not at risk at t_{k+1}, the
+        # deaths at t_k, the others at t_k). Segment sums (one pass, pairwise summation) give the death
+        # sums directly and, cumulated over the segments, the risk-set sums: cheaper and more accurate
+        # than a cumulative sum over every row. With many event times the row-wise cumsum is used.
+        self.segments = self.entry_segments = None
+        nt = len(groups.times)
+        if nt and 3 * nt + 1 <= n // SEGMENT_ROWS:
+            bounds = np.empty((nt, 3), dtype=np.int64)
+            bounds[:, 0], bounds[:, 1], bounds[:, 2] = self.death_before, self.death_end, self.risk_end
+            q = nt - 1 - np.arange(nt)                                    # block of t_k in the bounds
+            self.segments = _Segments(np.concatenate([[0], bounds[::-1].ravel()]), n)
+            self.death_segment = 1 + 3 * q                               # [death_before, death_end)
+            self.risk_segment = 2 + 3 * q                                # ends at risk_end[k]
+            if groups.entry is not None:   # rows sorted by entry (descending): prefixes entry >= t_k
+                self.entry_segments = _Segments(np.concatenate([[0], self.entry_end[::-1]]), n)
+                self.late_segment = q                                     # ends at entry_end[k]
+
+    @functools.cached_property
+    def death_pos(self) -> np.ndarray:
+        """Position of each Efron term's death in the working order (terms by event time, then j)."""
+        return np.repeat(self.death_before, self.groups.d) + self.groups.term_j
+
+    def prefix_at(self, cum: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """cum[:, ends - 1] with 0 where ends == 0 (cum: (m, n) cumulative sums along axis 1)."""
+        out = cum[:, np.maximum(ends, 1) - 1]
+        out[:, ends == 0] = 0.0
         return out
 
 
@@ -176,8 +352,8 @@ class _EfronSums:
     groups: "_RiskSets"
 
     def _per_time(self, values: np.ndarray, h) -> np.ndarray:
-        g = self.groups.term_group
-        out = np.bincount(g, weights=values, minlength=len(self.groups.times))
+        # terms are grouped by event time (every time has one at least): segment sums
+        out = np.add.reduceat(values, self.groups._group_starts) if len(values) else np.zeros(0)
         return out if h is None else out * h
 
     def mean_sum(self, h=None) -> np.ndarray:
@@ -318,6 +494,152 @@ def _weighted_partial_likelihood(beta, X, groups, ties, weights) -> PartialLikel
     return PartialLikelihood(ll, U, info, None)
 
 
+class _SortedModel:
+    """The engine's partial likelihood on the model matrix permuted into the risk sets' working order.
+
+    Built once per fit: ``XT`` is the (p, n) transposed model matrix sorted by time (descending), so
+    each Newton-Raphson evaluation is one cumulative (or segment) sum of [w, w x] along the rows, a
+    few gathers at the event times, segment sums over the Efron terms and one (p x n)(n x p) product
+    for the information: O(n p^2), as R's ``coxfit6`` / ``agfit4``, without Python loops over rows or
+    event times.
+    """
+
+    def __init__(self, groups: _RiskSets, X: np.ndarray, ties: str, weights: np.ndarray | None = None):
+        if ties not in ("efron", "breslow"):
+            raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+        layout = groups.sorted_layout()
+        self.groups, self.layout = groups, layout
+        self.XT = np.ascontiguousarray(np.take(X, layout.order, axis=0).T)
+        # counting-process rows: the same matrix in entry order (rows with entry >= t_k leave the sums)
+        self.XT_entry = None if layout.entry_upto is None else np.ascontiguousarray(self.XT[:, layout.entry_order])
+        g = groups.term_group
+        self.frac = groups.term_j / groups.d[g] if ties == "efron" else np.zeros(len(g))
+        dying = layout.event.astype(float)
+        if weights is None:
+            self.weights, self.h = None, None
+        else:
+            self.weights = np.ascontiguousarray(weights[layout.order])
+            self.h = _mean_death_weight(groups, weights)
+            if self.XT_entry is not None:
+                self.weights_entry = self.weights[layout.entry_order]
+            dying = dying * self.weights
+        self.dying = dying
+        self.x_dying = self.XT @ dying               # (weighted) sum of x over the deaths
+        # event times where an Efron term has a fraction > 0 (ties); none for Breslow or without ties
+        self.tied = np.flatnonzero(groups.d > 1) if ties == "efron" else np.zeros(0, dtype=np.int64)
+        if len(self.tied):
+            # per row: its entry in [cum_a (T + 1), cum_a[k + 1] - b_k (T)] (a death at t_k: the second)
+            self.c_index = layout.upto + len(groups.times) * (layout.event == 1)
+        self._buffer = np.empty((X.shape[1] + 1, len(groups.time)))
+        self._buffer_entry = None if self.XT_entry is None else np.empty_like(self._buffer)
+
+    def evaluate(self, beta) -> PartialLikelihood:
+        """Log-likelihood, score and information at ``beta`` (as :func:`partial_likelihood`).
+
+        Risk-set sums are kept as (variables x event times) arrays; the death sums D (and every Efron
+        correction) only at the tied event times, the only ones where an Efron fraction is not 0.
+        """
+        beta = np.asarray(beta, dtype=float)
+        layout, groups = self.layout, self.groups
+        XT, h, g, frac = self.XT, self.h, groups.term_group, self.frac
+        p, n = XT.shape
+        eta = beta @ XT
+        shift = eta.max()            # a common shift cancels in the partial likelihood
+        eta -= shift
+        w = np.exp(eta)
+        if self.weights is not None:
+            w *= self.weights
+        WT = self._buffer                                        # reused: no page faults per call
+        WT[0] = w
+        np.multiply(XT, w, out=WT[1:])
+        late = None
+        if self.XT_entry is not None:                            # [w, w x] in entry order
+            w_entry = np.exp(beta @ self.XT_entry - shift)
+            if self.weights is not None:
+                w_entry *= self.weights_entry
+            late = self._buffer_entry
+            late[0] = w_entry
+            np.multiply(self.XT_entry, w_entry, out=late[1:])
+        tied = self.tied
+        if layout.segments is not None:                          # few event times: segment sums
+            seg = layout.segments.sums(WT)
+            dead = seg[:, layout.death_segment[tied]]
+            risk = np.cumsum(seg, axis=1, out=seg)[:, layout.risk_segment]   # (1 + p) x event times
+            if late is not None:
+                risk -= np.cumsum(layout.entry_segments.sums(late), axis=1)[:, layout.late_segment]
+        else:
+            cum = np.cumsum(WT, axis=1, out=WT)
+            risk = np.take(cum, layout.risk_end - 1, axis=1)     # (1 + p) x event times
+            if late is not None:
+                risk -= layout.prefix_at(np.cumsum(late, axis=1, out=late), layout.entry_end)
+            dead = (layout.prefix_at(cum, layout.death_end[tied])
+                    - layout.prefix_at(cum, layout.death_before[tied]))
+        s0 = risk[0, g]
+        if len(tied):
+            dead0 = np.zeros(len(groups.times))
+            dead0[tied] = dead[0]
+            s0 = s0 - frac * dead0[g]
+
+        starts = groups._group_starts           # terms are grouped by event time: segment sums
+
+        def per_time(values):
+            out = np.add.reduceat(values, starts)
+            return out if h is None else out * h
+
+        log_s0 = np.log(s0)
+        ll = float(eta @ self.dying - (log_s0.sum() if h is None else h[g] @ log_s0))
+        inv = 1 / s0
+        a = per_time(inv)
+        R = risk[1:]
+        mean_sum = R @ a
+        inv2 = inv * inv
+        mean_outer = (R * per_time(inv2)) @ R.T
+        if len(tied):
+            fi = frac * inv
+            b = per_time(fi)
+            D = dead[1:]
+            mean_sum -= D @ b[tied]
+            RD = (R[:, tied] * per_time(fi * inv)[tied]) @ D.T
+            mean_outer += (D * per_time(fi * fi)[tied]) @ D.T - RD - RD.T
+        U = self.x_dying - mean_sum
+        # information: sum_i w_i c_i x_i x_i' - sum_e E_e E_e', c_i = sum of a_k over the times at
+        # which row i is at risk, minus b_k for a death at t_k (see _weighted_information)
+        cum_a = np.concatenate([[0.0], np.cumsum(a)])
+        c = np.concatenate([cum_a, cum_a[1:] - b])[self.c_index] if len(tied) else cum_a[layout.upto]
+        if layout.entry_upto is not None:
+            c -= cum_a[layout.entry_upto]
+        v = np.multiply(w, c, out=c)
+        info = np.multiply(XT, v, out=WT[1:]) @ XT.T - mean_outer
+        return PartialLikelihood(ll, U, info, None)
+
+    def monotone(self, names) -> list:
+        """:func:`monotone_columns` on the sorted matrix (right-censored data)."""
+        layout, groups = self.layout, self.groups
+        XT = self.XT
+        if not len(groups.times):
+            return []
+        # A column is monotone only if its condition holds at the first event time, whose risk set
+        # is the largest: screen every column there (one pass), check the few candidates fully.
+        first = slice(layout.death_before[0], layout.death_end[0])
+        at_risk = XT[:, :layout.risk_end[0]]
+        with np.errstate(invalid="ignore"):
+            candidate = (~(XT[:, first].min(axis=1) < at_risk.max(axis=1))
+                         | ~(XT[:, first].max(axis=1) > at_risk.min(axis=1)))
+        out = []
+        ends = layout.risk_end - 1
+        starts = groups._group_starts
+        for j in np.flatnonzero(candidate):
+            x = XT[j]
+            risk_max = np.maximum.accumulate(x)[ends]
+            risk_min = np.minimum.accumulate(x)[ends]
+            xd = x[layout.death_pos]
+            dying_min = np.minimum.reduceat(xd, starts)
+            dying_max = np.maximum.reduceat(xd, starts)
+            if not (dying_min < risk_max).any() or not (dying_max > risk_min).any():
+                out.append(names[j])
+        return out
+
+
 # ----------------------------------------------------------------------------- Newton-Raphson
 @dataclass
 class NewtonResult:
@@ -335,7 +657,7 @@ class NewtonResult:
 def newton_raphson(evaluate: Callable, beta, *, value: Callable | None = None, free=None,
                    tol: float = 1e-10, max_iter: int = 60, criterion: str = "step",
                    max_step: float | None = None, max_halvings: int = 40,
-                   relative_slack: bool = True) -> NewtonResult:
+                   relative_slack: bool = True, evaluate_last_step: bool = True) -> NewtonResult:
     """Maximise a concave objective by Newton-Raphson with step halving (R ``coxph.control``).
 
     Parameters
@@ -346,8 +668,13 @@ def newton_raphson(evaluate: Callable, beta, *, value: Callable | None = None, f
     criterion : "step" stops when the largest coefficient change is below ``tol`` (the Cox MLE);
         "score" when the largest gradient component is below ``tol`` (the Firth estimate).
     max_step : clip each component of the step to +/- this (``coxphf``'s maxstep); None: no clipping.
-    max_halvings : a step that lowers the objective is halved at most this many times.
+    max_halvings : a step that lowers the objective is halved at most this many times; with
+        ``criterion="step"``, when no halving keeps the objective (a numerically singular information
+        where the objective is flat, as under monotone likelihood) the iterations stop there, converged.
     relative_slack : accept a step whose value is at most 1e-12 x |value| lower (else 1e-12 absolute).
+    evaluate_last_step : with ``criterion="step"``, evaluate the objective after the last step (below
+        ``tol``); False returns the stepped coefficients with the value and information of the point
+        before it (they differ by O(tol) relative: one evaluation fewer, the Cox fit's choice).
     """
     beta = np.array(beta, dtype=float)
     free = np.arange(len(beta)) if free is None else np.asarray(free)
@@ -364,8 +691,14 @@ def newton_raphson(evaluate: Callable, beta, *, value: Callable | None = None, f
             step = np.linalg.lstsq(sub, gradient[free], rcond=None)[0]
         if max_step is not None:
             step = np.clip(step, -max_step, max_step)
+        if not evaluate_last_step and criterion == "step" and np.max(np.abs(step)) < tol:
+            beta = beta.copy()
+            beta[free] += step
+            return NewtonResult(beta, current, gradient, information, True, iteration,
+                                state[3] if len(state) > 3 else None)
         slack = 1e-12 * abs(current) if relative_slack else 1e-12
         trial_state = None
+        improved = False
         for _half in range(max_halvings):
             trial = beta.copy()
             trial[free] += step
@@ -375,8 +708,16 @@ def newton_raphson(evaluate: Callable, beta, *, value: Callable | None = None, f
             else:
                 trial_value = value(trial)
             if np.isfinite(trial_value) and trial_value >= current - slack:
+                improved = True
                 break
             step = step / 2
+        if not improved and criterion == "step":
+            # No halving of the Newton step keeps the objective: the information is numerically
+            # singular where the objective is flat (e.g. a coefficient drifting to infinity under
+            # monotone likelihood). Stop here, as R's coxph stops when the log-likelihood stops
+            # improving ("coefficient may be infinite").
+            return NewtonResult(beta, current, gradient, information, True, iteration,
+                                state[3] if len(state) > 3 else None)
         beta = trial
         state = trial_state if value is None else evaluate(beta)
         if criterion == "step" and np.max(np.abs(step)) < tol:
@@ -477,19 +818,7 @@ def monotone_columns(X: np.ndarray, time, event, names=None) -> list:
     if not (event == 1).any():
         return []
     groups = _event_groups(time, event)
-    g = groups.death_group
-    out = []
-    for j, col in enumerate(names):
-        x = X[:, j]
-        risk_max = np.maximum.accumulate(x[groups.order])[groups.risk_end - 1]
-        risk_min = np.minimum.accumulate(x[groups.order])[groups.risk_end - 1]
-        dying_min = np.full(len(groups.times), np.inf)
-        dying_max = np.full(len(groups.times), -np.inf)
-        np.minimum.at(dying_min, g, x[groups.death_idx])
-        np.maximum.at(dying_max, g, x[groups.death_idx])
-        if not (dying_min < risk_max).any() or not (dying_max > risk_min).any():
-            out.append(col)
-    return out
+    return _SortedModel(groups, X.reshape(len(groups.time), -1), "breslow").monotone(names)
 
 
 def fit_coxph(time, event, X, *, entry=None, strata=None, weights=None, ties: str = "efron",
@@ -556,12 +885,15 @@ def fit_coxph(time, event, X, *, entry=None, strata=None, weights=None, ties: st
         res = firth_newton(beta0, X, fit_time, event, ties, groups, tol=tol, max_iter=max_iter or 100)
         loglik_null = penalized_loglik(np.zeros(p), X, fit_time, event, ties, groups)
     else:
+        model = _SortedModel(groups, X, ties, w)    # sorted once; every evaluation reuses it
+        first = model.evaluate(beta0)
+        pending = [first]                          # newton_raphson's first evaluation is at beta0
+
         def evaluate(beta):
-            pl = partial_likelihood(beta, X, fit_time, event, ties, groups=groups, weights=w)
+            pl = pending.pop() if pending else model.evaluate(beta)
             return pl.loglik, pl.score, pl.information, pl
-        res = newton_raphson(evaluate, beta0, tol=tol, max_iter=max_iter or 60)
-        loglik_null = partial_likelihood(np.zeros(p), X, fit_time, event, ties, groups=groups,
-                                         weights=w).loglik
+        res = newton_raphson(evaluate, beta0, tol=tol, max_iter=max_iter or 60, evaluate_last_step=False)
+        loglik_null = first.loglik if not beta0.any() else model.evaluate(np.zeros(p)).loglik
     information = res.information
     beta = res.beta
     try:
@@ -573,7 +905,7 @@ def fit_coxph(time, event, X, *, entry=None, strata=None, weights=None, ties: st
     separated = []
     if not firth:
         if fit_entry is None:
-            separated = monotone_columns(X, fit_time, event, names)
+            separated = model.monotone(names)
         separated += [c for c, b in zip(names, beta) if abs(b) > SEPARATION_COEF and c not in separated]
         if separated:
             caveats.append(Caveat("monotone_likelihood", {"terms": list(separated)}))
