@@ -362,3 +362,28 @@ def test_the_notebook_shows_the_renderings_save_figure_made_unless_the_figure_ch
     fresh = base64.b64decode(_display_figure(fig, "png"))
     assert fresh != written["png"].read_bytes() and fresh.startswith(b"\x89PNG")
     plt.close(fig)
+
+
+def test_schoenfeld_smoother_and_its_two_se_band_equal_r_plot_cox_zph():
+    # tests/reference/schoenfeld_bands.R: the three lines plot.cox.zph draws (recordPlot), survival::veteran,
+    # coxph(Surv(time, status) ~ karno + age + trt), cox.zph(transform = "km"), df = 4, nsmo = 40.
+    import json
+
+    from helpers.report.prognostic import _spline_smooth
+    from helpers.stats.cox import fit_coxph, km_time_transform, scaled_schoenfeld, schoenfeld_variance
+    ref = json.loads((PROJECT_ROOT / "tests" / "reference" / "schoenfeld_bands.json").read_text())
+    data = pd.DataFrame(ref["data"])
+    fit = fit_coxph(data["time"].to_numpy(float), data["status"].to_numpy(int),
+                    data[ref["terms"]].to_numpy(float), names=ref["terms"])
+    np.testing.assert_allclose(fit.coef, ref["coef"], rtol=1e-8)
+    engine = getattr(fit, "engine", fit)
+    residuals = scaled_schoenfeld(engine)
+    x = km_time_transform(engine, residuals.pop("time").to_numpy())
+    variance = np.diag(schoenfeld_variance(engine))
+    assert np.linspace(x.min(), x.max(), 40) == pytest.approx(ref["bands"][ref["terms"][0]]["x"], abs=1e-12)
+    for k, term in enumerate(ref["terms"]):
+        band = ref["bands"][term]
+        smooth, se = _spline_smooth(x, residuals[term].to_numpy(), float(variance[k]), np.asarray(band["x"]))
+        np.testing.assert_allclose(smooth, band["fit"], atol=1e-10)
+        np.testing.assert_allclose(smooth + 2 * se, band["upper"], atol=1e-10)
+        np.testing.assert_allclose(smooth - 2 * se, band["lower"], atol=1e-10)

@@ -639,9 +639,10 @@ _MONTH_TICKS = (1, 2, 3, 6, 9, 12, 18, 24, 30, 36, 48, 60, 72, 84, 96, 120)
 
 
 def _spline_smooth(x: np.ndarray, y: np.ndarray, var: float, grid: np.ndarray, df: int = 4):
-    """Natural cubic spline regression of y on x (knots at quantiles of x, intercept included, as R
-    ``plot.cox.zph``'s ``ns(x, df, intercept = TRUE)``) evaluated at ``grid``, with its standard error
-    sqrt(var * diag(P (X'X)^-1 P')) for residuals of variance ``var``. Fewer distinct x: fewer df."""
+    """Natural cubic spline regression of y on x evaluated at ``grid``, with its standard error
+    sqrt(var * diag(P (X'X)^-1 P')) for residuals of variance ``var``, as R ``plot.cox.zph`` draws them:
+    ``ns(c(grid, x), df, intercept = TRUE)``, i.e. inner knots at quantiles of the grid and the data
+    together (tests/reference/schoenfeld_bands.R). Fewer distinct x: fewer df."""
     from patsy import build_design_matrices, dmatrix
     df = int(min(df, len(np.unique(x))))
     if df < 2:
@@ -649,8 +650,11 @@ def _spline_smooth(x: np.ndarray, y: np.ndarray, var: float, grid: np.ndarray, d
         return fit, np.full(len(grid), np.sqrt(var / max(len(y), 1)))
     if df < 3:   # a straight line
         X, P = np.column_stack([np.ones_like(x), x]), np.column_stack([np.ones_like(grid), grid])
-    else:
-        design = dmatrix(f"cr(x, df={df}) - 1", {"x": x})
+    else:   # knots at quantiles of the grid and the data together, as plot.cox.zph's ns(c(pred.x, x))
+        knots = np.quantile(np.concatenate([grid, x]), np.arange(1, df - 1) / (df - 1))
+        lo, hi = float(min(x.min(), grid.min())), float(max(x.max(), grid.max()))
+        design = dmatrix("cr(x, knots=knots, lower_bound=lo, upper_bound=hi) - 1",
+                         {"x": x, "knots": knots, "lo": lo, "hi": hi})
         X = np.asarray(design)
         P = np.asarray(build_design_matrices([design.design_info], {"x": grid})[0])
     xtx_inv = np.linalg.pinv(X.T @ X)
@@ -697,7 +701,7 @@ def plot_schoenfeld(ph: PHTest, words: Words | None = None):
     nrow = int(np.ceil(len(cols) / ncol))
     term_of = {c: v for v, cs in fit.design.terms.items() for c in cs}
     p_of = dict(zip(ph.table["term"], ph.table["p"]))
-    grid = np.linspace(x.min(), x.max(), 60)
+    grid = np.linspace(x.min(), x.max(), 40)     # plot.cox.zph(nsmo = 40): its knots depend on the grid too
     # month ticks: round months within follow-up, mapped to the transformed scale, at least 0.07 apart
     ticks, labels = [], []
     for m in _MONTH_TICKS:
