@@ -78,21 +78,15 @@ def not_estimated(folder: Path) -> list[str]:
     labelled output of ``folder/notebooks/*.ipynb`` that says so, then ``"results.json <key>: ..."`` for
     every results value that starts with "not estimable" and is not already listed; in notebook order,
     each once."""
-    import nbformat
-
-    from helpers.build.render import parse_cell_options
+    from helpers.build.render import code_cells
 
     items: list[str] = []
     phrases: set[str] = set()
     for path in sorted((folder / "notebooks").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for number, cell in enumerate(nb.cells, 1):
-            if cell.cell_type != "code":
-                continue
-            try:
-                label = parse_cell_options(cell.source).get("label")
-            except Exception:       # a cell whose options do not parse is named by its number
-                label = None
+        # the renderer's reading of the notebook (read once per build: the render reads the same file)
+        for cell, options, number in code_cells(path):
+            # a cell whose options do not parse is named by its number
+            label = options.get("label") if isinstance(options, dict) else None
             for text in _output_texts(cell):
                 for match in _NOT_ESTIMABLE.finditer(text):
                     phrase = f"not estimable: {match.group(1).strip()}"
@@ -228,9 +222,9 @@ def study_parts(study) -> tuple[str, ...]:
 
 def notebook_requires(path: Path) -> tuple[str, ...]:
     """The parts of the data a notebook needs (its metadata ``supplement_requires``), possibly none."""
-    import nbformat
+    from helpers.build.render import read_notebook
 
-    needs = nbformat.read(path, as_version=4).metadata.get(REQUIRES) or ()
+    needs = read_notebook(path).metadata.get(REQUIRES) or ()
     return (needs,) if isinstance(needs, str) else tuple(needs)
 
 
@@ -249,7 +243,27 @@ def select_notebooks(notebooks: list[Path], parts: tuple[str, ...] | set[str]) -
 def validation_key(folder: Path) -> str:
     """SHA-256 over the data files (and the folder's path) and the validating code: helpers/*.py, the
     data dictionary and requirements.txt (:func:`helpers.build.execute.helpers_digest`)."""
-    return hashlib.sha256(f"{data_digest(folder)}|{helpers_digest()}".encode()).hexdigest()
+    return hashlib.sha256(f"{_data_digest(folder)}|{helpers_digest()}".encode()).hexdigest()
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _data_digest(folder: Path) -> str:
+    """:func:`helpers.build.execute.data_digest` of ``folder``, computed once per version of its files
+    (the key holds each file's name, size and modification time): a build needs it twice, and it reads
+    every data file (tens of megabytes for a registry-size cohort)."""
+    folder = Path(folder)
+    try:
+        stamp = tuple((path.name, path.stat().st_size, path.stat().st_mtime_ns)
+                      for path in sorted(folder.iterdir()) if path.is_file())
+    except OSError:
+        return data_digest(folder)
+    key = (str(folder.resolve()), stamp)
+    if key not in _DIGESTS:
+        _DIGESTS.clear()
+        _DIGESTS[key] = data_digest(folder)
+    return _DIGESTS[key]
 
 
 def _recorded_validation(out: Path, key: str) -> ValidatedData | None:
@@ -345,14 +359,14 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     settings = run_settings()
     if use_cache and _previous_settings(out) != settings:
         use_cache = False  # e.g. small-cell suppression switched on or off: cached notebooks are stale
-    data_key = data_digest(validated.folder)
+    data_key = _data_digest(validated.folder)
     if use_cache and _previous_build(out).get("data") != data_key:
         # other data: every notebook runs again anyway, and sections of the results file written by
         # a notebook that these data do not run must not survive
         use_cache = False
     fresh = not (out.exists() and use_cache)
     if not fresh:
-        shutil.copytree(out, staging, ignore=shutil.ignore_patterns("*.html", "*.pdf", "*.docx"))
+        shutil.copytree(out, staging, ignore=_not_carried_over(out, render), copy_function=_link_or_copy)
     else:
         staging.mkdir(parents=True)
     (staging / SETTINGS_NAME).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -368,6 +382,7 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
         notebooks, skipped = select_notebooks(list_notebooks(), validated.parts)
         for path, lacking in skipped.items():
             (staging / "notebooks" / path.name).unlink(missing_ok=True)
+            (staging / "notebooks" / f"{path.stem}.html").unlink(missing_ok=True)
             progress(f"{path.name}: not executed (the data have no "
                      f"{' and no '.join(PART_WORDS.get(part, part) for part in lacking)})")
         build = {"data": data_key, "parts": list(validated.parts), "title": validated.title,
@@ -409,6 +424,39 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
             "missing_values": list(info.missing_values) if info else [],
             "not_estimated": missing_results,
             "seconds": time.perf_counter() - started}
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """``shutil.copytree``'s ``copy_function`` for the staging copy: the validated study's pickle
+    (``.cache/``, tens of megabytes for a registry-size cohort) is hard-linked, every other file
+    copied. Safe because helpers.data.load.cache_study replaces that file (a new file renamed into
+    place) and never rewrites it; notebooks and figures are rewritten in place, so they are copied."""
+    if Path(source).parent.name == ".cache" and not source.endswith(".tmp"):
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+    shutil.copy2(source, target)
+
+
+def _not_carried_over(out: Path, render: bool):
+    """``shutil.copytree``'s ``ignore`` for copying the last output ``out`` into the staging folder:
+    the report files (``report.html``, ``.pdf``, ``.docx`` at the top) are made again; the notebooks'
+    HTML pages are kept when the build renders (the renderer reuses the page of a notebook that did
+    not change, :func:`helpers.build.render.write_notebook_pages`), else dropped with the report."""
+    from helpers.build.render import NOTEBOOK_PAGES, PAGES_RECORD
+
+    top, pages = Path(out), Path(out) / NOTEBOOK_PAGES
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder)
+        if here == top:
+            return {name for name in names if name.endswith((".html", ".pdf", ".docx"))}
+        if here == pages and not render:
+            return {name for name in names if name.endswith(".html") or name == PAGES_RECORD}
+        return set()
+    return ignore
 
 
 def _previous_build(out: Path) -> dict:

@@ -27,15 +27,19 @@ Two renderers, one source:
      "Table 3", "Figure 2" (pandoc 3.9 has no cross-reference filter);
   5. a ``<`` that cannot open an HTML tag or autolink (``P <0.001``, ``<= 60``) is written ``\\<``:
      the same document for pandoc, parsed several times faster (see :func:`escape_lone_angle_brackets`);
-  6. pandoc reads the Markdown once (``--citeproc`` with ``references.bib``) into its JSON document;
-     :func:`helpers.build.typeset.prepare` typesets a copy per format (column widths from content,
-     landscape pages for wide tables, no break inside an estimate or a P value, Unicode symbols,
-     table notes) and pandoc writes standalone HTML (:mod:`helpers.build.html_style`: sidebar
-     contents, title block, a link from each output to its notebook's own page), DOCX (our A4
-     reference document and SEQ caption fields, :mod:`helpers.build.docx_style`) and Typst (contents,
-     lists of tables and figures, "(continued)" headers of long tables) side by side;
+  6. pandoc reads the Markdown once (``--citeproc`` with ``references.bib``) into its JSON document:
+     the prose and the table blocks side by side, by two pandoc processes, joined into the document
+     pandoc reads from the whole (:func:`read_markdown`); :func:`helpers.build.typeset.protect`
+     typesets what every format shares once (no break inside an estimate or a P value, Unicode
+     symbols) and :func:`helpers.build.typeset.lay_out` a copy per format (column widths from
+     content, landscape pages for wide tables, table notes); pandoc writes standalone HTML
+     (:mod:`helpers.build.html_style`: sidebar contents, title block, a link from each output to its
+     notebook's own page), DOCX (our A4 reference document and SEQ caption fields,
+     :mod:`helpers.build.docx_style`) and Typst (contents, lists of tables and figures, "(continued)"
+     headers of long tables) side by side, one thread each, the PDF first;
      ``typst.compile`` turns the Typst into the PDF. Figures are SVG in the PDF and HTML, 300-dpi PNG
-     in Word.
+     in Word. Each notebook's own HTML page (nbconvert) is made again only when the executed
+     notebook changed (:func:`write_notebook_pages`), so a prose-only edit converts none.
 
 Everything is written to a temporary folder inside the output folder (``_output/.render-*``, removed
 afterwards) and moved into ``_output/`` only when every requested format has been produced.
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -311,25 +316,41 @@ def check_embeds(project_root: Path, report: str = REPORT, excluded: Iterable[st
     return problems
 
 
+def read_notebook(path: Path | str) -> nbformat.NotebookNode:
+    """The notebook at ``path`` as ``nbformat.read(path, as_version=4)`` returns it, without the check
+    against nbformat's JSON schema (which only logs a message for an invalid notebook; compiling the
+    schema and checking nine executed notebooks took about 0.4 s of a build after a prose-only edit)."""
+    with open(path, encoding="utf-8") as handle:
+        return nbformat.convert(nbformat.reader.reads(handle.read()), 4)
+
+
 @functools.lru_cache(maxsize=32)
 def _code_cells(nb_path: str, mtime_ns: int, size: int) -> tuple:
-    """``(cell, options)`` of every code cell of a notebook in order, ``options`` being the
-    RenderError of invalid options; read once per version of the file (the key holds its
-    modification time and size). The cells are shared: do not modify them."""
-    nb = nbformat.read(nb_path, as_version=4)
+    """``(cell, options, number)`` of every code cell of a notebook in order, ``options`` being the
+    RenderError of invalid options and ``number`` the cell's place among all cells (1-based); read
+    once per version of the file (the key holds its modification time and size). The cells are
+    shared: do not modify them."""
+    nb = read_notebook(nb_path)
     cells = []
-    for cell in nb.cells:
+    for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type == "code":
             try:
-                cells.append((cell, parse_cell_options(cell.source)))
+                cells.append((cell, parse_cell_options(cell.source), number))
             except RenderError as exc:
-                cells.append((cell, exc))
+                cells.append((cell, exc, number))
     return tuple(cells)
 
 
-def _cell_by_label(nb_path: Path, label: str):
+def code_cells(nb_path: Path) -> tuple:
+    """``(cell, options, number)`` of every code cell of a notebook (see :func:`_code_cells`: read once
+    per version of the file; ``options`` is a RenderError for options that do not parse; ``number``
+    counts all cells from 1; do not modify the cells)."""
     stat = Path(nb_path).stat()
-    for cell, options in _code_cells(str(nb_path), stat.st_mtime_ns, stat.st_size):
+    return _code_cells(str(nb_path), stat.st_mtime_ns, stat.st_size)
+
+
+def _cell_by_label(nb_path: Path, label: str):
+    for cell, options, _ in code_cells(nb_path):
         if isinstance(options, RenderError):
             raise options
         if str(options.get("label", "")) == label:
@@ -371,20 +392,74 @@ def notebook_link_markdown(nb_name: str) -> str:
     return f"\n\n::: {{.notebook-link}}\n[Source: notebook {stem}]({NOTEBOOK_PAGES}/{stem}.html)\n:::"
 
 
-def write_notebook_pages(executed_dir: Path, target: Path, build: "BuildInfo") -> list[Path]:
-    """Each executed notebook that ran, as its own HTML page (nbconvert), into ``target``."""
-    from nbconvert import HTMLExporter
+#: Record of the notebook pages in the pages' folder: {page name: :func:`notebook_page_key`}
+PAGES_RECORD = ".pages.json"
+#: Changes whenever :func:`write_notebook_pages` makes pages differently (invalidates recorded pages)
+PAGES_FORMAT = "nbconvert-html-classic-1"
+#: The packages that shape a notebook page (their versions are part of its key)
+PAGE_PACKAGES = ("nbconvert", "nbformat", "mistune", "pygments", "jinja2", "jupyterlab_pygments", "bleach")
 
+
+@functools.lru_cache(maxsize=1)
+def _page_packages() -> str:
+    from importlib import metadata
+
+    versions = []
+    for name in PAGE_PACKAGES:
+        try:
+            versions.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name}=absent")
+    return ";".join(versions)
+
+
+def notebook_page_key(notebook: bytes) -> str:
+    """SHA-256 over an executed notebook's bytes, :data:`PAGES_FORMAT` and the versions of the packages
+    that make its page (:data:`PAGE_PACKAGES`): equal keys, equal pages."""
+    return hashlib.sha256(f"{PAGES_FORMAT}|{_page_packages()}|".encode() + notebook).hexdigest()
+
+
+def read_pages_record(folder: Path) -> dict[str, str]:
+    """The record :data:`PAGES_RECORD` of a folder of notebook pages ({} when absent or unreadable)."""
+    try:
+        record = json.loads((Path(folder) / PAGES_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in record.items()} if isinstance(record, dict) else {}
+
+
+def write_notebook_pages(executed_dir: Path, target: Path, build: "BuildInfo",
+                         previous: Path | None = None) -> list[Path]:
+    """Each executed notebook that ran, as its own HTML page (nbconvert), into ``target``, with the
+    record :data:`PAGES_RECORD` of their keys (:func:`notebook_page_key`).
+
+    A page in ``previous`` (the pages of the last render, e.g. ``_output/notebooks``) whose recorded
+    key equals its notebook's key is copied instead of converted again: a notebook that was not
+    re-executed (a prose-only edit) keeps its page, and nbconvert is not even imported (converting
+    the nine notebooks took 3-7 s, the longest step of such a build)."""
     target.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter(template_name="classic")
-    pages = []
+    recorded = read_pages_record(previous) if previous is not None else {}
+    exporter = None
+    pages, record = [], {}
     for path in sorted(Path(executed_dir).glob("*.ipynb")):
         if not build.ran(path.name):
             continue
-        body, _ = exporter.from_notebook_node(nbformat.read(str(path), as_version=4))
+        notebook = path.read_bytes()
+        key = notebook_page_key(notebook)
         page = target / f"{path.stem}.html"
-        page.write_text(body, encoding="utf-8")
+        old = Path(previous) / page.name if previous is not None else None
+        if old is not None and recorded.get(page.name) == key and old.is_file():
+            shutil.copyfile(old, page)
+        else:
+            if exporter is None:
+                from nbconvert import HTMLExporter
+
+                exporter = HTMLExporter(template_name="classic")
+            body, _ = exporter.from_notebook_node(nbformat.reads(notebook.decode("utf-8"), as_version=4))
+            page.write_text(body, encoding="utf-8")
+        record[page.name] = key
         pages.append(page)
+    (target / PAGES_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return pages
 
 
@@ -889,6 +964,168 @@ def _run(cmd: list[str], cwd: Path) -> None:
         logger.warning("%s: %s", Path(cmd[0]).name, proc.stderr.strip())
 
 
+def _run_together(cmds: list[list[str]], cwd: Path) -> None:
+    """:func:`_run` for several commands at once, side by side (each in its own process)."""
+    logs = [tempfile.TemporaryFile() for _ in cmds]     # not pipes: a full pipe would stall a process
+    try:
+        procs = [subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log) for cmd, log in zip(cmds, logs)]
+        for proc in procs:
+            proc.wait()
+        errors = []
+        for log in logs:
+            log.seek(0)
+            errors.append(log.read().decode("utf-8", "replace"))
+    finally:
+        for log in logs:
+            log.close()
+    failures = []
+    for cmd, proc, stderr in zip(cmds, procs, errors):
+        if proc.returncode != 0:
+            failures.append(f"{Path(cmd[0]).name} failed ({proc.returncode}): {stderr.strip()[-2000:]}")
+        elif stderr.strip():
+            logger.warning("%s: %s", Path(cmd[0]).name, stderr.strip())
+    if failures:
+        raise RenderError(failures[0])
+
+
+# --------------------------------------------------------------------------- reading the Markdown in two parts
+
+#: Opening line of a table as :func:`embed_markdown` writes it (a fenced Div of its own)
+TABLE_BLOCK_OPEN = "::: {.table-block}"
+#: Format of the raw block that stands for a table block in the prose part (see :func:`split_table_blocks`)
+SPLICE_FORMAT = "supplement-splice"
+_DIV_OPEN_RE = re.compile(r"^:{3,}\s*[^:\s]")
+_DIV_CLOSE_RE = re.compile(r"^:{3,}\s*$")
+_REFERENCE_DEFINITION_RE = re.compile(r"^ {0,3}\[[^\]]+\]:", re.M)
+_BRACKETED_RE = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _reference_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def split_table_blocks(markdown: str) -> tuple[str, list[str]] | None:
+    """The Markdown as two documents pandoc reads side by side: the prose, in which each table block
+    (``::: {.table-block}`` ... ``:::``, as :func:`embed_markdown` writes a table) is replaced by a raw
+    block ```` ```{=supplement-splice} ```` holding its number, and the table blocks themselves; None
+    when the document cannot be split safely (then it is read whole).
+
+    Reading a table block alone gives what reading it within the document gives when nothing in it
+    depends on the rest of the document. A block is taken out only when it is a block of its own
+    (a blank line before and after, not indented, outside code) and holds no ``@`` (citations and
+    example lists are numbered document-wide), no footnote, no heading, and no bracketed text that
+    names a heading of the document (implicit header references); no block is taken out of a
+    document with link reference definitions, footnotes or LaTeX macro definitions.
+    ``tests/test_render_speed.py`` checks that the two readings give pandoc's document of the whole.
+    """
+    if TABLE_BLOCK_OPEN not in markdown:
+        return None
+    front, body = _split_front_matter(markdown)
+    if (_REFERENCE_DEFINITION_RE.search(body) or "[^" in body or "\\newcommand" in body
+            or "\\renewcommand" in body or "\\def" in body):
+        return None
+    lines = body.split("\n")
+    code = [True] * len(lines)
+    headings: set[str] = set()
+    for i, line in _outside_code(lines):
+        code[i] = False
+        heading = HEADING_RE.match(line)
+        if heading:
+            headings.add(_reference_key(heading["text"]))
+        elif i and re.match(r"^(=+|-+)\s*$", line) and lines[i - 1].strip() and not lines[i - 1].lstrip().startswith("|"):
+            return None     # a setext heading (or a rule right under text): read the whole document
+    prose: list[str] = []
+    blocks: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.rstrip() == TABLE_BLOCK_OPEN and not code[i] and (i == 0 or not lines[i - 1].strip()):
+            depth, j = 1, i + 1
+            while j < len(lines) and depth:
+                if _DIV_OPEN_RE.match(lines[j]):
+                    depth += 1
+                elif _DIV_CLOSE_RE.match(lines[j]):
+                    depth -= 1
+                j += 1
+            block = lines[i:j]
+            text = "\n".join(block)
+            if (not depth and (j == len(lines) or not lines[j].strip()) and not any(code[i:j])
+                    and "@" not in text and "[^" not in text
+                    and not any(row.lstrip().startswith("#") for row in block)
+                    and not any(_reference_key(m) in headings for m in _BRACKETED_RE.findall(text))):
+                prose += [f"```{{={SPLICE_FORMAT}}}", str(len(blocks)), "```"]
+                blocks.append(text)
+                i = j
+                continue
+        prose.append(line)
+        i += 1
+    if not blocks:
+        return None
+    return front + "\n".join(prose), blocks
+
+
+def splice_table_blocks(prose: dict, tables: dict, count: int) -> dict | None:
+    """pandoc's document of the prose part with each splice raw block replaced by its table block
+    (``tables``: pandoc's document of the table blocks, in order); None when the documents do not
+    match (a table block that did not read as one Div, a placeholder not found exactly once)."""
+    found = tables.get("blocks") or []
+    if len(found) != count or not all(b.get("t") == "Div" and "table-block" in b["c"][0][1] for b in found):
+        return None
+    used = [0] * count
+
+    def walk(node):
+        if isinstance(node, list):
+            for k, child in enumerate(node):
+                if (isinstance(child, dict) and child.get("t") == "RawBlock"
+                        and child["c"][0] == SPLICE_FORMAT):
+                    number = int(child["c"][1].strip())
+                    if not 0 <= number < count:
+                        raise ValueError(number)
+                    node[k] = found[number]
+                    used[number] += 1
+                else:
+                    walk(child)
+        elif isinstance(node, dict):
+            for value in node.values():
+                if isinstance(value, (list, dict)):
+                    walk(value)
+
+    try:
+        walk(prose["blocks"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return prose if used == [1] * count else None
+
+
+def read_markdown(pandoc: str, source: Path, root: Path, work_dir: Path) -> dict:
+    """pandoc's JSON document of the Markdown file ``source`` (read with :func:`_pandoc_reader_args`).
+
+    The prose (with the citations) and the tables are read side by side by two pandoc processes and
+    joined (:func:`split_table_blocks`, :func:`splice_table_blocks`): the tables are about half of
+    the text pandoc reads, and reading was the longest step before the formats are written. A
+    document that cannot be split is read whole."""
+    markdown = source.read_text(encoding="utf-8")
+    split = split_table_blocks(markdown)
+    if split is not None:
+        prose_text, blocks = split
+        prose_file, tables_file = source.with_name(source.stem + "-prose.md"), source.with_name(source.stem + "-tables.md")
+        prose_file.write_text(prose_text, encoding="utf-8")
+        tables_file.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+        reader = _pandoc_reader_args(root)
+        plain = [a for a in reader if a != "--citeproc" and not a.startswith("--bibliography=")]
+        _run_together([[pandoc, tables_file.name, *plain, "--to=json", "-o", tables_file.stem + ".json"],
+                       [pandoc, prose_file.name, *reader, "--to=json", "-o", prose_file.stem + ".json"]], work_dir)
+        joined = splice_table_blocks(json.loads((work_dir / (prose_file.stem + ".json")).read_text(encoding="utf-8")),
+                                     json.loads((work_dir / (tables_file.stem + ".json")).read_text(encoding="utf-8")),
+                                     len(blocks))
+        if joined is not None:
+            return joined
+        logger.warning("the table blocks did not read as expected: reading the document whole")
+    document = work_dir / f"{source.stem}.json"
+    _run([pandoc, source.name, *_pandoc_reader_args(root), "--to=json", "-o", document.name], work_dir)
+    return json.loads(document.read_text(encoding="utf-8"))
+
+
 def _pandoc_reader_args(root: Path) -> list[str]:
     """Reading the report: Markdown, citations resolved by citeproc from ``references.bib``."""
     args = ["--from=markdown", "--standalone", "--citeproc", f"--columns={PANDOC_COLUMNS}",
@@ -929,15 +1166,26 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     lists = typst_front_lists(markdown)
 
     def produce(fmt: str) -> Path:
-        from helpers.build import typeset
-
+        if fmt == "pages":      # the notebooks' own pages, linked from the HTML (render_report moves them)
+            write_notebook_pages(Path(output_dir) / NOTEBOOK_PAGES, work_dir / "notebook-pages",
+                                 BuildInfo.read(output_dir), previous=Path(output_dir) / NOTEBOOK_PAGES)
+            return work_dir / "notebook-pages"
         from helpers.build.docx_style import HEADER_REL_ID
 
-        prepared = typeset.prepare(parsed, {"pdf": "typst"}.get(fmt, fmt),
-                                   media_exists=lambda rel: (work_dir / rel).exists(),
-                                   docx_header=HEADER_REL_ID if synthetic else None)
-        doc = work_dir / f"{stem}-{fmt}.json"
-        doc.write_text(json.dumps(prepared), encoding="utf-8")
+        if fmt != order[0]:     # the first format's Python work is done alone: its pandoc starts sooner
+            first_written.wait()
+        try:
+            # the first format lays out the protected document itself, the others a copy of it
+            # (json.loads of its text: faster than copy.deepcopy)
+            prepared = typeset.lay_out(parsed if fmt == order[0] else json.loads(protected),
+                                       {"pdf": "typst"}.get(fmt, fmt),
+                                       media_exists=lambda rel: (work_dir / rel).exists(),
+                                       docx_header=HEADER_REL_ID if synthetic else None)
+            doc = work_dir / f"{stem}-{fmt}.json"
+            doc.write_text(json.dumps(prepared), encoding="utf-8")
+        finally:
+            if fmt == order[0]:
+                first_written.set()
         if fmt == "html":
             from helpers.build import html_style
 
@@ -950,8 +1198,6 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             block = work_dir / "title-block.html"
             block.write_text(html_style.title_block_html(front_matter), encoding="utf-8")
             out = work_dir / f"{stem}.html"
-            write_notebook_pages(Path(output_dir) / "notebooks", work_dir / "notebook-pages",
-                                 BuildInfo.read(output_dir))
             _run([pandoc, doc.name, *common, "--to=html5", "--embed-resources", "--toc", "--toc-depth=3",
                   f"--template={template.name}", f"--css={css.name}",
                   f"--include-before-body={banner.name}", f"--include-before-body={block.name}",
@@ -987,16 +1233,24 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise RenderError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})")
-    document = work_dir / f"{stem}.json"
-    _run([pandoc, source.name, *_pandoc_reader_args(root), "--to=json", "-o", document.name], work_dir)
-    parsed = json.loads(document.read_text(encoding="utf-8"))
+    from helpers.build import typeset
+
+    parsed = read_markdown(pandoc, source, root, work_dir)
     _drop_local_paths(parsed)
-    # the formats are independent: write them side by side, one per core, the PDF (pandoc, then
-    # typst: the longest) first; more processes than cores would only slow the PDF down
+    # the typesetting that is the same for every format, done once (typeset.protect); the first
+    # format lays out that document, the others a copy of it
+    typeset.protect(parsed)
+    protected = json.dumps(parsed) if len(formats) > 1 else ""
+    # the formats are independent: write them side by side, the PDF (pandoc, then typst: the
+    # longest) first; one thread per format (on two cores the Word file would otherwise wait for the
+    # HTML, and finish after the PDF). The notebooks' pages (HTML only) come last: usually copied
+    # from the last render
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    order = sorted(formats, key=lambda fmt: fmt != "pdf")
-    with ThreadPoolExecutor(max_workers=max(1, min(len(formats), os.cpu_count() or 1))) as pool:
+    order = sorted(formats, key=lambda fmt: fmt != "pdf") + (["pages"] if "html" in formats else [])
+    first_written = threading.Event()
+    with ThreadPoolExecutor(max_workers=max(1, len(formats))) as pool:
         produced = dict(zip(order, pool.map(produce, order)))
     return [produced[fmt] for fmt in formats]
 
@@ -1290,9 +1544,15 @@ def render_report(project_root: Path, output_dir: Path | None = None,
                 final.append(target)
             pages = work_dir / "notebook-pages"
             if pages.is_dir():      # the notebooks' own HTML pages, linked from the HTML report
-                (output_dir / NOTEBOOK_PAGES).mkdir(exist_ok=True)
+                target = output_dir / NOTEBOOK_PAGES
+                target.mkdir(exist_ok=True)
+                made, before = read_pages_record(pages), read_pages_record(target)
                 for page in sorted(pages.glob("*.html")):
-                    os.replace(page, output_dir / NOTEBOOK_PAGES / page.name)
+                    os.replace(page, target / page.name)
+                for name in sorted(set(before) - set(made)):     # pages of notebooks that did not run
+                    (target / name).unlink(missing_ok=True)
+                if (pages / PAGES_RECORD).exists():
+                    os.replace(pages / PAGES_RECORD, target / PAGES_RECORD)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
     missing_values = tuple(dict.fromkeys(str(w.message) for w in caught

@@ -11,6 +11,7 @@ import fcntl
 import json
 import math
 import os
+import sys
 import tempfile
 from datetime import date, datetime
 from pathlib import Path, PurePath
@@ -27,8 +28,10 @@ def to_jsonable(value: Any) -> Any:
     Dataclass instances (the typed results of ``helpers.stats`` and ``helpers.analyses``) become dicts of
     their fields (``dataclasses.asdict``, recursively), enums their value, paths their text.
     """
-    import numpy as np      # here, not at module level: the renderer reads results without pandas
-    import pandas as pd
+    # numpy and pandas as already imported, never imported here: a value can only be a numpy or
+    # pandas object when its library is loaded, and the pipeline writes the study section of a warm
+    # build without either (importing pandas alone takes about half a second)
+    np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         # fields one level at a time (not asdict's deep copy): a field may hold a DataFrame
         return {field.name: to_jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
@@ -40,20 +43,20 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, pd.DataFrame):
+    if pd is not None and isinstance(value, pd.DataFrame):
         return to_jsonable(value.to_dict(orient="records"))
-    if isinstance(value, pd.Series):
+    if pd is not None and isinstance(value, pd.Series):
         return to_jsonable(value.to_dict())
-    if isinstance(value, (np.bool_, bool)):
+    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
         return bool(value)
-    if isinstance(value, (np.integer,)):
+    if np is not None and isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, (float, np.floating)):
+    if isinstance(value, float) or (np is not None and isinstance(value, np.floating)):
         value = float(value)
         return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, (datetime, date, pd.Timestamp)):
+    if isinstance(value, (datetime, date)) or (pd is not None and isinstance(value, pd.Timestamp)):
         raise TypeError("dates are patient-level data and never enter the results file")
-    if value is pd.NA or value is pd.NaT:
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return None
     return value
 

@@ -342,11 +342,26 @@ def prepare(document: dict, fmt: str, media_exists=lambda path: False, docx_head
     """A copy of pandoc's JSON ``document`` typeset for ``fmt`` ("html", "docx" or "typst").
 
     ``docx_header``: the relationship id of the Word running header (repeated in the section
-    breaks around landscape tables), None when the document has no header."""
-    doc = copy.deepcopy(document)
-    for inlines in list(_inline_lists(doc["blocks"])):
+    breaks around landscape tables), None when the document has no header.
+
+    The same as :func:`protect` on a copy, then :func:`lay_out`: the renderer protects the document
+    once and lays out a copy of it per format."""
+    return lay_out(protect(copy.deepcopy(document)), fmt, media_exists, docx_header)
+
+
+def protect(document: dict) -> dict:
+    """In place, and returned: the part of :func:`prepare` that is the same for every format (Unicode
+    symbols and no-break joins in every list of inlines of the body, :func:`protect_inlines`)."""
+    for inlines in list(_inline_lists(document["blocks"])):
         protect_inlines(inlines)
-    doc["blocks"] = _process_blocks(doc["blocks"], fmt, {"long": 0, "header": docx_header})
+    return document
+
+
+def lay_out(document: dict, fmt: str, media_exists=lambda path: False, docx_header: str | None = None) -> dict:
+    """In place, and returned: the part of :func:`prepare` that depends on ``fmt`` (column widths,
+    landscape pages, table notes and blocks, notebook links, Word's figures), on a document that
+    :func:`protect` has already been applied to (once: it is not idempotent)."""
+    document["blocks"] = _process_blocks(document["blocks"], fmt, {"long": 0, "header": docx_header})
     if fmt == "docx":
-        _figures_for_word(doc["blocks"], media_exists)
-    return doc
+        _figures_for_word(document["blocks"], media_exists)
+    return document

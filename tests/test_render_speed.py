@@ -1,0 +1,301 @@
+"""The shortcuts of a build after a prose-only edit give what the plain steps give (issue 16, item 4).
+
+* pandoc reads the prose and the table blocks side by side (helpers.build.render.read_markdown): the
+  joined document equals pandoc's document of the whole Markdown;
+* the typesetting shared by every format is done once (helpers.build.typeset.protect, then lay_out
+  per format): equal to typeset.prepare per format;
+* a notebook's HTML page is copied from the last render when the notebook did not change;
+* the study section of results.json is written without importing pandas;
+* the staging copy of the last output keeps the figures and the notebook pages.
+
+No test here times anything: scripts/benchmark_render.py measures the speed.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.build import render, typeset
+from helpers.config import PROJECT_ROOT
+
+BIB = """@article{kaplan1958, author = {Kaplan, E. L. and Meier, Paul},
+  title = {Nonparametric estimation from incomplete observations},
+  journal = {J Am Stat Assoc}, year = {1958}, volume = {53}, pages = {457--481}}
+@article{cox1972, author = {Cox, D. R.}, title = {Regression models and life-tables},
+  journal = {J R Stat Soc B}, year = {1972}, volume = {34}, pages = {187--220}}
+"""
+
+
+def _table(label: str, caption: str, rows: list[str], notes: str = "") -> str:
+    """A table block as helpers.build.render.embed_markdown writes it."""
+    block = ["::: {.table-block}", f"Table: {caption} {{#{label}}}", "", "| Characteristic | A | B |",
+             "|:---|---:|---:|", *rows, ""]
+    if notes:
+        block += ["::: {.table-notes}", notes, ":::", ""]
+    return "\n".join(block + [":::"])
+
+
+MARKDOWN = "\n\n".join([
+    "---\ntitle: \"Demo\"\n---",
+    "# 1 Methods {#sec-methods}",
+    "Survival was estimated as by @kaplan1958 and compared with Cox models [@cox1972, p. 190]; "
+    "\"quoted\" text -- and P \\<0.05.",
+    _table("tbl-one", "Table 1: Baseline characteristics.",
+           ["| Age, median [IQR] | 61 [55, 68] | 60 [54, 67] |", "| P value | \\<0.001 | 0.03 |",
+            "| *Emphasis* and `code` | 1 -- 2 | x |"],
+           "Counts are n (%). \"Quoted\" note with a [link](https://example.org)."),
+    "## 1.1 Results {#sec-results}",
+    "As Table 1 shows.\n\n::: {.notebook-link}\n[Source: notebook 01](notebooks/01.html)\n:::",
+    _table("tbl-cites", "Table 2: A note that cites.", ["| HR | 0.8 | 1 |"], "As in [@cox1972]."),
+    _table("tbl-heading-ref", "Table 3: A note naming a heading.", ["| a | 1 | 2 |"], "See [1.1 Results]."),
+    "Text right above a table\n" + _table("tbl-glued", "Table 4: Glued to a paragraph.", ["| a | 1 | 2 |"]),
+    "::: {.callout}\n\n" + _table("tbl-nested", "Table 5: Inside another div.", ["| a | 1 | 2 |"]) + "\n\n:::",
+    "```\n" + _table("tbl-code", "Table 6: In a code block.", ["| a | 1 | 2 |"]) + "\n```",
+    _table("tbl-last", "Table 7: The last one.", ["| b | 3 | 4 |", "| c | 5 | 6 |"]),
+    "# References {.unnumbered}",
+]) + "\n"
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    (tmp_path / "references.bib").write_text(BIB, encoding="utf-8")
+    path = tmp_path / "report.md"
+    path.write_text(MARKDOWN, encoding="utf-8")
+    return path
+
+
+def _read_whole(path: Path) -> dict:
+    out = path.with_name("whole.json")
+    render._run([render._pandoc_path(), path.name, *render._pandoc_reader_args(path.parent), "--to=json",
+                 "-o", out.name], path.parent)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- reading in two parts
+
+def test_only_table_blocks_that_read_the_same_alone_are_taken_out(source):
+    prose, blocks = render.split_table_blocks(source.read_text(encoding="utf-8"))
+    labels = [b.split("{#", 1)[1].split("}", 1)[0] for b in blocks]
+    # cites, names a heading, glued to a paragraph, in a code block: stay in the prose
+    assert labels == ["tbl-one", "tbl-nested", "tbl-last"]
+    assert prose.count(f"```{{={render.SPLICE_FORMAT}}}") == 3
+    assert "tbl-cites" in prose and "tbl-heading-ref" in prose and "tbl-glued" in prose and "tbl-code" in prose
+
+
+def test_the_two_readings_joined_equal_pandocs_reading_of_the_whole(source):
+    whole = _read_whole(source)
+    joined = render.read_markdown(render._pandoc_path(), source, source.parent, source.parent)
+    assert joined == whole
+    assert (source.parent / "report-tables.md").exists()      # it was read in two parts
+    # seven blocks written, five read as table blocks: one is glued to a paragraph, one is in code
+    assert json.dumps(joined).count('"table-block"') == 5
+
+
+@pytest.mark.parametrize("extra", ["A note.[^1]\n\n[^1]: The footnote.", "[ref]: https://example.org",
+                                   "\\newcommand{\\x}{y}", "Setext heading\n=============="])
+def test_a_document_with_document_wide_definitions_is_read_whole(source, extra):
+    text = source.read_text(encoding="utf-8") + "\n" + extra + "\n"
+    assert render.split_table_blocks(text) is None
+    source.write_text(text, encoding="utf-8")
+    assert render.read_markdown(render._pandoc_path(), source, source.parent, source.parent) == _read_whole(source)
+    assert not (source.parent / "report-tables.md").exists()
+
+
+def test_a_splice_that_does_not_match_is_refused():
+    table = {"t": "Div", "c": [["", ["table-block"], []], []]}
+    raw = {"t": "RawBlock", "c": [render.SPLICE_FORMAT, "0"]}
+    assert render.splice_table_blocks({"blocks": [raw]}, {"blocks": [table]}, 1) == {"blocks": [table]}
+    assert render.splice_table_blocks({"blocks": [raw, raw]}, {"blocks": [table]}, 1) is None     # twice
+    assert render.splice_table_blocks({"blocks": []}, {"blocks": [table]}, 1) is None             # missing
+    assert render.splice_table_blocks({"blocks": [raw]}, {"blocks": [table, table]}, 1) is None   # count
+    assert render.splice_table_blocks({"blocks": [raw]}, {"blocks": [{"t": "Para", "c": []}]}, 1) is None
+
+
+# --------------------------------------------------------------------------- typesetting once
+
+@pytest.mark.parametrize("fmt", ["typst", "html", "docx"])
+def test_protect_once_then_lay_out_equals_prepare(source, fmt):
+    document = _read_whole(source)
+    exists = lambda rel: True   # noqa: E731
+    expected = typeset.prepare(document, fmt, media_exists=exists, docx_header="rIdX")
+    protected = typeset.protect(copy.deepcopy(document))
+    got = typeset.lay_out(json.loads(json.dumps(protected)), fmt, media_exists=exists, docx_header="rIdX")
+    assert got == expected
+    assert document == _read_whole(source)      # prepare leaves its argument as it was
+
+
+# --------------------------------------------------------------------------- notebook pages
+
+def _executed(text: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('hello')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    nb.cells = [nbformat.v4.new_markdown_cell("# A notebook"), cell]
+    return nb
+
+
+def test_a_notebook_page_is_copied_when_its_notebook_did_not_change(tmp_path, monkeypatch):
+    executed = tmp_path / "notebooks"
+    executed.mkdir()
+    nbformat.write(_executed("one\n"), str(executed / "01-a.ipynb"))
+    nbformat.write(_executed("two\n"), str(executed / "02-b.ipynb"))
+    build = render.BuildInfo()
+    first = tmp_path / "first"
+    pages = render.write_notebook_pages(executed, first, build)
+    assert [p.name for p in pages] == ["01-a.html", "02-b.html"]
+    record = render.read_pages_record(first)
+    assert set(record) == {"01-a.html", "02-b.html"}
+
+    import nbconvert
+
+    converted = []
+    real = nbconvert.HTMLExporter
+
+    class Counting(real):
+        def from_notebook_node(self, nb, *args, **kwargs):
+            converted.append(nb.cells[1].outputs[0].text)
+            return super().from_notebook_node(nb, *args, **kwargs)
+
+    monkeypatch.setattr(nbconvert, "HTMLExporter", Counting)
+    second = tmp_path / "second"
+    render.write_notebook_pages(executed, second, build, previous=first)
+    assert converted == []      # nothing converted: both copied
+    for name in record:
+        assert (second / name).read_bytes() == (first / name).read_bytes()
+
+    nbformat.write(_executed("three\n"), str(executed / "02-b.ipynb"))     # re-executed, new output
+    third = tmp_path / "third"
+    render.write_notebook_pages(executed, third, build, previous=second)
+    assert converted == ["three\n"]
+    assert (third / "01-a.html").read_bytes() == (first / "01-a.html").read_bytes()
+    assert "three" in (third / "02-b.html").read_text(encoding="utf-8")
+    fresh = tmp_path / "fresh"
+    render.write_notebook_pages(executed, fresh, build)
+    assert (fresh / "02-b.html").read_bytes() == (third / "02-b.html").read_bytes()
+
+    only_a = render.BuildInfo(notebooks=frozenset({"01-a.ipynb"}))
+    fourth = tmp_path / "fourth"
+    assert [p.name for p in render.write_notebook_pages(executed, fourth, only_a, previous=third)] == ["01-a.html"]
+    assert set(render.read_pages_record(fourth)) == {"01-a.html"}
+
+
+def test_a_recorded_page_that_is_missing_is_made_again(tmp_path):
+    executed = tmp_path / "notebooks"
+    executed.mkdir()
+    nbformat.write(_executed("one\n"), str(executed / "01-a.ipynb"))
+    first = tmp_path / "first"
+    render.write_notebook_pages(executed, first, render.BuildInfo())
+    expected = (first / "01-a.html").read_bytes()
+    (first / "01-a.html").unlink()
+    second = tmp_path / "second"
+    render.write_notebook_pages(executed, second, render.BuildInfo(), previous=first)
+    assert (second / "01-a.html").read_bytes() == expected
+
+
+# --------------------------------------------------------------------------- results without pandas
+
+def test_the_study_section_is_written_without_importing_pandas(tmp_path):
+    code = ("import sys, json\n"
+            "from helpers.build.results import save_results\n"
+            f"save_results('study', {{'n_total': 3, 'ratio': float('nan'), 'arms': [{{'n': 1}}]}}, {str(tmp_path)!r})\n"
+            "assert 'pandas' not in sys.modules and 'numpy' not in sys.modules, 'imported'\n")
+    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)
+    saved = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert saved == {"study": {"n_total": 3, "ratio": None, "arms": [{"n": 1}]}}
+
+
+def test_numpy_and_pandas_values_are_still_converted():
+    import numpy as np
+    import pandas as pd
+
+    from helpers.build.results import to_jsonable
+
+    assert to_jsonable({"a": np.int64(2), "b": np.float32(0.5), "c": np.bool_(True), "d": pd.NA,
+                        "e": pd.Series({"x": np.nan}), "f": pd.DataFrame({"n": [1]})}) == \
+        {"a": 2, "b": 0.5, "c": True, "d": None, "e": {"x": None}, "f": [{"n": 1}]}
+    with pytest.raises(TypeError):
+        to_jsonable(pd.Timestamp("2020-01-01"))
+
+
+# --------------------------------------------------------------------------- the staging copy
+
+@pytest.mark.parametrize("rendering", [True, False])
+def test_the_staging_copy_keeps_figures_and_pages_and_drops_the_report(tmp_path, rendering):
+    import shutil
+
+    from helpers.build.pipeline import _not_carried_over
+
+    out = tmp_path / "_output"
+    for name in ("report.html", "report.pdf", "report.docx", "results.json", "figures/km.pdf",
+                 "figures/km.svg", "notebooks/01-a.ipynb", "notebooks/01-a.html", f"notebooks/{render.PAGES_RECORD}"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x", encoding="utf-8")
+    staging = tmp_path / "staging"
+    shutil.copytree(out, staging, ignore=_not_carried_over(out, rendering))
+    kept = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    pages = ["notebooks/01-a.html", f"notebooks/{render.PAGES_RECORD}"] if rendering else []
+    assert kept == sorted(["results.json", "figures/km.pdf", "figures/km.svg", "notebooks/01-a.ipynb", *pages])
+
+
+def test_the_staging_copy_links_the_study_pickle_and_copies_what_is_rewritten_in_place(tmp_path):
+    import shutil
+
+    from helpers.build.pipeline import _link_or_copy
+
+    out = tmp_path / "_output"
+    for name in (".cache/study-x.pickle", ".cache/study-x.pickle.tmp", "notebooks/01-a.ipynb", "figures/km.png"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x", encoding="utf-8")
+    staging = tmp_path / "staging"
+    shutil.copytree(out, staging, copy_function=_link_or_copy)
+    assert (staging / ".cache/study-x.pickle").samefile(out / ".cache/study-x.pickle")
+    for name in (".cache/study-x.pickle.tmp", "notebooks/01-a.ipynb", "figures/km.png"):
+        assert not (staging / name).samefile(out / name)
+        assert (staging / name).read_text(encoding="utf-8") == "x"
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+def test_the_benchmark_copies_the_project_and_edits_only_the_copys_prose(tmp_path):
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    try:
+        import benchmark_render as bench
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "scripts"))
+    source = tmp_path / "source"
+    (source / "sections").mkdir(parents=True)
+    (source / "_output").mkdir()
+    (source / "_output" / "report.html").write_text("old", encoding="utf-8")
+    (source / bench.EDITED).write_text("Introduction.\n", encoding="utf-8")
+    (source / "report.qmd").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    copy_ = bench.copy_project(tmp_path / "copy", source)
+    assert (copy_ / "report.qmd").exists() and not (copy_ / "_output").exists()
+    sentence = bench.add_sentence(copy_, 1)
+    assert (copy_ / bench.EDITED).read_text(encoding="utf-8") == f"Introduction.\n\n{sentence}\n"
+    assert (source / bench.EDITED).read_text(encoding="utf-8") == "Introduction.\n"
+    assert "target <= 3 s: PASS" in bench.summary_line("x", [{"seconds": 2.0, "cpu_seconds": 1.0}], 3.0)
+    assert "target <= 3 s: FAIL" in bench.summary_line("x", [{"seconds": 3.5, "cpu_seconds": 1.0}], 3.0)
+
+
+def test_not_estimated_names_an_unlabelled_cell_by_its_place_among_all_cells(tmp_path):
+    from helpers.build.pipeline import not_estimated
+
+    (tmp_path / "notebooks").mkdir()
+    nb = nbformat.v4.new_notebook()
+    cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1"),
+             nbformat.v4.new_code_cell("show()"), nbformat.v4.new_code_cell("#| label: [unclosed\nshow()"),
+             nbformat.v4.new_code_cell("#| label: tbl-x\nshow()")]
+    for cell, text in zip(cells[2:], ["not estimable: too few events", "not estimable: no events",
+                                      "not estimable: separation"]):
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": f"| a |\n|---|\n| {text} |"})]
+    nb.cells = cells
+    nbformat.write(nb, str(tmp_path / "notebooks" / "01-a.ipynb"))
+    assert not_estimated(tmp_path) == ["01-a.ipynb, cell 3: not estimable: too few events",
+                                       "01-a.ipynb, cell 4: not estimable: no events",
+                                       "01-a.ipynb, tbl-x: not estimable: separation"]
