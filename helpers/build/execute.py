@@ -69,10 +69,25 @@ def _code_digest(nb: nbformat.NotebookNode) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: Modules that only render the executed notebooks: a change to them re-renders, it does not re-execute.
+RENDER_ONLY = ("helpers/build/render.py", "helpers/build/typeset.py", "helpers/build/docx_style.py",
+               "helpers/build/html_style.py")
+
+
+def read_notebook(path: Path | str) -> nbformat.NotebookNode:
+    """``nbformat.read(path, as_version=4)`` without the JSON-schema check (which only logs; compiling
+    the schema and checking large executed notebooks costs a warm build about half a second)."""
+    with open(path, encoding="utf-8") as handle:
+        return nbformat.convert(nbformat.reader.reads(handle.read()), 4)
+
+
 def helpers_digest(root: Path = PROJECT_ROOT) -> str:
-    """SHA-256 over every helpers/**/*.py file, the data dictionary and requirements (sorted by path)."""
+    """SHA-256 over every helpers/**/*.py file (except the renderer's, :data:`RENDER_ONLY`), the data
+    dictionary and requirements (sorted by path)."""
     digest = hashlib.sha256()
-    paths = sorted((root / "helpers").rglob("*.py")) + [root / "data" / "dictionary.yaml", root / "requirements.txt"]
+    paths = [p for p in sorted((root / "helpers").rglob("*.py"))
+             if p.relative_to(root).as_posix() not in RENDER_ONLY] + [root / "data" / "dictionary.yaml",
+                                                                      root / "requirements.txt"]
     for path in paths:
         if path.exists():
             digest.update(path.relative_to(root).as_posix().encode())
@@ -89,8 +104,11 @@ def data_digest(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_key(nb: nbformat.NotebookNode, data_dir: Path, env_digest: str) -> str:
-    return hashlib.sha256(f"{_code_digest(nb)}|{env_digest}|{data_digest(data_dir)}".encode()).hexdigest()
+def cache_key(nb: nbformat.NotebookNode, data_dir: Path, env_digest: str, data_hash: str | None = None) -> str:
+    """Cache key of a notebook: its code, the helpers (``env_digest``) and the data (``data_hash``, computed
+    from ``data_dir`` when not given)."""
+    data_hash = data_hash if data_hash is not None else data_digest(data_dir)
+    return hashlib.sha256(f"{_code_digest(nb)}|{env_digest}|{data_hash}".encode()).hexdigest()
 
 
 def results_digest(output_dir: Path) -> str:
@@ -196,6 +214,7 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
     out_folder = output_dir / "notebooks"
     out_folder.mkdir(parents=True, exist_ok=True)
     env_digest = helpers_digest()
+    data_hash = data_digest(Path(data_dir))     # once: a registry's files take a tenth of a second each time
     jobs = jobs or min(4, os.cpu_count() or 1)
     saved_env = {k: os.environ.get(k) for k in (DATA_ENV, OUTPUT_ENV, "MPLBACKEND", "PYTHONHASHSEED",
                                                  *BLAS_THREAD_VARIABLES)}
@@ -209,7 +228,7 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
     def stored_key(target: Path) -> str | None:
         if not (use_cache and target.exists()):
             return None
-        return nbformat.read(target, as_version=4).metadata.get(CACHE_KEY)
+        return read_notebook(target).metadata.get(CACHE_KEY)
 
     def run_wave(wave: list[tuple[int, Path, Path, str]]) -> None:
         with ProcessPoolExecutor(max_workers=min(jobs, len(wave)), mp_context=get_context("fork")) as pool:
@@ -233,8 +252,8 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
         first: list[tuple[int, Path, Path, str]] = []
         last: list[tuple[int, Path, Path, str]] = []
         for index, path in enumerate(notebooks, 1):
-            nb = nbformat.read(path, as_version=4)
-            key = cache_key(nb, data_dir, env_digest)
+            nb = read_notebook(path)
+            key = cache_key(nb, data_dir, env_digest, data_hash)
             target = out_folder / path.name
             if runs_last(nb):
                 last.append((index, path, target, key))
@@ -270,7 +289,7 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
 def _cost(path: Path) -> float:
     """The notebook's relative cost (metadata ``supplement_cost``, default 1)."""
     try:
-        return float(nbformat.read(path, as_version=4).metadata.get(COST, 1))
+        return float(read_notebook(path).metadata.get(COST, 1))
     except (TypeError, ValueError):
         return 1.0
 

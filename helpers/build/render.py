@@ -67,6 +67,8 @@ from typing import Iterable, Iterator
 import nbformat
 import yaml
 
+from helpers.build.execute import read_notebook  # the schema-free reader, shared with the executor
+
 logger = logging.getLogger(__name__)
 
 REPORT = "report.qmd"
@@ -314,14 +316,6 @@ def check_embeds(project_root: Path, report: str = REPORT, excluded: Iterable[st
     for label in sorted(excluded - set(all_labels)):
         problems.append(f"exclusion list names '{label}', which no notebook defines")
     return problems
-
-
-def read_notebook(path: Path | str) -> nbformat.NotebookNode:
-    """The notebook at ``path`` as ``nbformat.read(path, as_version=4)`` returns it, without the check
-    against nbformat's JSON schema (which only logs a message for an invalid notebook; compiling the
-    schema and checking nine executed notebooks took about 0.4 s of a build after a prose-only edit)."""
-    with open(path, encoding="utf-8") as handle:
-        return nbformat.convert(nbformat.reader.reads(handle.read()), 4)
 
 
 @functools.lru_cache(maxsize=32)
