@@ -38,7 +38,7 @@ lab: $(STAMP)  ## open the notebooks in JupyterLab with the project's environmen
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lab.txt
 	SUPPLEMENT_DATA=$(abspath $(DATA)) SUPPLEMENT_OUTPUT=$(abspath $(OUTPUT)) $(VENV)/bin/jupyter lab notebooks/
 
-bench: $(STAMP)  ## run the benchmark scripts (render time, bootstrap, scale)
+bench: $(STAMP)  ## run the benchmarks, each against its target: Cox, Kaplan-Meier and Table 1 side by side with R, render, scale, make report on 100,000 patients
 	@for s in scripts/benchmark_*.py; do echo "== $$s"; $(PY) $$s || exit 1; done
 
 lock: $(STAMP)  ## regenerate requirements.txt (the lock) from pyproject.toml, keeping pinned versions

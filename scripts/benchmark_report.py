@@ -6,7 +6,8 @@ For each size the generator writes a cohort to a temporary folder (``python -m h
 validation, every notebook, the render of HTML, PDF and Word). Printed per size: wall time, the time per
 notebook (from the build's progress lines), and the peak memory of the whole process tree: the build, its
 notebook kernels and their worker pools, proportional set sizes summed (pages a forked worker shares with
-its parent count once), sampled every 50 ms with psutil. At 100,000 patients each is compared with the
+its parent count once), sampled every 250 ms with psutil (reading the proportional set size of a large
+process costs CPU). At 100,000 patients each is compared with the
 targets of issue 16: at most 120 s and under 4 GiB on a 2-core machine.
 
 Usage::
@@ -48,7 +49,7 @@ class TreeMemory:
     """Highest summed memory (bytes; :func:`resident`) of a process and all its descendants, sampled in a
     thread."""
 
-    def __init__(self, pid: int, interval: float = 0.05):
+    def __init__(self, pid: int, interval: float = 0.25):
         self.process = psutil.Process(pid)
         self.interval = interval
         self.peak = 0

@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -379,6 +380,10 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
             loaded = _data_load().load_study(validated.folder)   # fresh staging: the notebooks need the study
         if loaded is not None:
             _cache_study(loaded, staging)
+        # The kernels read the cached study: this process (and the workers it forks to run them) need not
+        # keep a registry's patients in memory while the notebooks run.
+        loaded = None
+        gc.collect()
         notebooks, skipped = select_notebooks(list_notebooks(), validated.parts)
         for path, lacking in skipped.items():
             (staging / "notebooks" / path.name).unlink(missing_ok=True)
