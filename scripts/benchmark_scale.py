@@ -171,7 +171,8 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
     def cox_univariable():
         # the shipped analysis plan's prognostic choices (candidates, merged levels, published model)
         plan = load_plan(DATA_DIR)
-        state["data"] = prognostic.prepare(state["study"], {**plan["prognostic"], "seed": plan["seed"]})
+        state["data"] = prognostic.prepare(state["study"], {**plan["prognostic"], "seed": plan["seed"],
+                                                            "workers": WORKERS})
         state["uni"] = prognostic.fit_univariables(state["data"])
         return state["uni"]
 
@@ -180,7 +181,7 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
         # exponent measures n alone (the notebook's P < 0.05 screen selects at most these terms)
         d = state["data"]
         state["mv"] = prognostic.fit_multivariable(d.patients, "os", d.candidates, entry_p=None,
-                                                   post_baseline=d.post_baseline)
+                                                   post_baseline=d.post_baseline, workers=WORKERS)
         return state["mv"]
 
     def ph_test():
@@ -191,7 +192,7 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
 
     def pfs_and_paper_models():
         d = state["data"]
-        return (prognostic.fit_multivariable(d.patients, "pfs", d.candidates, entry_p=None),
+        return (prognostic.fit_multivariable(d.patients, "pfs", d.candidates, entry_p=None, workers=WORKERS),
                 prognostic.fit_published_model(d, "os"))
 
     def immortal_time():

@@ -67,3 +67,24 @@ def test_default_sizes_include_one_million():
     """``make bench`` runs the scripts without arguments: the 10^6 row of the targets must be in it."""
     for name in ("benchmark_cox", "benchmark_km", "benchmark_table1"):
         assert "1000000" in _script(name).DEFAULT_SIZES.split(",")
+
+
+@pytest.mark.slow
+def test_benchmark_report_builds_a_generated_cohort_end_to_end_and_measures_it(capsys):
+    """scripts/benchmark_report.py: generate a cohort, run the pipeline in a new process, report its time,
+    the notebooks' times and the peak memory of the process tree (a tiny cohort: no target line)."""
+    module = _script("benchmark_report")
+    assert module.main(["--sizes", "400"]) == 0
+    out = capsys.readouterr().out
+    assert "n=400:" in out and "FAILED" not in out, out
+    assert "peak memory" in out and "notebooks: 05" in out
+
+
+def test_benchmark_scale_runs_every_notebook_step_at_a_tiny_size(capsys):
+    module = _script("benchmark_scale")
+    assert module.main(["--sizes", "300", "--bootstrap", "0", "--max-memory-gb", "0"]) == 0
+    out = capsys.readouterr().out
+    for step in ("C-index validation", "multiple imputation", "stratified analyses and subgroups",
+                 "patient flow, disposition, exposure, deaths"):
+        assert step in out
+    assert "failed" not in out.split("step")[-1], out

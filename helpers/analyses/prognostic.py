@@ -517,16 +517,31 @@ def _lr_test(full: ModelFit, without: list[str]) -> tuple[float, int, float]:
     return float(chisq), df, float(stats.chi2.sf(max(chisq, 0.0), df))
 
 
-def _rows_for(fit: ModelFit, variables: list[str], lr: bool = True) -> list[dict]:
-    """One row per level (reference included) of ``variables`` from a fitted model."""
+#: The drop-one likelihood-ratio refits of a model run in a process pool from this many patients on
+#: (below it a fork costs more than the fits); the results are the same either way.
+POOL_MIN_PATIENTS = 20_000
+
+
+def _drop_one(fit: ModelFit, variable: str) -> tuple[float, int, float]:
+    """LR test of ``variable`` in ``fit`` (a task of :func:`helpers.parallel.map_tasks`)."""
+    return _lr_test(fit, fit.design.terms[variable])
+
+
+def _rows_for(fit: ModelFit, variables: list[str], lr: bool = True, workers: int = 1) -> list[dict]:
+    """One row per level (reference included) of ``variables`` from a fitted model; the drop-one LR
+    refits in ``workers`` processes for a large cohort (:data:`POOL_MIN_PATIENTS`)."""
     z = stats.norm.ppf(0.975)
     rows = []
     levels = fit.design.levels
+    tests = {}
+    if lr:
+        pool = workers if fit.design.n >= POOL_MIN_PATIENTS and len(variables) > 1 else 1
+        tests = dict(zip(variables, map_tasks(_drop_one, variables, fit, pool)))
     for var in variables:
         cols = fit.design.terms[var]
         p_lr = df = p_joint = np.nan
         if lr:
-            _, df, p_lr = _lr_test(fit, cols)
+            _, df, p_lr = tests[var]
         b = fit.coef[cols].to_numpy()
         V = fit.cov.loc[cols, cols].to_numpy()
         try:
@@ -653,7 +668,7 @@ class MultivariableResult:
 def fit_multivariable(patients: pd.DataFrame, endpoint: str, covariates: list[str],
                       univariable: UnivariableResult | None = None, entry_p: float | None = 0.05,
                       entry_test: str = "lr", forced: tuple = (), post_baseline: list | tuple = (),
-                      epv_min: float = EPV_MIN, sparse_min_n: int = SPARSE_MIN_N
+                      epv_min: float = EPV_MIN, sparse_min_n: int = SPARSE_MIN_N, workers: int = 1
                       ) -> MultivariableResult | NotEstimable:
     """Multivariable Cox model built by the univariable-screening rule.
 
@@ -664,6 +679,7 @@ def fit_multivariable(patients: pd.DataFrame, endpoint: str, covariates: list[st
     entry_p : variables with univariable P < entry_p enter (default 0.05); ``None`` enters all.
     forced : variables entered regardless of P.
     post_baseline : variables known only after time zero: an ``immortal_time`` caveat when selected.
+    workers : processes for the drop-one LR refits of a large cohort (the result does not depend on it).
 
     Returns
     -------
@@ -695,7 +711,7 @@ def fit_multivariable(patients: pd.DataFrame, endpoint: str, covariates: list[st
         return NotEstimable("multivariable_model", "no_events")
     fit = fit_model(design)
     caveats = list(design.caveats)
-    table = pd.DataFrame(_rows_for(fit, selected))
+    table = pd.DataFrame(_rows_for(fit, selected, workers=workers))
     n_params = design.X.shape[1]
     epv = design.events / n_params
     if epv < epv_min:
@@ -1018,6 +1034,40 @@ def exposure_populations(data: PrognosticData) -> list[tuple[tuple | None, list[
     return out
 
 
+def _exposure_population_models(context, population):
+    """Baseline, landmark and time-varying models of one population of :func:`compare_immortal_time`:
+    (table rows, caveats, time-varying table), or None when a model cannot be fitted."""
+    data, endpoint, covariates, exposure_cols, coding, cutpoints, landmark, post_covs = context
+    arms, exposures = population
+    cohort = data.cohort if arms is None else data.cohort[data.cohort["arm"].astype(str).isin(arms)]
+    base = [c for c in covariates if c not in exposure_cols and c not in data.post_baseline]
+    if arms is not None and len(arms) == 1:
+        base = [c for c in base if c != "arm"]
+    covs = [c for c in dict.fromkeys([*base, *post_covs, *exposures]) if cohort[c].dropna().nunique() > 1]
+    shown = [c for c in [*exposures, *post_covs] if c in covs]
+    agents = {a: c for a, c in data.exposures.items() if c in exposures}
+    label = None if arms is None else list(arms)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CoxWarning)
+            baseline = fit_model(build_design(code_cycles(cohort, coding, cutpoints, exposure_cols),
+                                              endpoint, covs))
+            lm = fit_landmark(cohort, data.cycles, endpoint, covs, agents, landmark, coding, cutpoints)
+            tv = fit_time_varying(cohort, data.cycles, endpoint, covs, agents, coding,
+                                  start=baseline.coef, cutpoints=cutpoints)
+    except CoxModelError:
+        return None
+    rows = []
+    for approach, fit in (("baseline", baseline), ("landmark", lm)):
+        rows += [{**r, "population": label} for r in _term_rows(fit, shown, approach)]
+    for var in shown:
+        for _, r in tv[(tv["term"] == var) | tv["term"].str.startswith(f"{var}[")].iterrows():
+            rows.append({"approach": "time_varying", "term": r["term"], "variable": var, "hr": r["hr"],
+                         "lower": r["lower"], "upper": r["upper"], "p": r["p"], "n": tv.attrs["n"],
+                         "events": tv.attrs["events"], "population": label})
+    return rows, list(tv.attrs.get("caveats", [])), tv.assign(population=[label] * len(tv))
+
+
 def compare_immortal_time(data: PrognosticData, endpoint: str,
                           covariates: list[str]) -> ImmortalTimeComparison | NotEstimable | None:
     """The exposure counts as baseline covariates (biased), in a landmark model and as time-varying counts.
@@ -1044,34 +1094,17 @@ def compare_immortal_time(data: PrognosticData, endpoint: str,
     caveats: list = []
     rows: list = []
     tv_tables = []
-    for arms, exposures in exposure_populations(data):
-        cohort = data.cohort if arms is None else data.cohort[data.cohort["arm"].astype(str).isin(arms)]
-        base = [c for c in covariates if c not in exposure_cols and c not in data.post_baseline]
-        if arms is not None and len(arms) == 1:
-            base = [c for c in base if c != "arm"]
-        covs = [c for c in dict.fromkeys([*base, *post_covs, *exposures]) if cohort[c].dropna().nunique() > 1]
-        shown = [c for c in [*exposures, *post_covs] if c in covs]
-        agents = {a: c for a, c in data.exposures.items() if c in exposures}
-        label = None if arms is None else list(arms)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", CoxWarning)
-                baseline = fit_model(build_design(code_cycles(cohort, coding, cutpoints, exposure_cols),
-                                                  endpoint, covs))
-                lm = fit_landmark(cohort, data.cycles, endpoint, covs, agents, landmark, coding, cutpoints)
-                tv = fit_time_varying(cohort, data.cycles, endpoint, covs, agents, coding,
-                                      start=baseline.coef, cutpoints=cutpoints)
-        except CoxModelError:
+    context = (data, endpoint, covariates, exposure_cols, coding, cutpoints, landmark, post_covs)
+    # one population after the other: in a process pool the unequal populations gained nothing at 100,000
+    # patients and the peak memory grew by 60% (the time-varying data of both at once)
+    for population in exposure_populations(data):
+        result = _exposure_population_models(context, population)
+        if result is None:
             continue
-        for approach, fit in (("baseline", baseline), ("landmark", lm)):
-            rows += [{**r, "population": label} for r in _term_rows(fit, shown, approach)]
-        caveats += tv.attrs.get("caveats", [])
-        for var in shown:
-            for _, r in tv[(tv["term"] == var) | tv["term"].str.startswith(f"{var}[")].iterrows():
-                rows.append({"approach": "time_varying", "term": r["term"], "variable": var, "hr": r["hr"],
-                             "lower": r["lower"], "upper": r["upper"], "p": r["p"], "n": tv.attrs["n"],
-                             "events": tv.attrs["events"], "population": label})
-        tv_tables.append(tv.assign(population=[label] * len(tv)))
+        population_rows, population_caveats, tv = result
+        rows += population_rows
+        caveats += population_caveats
+        tv_tables.append(tv)
     if not rows:
         return NotEstimable("immortal_time_comparison", "non_convergence")
     caveats.append(Caveat("immortal_time", {"variables": exposure_cols, "approach": "landmark_time_varying",
@@ -1232,7 +1265,7 @@ def fit_selected_model(data: PrognosticData, univariable: dict, endpoint: str = 
     c = data.choices
     return fit_multivariable(data.patients, endpoint, data.candidates, univariable[endpoint],
                              entry_p=c["entry_p"], entry_test=c["entry_test"], post_baseline=data.post_baseline,
-                             epv_min=c["epv_min"], sparse_min_n=c["sparse_min_n"])
+                             epv_min=c["epv_min"], sparse_min_n=c["sparse_min_n"], workers=c.get("workers", 1))
 
 
 def sparse_analysis(data: PrognosticData, model: MultivariableResult, endpoint: str = "os"):

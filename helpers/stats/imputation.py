@@ -81,6 +81,7 @@ def impute_chained(patients: pd.DataFrame, time_col: str, event_col: str, covari
     data = data[complete_part]
     H = _nelson_aalen(data[time_col].to_numpy(float), data[event_col].to_numpy(int))
     miss = {c: data[c].isna().to_numpy() for c in incomplete}
+    fixed: dict = {}
     out = []
     for _ in range(m):
         current = data.copy()
@@ -90,30 +91,38 @@ def impute_chained(patients: pd.DataFrame, time_col: str, event_col: str, covari
         for _it in range(n_iter if len(incomplete) > 1 else 1):
             for c in incomplete:
                 others = [v for v in covariates if v != c]
-                Z = [np.ones(len(current)), current[event_col].to_numpy(float), H]
-                for v in others:
-                    s = current[v]
-                    if _is_categorical(s):
-                        cats = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) \
-                            else sorted(s.dropna().unique())
-                        Z += [(s == lev).to_numpy(float) for lev in cats[1:]]
-                    else:
-                        Z.append(s.to_numpy(float))
-                Z = np.column_stack(Z)
-                keep = np.linalg.matrix_rank(Z) == Z.shape[1]
-                if not keep:   # drop aliased columns
-                    q, r = np.linalg.qr(Z)
-                    Z = Z[:, np.abs(np.diag(r)) > 1e-8]
+                # predictors all complete: the regression on the observed values is the same in every
+                # imputation (only the draws differ), so it is computed once
+                static = not any(v in miss for v in others)
+                if static and c in fixed:
+                    Z, o, Zo, yo, XtX_inv, bhat, resid, dof, pred_obs = fixed[c]
+                else:
+                    Z = [np.ones(len(current)), current[event_col].to_numpy(float), H]
+                    for v in others:
+                        s = current[v]
+                        if _is_categorical(s):
+                            cats = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) \
+                                else sorted(s.dropna().unique())
+                            Z += [(s == lev).to_numpy(float) for lev in cats[1:]]
+                        else:
+                            Z.append(s.to_numpy(float))
+                    Z = np.column_stack(Z)
+                    keep = np.linalg.matrix_rank(Z) == Z.shape[1]
+                    if not keep:   # drop aliased columns
+                        q, r = np.linalg.qr(Z)
+                        Z = Z[:, np.abs(np.diag(r)) > 1e-8]
+                    o = ~miss[c]
+                    Zo, yo = Z[o], current[c].to_numpy(float)[o]
+                    XtX_inv = np.linalg.inv(Zo.T @ Zo)
+                    bhat = XtX_inv @ Zo.T @ yo
+                    resid = yo - Zo @ bhat
+                    dof = max(len(yo) - Z.shape[1], 1)
+                    pred_obs = Zo @ bhat
+                    if static:
+                        fixed[c] = (Z, o, Zo, yo, XtX_inv, bhat, resid, dof, pred_obs)
                 y = current[c].to_numpy(float)
-                o = ~miss[c]
-                Zo, yo = Z[o], y[o]
-                XtX_inv = np.linalg.inv(Zo.T @ Zo)
-                bhat = XtX_inv @ Zo.T @ yo
-                resid = yo - Zo @ bhat
-                dof = max(len(yo) - Z.shape[1], 1)
                 sigma2 = resid @ resid / rng.chisquare(dof)
                 bdraw = rng.multivariate_normal(bhat, sigma2 * XtX_inv)
-                pred_obs = Zo @ bhat
                 pred_mis = Z[~o] @ bdraw
                 # type-1 PMM: a random one of the nearest donors (one draw per missing value, in order)
                 nearest = _nearest_donors(pred_obs, pred_mis, donors)
