@@ -933,19 +933,22 @@ def build_cycles_long(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: st
     cut_k, start, stop, row_event = counting_process_intervals(T_all, E_all, k_cyc, month)
     ids = pd.Categorical.from_codes(cut_k, pd.Index(pids).astype(str)) if pd.Index(pids).is_unique \
         else pids[cut_k]          # one code per interval, not a string object per row
-    long = pd.DataFrame({"id": ids, "start": start, "stop": stop, "event": row_event})
+    columns = {"id": ids, "start": start, "stop": stop, "event": row_event}
     for agent_name, column in exposures.items():   # cycles given at or before each start
-        long[column] = count_at_or_before(k_cyc[agent == agent_name], month[agent == agent_name],
-                                           cut_k, start, n)
-    covs = base.to_numpy(dtype=float)[cut_k]
-    for j, column in enumerate(base.columns):
-        long[column] = covs[:, j]
+        columns[column] = count_at_or_before(k_cyc[agent == agent_name], month[agent == agent_name],
+                                              cut_k, start, n)
     if cycles_coding == "categories":
-        coded = code_cycles(long, "categories", cutpoints, exposure_cols)
+        coded = code_cycles(pd.DataFrame({c: columns[c] for c in exposure_cols if c in columns}), "categories",
+                            cutpoints, exposure_cols)
         for c in exposure_cols:
             levels = coded[c].cat.categories
-            long[c] = (coded[c] == levels[1]).astype(float)
-    return long[["id", "start", "stop", "event", *cyc_vars, *base.columns]]
+            columns[c] = (coded[c] == levels[1]).to_numpy(dtype=float)
+    covs = base.to_numpy(dtype=float)[cut_k]
+    # one frame built at once, in its final column order (a column at a time copies a registry's
+    # million intervals again for every column)
+    frame = {k: columns[k] for k in ("id", "start", "stop", "event", *cyc_vars)}
+    frame.update({column: covs[:, j] for j, column in enumerate(base.columns)})
+    return pd.DataFrame(frame)
 
 
 def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, covariates: list[str],
