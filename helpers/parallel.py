@@ -15,7 +15,11 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
-__all__ = ["resolve_workers", "map_tasks"]
+__all__ = ["resolve_workers", "map_tasks", "POOL_MIN_PATIENTS"]
+
+#: Fits of a cohort smaller than this run in the calling process: for small data a fork costs more than
+#: the fits it would share out (results are the same either way).
+POOL_MIN_PATIENTS = 20_000
 
 #: Shared read-only context of the running map (inherited by the forked workers).
 _CONTEXT: Any = None

@@ -223,7 +223,8 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
 
     def stratified_and_subgroups():
         from helpers.analyses.subgroups import run_stratified, run_subgroups
-        return run_stratified(state["study"], plan("stratified")), run_subgroups(state["study"], plan("subgroups"))
+        return (run_stratified(state["study"], plan("stratified")),
+                run_subgroups(state["study"], plan("subgroups"), workers=WORKERS))
 
     def sensitivity_analysis():
         from helpers.analyses.sensitivity import run_sensitivity

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers.parallel import map_tasks
+from helpers.parallel import POOL_MIN_PATIENTS, map_tasks
 from helpers.stats.concordance import harrell_c
 from helpers.stats.cox import (SEPARATION_COEF, TT_MAX_ROWS, CoxFit, fit_coxph, proportional_hazards_test,
                                scaled_schoenfeld, split_at_cuts, tt_cut_times)
@@ -517,11 +517,6 @@ def _lr_test(full: ModelFit, without: list[str]) -> tuple[float, int, float]:
     return float(chisq), df, float(stats.chi2.sf(max(chisq, 0.0), df))
 
 
-#: The drop-one likelihood-ratio refits of a model run in a process pool from this many patients on
-#: (below it a fork costs more than the fits); the results are the same either way.
-POOL_MIN_PATIENTS = 20_000
-
-
 def _drop_one(fit: ModelFit, variable: str) -> tuple[float, int, float]:
     """LR test of ``variable`` in ``fit`` (a task of :func:`helpers.parallel.map_tasks`)."""
     return _lr_test(fit, fit.design.terms[variable])
@@ -529,7 +524,7 @@ def _drop_one(fit: ModelFit, variable: str) -> tuple[float, int, float]:
 
 def _rows_for(fit: ModelFit, variables: list[str], lr: bool = True, workers: int = 1) -> list[dict]:
     """One row per level (reference included) of ``variables`` from a fitted model; the drop-one LR
-    refits in ``workers`` processes for a large cohort (:data:`POOL_MIN_PATIENTS`)."""
+    refits in ``workers`` processes for a large cohort (:data:`helpers.parallel.POOL_MIN_PATIENTS`)."""
     z = stats.norm.ppf(0.975)
     rows = []
     levels = fit.design.levels
@@ -1454,7 +1449,7 @@ def validate_concordance(patients: pd.DataFrame, endpoint: str, candidates: list
         Processes that run the replicates (:func:`helpers.parallel.map_tasks`); the result does not
         depend on it.
     """
-    from helpers.parallel import map_tasks
+    from helpers.parallel import POOL_MIN_PATIENTS, map_tasks
 
     time_col, event_col = ENDPOINTS[endpoint]
     data = patients[patients[[time_col, event_col]].notna().all(axis=1)]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.parallel import POOL_MIN_PATIENTS, map_tasks
 from helpers.stats.stratified import (CMHResult, StratifiedHazardRatio, StratifiedLogRank, cmh_binary,
                                       stratified_cox, stratified_logrank, stratum_labels)
 from helpers.stats.types import Caveat, NotEstimable, TestResult
@@ -340,13 +341,28 @@ def _level_result(variable, level, t, e, z, arms, choices) -> SubgroupLevel:
     return SubgroupLevel(variable, level, n, ev, hr)
 
 
-def run_subgroups(study, choices: dict | SubgroupChoices | None = None) -> SubgroupResults:
+def _subgroup_variable(context, v: str) -> "SubgroupVariable":
+    """The levels' hazard ratios and the interaction test of one subgroup variable (a task of
+    :func:`helpers.parallel.map_tasks`)."""
+    study, p, ok, t, e, z_all, arms, choices = context
+    x = p[v]
+    use = ok & x.notna().to_numpy()
+    xs = x.astype(object).where(x.notna(), None).astype(str).to_numpy()
+    levels = _level_order(study, v, x[use])
+    rows = [_level_result(v, lv, t[use & (xs == lv)], e[use & (xs == lv)].astype(int),
+                          z_all[use & (xs == lv)], arms, choices) for lv in levels]
+    test = interaction_lr(t[use], e[use].astype(int), z_all[use], xs[use], levels)
+    return SubgroupVariable(v, rows, test, int((ok & ~x.notna().to_numpy()).sum()))
+
+
+def run_subgroups(study, choices: dict | SubgroupChoices | None = None, workers: int = 1) -> SubgroupResults:
     """Hazard ratio of the experimental arm within each level of every subgroup variable.
 
     Parameters
     ----------
     study : helpers.data.load.Study
     choices : the plan's ``subgroups`` block (``load_plan(study.folder)["subgroups"]``).
+    workers : processes for the variables of a large cohort (the result does not depend on it).
 
     Returns
     -------
@@ -380,15 +396,7 @@ def run_subgroups(study, choices: dict | SubgroupChoices | None = None) -> Subgr
         ok = p[tcol].notna().to_numpy()
         t, e = p[tcol].to_numpy(float), p[ecol].to_numpy(float)
         overall[ep] = _level_result("all", "all", t[ok], e[ok].astype(int), z_all[ok], (ref, exp), choices)
-        out = []
-        for v in variables:
-            x = p[v]
-            use = ok & x.notna().to_numpy()
-            xs = x.astype(object).where(x.notna(), None).astype(str).to_numpy()
-            levels = _level_order(study, v, x[use])
-            rows = [_level_result(v, lv, t[use & (xs == lv)], e[use & (xs == lv)].astype(int),
-                                  z_all[use & (xs == lv)], (ref, exp), choices) for lv in levels]
-            test = interaction_lr(t[use], e[use].astype(int), z_all[use], xs[use], levels)
-            out.append(SubgroupVariable(v, rows, test, int((ok & ~x.notna().to_numpy()).sum())))
-        by_ep[ep] = out
+        context = (study, p, ok, t, e, z_all, (ref, exp), choices)
+        pool = workers if len(p) >= POOL_MIN_PATIENTS else 1
+        by_ep[ep] = map_tasks(_subgroup_variable, variables, context, pool)
     return SubgroupResults(choices, (ref, exp), variables, eps, overall, by_ep)
