@@ -3,8 +3,9 @@
 For each size the generator writes a cohort (``helpers.data.synthetic.generate_cohort(n_total=N)``, whole-array
 code path) to a temporary folder; then each analysis step runs as the notebooks call it, without rendering.
 Printed per step: wall time (s) and peak extra memory (MB: the highest RSS of this process plus the
-proportional set size of its worker processes, sampled every 10 ms with psutil, minus the value before the
-step; native numpy/pandas buffers included), and the growth exponent k of the time from the second-largest
+proportional set size of its worker processes, sampled every 100 ms with psutil (reading a worker's
+proportional set size costs CPU: sampled every 10 ms it slowed the steps it measured), minus the value
+before the step; native numpy/pandas buffers included), and the growth exponent k of the time from the second-largest
 to the largest size (time ~ n^k; n log n from 10^4 to 10^5 is k = 1.10). A step with k > 1.25 and more than 0.5 s is flagged "worse than n log n".
 
 The sensitivity step runs as notebook 07's defaults (``ci_method="auto"``): the 1,000-replicate
@@ -81,7 +82,7 @@ class PeakRSS:
     """Context manager: highest resident set size (bytes) of this process and its child processes (the
     worker pools) together, above the starting one, sampled in a thread."""
 
-    def __init__(self, interval: float = 0.01):
+    def __init__(self, interval: float = 0.1):
         self.interval = interval
         self.process = psutil.Process()
         self.extra = 0
