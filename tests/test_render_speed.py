@@ -299,3 +299,135 @@ def test_not_estimated_names_an_unlabelled_cell_by_its_place_among_all_cells(tmp
     assert not_estimated(tmp_path) == ["01-a.ipynb, cell 3: not estimable: too few events",
                                        "01-a.ipynb, cell 4: not estimable: no events",
                                        "01-a.ipynb, tbl-x: not estimable: separation"]
+
+
+# --------------------------------------------------------------------------- tables laid out once, citations kept
+
+def _long_table(label: str, notes: str = "") -> str:
+    return _table(label, f"A long table {label}.", [f"| row {i} | {i} | {2 * i} |" for i in range(40)], notes)
+
+
+def _by_parts(source: Path, cache: Path, formats=("pdf", "html", "docx")) -> tuple[dict, render.TableLayouts]:
+    """Each format's laid-out document (pandoc's JSON text) as render_with_pandoc makes it."""
+    tables = render.TableLayouts(render._pandoc_path(), source, source.parent, source.parent, cache, formats, "rIdX")
+    parsed = tables.read()
+    render._drop_local_paths(parsed)
+    typeset.protect(parsed)
+    text, out = json.dumps(parsed), {}
+    for fmt in formats:
+        laid = typeset.lay_out(json.loads(text), {"pdf": "typst"}.get(fmt, fmt), docx_header="rIdX",
+                               splice=tables.splicer(fmt))
+        tables.save(fmt)
+        out[fmt] = tables.dumps(laid, fmt)
+    return out, tables
+
+
+def _whole(source: Path, formats=("pdf", "html", "docx")) -> dict:
+    out = {}
+    for fmt in formats:
+        document = _read_whole(source)
+        render._drop_local_paths(document)
+        out[fmt] = json.dumps(typeset.lay_out(typeset.protect(document), {"pdf": "typst"}.get(fmt, fmt),
+                                              docx_header="rIdX"))
+    return out
+
+
+def test_tables_laid_out_once_and_kept_give_the_whole_documents_layout(source, tmp_path):
+    cache = tmp_path / "cache"
+    # long tables (numbered in Typst) split out, and one that cites, left in the prose between them
+    text = MARKDOWN.replace("# References", "\n\n".join([_long_table("tbl-long-a"),
+                                                         _long_table("tbl-long-cites", "As in [@cox1972]."),
+                                                         _long_table("tbl-long-b"), "# References"]))
+    source.write_text(text, encoding="utf-8")
+    first, tables = _by_parts(source, cache)
+    assert tables.active and first == _whole(source)
+    assert (source.parent / "report-tables.md").exists()
+    stored = {fmt: (cache / render.TABLE_LAYOUTS.format(fmt=fmt)).read_text(encoding="utf-8") for fmt in first}
+    (source.parent / "report-tables.md").unlink()
+    again, tables = _by_parts(source, cache)         # a prose-only edit: the tables are not read again
+    assert again == first and not (source.parent / "report-tables.md").exists()
+    assert stored == {fmt: (cache / render.TABLE_LAYOUTS.format(fmt=fmt)).read_text(encoding="utf-8") for fmt in first}
+    # the prose changes: a sentence, and a long table that cites placed first (the long tables after
+    # it are numbered one further: laid out again)
+    source.write_text(text.replace("# 1 Methods", _long_table("tbl-long-first", "See [@kaplan1958].")
+                                   + "\n\nA new sentence.\n\n# 1 Methods"), encoding="utf-8")
+    edited, tables = _by_parts(source, cache)
+    assert edited == _whole(source) and edited != first
+
+
+def test_citations_are_kept_while_the_prose_cites_the_same(source, tmp_path):
+    cache = tmp_path / "cache"
+    _by_parts(source, cache, ("html",))
+    kept = json.loads((cache / render.CITATIONS).read_text(encoding="utf-8"))
+    assert kept["valid"] and len(kept["contents"]) == 3
+    source.write_text(source.read_text(encoding="utf-8").replace("# 1 Methods", "# 1 Methods\n\nMore text."),
+                      encoding="utf-8")
+    edited, _ = _by_parts(source, cache, ("html",))
+    assert edited == _whole(source, ("html",))
+    assert json.loads((cache / render.CITATIONS).read_text(encoding="utf-8")) == kept    # taken, not made again
+    source.write_text(source.read_text(encoding="utf-8").replace("More text.", "More text [@kaplan1958]."),
+                      encoding="utf-8")
+    cited, _ = _by_parts(source, cache, ("html",))
+    assert cited == _whole(source, ("html",))
+    assert len(json.loads((cache / render.CITATIONS).read_text(encoding="utf-8"))["contents"]) == 4
+
+
+def test_the_finished_word_file_holds_what_recompressing_every_part_gives(tmp_path):
+    import io
+    import zipfile
+
+    from helpers.build import docx_style
+
+    path = tmp_path / "a.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", '<w:p><w:pPr><w:pStyle w:val="TableCaption" /></w:pPr>'
+                         '<w:r><w:t xml:space="preserve">Table 1: A caption</w:t></w:r></w:p>')
+        archive.writestr("word/media/figure.png", bytes(range(256)) * 50)
+        archive.writestr("docProps/custom.xml", "<Properties />", compress_type=zipfile.ZIP_STORED)
+    packed = path.read_bytes()
+    docx_style.finish_docx(path)
+    fast, slow = zipfile.ZipFile(path), zipfile.ZipFile(io.BytesIO(docx_style._finish(packed, raw=False)))
+    assert fast.testzip() is None and fast.namelist() == slow.namelist()
+    assert all(fast.read(name) == slow.read(name) for name in fast.namelist())
+    assert b"SEQ Table" in fast.read("word/document.xml")
+
+
+def test_the_study_section_is_taken_from_the_record_of_the_same_data_code_and_settings(tmp_path):
+    from helpers.build import pipeline
+
+    facts, settings = {"n_total": 3}, {"suppress_below": 0}
+    record = {"key": "k", pipeline.STUDY_SECTION: {"of": pipeline._study_section_key(facts, settings),
+                                                   "section": {"n_total": 3, "text": {"n": "3"}}}}
+    (tmp_path / pipeline.VALIDATION_NAME).write_text(json.dumps(record), encoding="utf-8")
+    assert pipeline._recorded_study_section(tmp_path, {"key": "k"}, facts, settings) == {"n_total": 3, "text": {"n": "3"}}
+    assert pipeline._recorded_study_section(tmp_path, {"key": "other"}, facts, settings) is None
+    assert pipeline._recorded_study_section(tmp_path, {"key": "k"}, {"n_total": 4}, settings) is None
+    assert pipeline._recorded_study_section(tmp_path, {"key": "k"}, facts, {"suppress_below": 5}) is None
+    assert pipeline._recorded_study_section(tmp_path, None, facts, settings) is None
+
+
+def test_the_tables_typst_put_in_place_equals_the_whole_documents_typst(source, tmp_path):
+    cache = tmp_path / "cache"
+    source.write_text(MARKDOWN.replace("# References", "\n\n".join([
+        _long_table("tbl-long-a"), _long_table("tbl-long-cites", "As in [@cox1972]."), "# References"])),
+        encoding="utf-8")
+    writer = [a for a in render._pandoc_writer_args(source.parent) if a != "--standalone"] + ["--to=typst-citations"]
+
+    def typst_of(json_text: str, name: str) -> str:
+        (source.parent / f"{name}.json").write_text(json_text, encoding="utf-8")
+        render._run([render._pandoc_path(), f"{name}.json", *writer, "-o", f"{name}.typ"], source.parent)
+        return (source.parent / f"{name}.typ").read_text(encoding="utf-8")
+
+    expected = typst_of(_whole(source, ("pdf",))["pdf"], "whole")
+    for run in ("made", "stored"):
+        tables = render.TableLayouts(render._pandoc_path(), source, source.parent, source.parent, cache, ["pdf"], "rIdX")
+        parsed = tables.read()
+        render._drop_local_paths(parsed)
+        laid = typeset.lay_out(typeset.protect(parsed), "typst", docx_header="rIdX", splice=tables.splicer("pdf"))
+        got = typst_of(tables.dumps(laid, "pdf", writer), run)
+        tables.save("pdf")
+        assert render.TYPST_TABLE_RE.search(got), run          # the tables were put in as marks
+        assert tables.splice_typst(got) == expected, run
+    assert tables.splice_typst("no marks") is None
+    tables.restore(laid)
+    assert tables.dumps(laid, "pdf") == _whole(source, ("pdf",))["pdf"]

@@ -14,10 +14,13 @@ so Word renumbers them, and removes any local file path from the document proper
 """
 from __future__ import annotations
 
+import copy
 import io
 import re
+import struct
 import subprocess
 import zipfile
+import zlib
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -177,17 +180,63 @@ def _table_text(xml: str) -> str:
                                                       '<w:pStyle w:val="TableText" />'), xml)
 
 
+#: The parts of the Word file that :func:`finish_docx` changes; the others (the figures: most of the
+#: file's bytes) are copied as they are compressed
+_FINISHED = {"word/document.xml": lambda xml: _table_text(_seq_fields(xml)),
+             "docProps/custom.xml": _clean_properties}
+
+
 def finish_docx(path: Path) -> None:
     """In place: caption numbers as SEQ fields; no local paths in docProps (module docstring)."""
     path = Path(path)
-    source = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
+    packed = path.read_bytes()
+    try:
+        finished = _finish(packed, raw=True)
+    except (ValueError, AttributeError, struct.error, zipfile.BadZipFile):
+        finished = _finish(packed, raw=False)     # every part decompressed and compressed again
+    path.write_bytes(finished)
+
+
+def _finish(packed: bytes, raw: bool) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(packed))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
-            data = source.read(item.filename)
-            if item.filename == "word/document.xml":
-                data = _table_text(_seq_fields(data.decode("utf-8"))).encode("utf-8")
-            elif item.filename == "docProps/custom.xml":
-                data = _clean_properties(data.decode("utf-8")).encode("utf-8")
-            target.writestr(item, data)
-    path.write_bytes(out.getvalue())
+            change = _FINISHED.get(item.filename)
+            if change is not None:
+                target.writestr(item, change(source.read(item.filename).decode("utf-8")).encode("utf-8"))
+            elif raw:
+                _copy_compressed(packed, item, target)
+            else:
+                target.writestr(item, source.read(item.filename))
+    return out.getvalue()
+
+
+def _copy_compressed(packed: bytes, item: zipfile.ZipInfo, target: zipfile.ZipFile) -> None:
+    """Append the entry ``item`` of the archive ``packed`` to ``target`` as it is compressed (what
+    ``ZipFile.writestr`` does after compressing: local header, data, entry in the directory)."""
+    offset = item.header_offset
+    if packed[offset:offset + 4] != b"PK\x03\x04" or item.flag_bits & 0x01:
+        raise ValueError(f"{item.filename}: not a plain local entry")
+    name_length, extra_length = struct.unpack("<HH", packed[offset + 26:offset + 30])
+    start = offset + 30 + name_length + extra_length
+    data = packed[start:start + item.compress_size]
+    if len(data) != item.compress_size or zlib.crc32(_inflate(data, item)) != item.CRC:
+        raise ValueError(f"{item.filename}: data do not match the directory")
+    info = copy.copy(item)
+    info.flag_bits &= ~0x08          # sizes and CRC in the local header, no data descriptor
+    info.header_offset = target.fp.tell()
+    target.fp.write(info.FileHeader())
+    target.fp.write(data)
+    target.start_dir = target.fp.tell()
+    target.filelist.append(info)
+    target.NameToInfo[info.filename] = info
+    target._didModify = True
+
+
+def _inflate(data: bytes, item: zipfile.ZipInfo) -> bytes:
+    if item.compress_type == zipfile.ZIP_STORED:
+        return data
+    if item.compress_type == zipfile.ZIP_DEFLATED:
+        return zlib.decompress(data, -15)
+    raise ValueError(f"{item.filename}: compression {item.compress_type}")

@@ -6,7 +6,8 @@ step succeeded, so bad input or a failing cell leaves the last good ``_output/``
 Data that passed validation are recorded in ``validated-data.json`` (a digest of the data files and of
 the validating code, the patient and rule counts); a build on the same data with the same code takes
 the record instead of validating again, so a build after a prose-only change loads neither pandas
-nor the data.
+nor the data. The record also keeps the study section of results.json made from those data (its
+wording, helpers.report.study, imports pandas), taken while the facts and the run settings are the same.
 
 Containment: an analysis that cannot be estimated for a statistical reason (no events in an arm,
 non-convergence, separation, an arm emptied by trimming, ...) shows "not estimable: <reason>" in its
@@ -312,6 +313,31 @@ def validate_data(data: Path, out: Path, use_record: bool = True) -> tuple[Valid
     return validated, record, study
 
 
+#: Key of the validation record that holds the study section of results.json made from its facts
+STUDY_SECTION = "study_section"
+
+
+def _study_section_key(facts: dict, settings: dict) -> str:
+    return hashlib.sha256(json.dumps([facts, settings], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _recorded_study_section(out: Path, record: dict | None, facts: dict, settings: dict) -> dict | None:
+    """The study section stored in the validation record of ``out`` (:func:`study_section` of the same
+    facts under the same settings), when that record is ``record`` (same data, same code: its key
+    covers helpers/, so the wording is what :func:`study_section` would write); else None."""
+    if record is None:
+        return None
+    try:
+        stored = json.loads((out / VALIDATION_NAME).read_text(encoding="utf-8"))
+        cached = stored.get(STUDY_SECTION) or {}
+        if stored.get("key") == record.get("key") and cached.get("of") == _study_section_key(facts, settings) \
+                and isinstance(cached.get("section"), dict):
+            return cached["section"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
 def _record_fields(validated: ValidatedData) -> dict:
     return {"folder": str(validated.folder), "patients": validated.patients, "synthetic": validated.synthetic,
             "rules_checked": validated.rules_checked, "parts": list(validated.parts), "title": validated.title,
@@ -371,6 +397,16 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
     else:
         staging.mkdir(parents=True)
     (staging / SETTINGS_NAME).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    section = None
+    if validated.facts:
+        # the study section (its wording imports pandas: half a second) is taken from the record of the
+        # same data and code when it was made from the same facts and settings
+        section = _recorded_study_section(out, validation_record, validated.facts, settings) if loaded is None else None
+        if section is None:
+            section = study_section(validated.facts)
+        if validation_record is not None:
+            validation_record = {**validation_record, STUDY_SECTION: {"of": _study_section_key(validated.facts, settings),
+                                                                     "section": section}}
     (staging / VALIDATION_NAME).unlink(missing_ok=True)
     if validation_record is not None:
         (staging / VALIDATION_NAME).write_text(json.dumps(validation_record, indent=2, sort_keys=True) + "\n",
@@ -393,10 +429,10 @@ def build_report(data: Path, out: Path, *, use_cache: bool = True, render: bool 
         build = {"data": data_key, "parts": list(validated.parts), "title": validated.title,
                  "notebooks": [path.name for path in notebooks]}
         (staging / BUILD_NAME).write_text(json.dumps(build, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if validated.facts:
+        if section is not None:
             from helpers.build.results import save_results
 
-            save_results("study", study_section(validated.facts), staging)
+            save_results("study", section, staging)
         executed = execute_notebooks(notebooks, study.folder, staging, use_cache=use_cache,
                                      progress=progress)
         missing_results = not_estimated(staging)

@@ -40,6 +40,12 @@ Two renderers, one source:
      ``typst.compile`` turns the Typst into the PDF. Figures are SVG in the PDF and HTML, 300-dpi PNG
      in Word. Each notebook's own HTML page (nbconvert) is made again only when the executed
      notebook changed (:func:`write_notebook_pages`), so a prose-only edit converts none.
+  7. what a prose-only edit does not change is kept in the output's ``.cache/`` between renders
+     (:class:`TableLayouts`): each table block read, typeset and laid out per format (the prose is
+     laid out around placeholders and the tables' stored JSON spliced in), and the citations as
+     citeproc resolved them while the prose cites the same works; such a render runs pandoc once
+     to read the prose (without citeproc), then once per format. The Word file is finished
+     without compressing its figures again (:func:`helpers.build.docx_style.finish_docx`).
 
 Everything is written to a temporary folder inside the output folder (``_output/.render-*``, removed
 afterwards) and moved into ``_output/`` only when every requested format has been produced.
@@ -988,6 +994,11 @@ def _run_together(cmds: list[list[str]], cwd: Path) -> None:
 TABLE_BLOCK_OPEN = "::: {.table-block}"
 #: Format of the raw block that stands for a table block in the prose part (see :func:`split_table_blocks`)
 SPLICE_FORMAT = "supplement-splice"
+#: Format of the raw block that stands for a stored table's laid-out blocks (see :class:`TableLayouts`)
+SPLICED_FORMAT = "supplement-spliced"
+#: Typst comment line that stands for a stored table's Typst (see :meth:`TableLayouts.dumps`)
+TYPST_TABLE_MARK = "// supplement-table {number}"
+TYPST_TABLE_RE = re.compile(r"^// supplement-table (\d+|end)$", re.M)
 _DIV_OPEN_RE = re.compile(r"^:{3,}\s*[^:\s]")
 _DIV_CLOSE_RE = re.compile(r"^:{3,}\s*$")
 _REFERENCE_DEFINITION_RE = re.compile(r"^ {0,3}\[[^\]]+\]:", re.M)
@@ -1120,6 +1131,364 @@ def read_markdown(pandoc: str, source: Path, root: Path, work_dir: Path) -> dict
     return json.loads(document.read_text(encoding="utf-8"))
 
 
+#: Folder of the output that keeps what the renderer reuses between renders (the pipeline hard-links
+#: its files into the staging copy: they are replaced, never rewritten in place)
+RENDER_CACHE = ".cache"
+#: Name of the file of laid-out tables of one format in :data:`RENDER_CACHE`
+TABLE_LAYOUTS = "render-tables-{fmt}.json"
+#: Name of the file of the prose's resolved citations in :data:`RENDER_CACHE`
+CITATIONS = "render-citations.json"
+
+
+class TableLayouts:
+    """The table blocks of the report laid out for each format, kept between renders.
+
+    The table blocks do not change when only the prose does: pandoc's reading of them
+    (:func:`split_table_blocks`), the shared typesetting (:func:`helpers.build.typeset.protect`) and
+    each format's layout (:func:`helpers.build.typeset.lay_out_block`) are stored per format in
+    ``cache_dir`` (:data:`TABLE_LAYOUTS`), each table under a SHA-256 of its Markdown, pandoc's
+    version and reading options, and the code of this module and of helpers.build.typeset, with the
+    number of long tables before it (Typst labels count them). A render whose tables are all stored
+    reads only the prose with pandoc; a table not stored (or at another place in the count) is read
+    and laid out, and stored. The document of each format is the laid-out prose with each placeholder
+    replaced by its table's blocks: what laying out the whole document gives, since the layout treats
+    blocks one after another and a table block alone reads as within the document. A document that
+    cannot be split, or whose tables hold images (Word's figures depend on the files), is read whole
+    and laid out as such."""
+
+    def __init__(self, pandoc: str, source: Path, root: Path, work_dir: Path, cache_dir: Path,
+                 formats: Iterable[str], docx_header: str | None):
+        import threading
+
+        self.pandoc, self.source, self.root, self.work_dir = pandoc, source, root, work_dir
+        self.cache_dir, self.formats, self.docx_header = Path(cache_dir), list(formats), docx_header
+        self.active = False
+        self.blocks: list[str] = []
+        self.keys: list[str] = []
+        self.stored: dict[str, dict] = {}
+        self.used: dict[str, dict] = {}
+        self.spliced: dict[str, dict[int, str]] = {}      # per format: the JSON text of each table's blocks
+        self.typst_tables: dict[str, dict] = {}         # per format: the Typst of each table put in as a mark
+        self.replaced: dict[str, list] = {}
+        self.tables: list | None = None      # the protected table blocks as JSON text (read when needed)
+        self.lock = threading.Lock()
+
+    def _layout_key(self) -> str:
+        from helpers.build import typeset
+
+        reader = [a for a in _pandoc_reader_args(self.root) if a != "--citeproc" and not a.startswith("--bibliography=")]
+        digest = hashlib.sha256(json.dumps([reader, fallback_renderer_line(), self.docx_header]).encode())
+        for module in (__file__, typeset.__file__):
+            digest.update(Path(module).read_bytes())
+        return digest.hexdigest()
+
+    def read(self) -> dict:
+        """pandoc's document of the prose (tables as placeholders: :data:`SPLICE_FORMAT` raw blocks)
+        when the tables can be taken from :data:`TABLE_LAYOUTS` or read apart (``self.active``), else
+        of the whole document (:func:`read_markdown`). The citations of the prose are resolved by
+        citeproc, or taken from :data:`CITATIONS` when the prose cites the same as at the last render
+        (:func:`_citation_key`)."""
+        split = split_table_blocks(self.source.read_text(encoding="utf-8"))
+        if split is None:
+            return read_markdown(self.pandoc, self.source, self.root, self.work_dir)
+        prose_text, self.blocks = split
+        common = self._layout_key()
+        self.keys = [hashlib.sha256(f"{common}|{block}".encode()).hexdigest() for block in self.blocks]
+        self.stored = {fmt: self._stored(TABLE_LAYOUTS.format(fmt=fmt)) for fmt in self.formats}
+        prose_file = self.source.with_name(self.source.stem + "-prose.md")
+        prose_file.write_text(prose_text, encoding="utf-8")
+        reader = _pandoc_reader_args(self.root)
+        cited_json, plain_json = prose_file.stem + ".json", prose_file.stem + "-plain.json"
+        cited_cmd = [self.pandoc, prose_file.name, *reader, "--to=json", "-o", cited_json]
+        # without citeproc, with the bibliography: the same metadata
+        plain_cmd = [self.pandoc, prose_file.name, *[a for a in reader if a != "--citeproc"], "--to=json",
+                     "-o", plain_json]
+        citations = self._stored(CITATIONS) if "--citeproc" in reader else {}
+        need_tables = not all(key in self.stored[fmt] for fmt in self.formats for key in self.keys)
+        commands = ([plain_cmd] if citations else [cited_cmd]) + ([self._tables_command()] if need_tables else [])
+        _run_together(commands, self.work_dir) if len(commands) > 1 else _run(commands[0], self.work_dir)
+        if need_tables and not self._take_tables():
+            logger.info("the tables are read within the document")
+            return read_markdown(self.pandoc, self.source, self.root, self.work_dir)
+        prose = None
+        if citations:
+            plain_text = (self.work_dir / plain_json).read_text(encoding="utf-8")
+            plain = json.loads(plain_text)
+            key = self._citation_key(plain)
+            if citations.get("key") == key and citations.get("valid"):
+                prose = _apply_citations(plain, citations)
+        if prose is None:
+            if citations:
+                _run(cited_cmd, self.work_dir)      # the citations changed: citeproc resolves them
+            prose = json.loads((self.work_dir / cited_json).read_text(encoding="utf-8"))
+            if "--citeproc" in reader:
+                self._keep_citations(prose, plain_cmd, plain_json)
+        if _count_splices(prose["blocks"]) != list(range(len(self.blocks))):
+            return read_markdown(self.pandoc, self.source, self.root, self.work_dir)
+        self.active = True
+        return prose
+
+    def _citation_key(self, plain: dict) -> str:
+        """SHA-256 of what citeproc's work depends on: the citations (in order, with their text), the
+        metadata, the bibliography and pandoc's version."""
+        digest = hashlib.sha256(json.dumps([fallback_renderer_line(), plain.get("meta"),
+                                            [cite["c"] for cite in _cites(plain["blocks"])]]).encode())
+        bibliography = self.root / BIBLIOGRAPHY
+        digest.update(bibliography.read_bytes() if bibliography.exists() else b"")
+        return digest.hexdigest()
+
+    def _keep_citations(self, cited: dict, plain_cmd: list[str], plain_json: str) -> None:
+        """Store what citeproc made of the prose's citations (:data:`CITATIONS`): the text of each
+        citation and the bibliography, marked valid when putting them into pandoc's document of the
+        prose read without citeproc gives the document citeproc made (checked here, once)."""
+        if cited["meta"].keys() & {"csl", "citation-style", "citation-abbreviations", "references", "nocite"}:
+            return      # other inputs of citeproc than the key covers: not kept
+        _run(plain_cmd, self.work_dir)
+        plain_text = (self.work_dir / plain_json).read_text(encoding="utf-8")
+        entry = {"key": self._citation_key(json.loads(plain_text)),
+                 "contents": [cite["c"][1] for cite in _cites(cited["blocks"])],
+                 "refs": _refs_div(cited["blocks"])}
+        entry["valid"] = _apply_citations(json.loads(plain_text), entry) == cited
+        self._store(CITATIONS, entry)
+
+    def _stored(self, name: str) -> dict:
+        try:
+            stored = json.loads((self.cache_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return stored if isinstance(stored, dict) else {}
+
+    def _store(self, name: str, value) -> None:
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            target = self.cache_dir / name
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.cache_dir)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(value, handle)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)      # a new file: the staging copy hard-links the last one
+        except OSError as exc:
+            logger.warning("%s could not be stored: %s", name, exc)
+
+    def _tables_command(self) -> list[str]:
+        tables_file = self.source.with_name(self.source.stem + "-tables.md")
+        tables_file.write_text("\n\n".join(self.blocks) + "\n", encoding="utf-8")
+        plain = [a for a in _pandoc_reader_args(self.root) if a != "--citeproc" and not a.startswith("--bibliography=")]
+        return [self.pandoc, tables_file.name, *plain, "--to=json", "-o", tables_file.stem + ".json"]
+
+    def _take_tables(self) -> bool:
+        """Read pandoc's document of the tables; False when it is not one Div per table without images."""
+        from helpers.build import typeset
+
+        path = self.work_dir / (self.source.stem + "-tables.json")
+        found = json.loads(path.read_text(encoding="utf-8")).get("blocks") or []
+        if len(found) != len(self.blocks) or not all(b.get("t") == "Div" and "table-block" in b["c"][0][1] for b in found):
+            return False
+        if '"t": "Image"' in json.dumps(found):
+            return False
+        for block in found:
+            typeset.protect({"blocks": [block]})
+        self.tables = [json.dumps(block) for block in found]
+        return True
+
+    def _table(self, number: int) -> dict:
+        with self.lock:
+            if self.tables is None:       # stored for another place in the count of long tables
+                _run(self._tables_command(), self.work_dir)
+                if not self._take_tables():
+                    raise RenderError("the table blocks did not read as they did in the last render")
+            return json.loads(self.tables[number])
+
+    def splicer(self, fmt: str):
+        """``splice`` for :func:`helpers.build.typeset.lay_out` of ``fmt`` (None when not active)."""
+        if not self.active:
+            return None
+        from helpers.build import typeset
+
+        stored, used = self.stored.get(fmt, {}), self.used.setdefault(fmt, {})
+        spliced = self.spliced.setdefault(fmt, {})
+        kind = {"pdf": "typst"}.get(fmt, fmt)
+
+        def splice(block: dict, state: dict) -> list:
+            number = int(block["c"][1].strip())
+            key = self.keys[number]
+            entry = stored.get(key)
+            if not (isinstance(entry, list) and len(entry) in (3, 4) and entry[0] == state["long"]):
+                before = state["long"]
+                laid = typeset.lay_out_block(self._table(number), kind, state)
+                entry = [before, state["long"], json.dumps(laid)]
+            state["long"] = entry[1]
+            used[key] = entry
+            if entry[2] == "[]":
+                return []
+            # a marker, replaced by the blocks' JSON text in the document's (see :meth:`dumps`)
+            spliced[number] = entry[2]
+            return [{"t": "RawBlock", "c": [SPLICED_FORMAT, str(number)]}]
+        return (SPLICE_FORMAT, splice)
+
+    def dumps(self, document: dict, fmt: str, typst_writer: list[str] | None = None) -> str:
+        """``json.dumps(document)`` of ``fmt``'s laid-out document, the tables' blocks written from
+        their stored JSON text (``json.dumps`` of a list is its items' texts joined by ", ").
+
+        ``typst_writer`` (the PDF: pandoc's command writing Typst from JSON, without input and output):
+        a table at the top level of the document is written as a Typst comment line
+        (:data:`TYPST_TABLE_RE`) that :meth:`splice_typst` replaces by the table's Typst, stored with
+        its layout (made by one pandoc run for the tables that have none: pandoc's Typst of a table
+        is the same alone as within the document, blocks being written one after another)."""
+        typst_tables, replaced = self.typst_tables.setdefault(fmt, {}), self.replaced.setdefault(fmt, [])
+        typst_tables.clear(), replaced.clear()
+        if self.active and typst_writer is not None:
+            blocks = document["blocks"]
+            for i, block in enumerate(blocks):
+                if block.get("t") == "RawBlock" and block["c"][0] == SPLICED_FORMAT:
+                    number = int(block["c"][1])
+                    replaced.append((i, block))
+                    blocks[i] = {"t": "RawBlock", "c": ["typst", TYPST_TABLE_MARK.format(number=number)]}
+                    typst_tables[number] = None
+            if typst_tables:
+                self._typst_of_tables(fmt, typst_writer, document.get("pandoc-api-version"))
+        text = json.dumps(document)
+        if not self.active:
+            return text
+        spliced = self.spliced.get(fmt, {})
+        marker = re.compile(re.escape(json.dumps({"t": "RawBlock", "c": [SPLICED_FORMAT, "0"]})).replace("0", "([0-9]+)"))
+        return marker.sub(lambda m: spliced[int(m.group(1))][1:-1], text)
+
+    def _typst_of_tables(self, fmt: str, writer: list[str], api_version) -> None:
+        used, typst_tables = self.used.get(fmt, {}), self.typst_tables[fmt]
+        missing = []
+        for number in typst_tables:
+            entry = used[self.keys[number]]
+            if len(entry) == 4 and isinstance(entry[3], str):
+                typst_tables[number] = entry[3]
+            else:
+                missing.append(number)
+        if not missing:
+            return
+        # the tables without Typst, each after a mark line, in one document
+        parts = []
+        for number in missing:
+            parts.append(json.dumps({"t": "RawBlock", "c": ["typst", TYPST_TABLE_MARK.format(number=number)]}))
+            parts.append(self.spliced[fmt][number][1:-1])
+        parts.append(json.dumps({"t": "RawBlock", "c": ["typst", TYPST_TABLE_MARK.format(number="end")]}))
+        source = self.work_dir / f"{self.source.stem}-tables-typst.json"
+        source.write_text(f'{{"pandoc-api-version": {json.dumps(api_version)}, "meta": {{}}, "blocks": ['
+                          + ", ".join(parts) + "]}", encoding="utf-8")
+        target = source.with_suffix(".typ")
+        _run([self.pandoc, source.name, *writer, "-o", target.name], self.work_dir)
+        pieces = TYPST_TABLE_RE.split(target.read_text(encoding="utf-8"))
+        found = dict(zip(pieces[1::2], pieces[2::2]))
+        for number in missing:
+            text = found.get(str(number))
+            if text is None:
+                raise RenderError(f"pandoc's Typst of the tables lost table {number}")
+            text = text.strip("\n")
+            typst_tables[number] = text
+            used[self.keys[number]] = [*used[self.keys[number]][:3], text]     # stored with its layout
+
+    def splice_typst(self, typst_source: str, fmt: str = "pdf") -> str | None:
+        """pandoc's Typst of the document written by :meth:`dumps`, each table's mark line replaced by
+        the table's Typst; None when the marks are not each found once on a line of their own."""
+        typst_tables = self.typst_tables.get(fmt) or {}
+        if not typst_tables:
+            return typst_source
+        seen: list[int] = []
+
+        def put(match: re.Match) -> str:
+            number = int(match.group(1))
+            seen.append(number)
+            return typst_tables.get(number) or ""
+        spliced = TYPST_TABLE_RE.sub(put, typst_source)
+        return spliced if sorted(seen) == sorted(typst_tables) else None
+
+    def restore(self, document: dict, fmt: str = "pdf") -> None:
+        """Undo :meth:`dumps`'s Typst marks in ``document`` (its JSON then holds every table)."""
+        for i, block in self.replaced.get(fmt, []):
+            document["blocks"][i] = block
+        self.typst_tables[fmt], self.replaced[fmt] = {}, []
+
+    def save(self, fmt: str) -> None:
+        """Store the tables laid out for ``fmt`` in this render (only those: others are dropped)."""
+        if self.active and self.used.get(fmt) != self.stored.get(fmt):
+            self._store(TABLE_LAYOUTS.format(fmt=fmt), self.used.get(fmt, {}))
+
+
+def _cites(blocks) -> list[dict]:
+    """Every Cite of a document's blocks, in document order."""
+    found: list[dict] = []
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, dict):
+            if node.get("t") == "Cite":
+                found.append(node)
+                return
+            for value in node.values():
+                if isinstance(value, (list, dict)):
+                    walk(value)
+    walk(blocks)
+    return found
+
+
+def _refs_place(blocks: list) -> tuple[list, int] | None:
+    """Where the Div ``#refs`` (the bibliography) is: its list of blocks and its index there."""
+    for i, block in enumerate(blocks):
+        if isinstance(block, dict) and block.get("t") == "Div":
+            if block["c"][0][0] == "refs":
+                return blocks, i
+            found = _refs_place(block["c"][1])
+            if found is not None:
+                return found
+    return None
+
+
+def _refs_div(blocks: list):
+    place = _refs_place(blocks)
+    return place[0][place[1]] if place is not None else None
+
+
+def _apply_citations(plain: dict, entry: dict) -> dict | None:
+    """``plain`` (pandoc's document read without citeproc) with the citations' text and the
+    bibliography of ``entry`` (see :meth:`TableLayouts._keep_citations`); None when they do not fit."""
+    cites, contents = _cites(plain["blocks"]), entry.get("contents")
+    if not isinstance(contents, list) or len(cites) != len(contents):
+        return None
+    for cite, content in zip(cites, contents):
+        cite["c"][1] = content
+    refs, place = entry.get("refs"), _refs_place(plain["blocks"])
+    if place is not None:
+        if refs is None:
+            return None
+        place[0][place[1]] = refs
+    elif refs is not None:
+        plain["blocks"].append(refs)        # citeproc puts the bibliography at the end
+    return plain
+
+
+def _count_splices(blocks) -> list[int]:
+    """The numbers of the :data:`SPLICE_FORMAT` raw blocks of a document's blocks, sorted."""
+    found: list[int] = []
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, dict):
+            if node.get("t") == "RawBlock" and node["c"][0] == SPLICE_FORMAT:
+                found.append(int(node["c"][1].strip()))
+                return
+            for value in node.values():
+                if isinstance(value, (list, dict)):
+                    walk(value)
+    try:
+        walk(blocks)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return []
+    return sorted(found)
+
+
 def _pandoc_reader_args(root: Path) -> list[str]:
     """Reading the report: Markdown, citations resolved by citeproc from ``references.bib``."""
     args = ["--from=markdown", "--standalone", "--citeproc", f"--columns={PANDOC_COLUMNS}",
@@ -1156,6 +1525,8 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     common = _pandoc_writer_args(root)
     synthetic = bool((results.get("data") or {}).get("synthetic"))
 
+    from helpers.build.docx_style import HEADER_REL_ID
+
     front_matter = title_block(results, root, Path(output_dir))
     lists = typst_front_lists(markdown)
 
@@ -1164,8 +1535,6 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             write_notebook_pages(Path(output_dir) / NOTEBOOK_PAGES, work_dir / "notebook-pages",
                                  BuildInfo.read(output_dir), previous=Path(output_dir) / NOTEBOOK_PAGES)
             return work_dir / "notebook-pages"
-        from helpers.build.docx_style import HEADER_REL_ID
-
         if fmt != order[0]:     # the first format's Python work is done alone: its pandoc starts sooner
             first_written.wait()
         try:
@@ -1174,9 +1543,12 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             prepared = typeset.lay_out(parsed if fmt == order[0] else json.loads(protected),
                                        {"pdf": "typst"}.get(fmt, fmt),
                                        media_exists=lambda rel: (work_dir / rel).exists(),
-                                       docx_header=HEADER_REL_ID if synthetic else None)
+                                       docx_header=HEADER_REL_ID if synthetic else None,
+                                       splice=tables.splicer(fmt))
             doc = work_dir / f"{stem}-{fmt}.json"
-            doc.write_text(json.dumps(prepared), encoding="utf-8")
+            typst_writer = [a for a in common if a != "--standalone"] + ["--to=typst-citations"]
+            doc.write_text(tables.dumps(prepared, fmt, typst_writer if fmt == "pdf" else None), encoding="utf-8")
+            tables.save(fmt)
         finally:
             if fmt == order[0]:
                 first_written.set()
@@ -1211,11 +1583,19 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             before = work_dir / "typst-before.typ"
             before.write_text(typst_title_details(front_matter) + lists, encoding="utf-8")
             typ = work_dir / f"{stem}.typ"
-            _run([pandoc, doc.name, *common, "--to=typst-citations", f"--include-in-header={header.name}",
-                  f"--include-before-body={before.name}",
-                  "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",
-                  "-V", "margin.y=2.4cm", "-V", "page-numbering=1", "-o", typ.name], work_dir)
-            typ.write_text(finish_typst(typ.read_text(encoding="utf-8")), encoding="utf-8")
+            write_typst = [pandoc, doc.name, *common, "--to=typst-citations", f"--include-in-header={header.name}",
+                           f"--include-before-body={before.name}",
+                           "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",
+                           "-V", "margin.y=2.4cm", "-V", "page-numbering=1", "-o", typ.name]
+            _run(write_typst, work_dir)
+            source_typst = tables.splice_typst(typ.read_text(encoding="utf-8"))
+            if source_typst is None:        # the tables' marks were not found: the whole document's JSON
+                logger.warning("the tables' Typst could not be put in place: writing the whole document")
+                tables.restore(prepared)
+                doc.write_text(tables.dumps(prepared, fmt), encoding="utf-8")
+                _run(write_typst, work_dir)
+                source_typst = typ.read_text(encoding="utf-8")
+            typ.write_text(finish_typst(source_typst), encoding="utf-8")
             out = work_dir / f"{stem}.pdf"
             try:
                 typst.compile(str(typ), output=str(out), root=str(work_dir))
@@ -1229,7 +1609,11 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
         raise RenderError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})")
     from helpers.build import typeset
 
-    parsed = read_markdown(pandoc, source, root, work_dir)
+    # the prose with a placeholder for each table laid out earlier (or now, once) when the document
+    # can be read in parts (TableLayouts), else the whole document
+    tables = TableLayouts(pandoc, source, root, work_dir, Path(output_dir) / RENDER_CACHE, formats,
+                          HEADER_REL_ID if synthetic else None)
+    parsed = tables.read()
     _drop_local_paths(parsed)
     # the typesetting that is the same for every format, done once (typeset.protect); the first
     # format lays out that document, the others a copy of it

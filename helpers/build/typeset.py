@@ -255,7 +255,11 @@ def _classes(node: dict) -> list[str]:
 
 def _process_blocks(blocks: list, fmt: str, state: dict) -> list:
     out: list = []
+    splice = state.get("splice")
     for block in blocks:
+        if splice is not None and _is(block, "RawBlock") and block["c"][0] == splice[0]:
+            out.extend(splice[1](block, state))     # a table laid out elsewhere (see lay_out)
+            continue
         if _is(block, "Div"):
             block["c"][1] = _process_blocks(block["c"][1], fmt, state)
             classes = _classes(block)
@@ -357,11 +361,26 @@ def protect(document: dict) -> dict:
     return document
 
 
-def lay_out(document: dict, fmt: str, media_exists=lambda path: False, docx_header: str | None = None) -> dict:
+def lay_out(document: dict, fmt: str, media_exists=lambda path: False, docx_header: str | None = None,
+            splice: tuple | None = None) -> dict:
     """In place, and returned: the part of :func:`prepare` that depends on ``fmt`` (column widths,
     landscape pages, table notes and blocks, notebook links, Word's figures), on a document that
-    :func:`protect` has already been applied to (once: it is not idempotent)."""
-    document["blocks"] = _process_blocks(document["blocks"], fmt, {"long": 0, "header": docx_header})
+    :func:`protect` has already been applied to (once: it is not idempotent).
+
+    ``splice``: ``(raw format, function)``: a raw block of that format is replaced by
+    ``function(block, state)``, the blocks it stands for laid out at that point of the pass
+    (:func:`lay_out_block`; ``state`` holds the count of long tables so far, which the function
+    updates), so a table kept from an earlier render is not laid out again."""
+    document["blocks"] = _process_blocks(document["blocks"], fmt, {"long": 0, "header": docx_header,
+                                                                    "splice": splice})
     if fmt == "docx":
         _figures_for_word(document["blocks"], media_exists)
     return document
+
+
+def lay_out_block(block: dict, fmt: str, state: dict) -> list:
+    """:func:`lay_out` of one top-level (protected) ``block`` of a document without images, at the
+    point ``state`` of the pass (``{"long": long tables so far, "header": docx_header, ...}``, updated):
+    the blocks it becomes (a table block may become several: a landscape page's section breaks,
+    Typst's opening and closing). The renderer lays out each table once and keeps the result."""
+    return _process_blocks([block], fmt, state)
