@@ -37,7 +37,6 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.benchmarking import best_of, r_available, verdict
 from helpers.config import load_plan
 from helpers.stats import cox as engine
 from helpers.stats.cox import fit_coxph
@@ -100,15 +100,6 @@ def simulate(n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def best_of(repeat: int, fn, before=None):
-    times, value = [], None
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), value
 
 
 def run_engine(frame: pd.DataFrame, repeat: int):
@@ -131,12 +122,6 @@ def run_lifelines(frame: pd.DataFrame, repeat: int):
     return seconds, model.params_.to_numpy()
 
 
-def r_available() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    done = subprocess.run(["Rscript", "-e", "quit(status = !requireNamespace('survival', quietly = TRUE))"],
-                          capture_output=True)
-    return done.returncode == 0
 
 
 def run_r(frame: pd.DataFrame, repeat: int):
@@ -172,8 +157,6 @@ def time_validation() -> None:
           f"{len(data.candidates)} candidates, {len(data.patients)} patients", file=sys.stderr)
 
 
-def verdict(ok: bool | None) -> str:
-    return "n/a " if ok is None else ("PASS" if ok else "FAIL")
 
 
 def main(argv=None) -> int:

@@ -32,17 +32,16 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from helpers.benchmarking import best_of, r_available, verdict
 from helpers.config import load_plan
 from helpers.stats.survival import fit_km, logrank_test
 
@@ -93,13 +92,6 @@ def simulate(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"time": days / DAYS_PER_MONTH, "event": (event_time <= censor).astype(int), "arm": arm})
 
 
-def best_of(repeat: int, fn):
-    times, value = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), value
 
 
 def run_ours(frame: pd.DataFrame, repeat: int):
@@ -130,12 +122,6 @@ def run_lifelines(frame: pd.DataFrame, repeat: int):
     return seconds, curves, float(chisq)
 
 
-def r_available() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    done = subprocess.run(["Rscript", "-e", "quit(status = !requireNamespace('survival', quietly = TRUE))"],
-                          capture_output=True)
-    return done.returncode == 0
 
 
 def run_r(frame: pd.DataFrame, repeat: int):
@@ -175,8 +161,6 @@ def curve_difference(ours: dict, reference: dict, columns=("surv", "std_err")) -
     return worst
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def main(argv=None) -> int:

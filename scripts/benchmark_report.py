@@ -29,20 +29,12 @@ from pathlib import Path
 
 import psutil
 
+from helpers.benchmarking import resident
 from helpers.config import PROJECT_ROOT
 
 TARGET_SECONDS = 120.0
 TARGET_MEMORY_GIB = 4.0
 TARGET_N = 100_000
-
-
-def resident(process: psutil.Process) -> int:
-    """Memory of a process that is its own: the proportional set size (PSS: pages shared after a fork
-    count by their share, so forked workers are not counted twice) where the platform reports it, else RSS."""
-    try:
-        return process.memory_full_info().pss
-    except (AttributeError, psutil.AccessDenied):
-        return process.memory_info().rss
 
 
 class TreeMemory:

@@ -49,6 +49,7 @@ from typing import Callable
 
 import psutil
 
+from helpers.benchmarking import resident
 from helpers.config import PROJECT_ROOT, SEED
 from helpers.parallel import resolve_workers
 
@@ -67,15 +68,6 @@ PS_COVARIATES = ["age", "sex:Female", "underlying_disease:Yes", "symptoms:Yes", 
                  "histology:EAC|Other", "grade_group:G3-G4", "t_stage_group:T3-4", "n_stage_group:N+",
                  "synchronous_liver_met:Yes", "distant_ln_met:Yes", "primary_surgery:Yes",
                  "liver_met_number:Multiple"]
-
-
-def resident(process: psutil.Process) -> int:
-    """Memory of a process that is its own: the proportional set size (PSS: pages shared with the parent
-    after a fork count by their share) where the platform reports it, else the RSS."""
-    try:
-        return process.memory_full_info().pss
-    except (AttributeError, psutil.AccessDenied):
-        return process.memory_info().rss
 
 
 class PeakRSS:
@@ -139,7 +131,6 @@ def analysis_steps(folder: Path, n_bootstrap: int, sensitivity: bool) -> list[tu
     from helpers.config import load_plan
     from helpers.analyses import response
     from helpers.analyses import safety
-    from helpers.stats import survival
     from helpers.data.load import derive_endpoints, load_study
 
     state: dict = {}

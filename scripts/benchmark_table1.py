@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.benchmarking import best_of, verdict
 from helpers.analyses.baseline import summarise_baseline
 from helpers.config import load_plan
 from helpers.stats.types import TestResult
@@ -63,13 +64,6 @@ OTHER_TESTS = {("pearson", "Chi-squared"): "2 x 2 tables, Pearson here and Yates
                                                "in tableone"}
 
 
-def best_of(repeat: int, fn):
-    times, value = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), value
 
 
 def base_study(n: int):
@@ -139,8 +133,6 @@ def compare(table, reference) -> dict:
     return {"smd": smd_diff, "p_same": p_same, "p_other": p_other}
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def main(argv=None) -> int:

@@ -1449,7 +1449,6 @@ def validate_concordance(patients: pd.DataFrame, endpoint: str, candidates: list
         Processes that run the replicates (:func:`helpers.parallel.map_tasks`); the result does not
         depend on it.
     """
-    from helpers.parallel import POOL_MIN_PATIENTS, map_tasks
 
     time_col, event_col = ENDPOINTS[endpoint]
     data = patients[patients[[time_col, event_col]].notna().all(axis=1)]
