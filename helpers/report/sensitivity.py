@@ -37,7 +37,7 @@ REASONS = {
     "hazard_ratio_not_estimable": "the weighted hazard ratio is not estimable",
 }
 CONVERSIONS = {True: "hazard ratio taken as a risk ratio (rare outcome)",
-               False: "hazard ratio converted to a risk ratio by RR = (1 − 0.5^√HR^) / (1 − 0.5^√(1/HR)^) "
+               False: "hazard ratio converted to a risk ratio by $\\mathrm{RR} = (1 - 0.5^{\\sqrt{\\mathrm{HR}}}) / (1 - 0.5^{\\sqrt{1/\\mathrm{HR}}})$ "
                       "for a common outcome [@vanderweele2020evalue]"}
 METHODS = {
     "ps": "logistic regression of the experimental arm on the baseline covariates (R glm, binomial)",
@@ -180,9 +180,8 @@ def ci_sentence(res: SensitivityResults) -> str:
                 f"{res.choices.n_bootstrap:,} resamples of all patients (with replacement); every resample "
                 "repeats the whole pipeline (common-support exclusion, propensity model, weights and "
                 "truncation, Cox model), so the interval reflects the uncertainty of the estimated "
-                f"propensity score. The resamples were drawn before any computation from a single seed "
-                f"({res.seed}) and computed in parallel, with results identical for any number of "
-                "worker processes. The robust (sandwich) confidence interval of the weighted Cox model "
+                f"propensity score; the resamples come from the seed of the analysis plan "
+                f"({res.seed}). The robust (sandwich) confidence interval of the weighted Cox model "
                 "is shown for comparison: it treats the "
                 "weights as known and can be biased [@austin2016].")
     reason = (f"with {len(res.all_patients):,} patients (more than {P.BOOTSTRAP_MAX_N:,}, the limit of the "

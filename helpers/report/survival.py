@@ -191,7 +191,7 @@ def technical_note() -> str:
     """Software detail for a technical appendix: the R calls the estimators reproduce."""
     return ("Kaplan-Meier curves, medians, rates, restricted mean survival times and reverse Kaplan-Meier "
             "follow-up reproduce R's survival package (survfit with conf.type \"log\" or \"log-log\", "
-            "print.survfit with rmean), the log-rank test survdiff (computed with lifelines) and the hazard "
+            "print.survfit with rmean), the log-rank test survdiff and the hazard "
             "ratio coxph with Efron ties; tests compare them with R to a relative tolerance of 10^-6^ (tests/test_survival.py).")
 
 
