@@ -102,6 +102,7 @@ TYPST_HEADER = r"""
 #set figure(numbering: none)
 #show figure.where(kind: table): set block(breakable: true)
 #show figure.where(kind: image): set block(breakable: false)
+#show figure.where(kind: image): set figure(placement: auto)
 #show figure.where(kind: table): set figure.caption(position: top)
 #show figure.caption: set text(size: 9pt)
 #show figure.caption: set align(left)
@@ -1564,7 +1565,7 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             block = work_dir / "title-block.html"
             block.write_text(html_style.title_block_html(front_matter), encoding="utf-8")
             out = work_dir / f"{stem}.html"
-            _run([pandoc, doc.name, *common, "--to=html5", "--embed-resources", "--toc", "--toc-depth=3",
+            _run([pandoc, doc.name, *common, "--to=html5", "--mathml", "--embed-resources", "--toc", "--toc-depth=3",
                   f"--template={template.name}", f"--css={css.name}",
                   f"--include-before-body={banner.name}", f"--include-before-body={block.name}",
                   "-o", out.name], work_dir)
