@@ -123,6 +123,13 @@ def reference_docx(pandoc: str, header_text: str | None = None) -> bytes:
                 # captions: 9 pt upright (a journal's style); a table caption stays with its table
                 text = re.sub(r'(w:styleId="Caption">.*?<w:rPr>)\s*<w:i />',
                               r'\1<w:sz w:val="18" /><w:szCs w:val="18" />', text, count=1, flags=re.S)
+                # body 11 pt in British English (the document's language); references 9 pt, close set
+                text = text.replace('<w:sz w:val="24" />\n        <w:szCs w:val="24" />',
+                                    '<w:sz w:val="22" />\n        <w:szCs w:val="22" />', 1)
+                text = text.replace('w:lang w:val="en-US"', 'w:lang w:val="en-GB"', 1)
+                text = re.sub(r'(w:styleId="Bibliography">.*?)<w:pPr />\s*<w:rPr />',
+                              r'\1<w:pPr><w:spacing w:after="60" /></w:pPr>'
+                              r'<w:rPr><w:sz w:val="18" /><w:szCs w:val="18" /></w:rPr>', text, count=1, flags=re.S)
                 data = text.encode("utf-8")
             elif item.filename == "word/_rels/document.xml.rels" and header_text:
                 data = data.decode("utf-8").replace(
