@@ -114,6 +114,7 @@ TYPST_HEADER = r"""
   stroke: (x, y) => if y == 0 { (top: 0.8pt) })
 #show heading: set block(above: 1.4em, below: 0.8em)
 #show heading: it => block(sticky: true, it)
+#show heading.where(level: 1): it => { place.flush(); it }
 #show quote: set block(fill: luma(235), inset: 8pt, radius: 2pt)
 #show link: set text(fill: rgb("#1f4e79"))
 #show outline.entry.where(level: 1): set block(above: 0.9em)

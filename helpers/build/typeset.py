@@ -285,7 +285,13 @@ def _process_blocks(blocks: list, fmt: str, state: dict) -> list:
                     rows = sum(len(_cells(t)) for t in tables)
                     # a table that fits a page stays whole, with its caption and notes; a longer
                     # one breaks across pages and repeats its header row
-                    if rows <= KEEP_TOGETHER_ROWS:
+                    closing = "]"
+                    if rows <= KEEP_TOGETHER_ROWS and not wide:
+                        # it floats to the top or bottom of a page, as figures do, so that the text
+                        # fills the page instead of leaving a gap where the table did not fit
+                        opening = "#place(auto, float: true, clearance: 1.5em)[#block(breakable: false, width: 100%)["
+                        closing = "]]"
+                    elif rows <= KEEP_TOGETHER_ROWS:
                         opening = "#block(breakable: false, width: 100%)["
                     else:   # helpers.build.render.finish_typst adds "(continued)" to the repeated header
                         state["long"] += 1
@@ -295,7 +301,7 @@ def _process_blocks(blocks: list, fmt: str, state: dict) -> list:
                         opening = "#page(flipped: true)[" + opening
                     out.append(_raw("typst", opening))
                     out.extend(block["c"][1])
-                    out.append(_raw("typst", "]]" if wide else "]"))
+                    out.append(_raw("typst", closing + "]" if wide else closing))
                     continue
                 if wide and fmt == "docx":
                     for table in tables:
