@@ -285,7 +285,7 @@ SAFETY: dict[str, str] = {
     "safety.text.n_terms": "number of event terms",
     "safety.text.n_terms_listed": "number of event terms listed",
     "safety.text.n_{arm}": "patients of the arm (denominator of the safety analysis)",
-    "safety.text.grading": "grading system of the adverse events, in words (\"CTCAE v5.0\")",
+    "safety.text.grading": "grading system of the adverse events, in words, with its citation",
     "safety.text.test_rule": "the test of every row (summary and terms), in words",
     "safety.text.grades_sentence": "generated sentence on the patients by highest grade 3, 4 and 5 (treatment-related deaths)",
     "safety.text.actions_sentence": "generated sentence on discontinuation, dose reduction and interruption (or that the data lack them)",

@@ -49,9 +49,9 @@ RATE_CI_METHOD_TEXT = "exact Clopper-Pearson"
 TEST_LABELS = {"pearson": "Pearson chi-square", "yates": "Yates-corrected chi-square",
                "fisher": "Fisher's exact test", "fisher_freeman_halton": "Fisher-Freeman-Halton exact test"}
 #: Test-selection rules -> words (the rule of the baseline table, or the modern one).
-RULE_TEXT = {"cochran": "Cochran's criteria [@cochran1954] (Pearson chi-square if every expected count is ≥ 5, "
+RULE_TEXT = {"cochran": "Cochran's criteria [@cochran1954]: Pearson chi-square if every expected count is ≥ 5, "
                         "Yates-corrected chi-square if the smallest is 1 to < 5, Fisher's exact test "
-                        "if it is < 1 or n < 40)",
+                        "if it is < 1 or n < 40",
              "modern": "Fisher's exact test if any expected count is < 5, else Pearson chi-square"}
 NOT_APPLICABLE = "not applicable"
 

@@ -310,7 +310,9 @@ def safety_results(result: SafetyAnalysis, study=None, published: Mapping[str, s
     text["n_terms"] = format_count(len(terms))
     text["n_terms_listed"] = format_count(int(listed.sum()))
     text["min_term_percent"] = f"{result.min_term_percent:g}%"
-    text["grading"] = _grading(result)
+    cite = " [@ctcae5]" if str(result.ctcae_version or "").startswith("5") else ""   # the version in references.bib
+    text["grading"] = (f"version {result.ctcae_version} of the Common Terminology Criteria for Adverse Events{cite}"
+                       if result.ctcae_version else "the grades recorded in the data")
     text["test_rule"] = safety_rule_text(result.rule)
     if len(term_rows):
         top = term_rows.iloc[0]
