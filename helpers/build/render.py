@@ -115,6 +115,7 @@ TYPST_HEADER = r"""
 #show heading: set block(above: 1.4em, below: 0.8em)
 #show heading: it => block(sticky: true, it)
 #show heading.where(level: 1): it => { place.flush(); it }
+#show heading.where(level: 2): it => { place.flush(); it }
 #show quote: set block(fill: luma(235), inset: 8pt, radius: 2pt)
 #show link: set text(fill: rgb("#1f4e79"))
 #show outline.entry.where(level: 1): set block(above: 0.9em)
