@@ -517,7 +517,7 @@ def test_ph_remedy_with_strata_and_a_log_time_interaction_matches_r_tt(lung_ecog
     assert remedy.table["term"].tolist() == ["age", "ph_ecog", "age:log(t)"]
     np.testing.assert_allclose(remedy.table["coef"].to_numpy(), ref["coef"], rtol=RTOL)
     np.testing.assert_allclose(remedy.table["se"].to_numpy(dtype=float), ref["se"], rtol=RTOL)
-    assert report.remedy_model(remedy) == "stratified by sex; age (per unit) x log(months)"
+    assert report.remedy_model(remedy) == "stratified by sex; age (per unit) × log(months)"
 
 
 def test_ph_remedy_with_strata_only_matches_r_strata(lung_ecog):

@@ -54,7 +54,7 @@ TEST_LABELS = {
 #: The test-selection rules in words (the rule's machine name -> words).
 RULE_DESCRIPTIONS = {
     "cochran": (
-        "Cochran's criteria: 2 x 2 tables by Pearson chi-square when every expected count is >= 5, "
+        "Cochran's criteria: 2 × 2 tables by Pearson chi-square when every expected count is ≥ 5, "
         "Yates-corrected chi-square when the smallest expected count is 1 to < 5, Fisher's exact test "
         "when it is < 1 (or n < 40); larger tables by the Fisher-Freeman-Halton exact test when any "
         "expected count is < 5, else Pearson chi-square"

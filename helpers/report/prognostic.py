@@ -98,7 +98,7 @@ def term_label(term: str, words: Words | None = None) -> str:
     "Label (per unit)", ``var:log(t)`` -> "Label (per unit) x log(months)"."""
     w = _w(words)
     if term.endswith(":log(t)"):
-        return f"{term_label(term[: -len(':log(t)')], w)} x log(months)"
+        return f"{term_label(term[: -len(':log(t)')], w)} × log(months)"
     m = re.fullmatch(r"(.+)\[(.+)\]", term)
     if m:
         return f"{w.label(m.group(1))}: {w.level(m.group(1), m.group(2))}"
@@ -378,7 +378,7 @@ def make_remedy_table(remedy: PHRemedy, words: Words | None = None) -> pd.DataFr
     if isinstance(remedy, NotEstimable):
         return _note_table(f"Model allowing non-proportional hazards {not_estimable_text(remedy)}.")
     if remedy.empty:
-        return _note_table("No term violated proportional hazards (P >= 0.05).")
+        return _note_table("No term violated proportional hazards (P ≥ 0.05).")
     if remedy.table.empty:
         return _note_table("Every term that violated proportional hazards is categorical and was moved to the "
                            "strata; no coefficient is left to estimate.")
@@ -395,9 +395,9 @@ def remedy_model(remedy: PHRemedy, words: Words | None = None) -> str:
     """How the model was changed: "stratified by X; Y (per unit) x log(months)[; ...quantiles]"."""
     w = _w(words)
     parts = [f"stratified by {w.label(t)}" for t in remedy.strata]
-    parts += [f"{term_label(t, w)} x log(months)" for t in remedy.time_terms]
+    parts += [f"{term_label(t, w)} × log(months)" for t in remedy.time_terms]
     if remedy.time_terms and not remedy.exact:
-        parts.append(f"x log(t) on {format_count(remedy.n_cuts)} event-time quantiles (more than {remedy.max_rows:,} rows "
+        parts.append(f"× log(t) on {format_count(remedy.n_cuts)} event-time quantiles (more than {remedy.max_rows:,} rows "
                      "for every event time)")
     return "; ".join(parts)
 
@@ -408,8 +408,9 @@ def remedy_note(remedy: PHRemedy, words: Words | None = None) -> str:
         return ""
     text = "Model: " + remedy_model(remedy, words) + "."
     if remedy.time_terms:
-        text += (" A term x log(months) is the change in log HR per unit of log(time): "
-                 "HR(t) = HR x (its HR)^log(t).")
+        text += (" A term × log(months) is the change in log HR per unit of log(time): with $\\beta$ the "
+                 "coefficient of the variable and $\\gamma$ that of the term, $\\mathrm{HR}(t) = "
+                 "\\exp(\\beta + \\gamma \\ln t)$.")
     return text
 
 
