@@ -439,10 +439,9 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
         "continuous_test": ("Wilcoxon rank-sum test" if len(table.arms) == 2 else "Kruskal-Wallis test"),
         "not_computed": "; ".join(_not_computed(table)) or "none",
         "design_caveat": (
-            "The arms were formed at random, so any imbalance is due to chance; the tests describe it and are "
-            "not adjusted for multiplicity." if randomised else
-            "The arms were not formed at random, so a P value cannot show whether the arms are comparable, "
-            "and none of these tests is adjusted for multiplicity."),
+            "The arms were formed at random, so any imbalance is due to chance, which the tests describe."
+            if randomised else
+            "The arms were not formed at random, so a P value cannot show whether they are comparable."),
         "imbalance_sentence": (
             "In a randomised comparison such imbalances arise by chance." if randomised else
             "Imbalances of this kind are what the confounding analyses address, because the arms were not "

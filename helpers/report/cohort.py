@@ -11,7 +11,7 @@ import pandas as pd
 
 from helpers.analyses.cohort import (OVERALL, CohortSummary, GroupSummary, input_files, missing_values,
                                      summarise_cohort)
-from helpers.report.formatting import format_count, format_n_pct, plural, results_key, show_table
+from helpers.report.formatting import format_count, format_n_pct, join_words, plural, results_key, show_table
 
 __all__ = ["SYNTHETIC_NOTICE", "data_notice", "input_files_table", "cohort_overview_table", "missingness_table",
            "assumptions_table", "parts_sentence", "design_words", "data_results", "arms_results",
@@ -40,11 +40,7 @@ DESIGN_WORDS = {"randomised": "randomised trial", "observational": "observationa
 
 
 
-def _join(words: list[str], conjunction: str = "and") -> str:
-    words = [w for w in words if w]
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + f" {conjunction} " + words[-1]
+_join = join_words
 
 
 def data_notice(study: Any) -> str:

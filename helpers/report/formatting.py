@@ -317,3 +317,11 @@ def format_count(n: Any, missing: str = "–") -> str:
     if value.is_integer():
         return f"{int(value):,}"
     return f"{value:,}"
+
+
+def join_words(words: list[str], conjunction: str = "and") -> str:
+    """Items of a sentence: ``["a", "b", "c"]`` -> ``"a, b and c"`` (no serial comma; empty items dropped)."""
+    words = [w for w in words if w]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + f" {conjunction} " + words[-1]

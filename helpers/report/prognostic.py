@@ -1072,9 +1072,9 @@ def exposure_methods(data: PrognosticData, words: Words) -> str:
     if not data.has_exposure:
         return ""
     names = _names([in_sentence(words.label(v)) for v in data.exposures.values()])
-    coding = ("as counts (HR per additional unit)" if data.choices["exposure_coding"] == "per_cycle"
-              else f"as two levels (fewer than {data.choices['exposure_cutpoint']:g} vs more)")
-    return (f"The treatment exposure counts ({names}) were coded {coding}. Such a count is only known once "
+    coding = ("entered as counts, with the HR per additional unit" if data.choices["exposure_coding"] == "per_cycle"
+              else f"entered as two levels (fewer than {data.choices['exposure_cutpoint']:g} vs more)")
+    return (f"The treatment exposure counts, {names}, {coding}. Such a count is only known once "
             "treatment is over, and a patient has to stay alive to accumulate it: used as a baseline covariate, it "
             "credits long-lived patients with the survival that made their exposure possible, which pushes its HR "
             "below 1 (immortal-time bias). We therefore show the baseline-count estimate next to a "
@@ -1416,7 +1416,7 @@ def post_baseline_sentence(data: PrognosticData, words: Words) -> str:
     if not names:
         return "The data dictionary records no variable measured after the start of treatment."
     listed = _names([in_sentence(words.label(v)) for v in names])
-    where = ("enter only the landmark and time-varying analyses below" if data.has_exposure
+    where = ("are analysed separately, as described below" if data.has_exposure
              else "enter no model here (the data have no administration dates for a landmark or time-varying analysis)")
     return (f"Variables known only after the start of treatment ({listed}) are not candidates for the "
             f"multivariable model; they {where}.")
@@ -1434,7 +1434,9 @@ def modelled_as(data: PrognosticData, words: Words) -> str:
                 continue
             ref = words.level(v, cats[0])
             others = [words.level(v, c) for c in cats[1:]]
-            items.append(f"{in_sentence(words.label(v))} ({_names(others)} vs {ref})")
+            # a grouped variable's unit ("Age (years)") would sit next to the levels' parenthesis
+            label = re.sub(r"\s*\([^()]*\)$", "", words.label(v)) or words.label(v)
+            items.append(f"{in_sentence(label)} ({', '.join(f'{o} vs {ref}' for o in others)})")
         else:
             items.append(f"{in_sentence(words.label(v))} (linear, HR {words.unit(v)})")
     return "; ".join(items)

@@ -17,7 +17,8 @@ import pandas as pd
 from scipy import stats
 
 from helpers.analyses.sensitivity import EraAnalysis, SensitivityResults, WeightedAnalysis
-from helpers.report.formatting import format_count, format_estimate_ci, format_number, format_p, number_words, plural
+from helpers.report.formatting import (format_count, format_estimate_ci, format_number, format_p, in_sentence,
+                                      join_words, number_words, plural)
 from helpers.stats import propensity as P
 from helpers.stats.types import NotEstimable, is_estimable
 
@@ -60,6 +61,22 @@ def term_label(term: str, res: SensitivityResults) -> str:
     if not levels:
         return text
     return f"{text}: " + " or ".join(info.level_label(column, lv) for lv in levels.split("|"))
+
+
+def prose_term(term: str, res: SensitivityResults) -> str:
+    """A term inside a sentence: ``"sex:Female"`` -> ``"sex (female)"``, ``"diabetes:Yes"`` -> ``"diabetes"``,
+    a numeric term by its label alone."""
+    info = res.covariates
+    column, _, levels = term.partition(":")
+    text = in_sentence(term_label(column, res))
+    if not levels:
+        return text
+    named = [info.level_label(column, lv) for lv in levels.split("|")]
+    if named == ["Yes"]:
+        return text
+    def word(level: str) -> str:   # "Female" -> "female"; codes such as "T3-4", "N+", "EAC" keep their case
+        return level[:1].lower() + level[1:] if level[1:2].isalpha() and level[1:].islower() else level
+    return f"{text} ({' or '.join(word(n) for n in named)})"
 
 
 def _patients(n: int) -> str:
@@ -951,8 +968,8 @@ def sensitivity_text(res: SensitivityResults, payload: dict) -> dict:
         "n_all": format_count(len(res.all_patients)),
         "n_excluded": format_count(n_ex),
         "excluded_reason": (_terms(support.dropped_terms, res) or "none") if ok else "none",
-        "ps_covariates": "; ".join(term_label(x, res) for x in (res.ps_fit.terms if ok else
-                                                                 P.expand_terms(res.all_patients, res.ps_terms))),
+        "ps_covariates": join_words([prose_term(x, res) for x in (res.ps_fit.terms if ok else
+                                                                   P.expand_terms(res.all_patients, res.ps_terms))]),
         "n_ps_terms": format_count(len(res.ps_fit.terms)) if ok else "0",
         "trim": (f"{_ordinal(100 * ch.trim_quantiles[0])} and {_ordinal(100 * ch.trim_quantiles[1])} percentiles"
                  if ch.trim_quantiles else "no truncation"),

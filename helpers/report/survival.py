@@ -424,7 +424,8 @@ CAUSE_WORDS = {"os": {"death": "Death"},
 #: PFS censoring rule (helpers.data.load.Study.pfs_censoring) in words.
 CENSORING_WORDS = {
     "last_assessment": ("Patients alive without progression were censored at their last adequate tumour "
-                        "assessment, as recommended by the FDA guidance on cancer trial endpoints (2018)."),
+                        "assessment, as the guidance of the U.S. Food and Drug Administration on cancer trial "
+                        "endpoints recommends [@fda2018endpoints]."),
     "last_followup": ("Patients alive without progression were censored at their last follow-up, because the "
                       "data record no date of the last tumour assessment; progression-free time may therefore be "
                       "overstated for patients whose assessments stopped before their last contact."),
