@@ -35,7 +35,7 @@ def read_excluded(folder: str | Path | None) -> pd.DataFrame | None:
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in ("patient_id", "reason") if c not in frame.columns]
     if missing:
-        raise ExcludedFileError(f"{path.name}: missing column(s) {missing}; expected patient_id, reason")
+        raise ExcludedFileError(f"{path.name}: missing {'column' if len(missing) == 1 else 'columns'} {missing}; expected patient_id, reason")
     frame = frame[["patient_id", "reason"]].apply(lambda s: s.str.strip())
     frame = frame[frame["patient_id"] != ""]
     duplicated = sorted(set(frame.loc[frame["patient_id"].duplicated(), "patient_id"]))

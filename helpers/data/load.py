@@ -130,7 +130,7 @@ class CohortValidationError(ValueError):
         self.problems = list(problems)
         self.folder = folder
         head = f"Invalid study data in {folder}" if folder else "Invalid study data"
-        lines = [f"{head}: {len(self.problems)} problem(s)"] + [f"  - {p}" for p in self.problems]
+        lines = [f"{head}: {len(self.problems)} problem{'' if len(self.problems) == 1 else 's'}"] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
 
