@@ -573,8 +573,9 @@ def test_sparse_level_prose_names_the_levels_and_the_firth_estimates_or_says_non
         mv = cox.fit_multivariable(lung, "os", ["age", "sex", "ecog"], entry_p=None)
     sparse = cox.find_sparse_levels(lung, "os", ["age", "sex", "ecog"])
     some = report.sparse_sentences(sparse, cox.fit_firth_sensitivity(mv))
-    assert some["sparse_levels"] == "ECOG 3 has 1 patient" or some["sparse_levels"].endswith("3 has 1 patient")
-    assert some["firth_sentence"].startswith("Only ") and "Firth-penalised estimate was" in some["firth_sentence"]
+    assert some["sparse_levels"] == "ECOG 3, 1 patient" or some["sparse_levels"].endswith("3, 1 patient")
+    assert some["firth_sentence"].startswith("The sparse level was ") and "(1 patient)" in some["firth_sentence"]
+    assert "Firth-penalised estimate was" in some["firth_sentence"]
     assert "HR " in some["firth_sentence"] and "95% CI" in some["firth_sentence"]
 
 

@@ -139,10 +139,14 @@ def markdown_table(df: pd.DataFrame, index: bool = False, align: str | None = No
     return "\n".join(lines)
 
 
-def show_table(df: pd.DataFrame, index: bool = False, footnote: str | None = None,
+def show_table(df: pd.DataFrame | None, index: bool = False, footnote: str | None = None,
                align: str | None = None):
-    """Display ``df`` in a notebook as a Markdown pipe table (with an optional footnote paragraph)."""
+    """Display ``df`` in a notebook as a Markdown pipe table (with an optional footnote paragraph).
+    ``None`` (a table these data do not call for) displays nothing, so the report leaves the table out."""
     from IPython.display import Markdown
+
+    if df is None:
+        return None
 
     text = markdown_table(df, index=index, align=align)
     if footnote:

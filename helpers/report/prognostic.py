@@ -373,12 +373,13 @@ def make_ph_table(ph: PHTest, words: Words | None = None) -> pd.DataFrame:
     })
 
 
-def make_remedy_table(remedy: PHRemedy, words: Words | None = None) -> pd.DataFrame:
-    """Display table of the PH remedy (the model description is :func:`remedy_note`)."""
+def make_remedy_table(remedy: PHRemedy, words: Words | None = None) -> pd.DataFrame | None:
+    """Display table of the PH remedy (the model description is :func:`remedy_note`); None when no term
+    violated proportional hazards (there is no model to show, and the prose says so)."""
     if isinstance(remedy, NotEstimable):
         return _note_table(f"Model allowing non-proportional hazards {not_estimable_text(remedy)}.")
     if remedy.empty:
-        return _note_table("No term violated proportional hazards (P ≥ 0.05).")
+        return None
     if remedy.table.empty:
         return _note_table("Every term that violated proportional hazards is categorical and was moved to the "
                            "strata; no coefficient is left to estimate.")
@@ -828,18 +829,21 @@ def sparse_sentences(sparse: pd.DataFrame, firth: pd.DataFrame | None, words: Wo
         return {"sparse_levels": "none in this cohort",
                 "firth_sentence": (f"No level had fewer than {format_count(min_n)} patients or no events, and no term separated, "
                                    "so the maximum-likelihood estimates needed no Firth correction")}
-    items = [f"{w.label(r['variable'])} {w.level(r['variable'], r['level'])} has {format_count(r['n'])} patient"
-             f"{'s' if r['n'] != 1 else ''}" + (" and no events" if r["events"] == 0 else "")
-             for _, r in sparse.iterrows()]
+    counts = [f"{format_count(r['n'])} patient{'s' if r['n'] != 1 else ''}" + (", no events" if r["events"] == 0 else "")
+              for _, r in sparse.iterrows()]
+    levels = [f"{in_sentence(w.label(r['variable']))} {w.level(r['variable'], r['level'])}" for _, r in sparse.iterrows()]
+    items = [f"{level}, {count}" for level, count in zip(levels, counts)]
     text = {"sparse_levels": "; ".join(items)}
+    listed = _names([f"{level} ({count})" for level, count in zip(levels, counts)])
+    lead = f"The sparse level{'s were' if len(items) > 1 else ' was'} {listed}"
     profiled = firth[firth["ci_method"] == "profile"] if firth is not None and not firth.empty else None
     if profiled is None or profiled.empty:
-        text["firth_sentence"] = "Only " + "; ".join(items) + "; no Firth model was fitted"
+        text["firth_sentence"] = lead + "; no Firth model was fitted"
         return text
     estimates = [f"{term_label(r['term'], w)}, {_hr_string(r['hr_firth'], r['lower_firth'], r['upper_firth'], r['p_firth'])}"
                  for _, r in profiled.iterrows()]
     text["firth_sentence"] = (
-        "Only " + "; ".join(items) + ". With the variables that have a sparse level added to the multivariable "
+        lead + ". With the variables that have a sparse level added to the multivariable "
         f"model, the Firth-penalised estimate{'s were' if len(estimates) > 1 else ' was'} "
         + "; ".join(estimates) + "; the width of such an interval shows how little so few patients can tell")
     return text
@@ -920,7 +924,7 @@ def checks_paragraph(ph, remedy, mi, words: Words, post_baseline: list | None = 
         text += (" For counts accumulated during follow-up this is expected: their association with survival "
                  "changes over follow-up by construction.")
     if isinstance(remedy, PHRemedy) and not remedy.empty:
-        text += f" The model allowing non-proportional hazards was {remedy_model(remedy, words)}."
+        text += f" The model allowing non-proportional hazards was {remedy_model(remedy, words)} (@tbl-ph-remedy)."
     return text
 
 
