@@ -66,6 +66,36 @@ def test_a_table_too_wide_for_a_portrait_page_is_set_landscape():
     assert not typeset.is_wide([row[:4], row[:4]])
 
 
+def _table_block(rows: int, columns: int = 3) -> dict:
+    cell = lambda text: [["", [], []], {"t": "AlignDefault"}, 1, 1, [{"t": "Plain", "c": _para(text)}]]
+    body_rows = [[["", [], []], [cell("1.2") for _ in range(columns)]] for _ in range(rows)]
+    table = {"t": "Table", "c": [["", [], []], [None, []], [[{"t": "AlignDefault"}, {"t": "ColWidthDefault"}]] * columns,
+                                 [["", [], []], []], [[["", [], []], 0, [], body_rows]], [["", [], []], []]]}
+    return {"t": "Div", "c": [["", ["table-block"], []], [table]]}
+
+
+def _typst_of(block: dict) -> str:
+    out = typeset._process_blocks([block], "typst", {"long": 0, "header": False})
+    return "".join(b["c"][1] for b in out if b.get("t") == "RawBlock")
+
+
+def test_a_table_that_fits_a_page_floats_and_a_long_one_breaks_with_its_header():
+    short = _typst_of(_table_block(5))
+    assert short.startswith("#place(auto, float: true") and "breakable: false" in short
+    long = _typst_of(_table_block(typeset.KEEP_TOGETHER_ROWS + 5))
+    assert "#place(" not in long and "long-table" in long
+
+
+def test_floats_stay_in_their_section_and_formulas_are_math():
+    from helpers.build import render
+
+    assert "#show heading.where(level: 1): it => { place.flush(); it }" in render.TYPST_HEADER
+    assert "#show heading.where(level: 2): it => { place.flush(); it }" in render.TYPST_HEADER
+    assert "set figure(placement: auto)" in render.TYPST_HEADER
+    prose = "".join(p.read_text(encoding="utf-8") for p in sorted((PROJECT_ROOT / "sections").glob("*methods.qmd")))
+    assert "$\\sqrt{" in prose and "√(" not in prose and "^2^" not in prose   # TeX math, not ASCII or ^sup^
+
+
 # --------------------------------------------------------------------------- Word (fast)
 
 @pytest.fixture(scope="module")
@@ -83,6 +113,8 @@ def test_the_reference_document_is_a4_with_a_running_header_and_a_ruled_table_st
     styles = reference_docx.read("word/styles.xml").decode()
     assert "<w:tblBorders>" in styles and "<w:tblCellMar>" in styles and 'w:styleId="TableNote"' in styles
     assert "header1.xml" in reference_docx.read("word/_rels/document.xml.rels").decode()
+    assert '<w:sz w:val="22" />' in styles and 'w:val="en-GB"' in styles   # body 11 pt, British English
+    assert re.search(r'w:styleId="Bibliography">.*?<w:sz w:val="18" />', styles, re.S)   # references 9 pt
 
 
 def test_caption_numbers_become_seq_fields():
@@ -248,6 +280,15 @@ def test_the_word_document_is_a4_with_header_seq_fields_widths_and_clean_propert
     assert document.count('SEQ Table') >= 10 and document.count('SEQ Figure') >= 3
     assert "<w:tblGrid>" in document and '<w:tblW w:type="pct"' in document
     assert "/work" not in custom and "/tmp" not in custom and str(PROJECT_ROOT) not in custom
+    assert "<m:oMath>" in document        # formulas are Word equations
+
+
+def test_formulas_are_typeset_as_math_in_every_document(built_output):
+    html = (built_output / "report.html").read_text(encoding="utf-8")
+    assert html.count("<math") >= 5
+    texts = _document_texts(built_output)
+    for name, text in texts.items():
+        assert "\\sqrt" not in text and "\\sum" not in text and "$\\" not in text, name
 
 
 def _document_texts(output: Path) -> dict[str, str]:
@@ -255,7 +296,7 @@ def _document_texts(output: Path) -> dict[str, str]:
 
     texts = {"report.pdf": "\n".join(page.extract_text() or "" for page in PdfReader(str(output / "report.pdf")).pages)}
     html = (output / "report.html").read_text(encoding="utf-8")
-    html = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", html, flags=re.S | re.I)
+    html = re.sub(r"<(script|style|svg|annotation)\b.*?</\1>", " ", html, flags=re.S | re.I)  # TeX source of MathML
     html = re.sub(r'(src|href|id|class|alt)="[^"]*"', " ", html)
     texts["report.html"] = re.sub(r"<[^>]+>", " ", html)
     with zipfile.ZipFile(output / "report.docx") as docx:
