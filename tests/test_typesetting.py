@@ -81,7 +81,7 @@ def _typst_of(block: dict) -> str:
 
 def test_a_table_that_fits_a_page_floats_and_a_long_one_breaks_with_its_header():
     short = _typst_of(_table_block(5))
-    assert short.startswith("#place(auto, float: true") and "breakable: false" in short
+    assert short.startswith(typeset.FLOAT_OPENING) and "breakable: false" in short
     long = _typst_of(_table_block(typeset.KEEP_TOGETHER_ROWS + 5))
     assert "#place(" not in long and "long-table" in long
 
@@ -91,7 +91,10 @@ def test_floats_stay_in_their_section_and_formulas_are_math():
 
     assert "#show heading.where(level: 1): it => { place.flush(); it }" in render.TYPST_HEADER
     assert "#show heading.where(level: 2): it => { place.flush(); it }" in render.TYPST_HEADER
-    assert "set figure(placement: auto)" in render.TYPST_HEADER
+    figure = {"t": "Figure", "c": [["fig-x", [], []], [None, []], []]}
+    out = typeset._process_blocks([figure], "typst", {"long": 0, "header": False})
+    assert out[0]["c"][1] == typeset.FLOAT_OPENING and out[1] is figure   # the label lands with the float
+    assert render.finish_typst("(REMARK)'. Journal") == "(REMARK)\u2019. Journal"
     prose = "".join(p.read_text(encoding="utf-8") for p in sorted((PROJECT_ROOT / "sections").glob("*methods.qmd")))
     assert "$\\sqrt{" in prose and "√(" not in prose and "^2^" not in prose   # TeX math, not ASCII or ^sup^
 
@@ -114,6 +117,8 @@ def test_the_reference_document_is_a4_with_a_running_header_and_a_ruled_table_st
     assert "<w:tblBorders>" in styles and "<w:tblCellMar>" in styles and 'w:styleId="TableNote"' in styles
     assert "header1.xml" in reference_docx.read("word/_rels/document.xml.rels").decode()
     assert '<w:sz w:val="22" />' in styles and 'w:val="en-GB"' in styles   # body 11 pt, British English
+    assert f'w:footerReference w:type="default" r:id="{docx_style.FOOTER_REL_ID}"' in document
+    assert "PAGE" in reference_docx.read("word/footer1.xml").decode()       # page numbers
     assert re.search(r'w:styleId="Bibliography">.*?<w:sz w:val="18" />', styles, re.S)   # references 9 pt
 
 
@@ -267,6 +272,22 @@ def test_no_word_of_the_pdf_crosses_a_page_edge_or_overlaps_another(built_output
                         overlaps.append((number, a["text"], b["text"], round(a["x0"]), round(a["top"])))
     assert not outside and not overlaps, (f"words beyond the page edge: {outside[:10]}; "
                                           f"overprinted words (page, word, word): {overlaps[:10]}")
+
+
+def test_the_lists_of_tables_and_figures_give_the_page_where_each_one_lands(built_output):
+    """Floats move: the page printed in the lists is the page that carries the caption, one line each."""
+    from pypdf import PdfReader
+
+    pages = [page.extract_text() or "" for page in PdfReader(str(built_output / "report.pdf")).pages]
+    lists = "\n".join(pages[:3]).split("\nTables\n", 1)[-1]
+    tables, _, figures = lists.partition("\nFigures\n")
+    checked = 0
+    for kind, listed in (("Table", tables), ("Figure", figures)):
+        for number, page in re.findall(r"^(\d+) [^\n]*?\.{3,}\s*(\d+)\s*$", listed, re.M):
+            where = [i + 1 for i, text in enumerate(pages[2:], 2) if re.search(rf"^{kind} {number}:", text, re.M)]
+            assert where and where[0] == int(page), f"{kind} {number}: listed on page {page}, printed on {where}"
+            checked += 1
+    assert checked >= 40, f"only {checked} list entries on one line each"
 
 
 def test_the_word_document_is_a4_with_header_seq_fields_widths_and_clean_properties(built_output):

@@ -27,6 +27,13 @@ from xml.sax.saxutils import escape
 A4_TWIPS = (11906, 16838)
 MARGINS_TWIPS = {"left": 1247, "right": 1247, "top": 1361, "bottom": 1361, "header": 680, "footer": 680}
 HEADER_REL_ID = "rIdSupplementHeader"
+#: The footer (the page number, centred) of every section (helpers.build.typeset._docx_section_break too)
+FOOTER_REL_ID = "rIdSupplementFooter"
+FOOTER_XML = ('<w:ftr {w} {r}><w:p><w:pPr><w:jc w:val="center" /></w:pPr><w:r><w:rPr><w:sz w:val="18" /></w:rPr>'
+              '<w:fldChar w:fldCharType="begin" /></w:r><w:r><w:rPr><w:sz w:val="18" /></w:rPr>'
+              '<w:instrText xml:space="preserve"> PAGE </w:instrText></w:r><w:r><w:rPr><w:sz w:val="18" /></w:rPr>'
+              '<w:fldChar w:fldCharType="separate" /></w:r><w:r><w:rPr><w:sz w:val="18" /></w:rPr><w:t>1</w:t></w:r>'
+              '<w:r><w:rPr><w:sz w:val="18" /></w:rPr><w:fldChar w:fldCharType="end" /></w:r></w:p></w:ftr>')
 
 _W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 _R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
@@ -92,7 +99,8 @@ def _default_reference(pandoc: str) -> bytes:
 
 
 def _section_properties(header: bool) -> str:
-    ref = f'<w:headerReference w:type="default" r:id="{HEADER_REL_ID}" />' if header else ""
+    ref = (f'<w:headerReference w:type="default" r:id="{HEADER_REL_ID}" />' if header else "") + \
+        f'<w:footerReference w:type="default" r:id="{FOOTER_REL_ID}" />'
     m = MARGINS_TWIPS
     return (f'<w:sectPr>{ref}<w:footnotePr><w:numRestart w:val="eachSect" /></w:footnotePr>'
             f'<w:pgSz w:w="{A4_TWIPS[0]}" w:h="{A4_TWIPS[1]}" />'
@@ -112,7 +120,7 @@ def reference_docx(pandoc: str, header_text: str | None = None) -> bytes:
             if item.filename == "word/document.xml":
                 text = data.decode("utf-8")
                 text = re.sub(r"<w:sectPr>.*?</w:sectPr>", _section_properties(bool(header_text)), text, flags=re.S)
-                if header_text and "xmlns:r=" not in text[:2000]:
+                if "xmlns:r=" not in text[:2000]:
                     text = text.replace("<w:document ", f"<w:document {_R} ", 1)
                 data = text.encode("utf-8")
             elif item.filename == "word/styles.xml":
@@ -131,19 +139,23 @@ def reference_docx(pandoc: str, header_text: str | None = None) -> bytes:
                               r'\1<w:pPr><w:spacing w:after="60" /></w:pPr>'
                               r'<w:rPr><w:sz w:val="18" /><w:szCs w:val="18" /></w:rPr>', text, count=1, flags=re.S)
                 data = text.encode("utf-8")
-            elif item.filename == "word/_rels/document.xml.rels" and header_text:
-                data = data.decode("utf-8").replace(
-                    "</Relationships>",
-                    f'<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/header" '
-                    f'Id="{HEADER_REL_ID}" Target="header1.xml" /></Relationships>').encode("utf-8")
-            elif item.filename == "[Content_Types].xml" and header_text:
-                data = data.decode("utf-8").replace(
-                    "</Types>",
-                    '<Override PartName="/word/header1.xml" ContentType="application/vnd.openxmlformats-'
-                    'officedocument.wordprocessingml.header+xml" /></Types>').encode("utf-8")
+            elif item.filename == "word/_rels/document.xml.rels":
+                relation = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+                added = f'<Relationship Type="{relation}footer" Id="{FOOTER_REL_ID}" Target="footer1.xml" />'
+                if header_text:
+                    added += f'<Relationship Type="{relation}header" Id="{HEADER_REL_ID}" Target="header1.xml" />'
+                data = data.decode("utf-8").replace("</Relationships>", added + "</Relationships>").encode("utf-8")
+            elif item.filename == "[Content_Types].xml":
+                kind = "application/vnd.openxmlformats-officedocument.wordprocessingml."
+                added = f'<Override PartName="/word/footer1.xml" ContentType="{kind}footer+xml" />'
+                if header_text:
+                    added += f'<Override PartName="/word/header1.xml" ContentType="{kind}header+xml" />'
+                data = data.decode("utf-8").replace("</Types>", added + "</Types>").encode("utf-8")
             elif item.filename == "docProps/custom.xml":
                 data = _clean_properties(data.decode("utf-8")).encode("utf-8")
             target.writestr(item, data)
+        target.writestr("word/footer1.xml", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                        + FOOTER_XML.format(w=_W, r=_R))
         if header_text:
             target.writestr("word/header1.xml",
                             f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:hdr {_W} {_R}>'

@@ -76,7 +76,7 @@ th { text-align: left; font-weight: 600; }
 th, td { padding: 0.25rem 0.55rem; vertical-align: top; }
 caption { caption-side: top; text-align: left; font-size: 0.88rem; margin-bottom: 0.4rem; color: var(--text); }
 figure { margin: 1.8rem 0; }
-figure img { max-width: 100%; height: auto; }
+figure img { width: 100%; max-width: 100%; height: auto; }
 figcaption { font-size: 0.88rem; text-align: left; margin-top: 0.4rem; }
 .table-notes { font-size: 0.78rem; color: var(--muted); margin-top: 0.3rem; }
 .table-notes p { margin: 0.25rem 0; }
@@ -84,7 +84,6 @@ blockquote { background: #fff4e5; border-left: 4px solid #e69500; margin: 1rem 0
 .synthetic-banner { text-align: center; }
 .notebook-link { font-size: 0.75rem; margin: -0.8rem 0 1.2rem; }
 .notebook-link a { color: var(--muted); }
-.notebook-link a::before { content: "\\1F4D3\\00A0"; }
 #refs, .references { font-size: 0.88rem; }
 @media (max-width: 900px) {
   .page { display: block; padding: 0 1rem; }

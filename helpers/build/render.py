@@ -70,10 +70,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import nbformat
 import yaml
 
-from helpers.build.execute import read_notebook  # the schema-free reader, shared with the executor
+# the schema-free reader, shared with the executor; nbformat itself is imported on first use (a
+# prose-only re-render reads notebooks without it)
+from helpers.build.execute import nbformat, read_notebook
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,6 @@ TYPST_HEADER = r"""
 #set figure(numbering: none)
 #show figure.where(kind: table): set block(breakable: true)
 #show figure.where(kind: image): set block(breakable: false)
-#show figure.where(kind: image): set figure(placement: auto)
 #show figure.where(kind: table): set figure.caption(position: top)
 #show figure.caption: set text(size: 9pt)
 #show figure.caption: set align(left)
@@ -1577,8 +1577,13 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             reference = work_dir / "reference.docx"
             reference.write_bytes(docx_style.reference_docx(pandoc, SYNTHETIC_PAGE_MARK if synthetic else None))
             out = work_dir / f"{stem}.docx"
+            # the title block of the Word file: authors, then date, data cut-off and version, as the PDF's
+            details = "  ·  ".join(f"{name} {front_matter[key]}" for key, name in
+                                   (("date", "Date"), ("cutoff", "Data cut-off"), ("version", "Version"))
+                                   if front_matter.get(key))
+            authors = [f"--metadata=author:{a['name']}" for a in front_matter.get("authors") or []]
             _run([pandoc, doc.name, *common, "--to=docx", f"--reference-doc={reference.name}",
-                  "--dpi=300", "-o", out.name], work_dir)
+                  *authors, f"--metadata=date:{details}", "--dpi=300", "-o", out.name], work_dir)
             docx_style.finish_docx(out)
         else:  # pdf
             header = work_dir / "typst-header.typ"
@@ -1720,11 +1725,16 @@ def typst_title_details(front: dict) -> str:
 _SHORT_CAPTION_RE = re.compile(r"^(.*?)(?::\s|;\s|\.\s|\s\(|$)")
 
 
-def _plain_caption(caption: str, limit: int = 110) -> str:
+def _plain_caption(caption: str, limit: int = 86) -> str:
+    """The caption's first clause, plain, short enough for one line of the lists of tables and figures:
+    cut at its last comma before ``limit`` characters, else at a word with an ellipsis."""
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", caption)
     text = re.sub(r"[*_`\\]", "", text).strip()
     short = _SHORT_CAPTION_RE.match(text).group(1).strip() or text
-    return short if len(short) <= limit else short[: limit - 1].rsplit(" ", 1)[0] + "…"
+    if len(short) <= limit:
+        return short
+    head = short[:limit]
+    return head.rsplit(", ", 1)[0] if ", " in head else head[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def typst_front_lists(markdown: str) -> str:
@@ -1774,6 +1784,9 @@ def finish_typst(source: str) -> str:
                 f'[(continued)]) }}], ')
         return match.group(0) + cell
     source = _LONG_TABLE_RE.sub(continued, source)
+    # Typst's smart quotes read a quote after ")" as an opening one ("(REMARK)'." -> "(REMARK)‘."):
+    # the closing quote of a quoted title is written out
+    source = re.sub(r"\)'(?=[\s.,;:])", ")\u2019", source)
     return _TABLE_END_RE.sub(lambda m: f"\n{m.group(1)}  table.hline(stroke: 0.8pt),\n{m.group(1)})]\n"
                                        f"{m.group(2)}, caption:", source)
 

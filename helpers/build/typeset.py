@@ -31,6 +31,10 @@ CELL_PADDING_PT = 8.0
 
 #: Tables of at most this many rows (header included) are kept on one page with their caption and notes
 KEEP_TOGETHER_ROWS = 32
+#: Opening of a float in the Typst output: the top of the page where it fits (the current one if there is
+#: room), so it never lands below text that follows it; floats are flushed before each (sub)section
+#: (helpers.build.render.TYPST_HEADER)
+FLOAT_OPENING = "#place(top, float: true, clearance: 1.5em)["
 
 #: Label prefix of the start of a table that may break across pages (see helpers.build.render.finish_typst)
 LONG_TABLE_LABEL = "long-table-start"
@@ -267,7 +271,7 @@ def _process_blocks(blocks: list, fmt: str, state: dict) -> list:
                 continue
             if "table-notes" in classes:
                 if fmt == "typst":
-                    out.append(_raw("typst", "#block(above: 0.5em, below: 1.2em)[#set text(size: 7.5pt)\n"
+                    out.append(_raw("typst", "#block(above: 0.5em, below: 1.2em)[#set text(size: 7.5pt)\n#set align(left)\n"
                                              "#set par(justify: false, leading: 0.5em)"))
                     out.extend(block["c"][1])
                     out.append(_raw("typst", "]"))
@@ -289,7 +293,7 @@ def _process_blocks(blocks: list, fmt: str, state: dict) -> list:
                     if rows <= KEEP_TOGETHER_ROWS and not wide:
                         # it floats to the top or bottom of a page, as figures do, so that the text
                         # fills the page instead of leaving a gap where the table did not fit
-                        opening = "#place(auto, float: true, clearance: 1.5em)[#block(breakable: false, width: 100%)["
+                        opening = FLOAT_OPENING + "#block(breakable: false, width: 100%)["
                         closing = "]]"
                     elif rows <= KEEP_TOGETHER_ROWS:
                         opening = "#block(breakable: false, width: 100%)["
@@ -314,6 +318,10 @@ def _process_blocks(blocks: list, fmt: str, state: dict) -> list:
         elif _is(block, "Table"):
             _fit_table(block, False, DOCX_MEASURE_PT if fmt == "docx" else TABLE_FONT_PT)
             out.append(block)
+        elif _is(block, "Figure") and fmt == "typst":
+            # a figure floats to the top of a page (inside place(), so that its label, and the list of
+            # figures, give the page where it lands)
+            out.extend([_raw("typst", FLOAT_OPENING), block, _raw("typst", "]")])
         else:
             out.append(block)
     return out
@@ -322,7 +330,10 @@ def _process_blocks(blocks: list, fmt: str, state: dict) -> list:
 def _docx_section_break(landscape: bool, header_id: str | None) -> str:
     """An empty paragraph that ends a Word section: portrait A4 before a wide table, landscape
     after it (the section properties of a paragraph describe the section it closes)."""
-    header = f'<w:headerReference w:type="default" r:id="{header_id}" />' if header_id else ""
+    from helpers.build.docx_style import FOOTER_REL_ID
+
+    header = (f'<w:headerReference w:type="default" r:id="{header_id}" />' if header_id else "") + \
+        f'<w:footerReference w:type="default" r:id="{FOOTER_REL_ID}" />'
     size = '<w:pgSz w:w="16838" w:h="11906" w:orient="landscape" />' if landscape else \
         '<w:pgSz w:w="11906" w:h="16838" />'
     margins = ('<w:pgMar w:top="1247" w:right="1361" w:bottom="1247" w:left="1361" w:header="680" '

@@ -740,13 +740,15 @@ def describe_robustness(res: SensitivityResults) -> dict:
     for ep in res.endpoints:
         v = verdicts[ep]
         name = ENDPOINT_NAMES[ep]
-        word = "benefit" if v["direction"] == "benefit" else "disadvantage"
+        word = "association"      # observational data: associations, never "benefit"
+        longer = "longer" if v["direction"] == "benefit" else "shorter"
         w, adj = res.weighted[est][ep], res.adjusted[ep]
         hrs = f"{wname} HR {_text_hr(w)}, covariate-adjusted Cox HR {_text_hr(adj)}"
         if not v["estimable"]:
             first = f"The {name} hazard ratios are {not_estimable_text(w if isinstance(w, NotEstimable) else adj, res)}."
         elif v["weighted"] and v["adjusted"]:
-            first = f"The {name} {word} with {exp} persisted after adjustment for the measured baseline covariates: {hrs}."
+            first = (f"The association of {exp} with {longer} {name} remained after adjustment for the measured "
+                     f"baseline covariates: {hrs}.")
         elif v["weighted"] or v["adjusted"]:
             first = f"The {name} association with {exp} was not consistent across adjustment methods: {hrs}."
         else:
@@ -764,7 +766,7 @@ def describe_robustness(res: SensitivityResults) -> dict:
             elif not (v["weighted"] or v["adjusted"]):
                 second = f"Restricted to {where}: {wname} HR {_text_hr(era)}."
             elif v["era"]:
-                second = f"The {word} was also seen in {where}: {wname} HR {_text_hr(era)}."
+                second = f"The {word} was also seen in the {where}: {wname} HR {_text_hr(era)}."
             elif v["era_direction"]:
                 second = (f"Restricted to {where}, the estimate pointed the same way but its CI included 1: "
                           f"{wname} HR {_text_hr(era)}.")
@@ -806,8 +808,7 @@ def describe_robustness(res: SensitivityResults) -> dict:
     mixed = [ep for ep in eps if ep not in consistent and ep not in null and ep not in missing]
     parts = []
     if robust:
-        word = "benefit" if verdicts[robust[0]]["direction"] == "benefit" else "difference"
-        parts.append(f"The {names(robust)} {word} of {exp} is robust to the measured confounders ({bal_model}, "
+        parts.append(f"The {names(robust)} association with {exp} is robust to the measured confounders ({bal_model}, "
                      "and every baseline covariate of the balance table was balanced).")
     assoc = [ep for ep in consistent if ep not in robust]
     if assoc:

@@ -48,10 +48,12 @@ def _label(study, name: str) -> str:
 
 
 def _level_label(study, name: str, level: str) -> str:
+    """A level's label, with relations as symbols (figures are not typeset: "<= 60" -> "≤ 60")."""
     try:
-        return str(study.dictionary.level_label(name, level))
+        text = str(study.dictionary.level_label(name, level))
     except Exception:
-        return str(level)
+        text = str(level)
+    return text.replace("<=", "≤").replace(">=", "≥")
 
 
 def not_estimable_words(ne: NotEstimable, min_events: int = 5) -> str:
