@@ -70,7 +70,8 @@ def test_qualitative_statements_are_checked_for_direction_and_significance(publi
     assert table.loc["Objective response rate", "Status"] == "reproduced"
     counts = table.loc["Published Table 1: patients per level and arm"]
     assert (counts["Reproduced"], counts["Difference"], counts["Status"]) == \
-        ("6 of 8 identical", "2 differ (see the baseline section)", "not reproduced")
+        ("6 of 8 cells identical as printed", "2 differ as printed (see the baseline section and its corrections)",
+         "not reproduced")
     assert table.loc["Objective response rate", "Reproduced"].startswith("ORR: CMT 20.0% vs CMT+ICI 50.0%")
     assert table.loc["Treatment-related adverse events", "Status"] == "reproduced"
 

@@ -48,6 +48,10 @@ def test_ascii_relations_and_a_lone_x_become_unicode_symbols():
     typeset.protect_inlines(inlines)
     text = typeset.stringify(inlines)
     assert "≤" in text and "≥" in text and " × " in text and "<=" not in text
+    minus = _para("SMD -0.12 (-4.0 to 2.1), stage T1-2, 2014-2023")
+    typeset.protect_inlines(minus)
+    text = typeset.stringify(minus)
+    assert "\u22120.12" in text and "(\u22124.0" in text and "T1-2" in text and "\u2212" not in text.split("stage")[1]
 
 
 def test_column_widths_give_each_column_at_least_its_longest_unbreakable_estimate():

@@ -348,8 +348,10 @@ def baseline_summary(baseline: pd.DataFrame) -> list[dict]:
                     for p in baseline[published_column] if p != NOT_PUBLISHED)
     return [
         {"Quantity": "Published Table 1: patients per level and arm", "Published": f"{n_printed} counts printed",
-         "Reproduced": (f"{len(compared) - differing} of {len(compared)} identical" if compared else NOT_COMPUTED),
-         "Difference": (f"{differing} differ (see the baseline section)" if compared else NOT_COMPUTED),
+         "Reproduced": (f"{len(compared) - differing} of {len(compared)} cells identical as printed" if compared
+                        else NOT_COMPUTED),
+         "Difference": (f"{differing} differ as printed (see the baseline section and its corrections)" if compared
+                        else NOT_COMPUTED),
          "match": (differing == 0) if compared else None, "id": "table1_counts"},
         {"Quantity": "Published Table 1: P values of the between-arm tests", "Published": f"{len(p_rows)} printed",
          "Reproduced": (f"{p_match} of {len(p_compared)} match as printed" if p_compared else NOT_COMPUTED),

@@ -128,8 +128,14 @@ _INLINE_KINDS = {"Str", "Space", "SoftBreak", "LineBreak", "Emph", "Strong", "Un
                  "Link", "Image", "Note", "Span"}
 
 
+#: A hyphen standing for a minus sign: before a digit, not after a letter or digit ("-0.15", "(-4.0 to 2.1)";
+#: not "T1-2", "2014-2023", "G3-G4")
+_MINUS_RE = re.compile(r"(?<![\w.\u2013-])-(?=\d)")
+
+
 def _symbols(text: str) -> str:
     text = text.replace("<=", "≤").replace(">=", "≥")
+    text = _MINUS_RE.sub("\u2212", text)
     return _RANGE_DASH_RE.sub("–" + WORD_JOINER, text)
 
 

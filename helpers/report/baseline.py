@@ -13,7 +13,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from helpers.analyses.baseline import (OVERALL, UNKNOWN, BaselineRow, BaselineTable, PublishedComparison)
-from helpers.report.formatting import format_count, format_p, number_words, plural, results_key, show_table
+from helpers.report.formatting import count_of, format_count, format_p, number_words, plural, results_key, show_table
 from helpers.stats.types import NotEstimable, TestResult
 
 __all__ = [
@@ -422,6 +422,8 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
         "n_reference": format_count(table.n[ref]),
         "n_experimental": format_count(table.n[exp]) if exp else "-",
         "n_p_below_005": format_count(sum(r.test.p < 0.05 for r in tested)),
+        "p_below_005_sentence": count_of(sum(r.test.p < 0.05 for r in tested), len(table.rows), "characteristics",
+                                         ("had", "had")) + " P < 0.05",
         "min_p": _p(min_row.test.p) if min_row else "-",
         "min_p_variable": _label(min_row) if min_row else "-",
         "max_smd": _fmt(max_row.smd_value, 3) if max_row else "-",
@@ -474,6 +476,10 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
         text["n_levels_compared"] = format_count(comparison.levels_compared)
         text["n_test_mismatches"] = format_count(comparison.test_mismatches)
         text["n_tests_compared"] = format_count(comparison.tests_compared)
+        text["level_mismatch_sentence"] = count_of(int(len(mismatched)), comparison.levels_compared,
+                                                   "published level counts", ("differs", "differ"))
+        text["test_mismatch_sentence"] = count_of(comparison.test_mismatches, comparison.tests_compared,
+                                                  "published statistics and P values", ("differs", "differ"))
         tests = comparison.tests.set_index("label")
         for i, c in enumerate(comparison.corrections):
             values = {

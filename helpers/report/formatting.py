@@ -329,3 +329,12 @@ def join_words(words: list[str], conjunction: str = "and") -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + f" {conjunction} " + words[-1]
+
+
+def count_of(k: int, n: int, noun: str, verb: tuple[str, str] | None = None) -> str:
+    """A part of a whole in words: ``count_of(0, 18, "characteristics")`` -> "none of the 18 characteristics",
+    ``count_of(1, 29, "counts", ("differs", "differ"))`` -> "1 of the 29 counts differs" (the verb agrees)."""
+    text = f"{'none' if k == 0 else format_count(k)} of the {format_count(n)} {noun}"
+    if verb:
+        text += " " + (verb[0] if k == 1 else verb[1])
+    return text

@@ -863,7 +863,7 @@ def published_paragraph(paper: MultivariableResult | None, result: Multivariable
                      and r["n"] < min_n]
     for r in sparse_levels:
         text += (f"The estimate for {in_sentence(w_level(words, r))} rests on {format_count(int(r['n']))} patient"
-                 f"{'s' if r['n'] != 1 else ''} (see sparse levels below). ")
+                 f"{'s' if r['n'] != 1 else ''} (see the sparse levels above). ")
     if is_estimable(result):
         text += compare_selection(result, paper, words, arm_only)
     return text.strip()
