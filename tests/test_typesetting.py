@@ -36,6 +36,8 @@ def _para(text: str) -> list:
     ("HR 0.53 (0.34–0.83), P = 0.005", "P\u00a0=\u00a00.005"),
     ("with P <0.001 overall", "P\u00a0<0.001"),
     ("median 3.2 [1.9, 4.4] cm", "3.2\u00a0[1.9,\u00a04.4]"),
+    ("n 87 (100.0) of", "87\u00a0(100.0)"),
+    ("difference 12.1 (-4.0 to 28.2)", "12.1\u00a0(\u22124.0"),
 ])
 def test_an_estimate_and_its_interval_and_a_p_value_cannot_break_across_lines(text, joined):
     inlines = _para(text)

@@ -42,11 +42,13 @@ LONG_TABLE_LABEL = "long-table-start"
 NBSP = "\u00a0"
 WORD_JOINER = "\u2060"
 
-_NUMBER = r"[<>≤≥]?-?\d[\d.,]*%?"
-_ESTIMATE_CI_RE = re.compile(r"^\(-?\d[\d.,]*%?\s*[–-]" + WORD_JOINER + r"?\s*-?\d[\d.,]*%?\)[,;.]?$")
+_NUMBER = r"[<>≤≥]?[-−]?\d[\d.,]*%?"
+_ESTIMATE_CI_RE = re.compile(r"^\([-−]?\d[\d.,]*%?\s*[–-]" + WORD_JOINER + r"?\s*[-−]?\d[\d.,]*%?\)[,;.]?$")
 _NUMBER_RE = re.compile(rf"^{_NUMBER}[),;.:]*$")
-_IQR_OPEN_RE = re.compile(r"^\[-?\d[\d.]*,$")
-_IQR_CLOSE_RE = re.compile(r"^-?\d[\d.]*\][,;.)]*$")
+_IQR_OPEN_RE = re.compile(r"^\[[-−]?\d[\d.]*,$")
+_IQR_CLOSE_RE = re.compile(r"^[-−]?\d[\d.]*\][,;.)]*$")
+_OPEN_LIMIT_RE = re.compile(r"^\([-−]?\d[\d.,]*%?$")                  # "(−4.0" of "(−4.0 to 28.2)"
+_PERCENT_RE = re.compile(r"^\([-−]?\d[\d.,]*%?\)[,;.]?$")          # the (%) of "87 (100.0)"
 _RANGE_DASH_RE = re.compile(r"(?<=\d)–(?=[\d-])")
 _P_WORDS = {"P", "p", "P=", "p="}
 _RELATIONS = {"=", "<", ">", "≤", "≥", "<=", ">="}
@@ -157,6 +159,12 @@ def protect_inlines(inlines: list) -> None:
                     or last in _P_WORDS or (last in _RELATIONS and _NUMBER_RE.match(after))
                     or (last in _P_WORDS | {"n", "N"} and after in _RELATIONS)
                     or (_NUMBER_RE.match(last) and _IQR_OPEN_RE.match(after))      # 3.2 [1.9, 4.4]
+                    or (_NUMBER_RE.match(last) and _PERCENT_RE.match(after))       # 87 (100.0)
+                    # 12.1 (−4.0 to 28.2): an interval written with "to" (a negative limit) stays whole
+                    or (_NUMBER_RE.match(last) and _OPEN_LIMIT_RE.match(after) and i + 3 < len(inlines)
+                        and _is(inlines[i + 3], "Str") and inlines[i + 3]["c"] == "to")
+                    or (_OPEN_LIMIT_RE.match(raw_last.split(NBSP)[-1]) and after == "to")
+                    or (raw_last == "to" and _NUMBER_RE.match(after))
                     or (_IQR_OPEN_RE.match(raw_last) and _IQR_CLOSE_RE.match(after)))
             if after == "x" and i + 2 < len(inlines) and _is(inlines[i + 2], "Space"):
                 out.append(node)
