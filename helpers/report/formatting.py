@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -120,14 +121,21 @@ def format_n_pct(k: int, n: int, digits: int = 1) -> str:
     return f"{format_count(int(k))} ({pct:.{digits}f})"
 
 
+#: A cell that starts with a number (an estimate, a count, a P value): right-aligned by default
+_NUMERIC_CELL_RE = re.compile(r"^\s*[<>≤≥=P\s]*[-\u2212+]?\d")
+
+
 def markdown_table(df: pd.DataFrame, index: bool = False, align: str | None = None) -> str:
     """A pipe table of ``df`` with every cell as text; pipes in cells are escaped."""
     frame = df.reset_index() if index else df
     header = [str(c) for c in frame.columns]
     rows = [["" if _missing(v) else str(v).replace("|", "\\|") for v in row]
             for row in frame.itertuples(index=False, name=None)]
-    if align is None:
-        align = "l" + "r" * (len(header) - 1)
+    if align is None:   # the first column and text columns left, numeric columns right
+        def numeric(j: int) -> bool:
+            cells = [r[j] for r in rows if r[j].strip() not in ("", "–", "-", "—")]
+            return bool(cells) and sum(bool(_NUMERIC_CELL_RE.match(c)) for c in cells) >= 0.6 * len(cells)
+        align = "l" + "".join("r" if numeric(j) else "l" for j in range(1, len(header)))
     # Dash counts set the relative column widths pandoc gives a wide table in PDF and Word:
     # proportional to the longest word-wrapped content, so label columns are not squeezed.
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
