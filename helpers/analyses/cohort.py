@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["PARTS", "InputFile", "GroupSummary", "CohortSummary", "MissingRow", "parts_present",
@@ -482,9 +483,22 @@ def summarise_exposure(study: Any, choices: Optional[dict] = None) -> Optional[E
     by_class = {}
     for e in exposures.values():
         by_class.setdefault(str(e.agent_class), e)
-    classes = list(dict.fromkeys([*by_class, *sorted(cycles["agent_class"].astype(str).unique())]))
-    per_class = cycles.assign(agent_class=cycles["agent_class"].astype(str)).groupby(
-        ["agent_class", "patient_id"]).size()
+    # each cycle's class as a code into ``names`` (the classes as text; no string per cycle)
+    agent = cycles["agent_class"]
+    if isinstance(agent.dtype, pd.CategoricalDtype):
+        codes, names = agent.cat.codes.to_numpy(), [str(x) for x in agent.cat.categories]
+        if (codes < 0).any():                 # a missing class reads "nan", as astype(str) gives it
+            codes, names = np.where(codes < 0, len(names), codes), [*names, "nan"]
+    else:
+        codes, names = pd.factorize(agent.astype(str))
+        names = [str(x) for x in names]
+    present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+    classes = list(dict.fromkeys([*by_class, *sorted({names[i] for i in present})]))
+    ids_all = cycles["patient_id"].to_numpy()
+    per_class = {}                            # cycles per patient of each class
+    for i in present:
+        per_class.setdefault(names[i], []).append(ids_all[codes == i])
+    per_class = {cls: pd.Series(np.concatenate(parts)).value_counts() for cls, parts in per_class.items()}
     span = cycles.groupby("patient_id")["cycle_date"].agg(["min", "max"])
     duration = ((span["max"] - span["min"]).dt.days + interval) / dpm
     arms = []
@@ -498,8 +512,7 @@ def summarise_exposure(study: Any, choices: Optional[dict] = None) -> Optional[E
             if not given:
                 out.append(ExposureClass(cls, label, False))
                 continue
-            k = ids.map(per_class.xs(cls, level="agent_class") if cls in per_class.index.get_level_values(0)
-                        else pd.Series(dtype=float)).fillna(0).astype(int)
+            k = ids.map(per_class.get(cls, pd.Series(dtype=float))).fillna(0).astype(int)
             out.append(ExposureClass(cls, label, True, _summary(k), _bin_counts(k, bins), int((k == 0).sum())))
         treated = ids.isin(span.index)
         arms.append(ExposureArm(code=code, n=len(frame), treated=int(treated.sum()), classes=tuple(out),

@@ -43,7 +43,7 @@ from helpers.stats.cox import (SEPARATION_COEF, TT_MAX_ROWS, CoxFit, fit_coxph, 
                                scaled_schoenfeld, split_at_cuts, tt_cut_times)
 from helpers.stats.firth import fit_firth
 from helpers.stats.imputation import impute_chained, pool_rubin
-from helpers.stats.timevarying import count_at_or_before, counting_process_intervals
+from helpers.stats.timevarying import counting_process_intervals
 from helpers.stats.types import Caveat, NotEstimable, TestResult, is_estimable
 
 # ----------------------------------------------------------------------------- constants
@@ -870,20 +870,36 @@ def count_cycles_until(patients: pd.DataFrame, cycles: pd.DataFrame, months: flo
     ``exposures``: {agent class of the cycles table: count column}.
     """
     out = patients.copy()
-    early = cycles[cycles["cycle_month"] <= months]
-    for agent, column in exposures.items():
-        counts = early[early["agent_class"].astype(str) == agent].groupby("patient_id").size()
+    early = (cycles["cycle_month"] <= months).to_numpy()
+    group = _exposure_codes(cycles["agent_class"], exposures)
+    ids = cycles["patient_id"].to_numpy()
+    for g, column in enumerate(exposures.values()):
+        counts = pd.Series(ids[early & (group == g)]).value_counts()
         out[column] = out["patient_id"].map(counts).fillna(0).astype(int)
     return out
 
 
+def _exposure_codes(agent: pd.Series, exposures: dict[str, str]) -> np.ndarray:
+    """Per cycle: the position of its agent class among the keys of ``exposures`` (-1: another agent
+    or none), from the categories' codes (no string per cycle)."""
+    if isinstance(agent.dtype, pd.CategoricalDtype):
+        codes, names = agent.cat.codes.to_numpy(), agent.cat.categories.astype(str)
+    else:
+        codes, names = pd.factorize(agent.astype(str))
+    exposure_of = np.full(len(names) + 1, -1)         # the last entry: a missing agent (code -1)
+    for g, agent_name in enumerate(exposures):
+        exposure_of[np.flatnonzero(np.asarray(names) == agent_name)] = g
+    return exposure_of[codes]
+
+
 def fit_landmark(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, covariates: list[str],
                  exposures: dict[str, str], landmark: float = 3.0, cycles_coding: str = "per_cycle",
-                 cutpoints: dict | None = None) -> ModelFit:
+                 cutpoints: dict | None = None, concordance: bool = True) -> ModelFit:
     """Landmark Cox model at ``landmark`` months.
 
     At risk at the landmark: endpoint time > landmark. Exposures counted with cycle_month <= landmark;
     time is measured from the landmark (R ``coxph(Surv(time - L, event) ~ ..., subset = time > L)``).
+    ``concordance=False`` skips Harrell's C (NaN), as :func:`fit_model`.
     """
     time_col, _ = ENDPOINTS[endpoint]
     at_risk = patients[patients[time_col] > landmark]
@@ -892,7 +908,7 @@ def fit_landmark(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, co
     data[time_col] = data[time_col] - landmark
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CoxWarning)
-        return fit_model(build_design(data, endpoint, covariates))
+        return fit_model(build_design(data, endpoint, covariates), concordance=concordance)
 
 
 def build_cycles_long(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, covariates: list[str],
@@ -905,6 +921,20 @@ def build_cycles_long(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: st
     exposure columns) are dummy-coded as in the Cox models. Columns: id, start, stop, event, the
     exposure columns among ``covariates``, then the baseline model-matrix columns. O(rows log rows).
     """
+    columns, cyc_vars, base_names, base, row = _cycles_long_columns(patients, cycles, endpoint, covariates,
+                                                                    exposures, cycles_coding, cutpoints)
+    base_rows = base[row]
+    # one frame built at once, in its final column order (a column at a time copies a registry's
+    # million intervals again for every column)
+    frame = {k: columns[k] for k in ("id", "start", "stop", "event", *cyc_vars)}
+    frame.update({column: base_rows[:, j] for j, column in enumerate(base_names)})
+    return pd.DataFrame(frame)
+
+
+def _cycles_long_columns(patients, cycles, endpoint, covariates, exposures, cycles_coding, cutpoints):
+    """The pieces of :func:`build_cycles_long`: ({id, start, stop, event and exposure column: array per
+    interval}, exposure columns among ``covariates``, baseline model-matrix column names, baseline
+    model matrix per patient (patients x columns), the patient (row of that matrix) of each interval)."""
     time_col, event_col = ENDPOINTS[endpoint]
     exposure_cols = list(exposures.values())
     baseline = [c for c in covariates if c not in exposure_cols]
@@ -924,26 +954,22 @@ def build_cycles_long(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: st
     known = ~pd.isna(k_cyc)
     k_cyc = k_cyc[known].astype(np.int64)
     month = cycles["cycle_month"].to_numpy(float)[known]
-    agent = cycles["agent_class"].astype(str).to_numpy()[known]
-    cut_k, start, stop, row_event = counting_process_intervals(T_all, E_all, k_cyc, month)
+    group = _exposure_codes(cycles["agent_class"], exposures)[known]
+    # cycles given at or before each start, per exposure
+    cut_k, start, stop, row_event, counts = counting_process_intervals(T_all, E_all, k_cyc, month, group,
+                                                                       len(exposures))
     ids = pd.Categorical.from_codes(cut_k, pd.Index(pids).astype(str)) if pd.Index(pids).is_unique \
         else pids[cut_k]          # one code per interval, not a string object per row
     columns = {"id": ids, "start": start, "stop": stop, "event": row_event}
-    for agent_name, column in exposures.items():   # cycles given at or before each start
-        columns[column] = count_at_or_before(k_cyc[agent == agent_name], month[agent == agent_name],
-                                              cut_k, start, n)
+    for g, column in enumerate(exposures.values()):
+        columns[column] = counts[:, g]
     if cycles_coding == "categories":
         coded = code_cycles(pd.DataFrame({c: columns[c] for c in exposure_cols if c in columns}), "categories",
                             cutpoints, exposure_cols)
         for c in exposure_cols:
             levels = coded[c].cat.categories
             columns[c] = (coded[c] == levels[1]).to_numpy(dtype=float)
-    covs = base.to_numpy(dtype=float)[cut_k]
-    # one frame built at once, in its final column order (a column at a time copies a registry's
-    # million intervals again for every column)
-    frame = {k: columns[k] for k in ("id", "start", "stop", "event", *cyc_vars)}
-    frame.update({column: covs[:, j] for j, column in enumerate(base.columns)})
-    return pd.DataFrame(frame)
+    return columns, cyc_vars, list(base.columns), base.to_numpy(dtype=float), cut_k
 
 
 def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str, covariates: list[str],
@@ -956,10 +982,17 @@ def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str
     (note ``"monotone_likelihood"`` with NaN HR, CI and P, and a ``monotone_likelihood``
     caveat in ``attrs["caveats"]``); ``attrs``: n (patients), events, intervals, loglik.
     """
-    long = build_cycles_long(patients, cycles, endpoint, covariates, exposures, cycles_coding, cutpoints)
-    terms = [c for c in long.columns if c not in ("id", "start", "stop", "event")]
-    X = long[terms].to_numpy(dtype=float)
-    stop, entry, event = (long[c].to_numpy() for c in ("stop", "start", "event"))
+    # the columns of build_cycles_long's frame, without the frame (a registry's million intervals
+    # would be copied into it and out again)
+    columns, cyc_vars, base_names, base, row = _cycles_long_columns(patients, cycles, endpoint, covariates,
+                                                                    exposures, cycles_coding, cutpoints)
+    terms = [*cyc_vars, *base_names]
+    per_patient = np.zeros((len(base), len(terms)))           # the model matrix's rows, gathered at once
+    per_patient[:, len(cyc_vars):] = base
+    X = np.take(per_patient, row, axis=0)
+    for j, column in enumerate(cyc_vars):
+        X[:, j] = columns[column]
+    stop, entry, event = columns["stop"], columns["start"], columns["event"]
     initial = None
     if start is not None and set(terms) <= set(start.index) and np.all(np.isfinite(start[terms])):
         initial = start[terms].to_numpy(dtype=float)
@@ -976,7 +1009,7 @@ def fit_time_varying(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint: str
         out.loc[gone, ["se", "hr", "lower", "upper", "p"]] = np.nan
         out.loc[gone, "note"] = "monotone_likelihood"
         _caveat(caveats, "monotone_likelihood", terms=separated, endpoint=endpoint, model="time_varying")
-    out.attrs.update(n=int(long["id"].nunique()), events=int(event.sum()), intervals=int(len(long)),
+    out.attrs.update(n=int(pd.Series(columns["id"]).nunique()), events=int(event.sum()), intervals=int(len(X)),
                      loglik=float(fit.loglik), caveats=caveats)
     return out
 
@@ -1048,9 +1081,11 @@ def _exposure_population_models(context, population):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CoxWarning)
+            # the comparison reports hazard ratios only: no Harrell's C (two O(n log^2 n) counts)
             baseline = fit_model(build_design(code_cycles(cohort, coding, cutpoints, exposure_cols),
-                                              endpoint, covs))
-            lm = fit_landmark(cohort, data.cycles, endpoint, covs, agents, landmark, coding, cutpoints)
+                                              endpoint, covs), concordance=False)
+            lm = fit_landmark(cohort, data.cycles, endpoint, covs, agents, landmark, coding, cutpoints,
+                              concordance=False)
             tv = fit_time_varying(cohort, data.cycles, endpoint, covs, agents, coding,
                                   start=baseline.coef, cutpoints=cutpoints)
     except CoxModelError:
@@ -1205,7 +1240,7 @@ def fit_multiple_imputation(patients: pd.DataFrame, endpoint: str, covariates: l
     time_col, event_col = ENDPOINTS[endpoint]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CoxWarning)
-        cc = fit_model(build_design(patients, endpoint, covariates))
+        cc = fit_model(build_design(patients, endpoint, covariates), concordance=False)   # HRs only
         imputed = impute_chained(patients, time_col, event_col, covariates, m=m, seed=seed)
         first = build_design(imputed[0], endpoint, covariates)
         filled = [c for c in covariates if patients[c].isna().any() and c in first.X.columns]

@@ -11,16 +11,13 @@ notebook, the cell and the error.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
-
-import nbformat
 
 from helpers.config import DATA_ENV, OUTPUT_ENV, PROJECT_ROOT
 from helpers.build.results import RESULTS_NAME
@@ -45,6 +42,20 @@ RUNS_LAST_INPUTS = ("data/published.yaml", "tests/reference/*.json")
 PARAMETERS_TAG = "parameters"
 #: Tag of the cell the executor inserts after it, setting the parameters of this build
 INJECTED_TAG = "injected-parameters"
+
+
+class _Nbformat:
+    """The ``nbformat`` module, imported on first use: a build that executes no notebook (a prose-only
+    edit) reads notebooks with :func:`read_notebook` and never pays for its import (jsonschema,
+    traitlets: 0.1-0.2 s of a warm build's start)."""
+
+    def __getattr__(self, name):
+        import nbformat
+
+        return getattr(nbformat, name)
+
+
+nbformat = _Nbformat()
 
 
 class NotebookExecutionError(RuntimeError):
@@ -74,11 +85,68 @@ RENDER_ONLY = ("helpers/build/render.py", "helpers/build/typeset.py", "helpers/b
                "helpers/build/html_style.py")
 
 
-def read_notebook(path: Path | str) -> nbformat.NotebookNode:
+class _Node(dict):
+    """A notebook's JSON object with attribute access, as ``nbformat.NotebookNode`` (a dict too)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+    def __delattr__(self, key):
+        try:
+            del self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def _rejoin(bundle: dict) -> None:
+    """A mime bundle's text stored as a list of lines, joined (JSON types left alone), in place."""
+    for key, value in list(bundle.items()):
+        json_mime = key == "application/json" or (key.startswith("application/") and key.endswith("+json"))
+        if not json_mime and isinstance(value, list) and all(isinstance(line, str) for line in value):
+            bundle[key] = "".join(value)
+
+
+def read_notebook(path: Path | str):
     """``nbformat.read(path, as_version=4)`` without the JSON-schema check (which only logs; compiling
-    the schema and checking large executed notebooks costs a warm build about half a second)."""
+    the schema and checking large executed notebooks costs a warm build about half a second).
+
+    A version-4 notebook (all of this project's) is read without nbformat: the JSON's objects become
+    dicts with attribute access (as ``nbformat.NotebookNode``), multi-line text is joined and the
+    transient keys are dropped, as nbformat's v4 reader does (``rejoin_lines``, ``strip_transient``;
+    tests/test_execute_reader.py compares the two on every notebook). Other versions go through
+    nbformat (with conversion to version 4).
+    """
     with open(path, encoding="utf-8") as handle:
-        return nbformat.convert(nbformat.reader.reads(handle.read()), 4)
+        text = handle.read()
+    try:
+        nb = json.loads(text, object_hook=_Node)
+    except ValueError:
+        nb = None
+    if not isinstance(nb, dict) or nb.get("nbformat", 1) != 4 or not isinstance(nb.get("cells"), list) \
+            or not isinstance(nb.get("metadata"), dict):
+        return nbformat.convert(nbformat.reader.reads(text), 4)
+    for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):
+        nb.metadata.pop(key, None)
+    for cell in nb.cells:
+        if "source" in cell and isinstance(cell.source, list):
+            cell.source = "".join(cell.source)
+        for attachment in cell.get("attachments", {}).values():
+            _rejoin(attachment)
+        if cell.get("cell_type", None) == "code":
+            for output in cell.get("outputs", []):
+                kind = output.get("output_type", "")
+                if kind in {"execute_result", "display_data"}:
+                    _rejoin(output.get("data", {}))
+                elif kind and isinstance(output.get("text", ""), list):
+                    output.text = "".join(output.text)
+        cell.get("metadata", {}).pop("trusted", None)
+    return nb
 
 
 def helpers_digest(root: Path = PROJECT_ROOT) -> str:
@@ -231,6 +299,9 @@ def execute_notebooks(notebooks: list[Path], data_dir: Path, output_dir: Path, *
         return read_notebook(target).metadata.get(CACHE_KEY)
 
     def run_wave(wave: list[tuple[int, Path, Path, str]]) -> None:
+        from concurrent.futures import ProcessPoolExecutor, as_completed   # only when a notebook runs
+        from multiprocessing import get_context
+
         with ProcessPoolExecutor(max_workers=min(jobs, len(wave)), mp_context=get_context("fork")) as pool:
             futures = {}
             for index, path, target, key in wave:

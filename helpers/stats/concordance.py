@@ -82,17 +82,23 @@ def pair_counts(time, event, risk) -> tuple[float, float, float]:
     padded[:n] = score_sorted
     blocks = padded[:, None]
     q = start.copy()
+    # The deaths by score, once; at each level a stable sort by block alone then orders the needles by
+    # (block, score): sorted needles make the binary searches 2-3x faster, and a block index below
+    # 2^16 sorts by radix in O(d) (numpy's stable sort of 16-bit integers).
+    by_score = np.argsort(query, kind="stable")
     for level in range(levels):
         size = 1 << level
         if level:
             blocks = np.sort(blocks.reshape(-1, size), axis=1, kind="stable")   # two sorted runs: a merge
-        take = np.flatnonzero(((q >> level) & 1).astype(bool) & (q < n))
+        active = ((q >> level) & 1).astype(bool) & (q < n)
+        take = by_score[active[by_score]]
         if len(take):
             b = q[take] >> level
             flat = (np.arange(blocks.shape[0], dtype=np.int64)[:, None] * (m + 1) + blocks).ravel()
+            nblocks = blocks.shape[0]
+            order = np.argsort(b.astype(np.uint16) if nblocks <= 1 << 16 else b, kind="stable")
+            take, b = take[order], b[order]
             needle = b * (m + 1) + query[take]
-            order = np.argsort(needle, kind="stable")      # sorted needles: binary searches 2-3x faster
-            take, b, needle = take[order], b[order], needle[order]
             lo = b * size
             lt = np.searchsorted(flat, needle, side="left")
             le = np.searchsorted(flat, needle, side="right")

@@ -34,7 +34,11 @@ cumulative sum) of [w, w x] over the sorted rows, read at the event times, segme
 terms and one (p x n)(n x p) product for the information: O(n p^2) whole-array operations, without a
 Python loop over patients or event times (R's ``coxfit6`` / ``agfit4`` are O(n p^2) loops in C). The
 first evaluation (at 0) is also the null model's, and the last Newton step (below the tolerance) is
-not evaluated again. The monotone-likelihood check screens every column at the first event time (one
+not evaluated again. On large data (the segment sums) the (1 + p) x n products [w, w x] and x v are
+formed a chunk of rows at a time in a buffer that stays in the cache (:data:`CHUNK_ELEMENTS`): the
+same segment sums with fewer passes over memory, which bounds the speed at a registry's million rows
+(an evaluation on 870,000 counting-process rows x 23 columns: 0.29 s before, 0.19 s). The
+monotone-likelihood check screens every column at the first event time (one
 pass) and checks only the candidates at every event time.
 ``scripts/benchmark_cox.py`` times a fit against R ``coxph`` and lifelines at 10^4-10^6 patients.
 """
@@ -258,6 +262,8 @@ class _Segments:
 
     def __init__(self, bounds: np.ndarray, n: int):
         lengths = np.diff(np.append(bounds, n))
+        self.n = n
+        self._chunks: dict = {}
         self.starts = bounds[bounds < n]                    # reduceat needs indices < n
         self.count = len(bounds)                            # segments starting at n are empty
         self.empty = np.flatnonzero(lengths == 0)
@@ -266,6 +272,32 @@ class _Segments:
         out = np.add.reduceat(values, self.starts, axis=1)
         if len(self.starts) < self.count:
             out = np.hstack([out, np.zeros((len(values), self.count - len(self.starts)))])
+        out[:, self.empty] = 0.0
+        return out
+
+    def chunks(self, rows: int) -> tuple:
+        """Row ranges of about ``rows`` rows that begin at a segment start: ((r0, r1, s0, s1, local
+        starts), ...) with the segments s0..s1-1 (of ``starts``) inside [r0, r1). Kept per ``rows``."""
+        if rows in self._chunks:
+            return self._chunks[rows]
+        n, starts = self.n, self.starts
+        cut = np.unique(np.searchsorted(starts, np.arange(rows, n, rows), side="left"))
+        cut = [0, *[int(k) for k in cut if 0 < k < len(starts)], len(starts)]
+        out = []
+        for s0, s1 in zip(cut[:-1], cut[1:]):
+            r0 = int(starts[s0])
+            r1 = int(starts[s1]) if s1 < len(starts) else n
+            out.append((r0, r1, s0, s1, starts[s0:s1] - r0))
+        self._chunks[rows] = tuple(out)
+        return self._chunks[rows]
+
+    def sums_by_chunk(self, values: Callable, m: int, rows: int) -> np.ndarray:
+        """:meth:`sums` of the (m, n) array whose columns r0..r1-1 are ``values(r0, r1)``, computed a
+        chunk of about ``rows`` columns at a time (no chunk splits a segment: the same sums)."""
+        out = np.empty((m, self.count))
+        for r0, r1, s0, s1, local in self.chunks(rows):
+            out[:, s0:s1] = np.add.reduceat(values(r0, r1), local, axis=1)
+        out[:, len(self.starts):] = 0.0
         out[:, self.empty] = 0.0
         return out
 
@@ -494,6 +526,27 @@ def _weighted_partial_likelihood(beta, X, groups, ties, weights) -> PartialLikel
     return PartialLikelihood(ll, U, info, None)
 
 
+#: Elements of the chunk buffer of :class:`_SortedModel` on large data (1 MiB: a chunk of rows stays in
+#: the L2 cache while it is multiplied and summed).
+CHUNK_ELEMENTS = 131_072
+
+#: Rows per block of :func:`_transposed` (a block of a few columns stays in the L2 cache).
+_TRANSPOSE_BLOCK = 2048
+
+
+def _transposed(A: np.ndarray) -> np.ndarray:
+    """``np.ascontiguousarray(A.T)`` of a C-ordered (n, p) array, copied in blocks of rows: the same
+    values, about twice as fast for a registry's million rows (a whole-array transposed copy reads the
+    source once per column). Pure data movement: no arithmetic."""
+    n = A.shape[0]
+    if n <= _TRANSPOSE_BLOCK or A.shape[1] < 2 or not A.flags.c_contiguous:
+        return np.ascontiguousarray(A.T)
+    out = np.empty(A.shape[::-1], dtype=A.dtype)
+    for start in range(0, n, _TRANSPOSE_BLOCK):
+        out[:, start:start + _TRANSPOSE_BLOCK] = A[start:start + _TRANSPOSE_BLOCK].T
+    return out
+
+
 class _SortedModel:
     """The engine's partial likelihood on the model matrix permuted into the risk sets' working order.
 
@@ -509,9 +562,9 @@ class _SortedModel:
             raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
         layout = groups.sorted_layout()
         self.groups, self.layout = groups, layout
-        self.XT = np.ascontiguousarray(np.take(X, layout.order, axis=0).T)
+        self.XT = _transposed(np.take(X, layout.order, axis=0))
         # counting-process rows: the same matrix in entry order (rows with entry >= t_k leave the sums)
-        self.XT_entry = None if layout.entry_upto is None else np.ascontiguousarray(self.XT[:, layout.entry_order])
+        self.XT_entry = None if layout.entry_upto is None else np.take(self.XT, layout.entry_order, axis=1)
         g = groups.term_group
         self.frac = groups.term_j / groups.d[g] if ties == "efron" else np.zeros(len(g))
         dying = layout.event.astype(float)
@@ -530,8 +583,15 @@ class _SortedModel:
         if len(self.tied):
             # per row: its entry in [cum_a (T + 1), cum_a[k + 1] - b_k (T)] (a death at t_k: the second)
             self.c_index = layout.upto + len(groups.times) * (layout.event == 1)
-        self._buffer = np.empty((X.shape[1] + 1, len(groups.time)))
-        self._buffer_entry = None if self.XT_entry is None else np.empty_like(self._buffer)
+        if layout.segments is None:
+            self._buffer = np.empty((X.shape[1] + 1, len(groups.time)))
+            self._buffer_entry = None if self.XT_entry is None else np.empty_like(self._buffer)
+        else:   # [w, w x] and x v a chunk of rows at a time (see _segment_sums): small buffers
+            self.chunk_rows = max(CHUNK_ELEMENTS // (X.shape[1] + 1), 1)
+            longest = max(r1 - r0 for r0, r1, *_ in layout.segments.chunks(self.chunk_rows))
+            if layout.entry_segments is not None:
+                longest = max(longest, *(r1 - r0 for r0, r1, *_ in layout.entry_segments.chunks(self.chunk_rows)))
+            self._chunk_buffer = np.empty((X.shape[1] + 1) * max(longest, self.chunk_rows))
 
     def evaluate(self, beta) -> PartialLikelihood:
         """Log-likelihood, score and information at ``beta`` (as :func:`partial_likelihood`).
@@ -549,25 +609,25 @@ class _SortedModel:
         w = np.exp(eta)
         if self.weights is not None:
             w *= self.weights
-        WT = self._buffer                                        # reused: no page faults per call
-        WT[0] = w
-        np.multiply(XT, w, out=WT[1:])
-        late = None
-        if self.XT_entry is not None:                            # [w, w x] in entry order
-            w_entry = np.exp(beta @ self.XT_entry - shift)
-            if self.weights is not None:
-                w_entry *= self.weights_entry
-            late = self._buffer_entry
-            late[0] = w_entry
-            np.multiply(self.XT_entry, w_entry, out=late[1:])
         tied = self.tied
         if layout.segments is not None:                          # few event times: segment sums
-            seg = layout.segments.sums(WT)
+            seg, late = self._segment_sums(w)
             dead = seg[:, layout.death_segment[tied]]
             risk = np.cumsum(seg, axis=1, out=seg)[:, layout.risk_segment]   # (1 + p) x event times
             if late is not None:
-                risk -= np.cumsum(layout.entry_segments.sums(late), axis=1)[:, layout.late_segment]
+                risk -= np.cumsum(late, axis=1)[:, layout.late_segment]
         else:
+            WT = self._buffer                                    # reused: no page faults per call
+            WT[0] = w
+            np.multiply(XT, w, out=WT[1:])
+            late = None
+            if self.XT_entry is not None:                        # [w, w x] in entry order
+                w_entry = np.exp(beta @ self.XT_entry - shift)
+                if self.weights is not None:
+                    w_entry *= self.weights_entry
+                late = self._buffer_entry
+                late[0] = w_entry
+                np.multiply(self.XT_entry, w_entry, out=late[1:])
             cum = np.cumsum(WT, axis=1, out=WT)
             risk = np.take(cum, layout.risk_end - 1, axis=1)     # (1 + p) x event times
             if late is not None:
@@ -609,8 +669,46 @@ class _SortedModel:
         if layout.entry_upto is not None:
             c -= cum_a[layout.entry_upto]
         v = np.multiply(w, c, out=c)
-        info = np.multiply(XT, v, out=WT[1:]) @ XT.T - mean_outer
+        if layout.segments is not None:
+            info = self._chunked_products(v) - mean_outer
+        else:
+            info = np.multiply(XT, v, out=WT[1:]) @ XT.T - mean_outer
         return PartialLikelihood(ll, U, info, None)
+
+    # Large data (the segment-sum layout): the (1 + p) x n products [w, w x] and x v are formed a chunk
+    # of rows at a time in a small buffer that stays in the cache, instead of whole arrays written to
+    # memory and read back: the same segment sums (no chunk splits a segment), fewer passes over memory
+    # (which bounds the speed at a registry's million rows) and no (1 + p) x n buffers.
+    def _chunk(self, XT, w, r0, r1) -> np.ndarray:
+        """[w, w x] of rows r0..r1-1 in the reused chunk buffer."""
+        out = self._chunk_buffer[:XT.shape[0] * (r1 - r0) + (r1 - r0)].reshape(XT.shape[0] + 1, r1 - r0)
+        out[0] = w[r0:r1]
+        np.multiply(XT[:, r0:r1], out[0], out=out[1:])
+        return out
+
+    def _segment_sums(self, w) -> tuple[np.ndarray, np.ndarray | None]:
+        """Segment sums of [w, w x] in the working order and, for counting-process rows, in entry order."""
+        layout, XT, rows = self.layout, self.XT, self.chunk_rows
+        m = XT.shape[0] + 1
+        seg = layout.segments.sums_by_chunk(lambda r0, r1: self._chunk(XT, w, r0, r1), m, rows)
+        late = None
+        if self.XT_entry is not None:
+            w_entry = w[layout.entry_order]          # the same weights, in entry order
+            late = layout.entry_segments.sums_by_chunk(
+                lambda r0, r1: self._chunk(self.XT_entry, w_entry, r0, r1), m, rows)
+        return seg, late
+
+    def _chunked_products(self, v) -> np.ndarray:
+        """sum_i v_i x_i x_i' (p x p), a chunk of rows at a time."""
+        XT, rows = self.XT, self.chunk_rows
+        p, n = XT.shape
+        out = np.zeros((p, p))
+        for r0 in range(0, n, rows):
+            r1 = min(r0 + rows, n)
+            xv = np.multiply(XT[:, r0:r1], v[r0:r1],
+                             out=self._chunk_buffer[:p * (r1 - r0)].reshape(p, r1 - r0))
+            out += xv @ XT[:, r0:r1].T
+        return out
 
     def monotone(self, names) -> list:
         """:func:`monotone_columns` on the sorted matrix (right-censored data)."""

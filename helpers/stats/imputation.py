@@ -33,7 +33,26 @@ def _nelson_aalen(time, event) -> np.ndarray:
     return np.concatenate([[0.0], values])[idx]
 
 
-def _nearest_donors(pred_obs: np.ndarray, pred_mis: np.ndarray, donors: int) -> np.ndarray:
+def _donor_orders(pred_obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(below, above, sorted values) of :func:`_nearest_donors`: ``pred_obs`` in ascending order with
+    ties by index descending (``below``) and ascending (``above``). One stable sort; ``below`` reverses
+    each run of equal values of ``above``. Depends on ``pred_obs`` only, so an imputation model whose
+    predictions are the same in every imputation sorts once."""
+    n_obs = len(pred_obs)
+    above = np.argsort(pred_obs, kind="stable")            # ties by index ascending
+    values = pred_obs[above]
+    same = np.zeros(n_obs, dtype=bool)                      # equal to the previous value (NaN to NaN too)
+    same[1:] = (values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1]))
+    run = np.cumsum(~same) - 1
+    run_start = np.flatnonzero(~same)
+    run_end = np.append(run_start[1:], n_obs)
+    position = np.arange(n_obs)
+    below = above[run_start[run] + run_end[run] - 1 - position]
+    return below, above, values
+
+
+def _nearest_donors(pred_obs: np.ndarray, pred_mis: np.ndarray, donors: int,
+                    orders: tuple | None = None) -> np.ndarray:
     """For each missing value: indices of the ``donors`` observed predictions closest to its own.
 
     Ordered by distance, ties by index: row r equals
@@ -41,22 +60,22 @@ def _nearest_donors(pred_obs: np.ndarray, pred_mis: np.ndarray, donors: int) -> 
     O((n_obs + n_mis) log n_obs) from two sorted copies of ``pred_obs`` (values ascending, ties by
     index descending for the candidates below and ascending for those above), so that the
     ``donors`` candidates on each side of the insertion point always contain the answer.
+    ``orders``: :func:`_donor_orders` of ``pred_obs`` when already computed.
     """
     n_obs = len(pred_obs)
     k = min(donors, n_obs)
-    index = np.arange(n_obs)
-    below = np.lexsort((-index, pred_obs))
-    above = np.lexsort((index, pred_obs))
-    pos = np.searchsorted(pred_obs[above], pred_mis, side="left")
+    below, above, values = _donor_orders(pred_obs) if orders is None else orders
+    pos = np.searchsorted(values, pred_mis, side="left")
     offsets = np.arange(1, k + 1)
     left = pos[:, None] - offsets[None, :]                 # nearest first
     right = pos[:, None] + offsets[None, :] - 1
     cand = np.concatenate([below[np.clip(left, 0, n_obs - 1)], above[np.clip(right, 0, n_obs - 1)]], axis=1)
     valid = np.concatenate([left >= 0, right < n_obs], axis=1)
     dist = np.where(valid, np.abs(pred_obs[cand] - pred_mis[:, None]), np.inf)
-    rows = np.repeat(np.arange(len(pred_mis)), cand.shape[1])
-    flat = np.lexsort((cand.ravel(), dist.ravel(), rows)).reshape(cand.shape)   # row-major blocks
-    column = flat - (np.arange(len(pred_mis)) * cand.shape[1])[:, None]
+    # each row by (distance, index): stable sorts within the rows, by index and then by distance
+    by_index = np.argsort(cand, axis=1, kind="stable")
+    by_distance = np.argsort(np.take_along_axis(dist, by_index, axis=1), axis=1, kind="stable")
+    column = np.take_along_axis(by_index, by_distance, axis=1)
     return np.take_along_axis(cand, column, axis=1)[:, :k]
 
 
@@ -94,8 +113,9 @@ def impute_chained(patients: pd.DataFrame, time_col: str, event_col: str, covari
                 # predictors all complete: the regression on the observed values is the same in every
                 # imputation (only the draws differ), so it is computed once
                 static = not any(v in miss for v in others)
+                orders = None
                 if static and c in fixed:
-                    Z, o, Zo, yo, XtX_inv, bhat, resid, dof, pred_obs = fixed[c]
+                    Z, o, Zo, yo, XtX_inv, bhat, resid, dof, pred_obs, orders = fixed[c]
                 else:
                     Z = [np.ones(len(current)), current[event_col].to_numpy(float), H]
                     for v in others:
@@ -118,14 +138,15 @@ def impute_chained(patients: pd.DataFrame, time_col: str, event_col: str, covari
                     resid = yo - Zo @ bhat
                     dof = max(len(yo) - Z.shape[1], 1)
                     pred_obs = Zo @ bhat
-                    if static:
-                        fixed[c] = (Z, o, Zo, yo, XtX_inv, bhat, resid, dof, pred_obs)
+                    if static:   # the donors' order too (it depends on pred_obs only)
+                        orders = _donor_orders(pred_obs)
+                        fixed[c] = (Z, o, Zo, yo, XtX_inv, bhat, resid, dof, pred_obs, orders)
                 y = current[c].to_numpy(float)
                 sigma2 = resid @ resid / rng.chisquare(dof)
                 bdraw = rng.multivariate_normal(bhat, sigma2 * XtX_inv)
                 pred_mis = Z[~o] @ bdraw
                 # type-1 PMM: a random one of the nearest donors (one draw per missing value, in order)
-                nearest = _nearest_donors(pred_obs, pred_mis, donors)
+                nearest = _nearest_donors(pred_obs, pred_mis, donors, orders)
                 pick = rng.integers(0, nearest.shape[1], size=len(pred_mis))
                 y = y.copy()
                 y[~o] = yo[nearest[np.arange(len(pred_mis)), pick]]
