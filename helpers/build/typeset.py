@@ -135,7 +135,12 @@ _INLINE_KINDS = {"Str", "Space", "SoftBreak", "LineBreak", "Emph", "Strong", "Un
 _MINUS_RE = re.compile(r"(?<![\w.\u2013-])-(?=\d)")
 
 
+_SYMBOL_CHARS = frozenset("<>-–")
+
+
 def _symbols(text: str) -> str:
+    if _SYMBOL_CHARS.isdisjoint(text):     # most words: nothing to replace
+        return text
     text = text.replace("<=", "≤").replace(">=", "≥")
     text = _MINUS_RE.sub("\u2212", text)
     return _RANGE_DASH_RE.sub("–" + WORD_JOINER, text)
@@ -155,7 +160,9 @@ def protect_inlines(inlines: list) -> None:
             before, after = out[-1]["c"], inlines[i + 1]["c"]
             raw_last = before.rsplit(NBSP, 1)[-1]
             last = raw_last.lstrip("([")
-            join = ((_NUMBER_RE.match(last) and _ESTIMATE_CI_RE.match(after))
+            # every join needs a number after the space, a relation, "to", or P before it
+            join = (any(c.isdigit() for c in after) or after in _RELATIONS or after == "to"
+                    or last in _P_WORDS) and ((_NUMBER_RE.match(last) and _ESTIMATE_CI_RE.match(after))
                     or last in _P_WORDS or (last in _RELATIONS and _NUMBER_RE.match(after))
                     or (last in _P_WORDS | {"n", "N"} and after in _RELATIONS)
                     or (_NUMBER_RE.match(last) and _IQR_OPEN_RE.match(after))      # 3.2 [1.9, 4.4]
