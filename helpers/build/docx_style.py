@@ -113,6 +113,8 @@ def reference_docx(pandoc: str, header_text: str | None = None) -> bytes:
     """The project's reference.docx (see module docstring); ``header_text`` is the running header
     (the synthetic-data notice), None for no header."""
     source = zipfile.ZipFile(io.BytesIO(_default_reference(pandoc)))
+    # the parts added to pandoc's document: the footer always, the running header with synthetic data
+    parts = [("footer", FOOTER_REL_ID)] + ([("header", HEADER_REL_ID)] if header_text else [])
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
@@ -141,16 +143,13 @@ def reference_docx(pandoc: str, header_text: str | None = None) -> bytes:
                 data = text.encode("utf-8")
             elif item.filename == "word/_rels/document.xml.rels":
                 relation = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
-                added = f'<Relationship Type="{relation}footer" Id="{FOOTER_REL_ID}" Target="footer1.xml" />'
-                if header_text:
-                    added += f'<Relationship Type="{relation}header" Id="{HEADER_REL_ID}" Target="header1.xml" />'
-                data = data.decode("utf-8").replace("</Relationships>", added + "</Relationships>").encode("utf-8")
+                data = _insert_before(data, "</Relationships>", [
+                    f'<Relationship Type="{relation}{part}" Id="{rel_id}" Target="{part}1.xml" />'
+                    for part, rel_id in parts])
             elif item.filename == "[Content_Types].xml":
                 kind = "application/vnd.openxmlformats-officedocument.wordprocessingml."
-                added = f'<Override PartName="/word/footer1.xml" ContentType="{kind}footer+xml" />'
-                if header_text:
-                    added += f'<Override PartName="/word/header1.xml" ContentType="{kind}header+xml" />'
-                data = data.decode("utf-8").replace("</Types>", added + "</Types>").encode("utf-8")
+                data = _insert_before(data, "</Types>", [
+                    f'<Override PartName="/word/{part}1.xml" ContentType="{kind}{part}+xml" />' for part, _ in parts])
             elif item.filename == "docProps/custom.xml":
                 data = _clean_properties(data.decode("utf-8")).encode("utf-8")
             target.writestr(item, data)
@@ -162,6 +161,11 @@ def reference_docx(pandoc: str, header_text: str | None = None) -> bytes:
                             f'<w:p><w:pPr><w:pStyle w:val="RunningHeader" /></w:pPr><w:r><w:t xml:space="preserve">'
                             f'{escape(header_text)}</w:t></w:r></w:p></w:hdr>')
     return out.getvalue()
+
+
+def _insert_before(data: bytes, closing: str, entries: list[str]) -> bytes:
+    """``data`` (UTF-8 XML) with ``entries`` inserted before its ``closing`` tag."""
+    return data.decode("utf-8").replace(closing, "".join(entries) + closing).encode("utf-8")
 
 
 _PATH_RE = re.compile(r"(?:^|[\s>\"'=])(?:/[\w.+-]+){2,}|[A-Za-z]:\\")
