@@ -109,7 +109,7 @@ def test_a_binary_covariate_separated_by_arm_has_an_infinite_smd_named_as_the_la
     assert INFINITE in set(frame["SMD"])
     text = baseline_results(table)["text"]
     assert text["max_smd"] == INFINITE
-    assert text["max_smd_variable"] == row.label
+    assert text["max_smd_variable"] == row.label[:1].lower() + row.label[1:]      # inside a sentence
     assert row.label in text["smd_above_01_variables"]
 
 

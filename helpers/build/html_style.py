@@ -76,7 +76,7 @@ th { text-align: left; font-weight: 600; }
 th, td { padding: 0.25rem 0.55rem; vertical-align: top; }
 caption { caption-side: top; text-align: left; font-size: 0.88rem; margin-bottom: 0.4rem; color: var(--text); }
 figure { margin: 1.8rem 0; }
-figure img { width: 100%; max-width: 100%; height: auto; }
+figure img { max-width: 100%; min-width: min(100%, 30rem); height: auto; }   /* narrow figures grow to a readable size, wide ones keep theirs */
 figcaption { font-size: 0.88rem; text-align: left; margin-top: 0.4rem; }
 .table-notes { font-size: 0.78rem; color: var(--muted); margin-top: 0.3rem; }
 .table-notes p { margin: 0.25rem 0; }

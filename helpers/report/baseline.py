@@ -8,12 +8,14 @@ ready-formatted ``text`` strings (``{{< res baseline.text.* >}}`` in the prose).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Optional
 
 import pandas as pd
 
 from helpers.analyses.baseline import (OVERALL, UNKNOWN, BaselineRow, BaselineTable, PublishedComparison)
-from helpers.report.formatting import count_of, format_count, format_p, number_words, plural, results_key, show_table
+from helpers.report.formatting import (count_of, format_count, format_p, in_sentence, number_words, plural,
+                                      results_key, show_table)
 from helpers.stats.types import NotEstimable, TestResult
 
 __all__ = [
@@ -125,6 +127,12 @@ def _header(table: BaselineTable, group: str) -> str:
 
 def _label(row: BaselineRow) -> str:
     return f"{row.label} ({row.spec.unit})" if row.spec.unit and f"({row.spec.unit})" not in row.label else row.label
+
+
+def _prose_label(row: BaselineRow) -> str:
+    """A characteristic inside a sentence: lower case unless an acronym, without its unit in parentheses
+    ("Age (years)" -> "age"), which would nest inside the sentence's own parentheses."""
+    return in_sentence(re.sub(r"\s*\([^()]*\)$", "", row.label) or row.label)
 
 
 def _test_letters(table: BaselineTable) -> dict[str, str]:
@@ -270,7 +278,10 @@ def published_counts_frame(comparison: PublishedComparison) -> pd.DataFrame:
             rec["Note"] = "; ".join(f"{g}: printed {_count_cell(r['printed'])}, corrected to {_count_cell(r['published'])}"
                                     for g, r in by_group.iterrows() if r["corrected"])
         out.append(rec)
-    return pd.DataFrame(out, dtype=object)
+    frame = pd.DataFrame(out, dtype=object)
+    if "Differs in" in frame and (frame["Differs in"].fillna("") == "").all():
+        frame = frame.drop(columns="Differs in")      # no level differs: an empty column says nothing
+    return frame
 
 
 def published_tests_frame(comparison: PublishedComparison) -> pd.DataFrame:
@@ -425,14 +436,14 @@ def baseline_results(table: BaselineTable, comparison: Optional[PublishedCompari
         "p_below_005_sentence": count_of(sum(r.test.p < 0.05 for r in tested), len(table.rows), "characteristics",
                                          ("had", "had")) + " P < 0.05",
         "min_p": _p(min_row.test.p) if min_row else "-",
-        "min_p_variable": _label(min_row) if min_row else "-",
+        "min_p_variable": _prose_label(min_row) if min_row else "-",
         "max_smd": _fmt(max_row.smd_value, 3) if max_row else "-",
-        "max_smd_variable": _label(max_row) if max_row else "-",
+        "max_smd_variable": _prose_label(max_row) if max_row else "-",
         "n_smd_above_01": format_count(len(above)),
         "smd_above_01_variables": ", ".join(_label(r) for r in above) or "none",
         "smd_above_01_sentence": (
             f"{number_words(len(above)).capitalize()} {plural(len(above), 'characteristic')} had an absolute "
-            f"standardised mean difference of at least {SMD_THRESHOLD:g} ({', '.join(_label(r) for r in above)})"
+            f"standardised mean difference of at least {SMD_THRESHOLD:g} ({_join([_prose_label(r) for r in above])})"
             if above else f"No characteristic had an absolute standardised mean difference of at least "
                           f"{SMD_THRESHOLD:g}"),
         "rows_sentence": _rows_sentence(table),

@@ -136,6 +136,11 @@ def not_estimable_text(result: NotEstimable) -> str:
     return format_not_estimable(result)
 
 
+def _epv_text(epv: float) -> str:
+    """Events per parameter in prose: whole numbers from 10 up ("106"), one decimal below ("5.0")."""
+    return format_number(epv, 0 if epv is not None and epv >= 10 else 1)
+
+
 def _note_table(text: str) -> pd.DataFrame:
     return pd.DataFrame({"Note": [text]})
 
@@ -760,7 +765,7 @@ def _model_summary(result: MultivariableResult) -> dict:
 def _model_text(result: MultivariableResult, prefix: str, words: Words) -> dict:
     """Prose strings of one model: n, events, EPV, global LR, C and one HR string per term."""
     text = {f"{prefix}n": format_count(result.n), f"{prefix}events": format_count(result.events),
-            f"{prefix}n_missing": format_count(result.n_missing), f"{prefix}epv": format_number(result.epv, 1),
+            f"{prefix}n_missing": format_count(result.n_missing), f"{prefix}epv": _epv_text(result.epv),
             f"{prefix}n_params": format_count(result.n_params),
             f"{prefix}concordance": format_number(result.concordance, 2),
             f"{prefix}global_lr": _lr_string(result.lr_test),
@@ -909,7 +914,7 @@ def pfs_paragraph(pfs: MultivariableResult | NotEstimable | None, words: Words) 
     hrs = _term_hr_phrases(pfs, pfs.selected, words)
     return (f"The same entry rule applied to progression-free survival selected "
             f"{_names([in_sentence(words.label(v)) for v in pfs.selected])} ({format_count(pfs.events)} events, "
-            f"{format_number(pfs.epv, 1)} events per parameter): " + "; ".join(hrs) + ".")
+            f"{_epv_text(pfs.epv)} events per parameter): " + "; ".join(hrs) + ".")
 
 
 def checks_paragraph(ph, remedy, mi, words: Words, post_baseline: list | None = None) -> str:

@@ -816,7 +816,8 @@ def describe_robustness(res: SensitivityResults) -> dict:
                     else "weighted and multivariable analyses")
         text = f"The {names(assoc)} association with {exp} persisted across the {analyses} ({bal_model})."
         if imbalanced:
-            text += (" Because balance was not achieved for " + ", ".join(imbalanced)
+            text += (f" Because balance was not achieved for {format_count(len(imbalanced))} "
+                     f"{plural(len(imbalanced), 'covariate')} of the balance table (listed above)"
                      + ", these estimates remain associations that may be confounded by those characteristics; "
                      "they do not show that the result is free of confounding.")
         else:

@@ -294,10 +294,17 @@ def subgroups_payload(res: SubgroupResults, study=None) -> dict:
             it = var.interaction
             if isinstance(it, InteractionTest) and it.test.p is not None and it.test.p < 0.05:
                 sig.append(f"{_label(study, var.variable)} (interaction P = {format_p(it.test.p)})")
-        names = [_label(study, v) for v in res.variables]
+        tested = [var for var in res.by_endpoint[ep]
+                  if isinstance(var.interaction, InteractionTest) and var.interaction.test.p is not None]
+        names = [_label(study, var.variable) for var in tested]
+        untested = [_label(study, var.variable) for var in res.by_endpoint[ep] if var not in tested]
+        none_sig = (f"For {ENDPOINT_NAMES[ep]}, no likelihood-ratio test of the interaction of the arm with "
+                    f"{_lower_join(names)} gave P < 0.05" if names else
+                    f"For {ENDPOINT_NAMES[ep]}, no interaction of the arm could be tested")
+        if untested and names:
+            none_sig += f" (the interaction with {_lower_join(untested)} was not estimable)"
         text[f"interaction_{ep}"] = (
-            f"For {ENDPOINT_NAMES[ep]}, no likelihood-ratio test of the interaction of the arm with "
-            f"{_lower_join(names)} gave P < 0.05." if not sig else
+            none_sig + "." if not sig else
             f"For {ENDPOINT_NAMES[ep]}, the likelihood-ratio test of the interaction with the arm gave P < 0.05 for "
             + ", ".join(sig) + f"; with {len(res.variables)} variables tested, one such finding may arise by chance.")
     if not res.active:
