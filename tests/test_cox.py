@@ -520,6 +520,13 @@ def test_ph_remedy_with_strata_and_a_log_time_interaction_matches_r_tt(lung_ecog
     assert report.remedy_model(remedy) == "stratified by sex; age (per unit) × log(months)"
 
 
+def test_no_remedy_table_and_no_reference_to_it_when_no_term_failed(lung_ecog):
+    remedy = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], [])
+    assert remedy.empty and report.make_remedy_table(remedy) is None and report.remedy_note(remedy) == ""
+    with_table = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex"])
+    assert report.make_remedy_table(with_table) is not None
+
+
 def test_ph_remedy_with_strata_only_matches_r_strata(lung_ecog):
     ref = REMEDY["lung_strata"]
     remedy = _remedy_model(lung_ecog, ["age", "ph_ecog", "sex"], ["sex"])
