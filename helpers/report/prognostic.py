@@ -14,7 +14,7 @@ import pandas as pd
 
 from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableResult,
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
-from helpers.report.formatting import (format_ci, format_count, format_not_estimable, format_number, format_p, in_sentence,
+from helpers.report.formatting import (count_of, format_ci, format_count, format_not_estimable, format_number, format_p, in_sentence,
                                        ordinal)
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
@@ -93,16 +93,20 @@ def result_key(term: str) -> str:
     return term.strip("_")
 
 
-def term_label(term: str, words: Words | None = None) -> str:
+def term_label(term: str, words: Words | None = None, prose: bool = False) -> str:
     """Readable name of a model column: ``var[level]`` -> "Label: level", a numeric ``var`` ->
-    "Label (per unit)", ``var:log(t)`` -> "Label (per unit) x log(months)"."""
+    "Label (per unit)", ``var:log(t)`` -> "Label (per unit) × log(months)". ``prose``: the form inside a
+    sentence, "label level" ("performance score < 70"), a "Yes" level by the label alone."""
     w = _w(words)
     if term.endswith(":log(t)"):
-        return f"{term_label(term[: -len(':log(t)')], w)} × log(months)"
+        return f"{term_label(term[: -len(':log(t)')], w, prose)} × log(months)"
     m = re.fullmatch(r"(.+)\[(.+)\]", term)
     if m:
-        return f"{w.label(m.group(1))}: {w.level(m.group(1), m.group(2))}"
-    return f"{w.label(term)} ({w.unit(term)})"
+        label, level = w.label(m.group(1)), w.level(m.group(1), m.group(2))
+        if not prose:
+            return f"{label}: {level}"
+        return in_sentence(label) if level == "Yes" else f"{in_sentence(label)} {level}"
+    return f"{in_sentence(w.label(term)) if prose else w.label(term)} ({w.unit(term)})"
 
 
 def _term_name(row) -> str:
@@ -781,7 +785,7 @@ def _model_text(result: MultivariableResult, prefix: str, words: Words) -> dict:
 
 def _term_hr_phrases(result: MultivariableResult, variables: list, words: Words) -> list[str]:
     t = result.table
-    return [f"{term_label(_term_name(r), words)} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
+    return [f"{term_label(_term_name(r), words, prose=True)} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
             for _, r in t[~t["reference"] & t["variable"].isin(variables)].iterrows()
             if not _not_estimable_row(r)]
 
@@ -845,7 +849,7 @@ def sparse_sentences(sparse: pd.DataFrame, firth: pd.DataFrame | None, words: Wo
     if profiled is None or profiled.empty:
         text["firth_sentence"] = lead + "; no Firth model was fitted"
         return text
-    estimates = [f"{term_label(r['term'], w)}, {_hr_string(r['hr_firth'], r['lower_firth'], r['upper_firth'], r['p_firth'])}"
+    estimates = [f"{term_label(r['term'], w, prose=True)}, {_hr_string(r['hr_firth'], r['lower_firth'], r['upper_firth'], r['p_firth'])}"
                  for _, r in profiled.iterrows()]
     text["firth_sentence"] = (
         lead + ". With the variables that have a sparse level added to the multivariable "
@@ -887,23 +891,31 @@ def exposure_paragraph(immortal: ImmortalTimeComparison | NotEstimable | None, w
     population = t["population"] if "population" in t else pd.Series([None] * len(t))
     keys = list(dict.fromkeys(tuple(p) if p is not None else None for p in population))
 
-    def hrs(block):
-        return "; ".join(f"{in_sentence(term_label(r['term'], words)) if '[' in r['term'] else in_sentence(words.label(r['variable']))} "
-                         f"{_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}" for _, r in block.iterrows())
+    def hr_range(values) -> str:
+        values = [v for v in values if np.isfinite(v)]
+        if not values:
+            return "not estimable"
+        low, high = min(values), max(values)
+        return f"HR {format_number(low, 2)}" if low == high else f"HRs {format_number(low, 2)}–{format_number(high, 2)}"
 
     parts = []
     for key in keys:
         mask = np.array([(tuple(p) if p is not None else None) == key for p in population])
         block = t[mask]
-        per = {a: block[block["approach"] == a] for a in ("baseline", "landmark", "time_varying")}
+        per = {a: block[block["approach"] == a].set_index("term")["hr"].astype(float)
+               for a in ("baseline", "landmark", "time_varying")}
         who = "all patients" if key is None else f"the {_names([words.level('arm', a) for a in key])} arm"
-        n_landmark = int(per["landmark"]["n"].iloc[0]) if len(per["landmark"]) else 0
-        parts.append(f"In {who}, {format_count(n_landmark)} patients were still at risk at {immortal.landmark_months:g} months; "
-                     f"the landmark model gave {hrs(per['landmark'])}, the time-varying model "
-                     f"{hrs(per['time_varying'])}, and the same variables entered as baseline covariates "
-                     f"{hrs(per['baseline'])}.")
+        n_landmark = int(block.loc[block["approach"] == "landmark", "n"].iloc[0]) if (block["approach"] == "landmark").any() else 0
+        common = [term for term in per["baseline"].index if term in per["time_varying"].index
+                  and np.isfinite(per["baseline"][term]) and np.isfinite(per["time_varying"][term])]
+        closer = sum(abs(np.log(per["time_varying"][term])) < abs(np.log(per["baseline"][term])) for term in common)
+        parts.append(f"In {who}, {count_of(closer, len(common), 'variables')} had a hazard ratio closer to 1 in the "
+                     f"time-varying model ({hr_range(per['time_varying'])}) than as baseline covariates "
+                     f"({hr_range(per['baseline'])}); the landmark model, on the {format_count(n_landmark)} patients "
+                     f"still at risk at {immortal.landmark_months:g} months, gave {hr_range(per['landmark'])}.")
     return " ".join(parts) + (" The gap between the baseline-covariate rows and the others shows how much of an "
                               "association immortal time can produce on its own.")
+
 
 def pfs_paragraph(pfs: MultivariableResult | NotEstimable | None, words: Words) -> str:
     """The rule-selected PFS model in one sentence ("" without progression data)."""
@@ -938,7 +950,7 @@ def mi_sentence(mi: pd.DataFrame | None, words: Words) -> str:
         return ""
     missing = mi.attrs.get("imputed", [])
     what = _names([in_sentence(words.label(v)) for v in missing]) if missing else "the incompletely recorded candidates"
-    hrs = "; ".join(f"{term_label(r['term'], words)} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
+    hrs = "; ".join(f"{term_label(r['term'], words, prose=True)} {_hr_string(r['hr'], r['lower'], r['upper'], r['p'])}"
                     for _, r in mi.iterrows())
     return (f"With {what} added and missing values multiply imputed ({format_count(mi.attrs.get('m'))} imputations, "
             f"{format_count(mi.attrs.get('n_mi'))} patients), the estimates were {hrs}.")
