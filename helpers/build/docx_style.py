@@ -137,6 +137,11 @@ def reference_docx(pandoc: str, header_text: str | None = None) -> bytes:
                 text = text.replace('<w:sz w:val="24" />\n        <w:szCs w:val="24" />',
                                     '<w:sz w:val="22" />\n        <w:szCs w:val="22" />', 1)
                 text = text.replace('w:lang w:val="en-US"', 'w:lang w:val="en-GB"', 1)
+                # Arial (Liberation Sans, metric-compatible, where Arial is absent) instead of the theme's
+                # Calibri, which LibreOffice replaces by the wider DejaVu Sans: column widths then hold
+                text = re.sub(r'<w:rFonts w:asciiTheme="minorHAnsi"[^>]*/>',
+                              '<w:rFonts w:ascii="Arial" w:hAnsi="Arial" w:cs="Arial" w:eastAsiaTheme="minorEastAsia" />',
+                              text, count=1)
                 text = re.sub(r'(w:styleId="Bibliography">.*?)<w:pPr />\s*<w:rPr />',
                               r'\1<w:pPr><w:spacing w:after="60" /></w:pPr>'
                               r'<w:rPr><w:sz w:val="18" /><w:szCs w:val="18" /></w:rPr>', text, count=1, flags=re.S)
