@@ -7,7 +7,9 @@ python-docx is not a dependency: :func:`reference_docx` patches pandoc's default
 * the "Table" style: a rule above and below the table and under the header row, cell padding, 8-pt
   type, rows that do not break across pages, the header row repeated on each page;
 * a "Table Note" paragraph style (7.5 pt) for the notes under a table, keep-with-next captions;
-* a running header with the synthetic-data notice on every page when the data are synthetic.
+* a running header with the synthetic-data notice on every page when the data are synthetic, and the
+  page number in a footer of every section;
+* 11-pt Arial text in British English (en-GB), references in 9 pt.
 
 :func:`finish_docx` then sets table cells in the 8-pt "Table Text" style, turns the caption numbers ("Table 3:", "Figure 2:") into Word ``SEQ`` fields,
 so Word renumbers them, and removes any local file path from the document properties.
