@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.benchmarking import best_of, r_available, verdict
+from helpers.benchmarking import add_comparison_arguments, best_of, r_available, sizes_of, speed_line, verdict
 from helpers.config import load_plan
 from helpers.stats import cox as engine
 from helpers.stats.cox import fit_coxph
@@ -161,18 +161,13 @@ def time_validation() -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"comma-separated patients (default {DEFAULT_SIZES})")
-    parser.add_argument("--repeat", type=int, default=5, help="best of this many fits per method (default 5)")
-    parser.add_argument("--repeat-large", type=int, default=1,
-                        help=f"fits per method from {LARGE:,} patients on (default 1)")
-    parser.add_argument("--no-r", action="store_true", help="skip R even when Rscript is present")
-    parser.add_argument("--no-lifelines", action="store_true")
+    add_comparison_arguments(parser, DEFAULT_SIZES, LARGE, "best of this many fits per method", 1)
     parser.add_argument("--validation", action="store_true",
                         help="also time the bootstrap C-index validation (whole selection) on the default data")
     args = parser.parse_args(argv)
     if args.validation:
         time_validation()
-    sizes = [int(float(s)) for s in args.sizes.split(",") if s]
+    sizes = sizes_of(args.sizes)
     seed = int(load_plan()["seed"])
     with_r = not args.no_r and r_available()
     rows = []
@@ -208,13 +203,8 @@ def main(argv=None) -> int:
         print(pd.DataFrame(table).to_string(index=False))
     print()
     for row in rows:
-        parts = [f"n = {row['n']:>9,}: engine {row['engine_s']:.3f} s"]
-        if row["r_s"] is not None:
-            parts.append(f"R {row['r_s']:.3f} s (R / engine = {row['r_s'] / row['engine_s']:.1f}x)")
-        if row["lifelines_s"] is not None:
-            parts.append(f"lifelines {row['lifelines_s']:.3f} s "
-                         f"(lifelines / engine = {row['lifelines_s'] / row['engine_s']:.1f}x)")
-        print(", ".join(parts))
+        print(speed_line(f"n = {row['n']:>9,}", ("engine", row["engine_s"]),
+                         [("R", row["r_s"]), ("lifelines", row["lifelines_s"])]))
 
     print()
     missed = checked = 0

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.benchmarking import best_of, r_available, verdict
+from helpers.benchmarking import add_comparison_arguments, best_of, r_available, sizes_of, speed_line, verdict
 from helpers.config import load_plan
 from helpers.stats.survival import fit_km, logrank_test
 
@@ -165,13 +165,9 @@ def curve_difference(ours: dict, reference: dict, columns=("surv", "std_err")) -
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"comma-separated patients (default {DEFAULT_SIZES})")
-    parser.add_argument("--repeat", type=int, default=5, help="best of this many analyses (default 5)")
-    parser.add_argument("--repeat-large", type=int, default=2, help=f"from {LARGE:,} patients on (default 2)")
-    parser.add_argument("--no-r", action="store_true", help="skip R even when Rscript is present")
-    parser.add_argument("--no-lifelines", action="store_true")
+    add_comparison_arguments(parser, DEFAULT_SIZES, LARGE, "best of this many analyses", 2)
     args = parser.parse_args(argv)
-    sizes = [int(float(s)) for s in args.sizes.split(",") if s]
+    sizes = sizes_of(args.sizes)
     seed = int(load_plan()["seed"])
     with_r = not args.no_r and r_available()
     rows = []
@@ -196,13 +192,8 @@ def main(argv=None) -> int:
     print(f"Kaplan-Meier per arm + log-rank test, two arms; seconds = best of {args.repeat} "
           f"({args.repeat_large} from {LARGE:,} patients)")
     for row in rows:
-        parts = [f"n = {row['n']:>9,} ({row['events']:,} events): ours {row['ours_s']:.4f} s"]
-        if row["r_s"] is not None:
-            parts.append(f"R {row['r_s']:.4f} s (R / ours = {row['r_s'] / row['ours_s']:.1f}x)")
-        if row["lifelines_s"] is not None:
-            parts.append(f"lifelines {row['lifelines_s']:.4f} s (lifelines / ours = "
-                         f"{row['lifelines_s'] / row['ours_s']:.1f}x)")
-        print(", ".join(parts))
+        print(speed_line(f"n = {row['n']:>9,} ({row['events']:,} events)", ("ours", row["ours_s"]),
+                         [("R", row["r_s"]), ("lifelines", row["lifelines_s"])], digits=4))
         checks = []
         if row["r_s"] is not None:
             checks.append(f"max |S(t), se - R| {row['surv_diff']:.2g}; chi-square {row['ours_chisq']:.6f} "

@@ -1416,8 +1416,8 @@ class TableLayouts:
             self._store(TABLE_LAYOUTS.format(fmt=fmt), self.used.get(fmt, {}))
 
 
-def _cites(blocks) -> list[dict]:
-    """Every Cite of a document's blocks, in document order."""
+def _nodes(blocks, kind: str) -> list[dict]:
+    """Every element of type ``kind`` in a document's blocks, in document order (not looking inside one)."""
     found: list[dict] = []
 
     def walk(node) -> None:
@@ -1425,7 +1425,7 @@ def _cites(blocks) -> list[dict]:
             for child in node:
                 walk(child)
         elif isinstance(node, dict):
-            if node.get("t") == "Cite":
+            if node.get("t") == kind:
                 found.append(node)
                 return
             for value in node.values():
@@ -1433,6 +1433,11 @@ def _cites(blocks) -> list[dict]:
                     walk(value)
     walk(blocks)
     return found
+
+
+def _cites(blocks) -> list[dict]:
+    """Every Cite of a document's blocks, in document order."""
+    return _nodes(blocks, "Cite")
 
 
 def _refs_place(blocks: list) -> tuple[list, int] | None:
@@ -1471,25 +1476,13 @@ def _apply_citations(plain: dict, entry: dict) -> dict | None:
 
 
 def _count_splices(blocks) -> list[int]:
-    """The numbers of the :data:`SPLICE_FORMAT` raw blocks of a document's blocks, sorted."""
-    found: list[int] = []
-
-    def walk(node) -> None:
-        if isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, dict):
-            if node.get("t") == "RawBlock" and node["c"][0] == SPLICE_FORMAT:
-                found.append(int(node["c"][1].strip()))
-                return
-            for value in node.values():
-                if isinstance(value, (list, dict)):
-                    walk(value)
+    """The numbers of the :data:`SPLICE_FORMAT` raw blocks of a document's blocks, sorted ([] when one is
+    malformed)."""
     try:
-        walk(blocks)
+        return sorted(int(node["c"][1].strip()) for node in _nodes(blocks, "RawBlock")
+                      if node["c"][0] == SPLICE_FORMAT)
     except (ValueError, KeyError, IndexError, TypeError):
         return []
-    return sorted(found)
 
 
 def _pandoc_reader_args(root: Path) -> list[str]:
