@@ -16,6 +16,7 @@ import pandas as pd
 from helpers.analyses.baseline import (OVERALL, UNKNOWN, BaselineRow, BaselineTable, PublishedComparison)
 from helpers.report.formatting import (count_of, format_count, format_p, in_sentence, number_words, plural,
                                       results_key, show_table)
+from helpers.report.formatting import join_words as _join
 from helpers.stats.types import NotEstimable, TestResult
 
 __all__ = [
@@ -354,11 +355,6 @@ def _num(x: Any) -> Any:
 
 
 
-def _join(words: list[str]) -> str:
-    words = [w for w in words if w]
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _rows_sentence(table: BaselineTable) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableResult,
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
+from helpers.report.formatting import join_words as _names
 from helpers.report.formatting import (count_of, format_ci, format_count, format_not_estimable, format_number, format_p, in_sentence,
                                        ordinal)
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
@@ -81,8 +82,6 @@ def _w(words: Words | None) -> Words:
     return words if words is not None else _PLAIN
 
 
-def _names(labels: list[str]) -> str:
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
 def result_key(term: str) -> str:

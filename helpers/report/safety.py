@@ -20,7 +20,7 @@ import pandas as pd
 
 from helpers.report.formatting import results_key as arm_key
 from helpers.analyses.safety import LEVELS, SafetyAnalysis
-from helpers.report.formatting import format_count, format_n_pct, format_p
+from helpers.report.formatting import format_count, format_n_pct, format_p, join_words
 from helpers.report.response import (NOT_APPLICABLE, arm_labels, arm_palette, not_estimable_text,
                                      published_statements, rule_text, significance_text, test_label)
 from helpers.stats.types import NotEstimable, TestResult
@@ -226,11 +226,8 @@ def plot_adverse_events(result: SafetyAnalysis, study=None, include_any: bool = 
 
 
 # ----------------------------------------------------------------------------- results payload
-def _join(items: list[str]) -> str:
-    items = [str(i) for i in items]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+def _join(items: list) -> str:
+    return join_words([str(i) for i in items])
 
 
 def _lower_first(term: str) -> str:
