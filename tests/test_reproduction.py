@@ -142,6 +142,7 @@ def test_the_summary_has_no_clause_for_cases_that_do_not_occur(published):
 @pytest.mark.parametrize("published, reproduced, expected", [
     (10.8, 10.8, "+0.0 (+0%)"),
     (20.0, 19.0, "−1.0 (−5%)"),
+    (20.8, 20.7, "−0.1 (−0.5%)"),
     (None, 3.0, "–"),
     (3.0, None, NOT_COMPUTED),
 ])

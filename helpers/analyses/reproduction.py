@@ -213,7 +213,10 @@ def compare_number(published: float | None, reproduced: float | None, digits: in
     if published is None:
         return "–"
     diff = float(reproduced) - float(published)
-    rel = f" ({_signed(100 * diff / float(published), 0)}%)" if published else ""
+    relative = 100 * diff / float(published) if published else None
+    # whole per cent, one decimal below 1% so that a small difference keeps its sign ("−0.5%", not "+0%")
+    rel = "" if relative is None else \
+        f" ({_signed(relative, 1 if 0 < abs(relative) < 0.95 else 0)}%)"
     return f"{_signed(diff, digits)}{unit}{rel}"
 
 
