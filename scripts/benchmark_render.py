@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from helpers.build.chunks import READ_SECTIONS, TYPST_SECTIONS
+from helpers.build.render import CITATIONS, RENDER_CACHE, TABLE_LAYOUTS
 from helpers.config import PROJECT_ROOT
 
 #: Issue 16, item 4: a prose-only edit re-renders in at most this many seconds (median)
@@ -47,6 +49,9 @@ PROSE_EDIT_TARGET_S = 3.0
 EDITED = Path("sections") / "00-introduction.qmd"
 #: Not copied: the environment, version control, outputs and caches
 NOT_COPIED = (".venv", ".git", "_output", ".pytest_cache", "__pycache__", "*.egg-info", "._output.*", ".ipynb_checkpoints")
+#: What the fallback renderer keeps in the output's .cache/ for a prose-only edit (helpers.build.render,
+#: helpers.build.chunks): a render that keeps none of it reads and writes the whole document again
+KEPT = (*(TABLE_LAYOUTS.format(fmt=fmt) for fmt in ("pdf", "html", "docx")), CITATIONS, READ_SECTIONS, TYPST_SECTIONS)
 PROGRESS_RE = re.compile(r"^\[\d+/\d+\] (?P<name>\S+\.ipynb): done in (?P<seconds>[\d.]+) s", re.M)
 
 
@@ -141,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             edited.append(run_build(project, data, out, args.renderer))
             if sentence not in (out / "report.html").read_text(encoding="utf-8"):
                 missing.append(number)
+        kept = [name for name in KEPT if not (out / RENDER_CACHE / name).is_file()]
         render = run_render(project, out, args.renderer)
         renderer_line = next((line for line in cold["stdout"].splitlines() if line.startswith("Renderer:")), "")
     finally:
@@ -162,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({verdict(not reexecuted)}: a prose-only edit re-executes none)")
     if missing:
         print(f"  FAIL: the edited sentence is missing from report.html after edit(s) {missing}")
+    if (args.renderer or "pandoc+typst") == "pandoc+typst":
+        print(f"  kept between renders (tables, citations, prose sections read and in Typst): "
+              f"{verdict(not kept)}{': missing ' + ', '.join(kept) if kept else ''}")
     if args.keep:
         print(f"\nkept: {tmp}")
     return 0

@@ -7,7 +7,8 @@ validation, every notebook, the render of HTML, PDF and Word). Printed per size:
 notebook (from the build's progress lines), and the peak memory of the whole process tree: the build, its
 notebook kernels and their worker pools, proportional set sizes summed (pages a forked worker shares with
 its parent count once), sampled every 250 ms with psutil (reading the proportional set size of a large
-process costs CPU). At 100,000 patients each is compared with the
+process costs CPU), with the step the build was in at the peak (the notebooks executing then, from the
+build's "executing" and "done" lines). At 100,000 patients each is compared with the
 targets of issue 16: at most 120 s and under 4 GiB on a 2-core machine.
 
 Usage::
@@ -41,11 +42,13 @@ class TreeMemory:
     """Highest summed memory (bytes; :func:`resident`) of a process and all its descendants, sampled in a
     thread."""
 
-    def __init__(self, pid: int, interval: float = 0.25):
+    def __init__(self, pid: int, interval: float = 0.25, step=lambda: ""):
         self.process = psutil.Process(pid)
         self.interval = interval
+        self.step = step        # what the build is doing (read at the peak)
         self.peak = 0
         self.peak_processes = 0
+        self.peak_step = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -62,7 +65,7 @@ class TreeMemory:
                 except psutil.Error:
                     pass
             if total > self.peak:
-                self.peak, self.peak_processes = total, len(tree)
+                self.peak, self.peak_processes, self.peak_step = total, len(tree), self.step()
             time.sleep(self.interval)
 
     def __enter__(self):
@@ -86,9 +89,23 @@ def build(n: int, keep: bool) -> dict:
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     lines: list[str] = []
-    with TreeMemory(process.pid) as memory:
+    running: dict[str, None] = {}       # the notebooks executing now, in the order they started
+    state = {"done": 0}
+
+    def step() -> str:
+        if running:
+            return "executing " + " and ".join(running)
+        return "rendering" if state["done"] else "validating and loading the data"
+
+    with TreeMemory(process.pid, step=step) as memory:
         for line in process.stdout:
             lines.append(line.rstrip())
+            if m := re.search(r"\] (\S+\.ipynb): (executing|done|unchanged)", line):
+                if m.group(2) == "executing":
+                    running[m.group(1)] = None
+                else:
+                    running.pop(m.group(1), None)
+                    state["done"] += 1
         status = process.wait()
     seconds = time.perf_counter() - started
     notebooks = {m.group(1): float(m.group(2)) for line in lines
@@ -97,7 +114,7 @@ def build(n: int, keep: bool) -> dict:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
     return {"n": n, "status": status, "seconds": seconds, "peak_gib": memory.peak / 2**30,
-            "processes": memory.peak_processes, "notebooks": notebooks, "folder": tmp if keep else None,
+            "processes": memory.peak_processes, "peak_step": memory.peak_step, "notebooks": notebooks, "folder": tmp if keep else None,
             "tail": lines[-6:]}
 
 
@@ -113,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         r = build(n, args.keep)
         if r["status"] != 0:
             print(f"n={n:,}: the build FAILED (exit status {r['status']}) after {r['seconds']:.1f} s, peak "
-                  f"{r['peak_gib']:.2f} GiB:\n  " + "\n  ".join(r["tail"]))
+                  f"{r['peak_gib']:.2f} GiB ({r['peak_step']}):\n  " + "\n  ".join(r["tail"]))
             continue
         slowest = ", ".join(f"{name.split('-')[0]} {s:.0f} s" for name, s in
                             sorted(r["notebooks"].items(), key=lambda kv: -kv[1]))
         print(f"n={n:,}: {r['seconds']:.1f} s, peak memory {r['peak_gib']:.2f} GiB "
-              f"({r['processes']} processes at the peak); notebooks: {slowest}")
+              f"({r['processes']} processes at the peak, {r['peak_step']}); notebooks: {slowest}")
         if n == TARGET_N:
             print(f"  target <= {TARGET_SECONDS:.0f} s: {'PASS' if r['seconds'] <= TARGET_SECONDS else 'FAIL'}; "
                   f"target < {TARGET_MEMORY_GIB:.0f} GiB: {'PASS' if r['peak_gib'] < TARGET_MEMORY_GIB else 'FAIL'}")

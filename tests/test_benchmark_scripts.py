@@ -8,6 +8,7 @@ size they hold when the code is right. R is used when ``Rscript`` is present, ot
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def test_benchmark_report_builds_a_generated_cohort_end_to_end_and_measures_it(c
     assert "n=400:" in out and "FAILED" not in out, out
     notebooks = out.split("notebooks:")[-1]
     assert "peak memory" in out and " 05 " in notebooks and " 01 " in notebooks, out
+    assert re.search(r"processes at the peak, (executing \S+\.ipynb|rendering|validating)", out), out
 
 
 def test_benchmark_scale_runs_every_notebook_step_at_a_tiny_size(capsys):

@@ -228,6 +228,28 @@ def test_embed_check_reports_missing_notebooks_labels_and_unembedded_labels(proj
         "report.qmd: embeds notebooks/99-none.ipynb#tbl-z but notebooks/99-none.ipynb does not exist"]
 
 
+def test_images_are_embedded_as_pandocs_embed_resources_writes_them(tmp_path, caplog):
+    import base64
+
+    from helpers.build import html_style
+
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>", encoding="utf-8")
+    (tmp_path / "b.png").write_bytes(b"\x89PNG demo")
+    page = ('<p><img src="media/a.svg"\nalt="A &quot;curve&quot; &gt; 1" /></p>\n<img src="b.png" />\n'
+            '<img src="https://example.org/c.png" alt="remote" />\n<img src="missing.png" />')
+    with caplog.at_level("WARNING"):
+        out = html_style.embed_images(page, [tmp_path / "elsewhere", tmp_path])
+    svg = base64.b64encode((tmp_path / "media" / "a.svg").read_bytes()).decode()
+    assert (f'<img role="img" aria-label="A &quot;curve&quot; &gt; 1" src="data:image/svg+xml;base64,{svg}"\n'
+            'alt="A &quot;curve&quot; &gt; 1" />') in out
+    png = base64.b64encode((tmp_path / "b.png").read_bytes()).decode()
+    assert f'<img src="data:image/png;base64,{png}" />' in out
+    assert '<img src="https://example.org/c.png" alt="remote" />' in out and '<img src="missing.png" />' in out
+    assert "missing.png was not found" in caplog.text
+    assert html_style.style_header().startswith('<style type="text/css">\n:root {')
+
+
 def test_embed_check_passes_on_a_consistent_project(project):
     assert check_embeds(project) == []
 

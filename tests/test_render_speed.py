@@ -431,3 +431,130 @@ def test_the_tables_typst_put_in_place_equals_the_whole_documents_typst(source, 
     assert tables.splice_typst("no marks") is None
     tables.restore(laid)
     assert tables.dumps(laid, "pdf") == _whole(source, ("pdf",))["pdf"]
+
+
+# --------------------------------------------------------------------------- the prose section by section
+
+#: The demonstration document without its link to a heading by its text (which is read whole)
+SECTIONED = MARKDOWN.replace("See [1.1 Results].", "See the results.")
+
+
+def _plain_reader(root: Path) -> list[str]:
+    """pandoc's reading options of the prose when the citations are kept (no citeproc)."""
+    return [a for a in render._pandoc_reader_args(root) if a != "--citeproc"]
+
+
+def _read_sections(source: Path, text: str, cache: Path) -> tuple[dict | None, list[int]]:
+    """pandoc's document of ``text`` read section by section, and the sections it read."""
+    from helpers.build import chunks
+
+    reader = chunks.SectionReader(render._pandoc_path(), _plain_reader(source.parent), "pandoc x",
+                                  source.parent, cache)
+    command = reader.command(chunks.split_sections(text))
+    if command:
+        render._run(command, source.parent)
+    return reader.document(), list(reader.missing)
+
+
+def _read_plain_whole(source: Path, text: str) -> dict:
+    path = source.with_name("plain-whole.md")
+    path.write_text(text, encoding="utf-8")
+    render._run([render._pandoc_path(), path.name, *_plain_reader(source.parent), "--to=json", "-o", "plain-whole.json"],
+                source.parent)
+    return json.loads(source.with_name("plain-whole.json").read_text(encoding="utf-8"))
+
+
+def test_the_prose_read_section_by_section_equals_pandocs_reading_of_the_whole(source, tmp_path):
+    from helpers.build import chunks
+
+    text = SECTIONED + "\n# 2 Discussion\n\nAs @cox1972 [p. 3] showed, and [@kaplan1958].\n"
+    sections = chunks.split_sections(text)
+    assert sections is not None and "\n".join(sections) == text
+    assert [s.lstrip("\n").split("\n", 1)[0] for s in sections[1:]] == [
+        "# 1 Methods {#sec-methods}", "## 1.1 Results {#sec-results}", "# References {.unnumbered}", "# 2 Discussion"]
+    cache = tmp_path / "cache"
+    document, read = _read_sections(source, text, cache)
+    assert read == list(range(len(sections))) and document == _read_plain_whole(source, text)
+    # a prose-only edit: only the edited section is read again, and the whole is what pandoc reads
+    edited = text.replace("As Table 1 shows.", "As Table 1 shows [@cox1972].")
+    document, read = _read_sections(source, edited, cache)
+    assert read == [2] and document == _read_plain_whole(source, edited)
+    # the front matter changes: the first section is read again, with it
+    edited = edited.replace('title: "Demo"', 'title: "Demo 2"')
+    document, read = _read_sections(source, edited, cache)
+    assert read == [0] and document == _read_plain_whole(source, edited)
+    assert document["meta"]["title"]["c"][-1] == {"t": "Str", "c": "2"}
+
+
+@pytest.mark.parametrize("extra", [
+    "# 2 Discussion\n\nOnce.\n\n## Discussion\n\nTwice.", "See [1.1 Results] above.", "(@) An example list.",
+    "A paragraph.\n\n---\ntitle: late metadata\n---", "<div>\n\n# A heading in raw HTML\n\n</div>"])
+def test_prose_that_pandoc_reads_document_wide_is_not_cut(extra):
+    from helpers.build import chunks
+
+    assert chunks.split_sections(SECTIONED) is not None
+    assert chunks.split_sections(SECTIONED + "\n" + extra + "\n") is None
+
+
+def test_the_typst_written_part_by_part_equals_pandocs_typst_of_the_whole(source, tmp_path):
+    from helpers.build import chunks
+
+    laid = json.loads(_whole(source, ("pdf",))["pdf"])
+    root, pandoc = source.parent, render._pandoc_path()
+    (root / "header.typ").write_text("#set text(size: 10pt)\n", encoding="utf-8")
+    body = [a for a in render._pandoc_writer_args(root) if a != "--standalone"] + ["--to=typst-citations"]
+    standalone = [pandoc, *render._pandoc_writer_args(root), "--to=typst-citations", "--include-in-header=header.typ",
+                  "-V", "papersize=a4"]
+    (root / "whole.json").write_text(json.dumps(laid), encoding="utf-8")
+    render._run([*standalone, "whole.json", "-o", "whole.typ"], root)
+    expected = (root / "whole.typ").read_text(encoding="utf-8")
+    assert len(chunks.cut_blocks(laid["blocks"])) == 3
+    ran: list[list[list[str]]] = []
+
+    def run_together(commands):
+        ran.append(commands)
+        render._run_together(commands, root)
+
+    cache = tmp_path / "cache"
+    for _ in ("made", "stored"):
+        writer = chunks.TypstSections(pandoc, "pandoc x", root, cache)
+        got = writer.write(json.loads(json.dumps(laid)), json.dumps, [pandoc, *body], standalone, run_together)
+        assert got == expected
+    assert [len(commands) for commands in ran] == [2, 1]      # stored: only the standalone shell is written
+    # an edited part is written again, alone
+    laid["blocks"].append({"t": "Para", "c": [{"t": "Str", "c": "edited"}]})
+    got = chunks.TypstSections(pandoc, "pandoc x", root, cache).write(laid, json.dumps, [pandoc, *body], standalone,
+                                                                      run_together)
+    (root / "whole.json").write_text(json.dumps(laid), encoding="utf-8")
+    render._run([*standalone, "whole.json", "-o", "whole.typ"], root)
+    assert got == (root / "whole.typ").read_text(encoding="utf-8") and "edited" in got
+    assert len(ran[-1]) == 2 and (root / "report-typst-parts.json").read_text(encoding="utf-8").count("supplement-part") == 2
+
+
+def test_the_reports_prose_is_read_and_written_section_by_section_as_pandoc_does_whole(built_output, tmp_path):
+    """On the report itself (make check): its tables are kept between renders, and its prose is read
+    and written in Typst section by section exactly as pandoc converts the whole."""
+    from helpers.build import chunks
+
+    results = json.loads((built_output / "results.json").read_text(encoding="utf-8"))
+    markdown = render.build_markdown(PROJECT_ROOT, results, tmp_path, built_output / "notebooks",
+                                     render.fallback_renderer_line(), render.REPORT, render.BuildInfo.read(built_output))
+    split = render.split_table_blocks(render.escape_lone_angle_brackets(markdown, render.PANDOC_COLUMNS))
+    assert split is not None, "the report's tables are read with the prose at every render"
+    prose = split[0]
+    sections = chunks.split_sections(prose)
+    assert sections is not None and len(sections) > 10, "the report's prose is read whole at every render"
+    source = tmp_path / "report.md"
+    document, _ = _read_sections(source, prose, tmp_path / "cache")
+    assert document == _read_plain_whole(source, prose)
+
+    typeset.protect(document)
+    laid = typeset.lay_out(document, "typst", docx_header="rIdX")
+    pandoc = render._pandoc_path()
+    body = [a for a in render._pandoc_writer_args(tmp_path) if a != "--standalone"] + ["--to=typst-citations"]
+    standalone = [pandoc, *render._pandoc_writer_args(tmp_path), "--to=typst-citations", "-V", "papersize=a4"]
+    (tmp_path / "whole.json").write_text(json.dumps(laid), encoding="utf-8")
+    render._run([*standalone, "whole.json", "-o", "whole.typ"], tmp_path)
+    got = chunks.TypstSections(pandoc, "pandoc x", tmp_path, tmp_path / "cache").write(
+        laid, json.dumps, [pandoc, *body], standalone, lambda commands: render._run_together(commands, tmp_path))
+    assert got == (tmp_path / "whole.typ").read_text(encoding="utf-8")

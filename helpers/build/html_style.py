@@ -3,11 +3,20 @@
 A pandoc template (:data:`TEMPLATE`) puts the title block (title, authors and affiliations, date,
 data cut-off, version) above a two-column page: the table of contents in a sticky sidebar on the
 left, the article on the right; below 900 px the contents move above the article (phones).
-Self-contained: the CSS is embedded and figures are inline SVG or data URIs.
+Self-contained: the CSS is in the page (:func:`style_header`) and figures are data URIs
+(:func:`embed_images`), as pandoc's ``--embed-resources`` would make them, without pandoc parsing
+the page again.
 """
 from __future__ import annotations
 
+import base64
 import html
+import logging
+import re
+from pathlib import Path
+from typing import Iterable
+
+logger = logging.getLogger(__name__)
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="$lang$">
@@ -15,6 +24,9 @@ TEMPLATE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$pagetitle$</title>
+$for(header-includes)$
+$header-includes$
+$endfor$
 $for(css)$
 <link rel="stylesheet" href="$css$">
 $endfor$
@@ -114,3 +126,61 @@ def title_block_html(front: dict) -> str:
                                                for k, v in meta if v) + "</dl>")
     parts.append("</header>")
     return "\n".join(parts) + "\n"
+
+
+def style_header(css: str = CSS) -> str:
+    """The page's ``<style>`` element (for pandoc's ``--include-in-header``): the CSS in the page."""
+    return f'<style type="text/css">\n{css.strip()}\n</style>\n'
+
+
+#: Media types of the images :func:`embed_images` puts in the page
+IMAGE_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".gif": "image/gif", ".webp": "image/webp"}
+_IMG_RE = re.compile(r'<img\b(?P<before>[^>]*?)\ssrc="(?P<src>[^"]+)"(?P<after>[^>]*)>')
+_ALT_RE = re.compile(r'\salt="(?P<alt>[^"]*)"')
+
+
+def embed_images(page: str, folders: Iterable[Path]) -> str:
+    """``page`` (HTML written by pandoc) with each local image in a data URI, as pandoc's
+    ``--embed-resources`` writes it (an SVG also gets ``role="img"`` and its alt text as
+    ``aria-label``, for screen readers that do not read the alt text of an SVG image).
+
+    Parameters
+    ----------
+    page : str
+        The HTML text; pandoc escapes ``<``, ``>``, ``&`` and ``"`` in attribute values.
+    folders : iterable of Path
+        Where a relative ``src`` is looked up, in order (pandoc's ``--resource-path``).
+
+    Returns
+    -------
+    str
+        The page; an image that is remote (``http:``, ``https:``, ``data:``) or not found is left as
+        it is (not found: a warning names it, as pandoc warns).
+    """
+    folders = [Path(folder) for folder in folders]
+    encoded: dict[str, str | None] = {}
+
+    def uri(src: str) -> str | None:
+        if src not in encoded:
+            encoded[src] = None
+            suffix = Path(src).suffix.lower()
+            if ":" not in src and suffix in IMAGE_TYPES:
+                found = next((folder / src for folder in folders if (folder / src).is_file()), None)
+                if found is None:
+                    logger.warning("the image %s was not found: it is not embedded in the HTML", src)
+                else:
+                    data = base64.b64encode(found.read_bytes()).decode("ascii")
+                    encoded[src] = f"data:{IMAGE_TYPES[suffix]};base64,{data}"
+        return encoded[src]
+
+    def replace(match: re.Match) -> str:
+        data = uri(html.unescape(match["src"]))
+        if data is None:
+            return match.group(0)
+        before, after = match["before"], match["after"]
+        if data.startswith("data:image/svg+xml") and "aria-label=" not in before + after:
+            alt = _ALT_RE.search(before + after)
+            before = ' role="img"' + (f' aria-label="{alt["alt"]}"' if alt else "") + before
+        return f'<img{before} src="{data}"{after}>'
+    return _IMG_RE.sub(replace, page)

@@ -42,9 +42,12 @@ Two renderers, one source:
      notebook changed (:func:`write_notebook_pages`), so a prose-only edit converts none.
   7. what a prose-only edit does not change is kept in the output's ``.cache/`` between renders
      (:class:`TableLayouts`): each table block read, typeset and laid out per format (the prose is
-     laid out around placeholders and the tables' stored JSON spliced in), and the citations as
-     citeproc resolved them while the prose cites the same works; such a render runs pandoc once
-     to read the prose (without citeproc), then once per format. The Word file is finished
+     laid out around placeholders and the tables' stored JSON spliced in), the citations as
+     citeproc resolved them while the prose cites the same works, and the prose's sections as pandoc
+     read them and wrote them in Typst (:mod:`helpers.build.chunks`); such a render reads only the
+     edited section, writes only its Typst, then writes the HTML and Word files. The HTML is made
+     self-contained here (:func:`helpers.build.html_style.embed_images`), not by pandoc's
+     ``--embed-resources``, which parses the page again. The Word file is finished
      without compressing its figures again (:func:`helpers.build.docx_style.finish_docx`).
 
 Everything is written to a temporary folder inside the output folder (``_output/.render-*``, removed
@@ -72,6 +75,7 @@ from typing import Iterable, Iterator
 
 import yaml
 
+from helpers.build import chunks
 # the schema-free reader, shared with the executor; nbformat itself is imported on first use (a
 # prose-only re-render reads notebooks without it)
 from helpers.build.execute import nbformat, read_notebook
@@ -128,19 +132,6 @@ TYPST_SYNTHETIC_HEADER = ('#set page(header: align(right, text(size: 7.5pt, fill
 HTML_SYNTHETIC_BANNER = ('<div class="synthetic-banner" style="position: sticky; top: 0; z-index: 10; '
                          'background: #fff4e5; color: #b35900; border-bottom: 1px solid #e69500; '
                          'padding: 0.3em 0.8em; font-size: 0.85em;">' + SYNTHETIC_PAGE_MARK + '</div>\n')
-
-#: Styling of the HTML output (self-contained; no external CSS).
-HTML_CSS = """
-body { max-width: 52em; font-family: Georgia, 'Times New Roman', serif; line-height: 1.45; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
-thead tr { border-top: 2px solid #333; border-bottom: 1px solid #333; }
-tbody tr:last-child { border-bottom: 2px solid #333; }
-th, td { padding: 0.2em 0.6em; vertical-align: top; }
-caption, figcaption { text-align: left; font-size: 0.9em; margin-bottom: 0.4em; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; }
-blockquote { background: #fff4e5; border-left: 4px solid #e69500; margin: 1em 0; padding: 0.5em 1em; }
-p.caveat { font-size: 0.85em; }
-"""
 
 
 class RenderError(RuntimeError):
@@ -1004,7 +995,22 @@ TYPST_TABLE_MARK = "// supplement-table {number}"
 TYPST_TABLE_RE = re.compile(r"^// supplement-table (\d+|end)$", re.M)
 _DIV_OPEN_RE = re.compile(r"^:{3,}\s*[^:\s]")
 _DIV_CLOSE_RE = re.compile(r"^:{3,}\s*$")
-_REFERENCE_DEFINITION_RE = re.compile(r"^ {0,3}\[[^\]]+\]:", re.M)
+_REFERENCE_DEFINITION_RE = re.compile(r"^[ \t>]*\[[^\]]+\]:")
+#: A line after which ``[label]:`` cannot start a link reference definition: paragraph text (a
+#: definition cannot interrupt a paragraph: there pandoc reads ``[@key]:`` as a citation and a colon)
+_PARAGRAPH_LINE_RE = re.compile(r"^[ \t>]*(?![#|<]|:::|```|~~~)\S")
+
+
+def has_reference_definition(body: str) -> bool:
+    """Whether a line of ``body`` may be a link reference definition (``[label]: url``): a line that
+    begins with ``[...]:`` and does not continue a paragraph (pandoc then reads it as text, and a
+    citation ``[@key]:`` at the start of a wrapped line is common in prose)."""
+    previous = ""
+    for line in body.split("\n"):
+        if _REFERENCE_DEFINITION_RE.match(line) and not _PARAGRAPH_LINE_RE.match(previous):
+            return True
+        previous = line
+    return False
 _BRACKETED_RE = re.compile(r"\[([^\[\]]*)\]")
 
 
@@ -1029,7 +1035,7 @@ def split_table_blocks(markdown: str) -> tuple[str, list[str]] | None:
     if TABLE_BLOCK_OPEN not in markdown:
         return None
     front, body = _split_front_matter(markdown)
-    if (_REFERENCE_DEFINITION_RE.search(body) or "[^" in body or "\\newcommand" in body
+    if (has_reference_definition(body) or "[^" in body or "\\newcommand" in body
             or "\\renewcommand" in body or "\\def" in body):
         return None
     lines = body.split("\n")
@@ -1204,19 +1210,35 @@ class TableLayouts:
         cited_json, plain_json = prose_file.stem + ".json", prose_file.stem + "-plain.json"
         cited_cmd = [self.pandoc, prose_file.name, *reader, "--to=json", "-o", cited_json]
         # without citeproc, with the bibliography: the same metadata
-        plain_cmd = [self.pandoc, prose_file.name, *[a for a in reader if a != "--citeproc"], "--to=json",
-                     "-o", plain_json]
+        plain_reader = [a for a in reader if a != "--citeproc"]
+        plain_cmd = [self.pandoc, prose_file.name, *plain_reader, "--to=json", "-o", plain_json]
         citations = self._stored(CITATIONS) if "--citeproc" in reader else {}
         need_tables = not all(key in self.stored[fmt] for fmt in self.formats for key in self.keys)
-        commands = ([plain_cmd] if citations else [cited_cmd]) + ([self._tables_command()] if need_tables else [])
-        _run_together(commands, self.work_dir) if len(commands) > 1 else _run(commands[0], self.work_dir)
+        # with the citations kept, the prose is read section by section (only the sections not kept)
+        sections = chunks.split_sections(prose_text) if citations else None
+        reader_of_sections = None
+        if sections is not None:
+            reader_of_sections = chunks.SectionReader(self.pandoc, plain_reader, fallback_renderer_line(),
+                                                      self.work_dir, self.cache_dir)
+            first = [c for c in [reader_of_sections.command(sections)] if c]
+        else:
+            first = [plain_cmd] if citations else [cited_cmd]
+        commands = first + ([self._tables_command()] if need_tables else [])
+        if len(commands) > 1:
+            _run_together(commands, self.work_dir)
+        elif commands:
+            _run(commands[0], self.work_dir)
         if need_tables and not self._take_tables():
             logger.info("the tables are read within the document")
             return read_markdown(self.pandoc, self.source, self.root, self.work_dir)
         prose = None
         if citations:
-            plain_text = (self.work_dir / plain_json).read_text(encoding="utf-8")
-            plain = json.loads(plain_text)
+            plain = reader_of_sections.document() if reader_of_sections is not None else None
+            if plain is None:
+                if reader_of_sections is not None:
+                    logger.warning("the prose did not read section by section: reading it whole")
+                    _run(plain_cmd, self.work_dir)
+                plain = json.loads((self.work_dir / plain_json).read_text(encoding="utf-8"))
             key = self._citation_key(plain)
             if citations.get("key") == key and citations.get("valid"):
                 prose = _apply_citations(plain, citations)
@@ -1255,23 +1277,10 @@ class TableLayouts:
         self._store(CITATIONS, entry)
 
     def _stored(self, name: str) -> dict:
-        try:
-            stored = json.loads((self.cache_dir / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return stored if isinstance(stored, dict) else {}
+        return chunks.read_kept(self.cache_dir / name)
 
     def _store(self, name: str, value) -> None:
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            target = self.cache_dir / name
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.cache_dir)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(value, handle)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)      # a new file: the staging copy hard-links the last one
-        except OSError as exc:
-            logger.warning("%s could not be stored: %s", name, exc)
+        chunks.keep(self.cache_dir / name, value)
 
     def _tables_command(self) -> list[str]:
         tables_file = self.source.with_name(self.source.stem + "-tables.md")
@@ -1338,6 +1347,11 @@ class TableLayouts:
         (:data:`TYPST_TABLE_RE`) that :meth:`splice_typst` replaces by the table's Typst, stored with
         its layout (made by one pandoc run for the tables that have none: pandoc's Typst of a table
         is the same alone as within the document, blocks being written one after another)."""
+        self.mark_typst_tables(document, fmt, typst_writer)
+        return self.json_text(document, fmt)
+
+    def mark_typst_tables(self, document: dict, fmt: str, typst_writer: list[str] | None) -> None:
+        """The Typst mark lines of :meth:`dumps` put in ``document`` (with ``typst_writer``; else none)."""
         typst_tables, replaced = self.typst_tables.setdefault(fmt, {}), self.replaced.setdefault(fmt, [])
         typst_tables.clear(), replaced.clear()
         if self.active and typst_writer is not None:
@@ -1350,6 +1364,9 @@ class TableLayouts:
                     typst_tables[number] = None
             if typst_tables:
                 self._typst_of_tables(fmt, typst_writer, document.get("pandoc-api-version"))
+
+    def json_text(self, document: dict, fmt: str) -> str:
+        """``json.dumps(document)`` with the stored tables' blocks of ``fmt`` in place of their markers."""
         text = json.dumps(document)
         if not self.active:
             return text
@@ -1543,7 +1560,10 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
                                        splice=tables.splicer(fmt))
             doc = work_dir / f"{stem}-{fmt}.json"
             typst_writer = [a for a in common if a != "--standalone"] + ["--to=typst-citations"]
-            doc.write_text(tables.dumps(prepared, fmt, typst_writer if fmt == "pdf" else None), encoding="utf-8")
+            if fmt == "pdf":        # written part by part (chunks.TypstSections); the JSON when needed
+                tables.mark_typst_tables(prepared, fmt, typst_writer)
+            else:
+                doc.write_text(tables.dumps(prepared, fmt), encoding="utf-8")
             tables.save(fmt)
         finally:
             if fmt == order[0]:
@@ -1553,17 +1573,21 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
 
             template = work_dir / "template.html"
             template.write_text(html_style.TEMPLATE, encoding="utf-8")
-            css = work_dir / "supplement.css"
-            css.write_text(html_style.CSS, encoding="utf-8")
+            style = work_dir / "style.html"
+            style.write_text(html_style.style_header(), encoding="utf-8")
             banner = work_dir / "banner.html"
             banner.write_text(HTML_SYNTHETIC_BANNER if synthetic else "", encoding="utf-8")
             block = work_dir / "title-block.html"
             block.write_text(html_style.title_block_html(front_matter), encoding="utf-8")
             out = work_dir / f"{stem}.html"
-            _run([pandoc, doc.name, *common, "--to=html5", "--mathml", "--embed-resources", "--toc", "--toc-depth=3",
-                  f"--template={template.name}", f"--css={css.name}",
+            # self-contained without --embed-resources (pandoc would parse the page again to embed
+            # it: half of the HTML's time): the CSS in the head, the figures as data URIs
+            _run([pandoc, doc.name, *common, "--to=html5", "--mathml", "--toc", "--toc-depth=3",
+                  f"--template={template.name}", f"--include-in-header={style.name}",
                   f"--include-before-body={banner.name}", f"--include-before-body={block.name}",
                   "-o", out.name], work_dir)
+            out.write_text(html_style.embed_images(out.read_text(encoding="utf-8"), [work_dir, root]),
+                           encoding="utf-8")
         elif fmt == "docx":
             from helpers.build import docx_style
 
@@ -1584,12 +1608,22 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             before = work_dir / "typst-before.typ"
             before.write_text(typst_title_details(front_matter) + lists, encoding="utf-8")
             typ = work_dir / f"{stem}.typ"
-            write_typst = [pandoc, doc.name, *common, "--to=typst-citations", f"--include-in-header={header.name}",
-                           f"--include-before-body={before.name}",
-                           "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",
-                           "-V", "margin.y=2.4cm", "-V", "page-numbering=1", "-o", typ.name]
-            _run(write_typst, work_dir)
-            source_typst = tables.splice_typst(typ.read_text(encoding="utf-8"))
+            standalone = [*common, "--to=typst-citations", f"--include-in-header={header.name}",
+                          f"--include-before-body={before.name}",
+                          "-V", "papersize=a4", "-V", "fontsize=10pt", "-V", "margin.x=2.2cm",
+                          "-V", "margin.y=2.4cm", "-V", "page-numbering=1"]
+            write_typst = [pandoc, doc.name, *standalone, "-o", typ.name]
+            try:
+                source_typst = chunks.TypstSections(pandoc, fallback_renderer_line(), work_dir,
+                                                    Path(output_dir) / RENDER_CACHE).write(
+                    prepared, lambda document: tables.json_text(document, fmt), [pandoc, *typst_writer],
+                    [pandoc, *standalone], lambda commands: _run_together(commands, work_dir))
+            except ValueError as exc:
+                logger.warning("the Typst could not be written part by part (%s): writing it whole", exc)
+                doc.write_text(tables.json_text(prepared, fmt), encoding="utf-8")
+                _run(write_typst, work_dir)
+                source_typst = typ.read_text(encoding="utf-8")
+            source_typst = tables.splice_typst(source_typst)
             if source_typst is None:        # the tables' marks were not found: the whole document's JSON
                 logger.warning("the tables' Typst could not be put in place: writing the whole document")
                 tables.restore(prepared)

@@ -1,0 +1,312 @@
+"""The prose converted section by section, each section kept between renders (issue 16, item 4).
+
+A prose-only edit changes one section of the report. pandoc's reading of the Markdown and its
+writing of Typst treat the blocks of a document one after another, so a section converted alone
+gives what converting it within the document gives, once the few things that span sections are
+ruled out or redone:
+
+* reading (:func:`split_sections`, :class:`SectionReader`): the prose is cut before each level-1 and
+  level-2 heading at the top level; each section's blocks are stored under a SHA-256 of its text and
+  of pandoc's version and reading options, and only the sections not stored are read (in one pandoc
+  run, a raw block between them). Not cut: a document whose headings could share an identifier
+  (pandoc numbers a repeated identifier document-wide), that links to a heading by its text, or
+  that has example lists, raw HTML blocks or a metadata block after the front matter. The
+  citations' note numbers, which pandoc counts document-wide, are counted again over the joined
+  document;
+* writing Typst (:class:`TypstSections`): the laid-out document is cut before the same headings;
+  each part's Typst is stored under a SHA-256 of its JSON and of the writing options, and the parts
+  not stored are written in one pandoc run (a mark line between them), each with the space pandoc
+  puts after its last block (a blank line, none after raw Typst); pandoc then writes the standalone
+  file (template, header, title) around one mark that the parts replace.
+
+``tests/test_render_speed.py`` checks both against pandoc's conversion of the whole document, on a
+demonstration document and, in ``make check``, on the report itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+logger = logging.getLogger(__name__)
+
+#: Folder-relative names of the stored sections in the output's render cache
+READ_SECTIONS = "render-prose-sections.json"
+TYPST_SECTIONS = "render-typst-sections.json"
+#: Format of the raw block put between sections read in one pandoc run
+SECTION_FORMAT = "supplement-section"
+#: Typst comment line put between parts written in one pandoc run, and in place of the body
+TYPST_PART_MARK = "// supplement-part {number}"
+TYPST_PART_RE = re.compile(r"^// supplement-part (\d+|body|end)$", re.M)
+#: Headings before which the document is cut (levels 1 and 2: the report's sections)
+CUT_LEVELS = 2
+
+
+def read_kept(path: Path) -> dict:
+    """The dictionary stored at ``path`` in the render cache ({} when absent or unreadable)."""
+    try:
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def keep(path: Path, value) -> None:
+    """Store ``value`` as JSON at ``path`` in the render cache: a new file replacing the last (the
+    pipeline's staging copy hard-links the last one); a cache that cannot be written only costs time at
+    the next render (a warning says so)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(value, handle)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("%s could not be stored: %s", path.name, exc)
+
+
+class KeptPieces:
+    """Converted pieces kept in one JSON file of the render cache, by key.
+
+    ``get`` takes a piece stored at the last render (or put by this one); ``save`` keeps only the
+    pieces used by this render."""
+
+    def __init__(self, cache_dir: Path, name: str):
+        self.path = Path(cache_dir) / name
+        self.stored: dict = read_kept(self.path)
+        self.used: dict = {}
+
+    def get(self, key: str):
+        value = self.used.get(key, self.stored.get(key))
+        if value is not None:
+            self.used[key] = value
+        return value
+
+    def put(self, key: str, value) -> None:
+        self.used[key] = value
+
+    def save(self) -> None:
+        if self.used != self.stored:
+            keep(self.path, self.used)
+
+
+#: A line opening a raw HTML block (pandoc reads Markdown inside it, headings too)
+_HTML_BLOCK_RE = re.compile(r"^\s{0,3}<[A-Za-z!?/]")
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _identifier_key(text: str) -> str:
+    """A coarser form of pandoc's automatic identifier of a heading's text: lower case, letters and
+    digits only, from the first letter ("section" without a letter). Two headings pandoc would give
+    the same identifier get the same key."""
+    text = "".join(ch for ch in text.casefold() if ch.isalnum())
+    first = re.search(r"[^\W\d_]", text)
+    return text[first.start():] if first else "section"
+
+
+def split_sections(markdown: str) -> list[str] | None:
+    """The Markdown cut before each ATX heading of level 1 or 2 outside code and fenced divs (and
+    after a blank line); the front matter stays with the first section. ``"\\n".join`` of the
+    sections gives the Markdown back. None when the document is not cut (one section, or something
+    pandoc reads document-wide: see the module's docstring)."""
+    from helpers.build.render import (_BRACKETED_RE, _DIV_CLOSE_RE, _DIV_OPEN_RE, HEADING_RE, _outside_code,
+                                      _reference_key, _split_front_matter)
+
+    front, body = _split_front_matter(markdown)
+    if "(@" in body:
+        return None         # example lists are numbered document-wide
+    lines = body.split("\n")
+    outside = dict(_outside_code(lines))
+    identifiers: set[str] = set()
+    headings: set[str] = set()
+    cuts = [0]
+    depth = 0
+    for i, line in outside.items():
+        if line.rstrip() == "---" and i + 1 < len(lines) and lines[i + 1].strip():
+            return None     # a metadata block (or a setext heading): read whole
+        if _HTML_BLOCK_RE.match(line):
+            return None     # raw HTML, whose blocks may hold headings: read whole
+        if _DIV_OPEN_RE.match(line):
+            depth += 1
+            continue
+        if _DIV_CLOSE_RE.match(line):
+            depth = max(0, depth - 1)
+            continue
+        heading = HEADING_RE.match(line)
+        if not heading:
+            continue
+        attrs = heading["attrs"] or ""
+        explicit = re.search(r"#([^\s}]+)", attrs)
+        key = _identifier_key(explicit.group(1) if explicit else heading["text"])
+        if key in identifiers:
+            return None     # pandoc would number a repeated identifier
+        identifiers.add(key)
+        headings.add(_reference_key(heading["text"]))
+        if depth == 0 and len(heading["hashes"]) <= CUT_LEVELS and i and not lines[i - 1].strip():
+            cuts.append(i)
+    if any(_reference_key(text) in headings for text in _BRACKETED_RE.findall(body)):
+        return None         # an implicit link to a heading
+    if len(cuts) < 2:
+        return None
+    cuts.append(len(lines))
+    sections = ["\n".join(lines[a:b]) for a, b in zip(cuts, cuts[1:]) if b > a]
+    sections[0] = front + sections[0]
+    return sections
+
+
+def _cites(node, found: list) -> list:
+    if isinstance(node, list):
+        for child in node:
+            _cites(child, found)
+    elif isinstance(node, dict):
+        if node.get("t") == "Cite":
+            found.append(node)
+        for value in node.values():
+            if isinstance(value, (list, dict)):
+                _cites(value, found)
+    return found
+
+
+def number_citations(blocks: list) -> None:
+    """Set each citation's note number as pandoc's Markdown reader counts it over a whole document
+    without footnotes: the n-th citation group (``Cite``) of the document is note n."""
+    for number, cite in enumerate(_cites(blocks, []), start=1):
+        for citation in cite["c"][0]:
+            citation["citationNoteNum"] = number
+
+
+class SectionReader:
+    """pandoc's reading of the prose section by section (see the module's docstring).
+
+    ``command(sections)`` is the pandoc command reading the sections not stored (None when every
+    section is stored); after it ran, ``document()`` is pandoc's JSON document of the whole prose.
+    """
+
+    def __init__(self, pandoc: str, reader: list[str], version: str, work_dir: Path, cache_dir: Path,
+                 stem: str = "report-prose-sections"):
+        self.pandoc, self.reader, self.work_dir = pandoc, list(reader), Path(work_dir)
+        self.version, self.stem = version, stem
+        self.kept = KeptPieces(cache_dir, READ_SECTIONS)
+        self.sections: list[str] = []
+        self.keys: list[str] = []
+        self.missing: list[int] = []
+
+    def command(self, sections: list[str]) -> list[str] | None:
+        self.sections = sections
+        self.keys = [_key(self.version, self.reader, i == 0, text) for i, text in enumerate(sections)]
+        self.missing = [i for i, key in enumerate(self.keys) if self.kept.get(key) is None]
+        if not self.missing:
+            return None
+        parts = []
+        for i in self.missing:
+            parts.append(f"```{{={SECTION_FORMAT}}}\n{i}\n```")
+            parts.append(self.sections[i])
+        source = self.work_dir / f"{self.stem}.md"
+        # the first section (with the front matter) is read first when it is read
+        text = "\n\n".join(parts[1:] if self.missing[0] == 0 else parts) + "\n"
+        source.write_text(text, encoding="utf-8")
+        return [self.pandoc, source.name, *self.reader, "--to=json", "-o", f"{self.stem}.json"]
+
+    def document(self) -> dict | None:
+        """The joined document (None when the sections read did not come back one by one)."""
+        if self.missing:
+            read = json.loads((self.work_dir / f"{self.stem}.json").read_text(encoding="utf-8"))
+            current = self.missing[0] if self.missing[0] == 0 else None      # the first has no raw block before it
+            pieces: dict[int, list] = {} if current is None else {0: []}
+            for block in read["blocks"]:
+                if block.get("t") == "RawBlock" and block["c"][0] == SECTION_FORMAT:
+                    current = int(block["c"][1].strip())
+                    pieces[current] = []
+                    continue
+                if current is None:
+                    return None
+                pieces.setdefault(current, []).append(block)
+            if sorted(pieces) != self.missing:
+                return None
+            for i in self.missing:
+                entry = {"blocks": pieces[i], "api": read.get("pandoc-api-version")}
+                if i == 0:
+                    entry["meta"] = read.get("meta", {})
+                self.kept.put(self.keys[i], json.dumps(entry))
+        entries = [json.loads(self.kept.get(key)) for key in self.keys]
+        blocks = [block for entry in entries for block in entry["blocks"]]
+        number_citations(blocks)
+        self.kept.save()
+        return {"pandoc-api-version": entries[0]["api"], "meta": entries[0].get("meta", {}), "blocks": blocks}
+
+
+def cut_blocks(blocks: list) -> list[list]:
+    """The document's top-level blocks cut before each heading of level 1 or 2."""
+    parts: list[list] = [[]]
+    for block in blocks:
+        if block.get("t") == "Header" and block["c"][0] <= CUT_LEVELS and parts[-1]:
+            parts.append([])
+        parts[-1].append(block)
+    return parts
+
+
+class TypstSections:
+    """pandoc's Typst of a laid-out document, part by part (see the module's docstring)."""
+
+    def __init__(self, pandoc: str, version: str, work_dir: Path, cache_dir: Path, stem: str = "report-typst"):
+        self.pandoc, self.version, self.work_dir, self.stem = pandoc, version, Path(work_dir), stem
+        self.kept = KeptPieces(cache_dir, TYPST_SECTIONS)
+
+    def write(self, document: dict, json_text: Callable[[dict], str], body_writer: list[str],
+              standalone_writer: list[str], run_together: Callable[[list[list[str]]], None]) -> str:
+        """The standalone Typst of ``document``.
+
+        ``json_text(document)`` gives the JSON text pandoc reads (the stored tables spliced in);
+        ``body_writer`` is pandoc's command writing Typst from JSON without input, output or template;
+        ``standalone_writer`` the same with the template and its variables. Raises ValueError when
+        pandoc's Typst does not come back part by part."""
+        api, meta = document.get("pandoc-api-version"), document.get("meta", {})
+        parts = cut_blocks(document["blocks"])
+        texts = [json_text({"pandoc-api-version": api, "meta": {}, "blocks": part}) for part in parts]
+        keys = [_key(self.version, body_writer, text) for text in texts]
+        missing = [i for i, key in enumerate(keys) if self.kept.get(key) is None]
+        mark = '{"t": "RawBlock", "c": ["typst", %s]}'
+        shell = self.work_dir / f"{self.stem}-shell.json"
+        shell.write_text(json_text({"pandoc-api-version": api, "meta": meta, "blocks": [
+            {"t": "RawBlock", "c": ["typst", TYPST_PART_MARK.format(number="body")]}]}), encoding="utf-8")
+        commands = [[*standalone_writer, shell.name, "-o", shell.with_suffix(".typ").name]]
+        if missing:
+            joined = []
+            prefix = f'{{"pandoc-api-version": {json.dumps(api)}, "meta": {{}}, "blocks": ['
+            for i in missing:
+                if not (texts[i].startswith(prefix) and texts[i].endswith("]}")):
+                    raise ValueError(f"part {i} is not a document of blocks")
+                joined.append(mark % json.dumps(TYPST_PART_MARK.format(number=i)))
+                joined.append(texts[i][len(prefix):-2])
+            joined.append(mark % json.dumps(TYPST_PART_MARK.format(number="end")))
+            source = self.work_dir / f"{self.stem}-parts.json"
+            source.write_text(f'{{"pandoc-api-version": {json.dumps(api)}, "meta": {{}}, "blocks": ['
+                              + ", ".join(piece for piece in joined if piece) + "]}", encoding="utf-8")
+            commands.append([*body_writer, source.name, "-o", source.with_suffix(".typ").name])
+        run_together(commands)
+        if missing:
+            pieces = TYPST_PART_RE.split((self.work_dir / f"{self.stem}-parts.typ").read_text(encoding="utf-8"))
+            found = dict(zip(pieces[1::2], pieces[2::2]))
+            for i in missing:
+                if not found.get(str(i), "").startswith("\n"):
+                    raise ValueError(f"pandoc's Typst lost part {i}")
+                # from the line after the mark to the next mark: with the space pandoc puts after the
+                # part's last block (a blank line, or none after raw Typst)
+                self.kept.put(keys[i], found[str(i)][1:])
+        body = "".join(self.kept.get(key) for key in keys).rstrip("\n")
+        shell_typst = shell.with_suffix(".typ").read_text(encoding="utf-8")
+        marks = TYPST_PART_RE.findall(shell_typst)
+        if marks != ["body"]:
+            raise ValueError("pandoc's standalone Typst lost the body's mark")
+        self.kept.save()
+        return TYPST_PART_RE.sub(lambda _m: body, shell_typst)
