@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -558,3 +560,55 @@ def test_the_reports_prose_is_read_and_written_section_by_section_as_pandoc_does
     got = chunks.TypstSections(pandoc, "pandoc x", tmp_path, tmp_path / "cache").write(
         laid, json.dumps, [pandoc, *body], standalone, lambda commands: render._run_together(commands, tmp_path))
     assert got == (tmp_path / "whole.typ").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("edit", ["sentence", "citation", "new section", "section removed", "title"])
+def test_a_render_from_kept_pieces_equals_a_render_from_nothing(built_output, tmp_path, monkeypatch, edit):
+    """A prose edit rendered with what the last render kept (tables, citations, sections read and in
+    Typst) gives the Typst a render with an empty cache gives (make check, on the report itself)."""
+    import typst
+
+    project, out = tmp_path / "project", tmp_path / "_output"
+    project.mkdir()
+    for name in ("report.qmd", "references.bib"):
+        shutil.copy(PROJECT_ROOT / name, project / name)
+    for folder in ("sections", "_extensions", "notebooks"):
+        shutil.copytree(PROJECT_ROOT / folder, project / folder)
+    out.mkdir()
+    for name in ("results.json", "build.json"):
+        shutil.copy(built_output / name, out / name)
+    shutil.copytree(built_output / "notebooks", out / "notebooks")
+    typst_sources: list[str] = []
+    monkeypatch.setattr(typst, "compile", lambda source, output, root: (
+        typst_sources.append(Path(source).read_text(encoding="utf-8")), Path(output).write_bytes(b"%PDF-")))
+
+    def rendered() -> str:
+        work = Path(tempfile.mkdtemp(dir=tmp_path))
+        render.render_with_pandoc(project, out, work, formats=("pdf",))
+        return typst_sources[-1]
+
+    rendered()      # the last render: what it keeps is stored
+    intro, results = project / "sections" / "00-introduction.qmd", project / "sections" / "03-survival-results.qmd"
+    if edit == "sentence":
+        intro.write_text(intro.read_text(encoding="utf-8") + "\nA sentence added to the introduction.\n", encoding="utf-8")
+    elif edit == "citation":
+        intro.write_text(intro.read_text(encoding="utf-8") + "\nAs in [@kaplan1958].\n", encoding="utf-8")
+    elif edit == "new section":
+        results.write_text(results.read_text(encoding="utf-8") + "\n## An added subsection\n\nIts text.\n",
+                           encoding="utf-8")
+    elif edit == "section removed":
+        report = project / "report.qmd"
+        text = report.read_text(encoding="utf-8")
+        start = text.index("# Reporting checklist {#sec-strobe}")
+        report.write_text(text[:start] + text[text.index("# Technical appendix", start):], encoding="utf-8")
+    else:
+        report = project / "report.qmd"
+        report.write_text(report.read_text(encoding="utf-8").replace('subtitle: "Supplementary methods and results"',
+                                                                     'subtitle: "Edited subtitle"'), encoding="utf-8")
+    warm = rendered()
+    shutil.rmtree(out / render.RENDER_CACHE)
+    cold = rendered()
+    assert warm == cold
+    assert {"sentence": "A sentence added", "citation": "Kaplan", "new section": "An added subsection",
+            "section removed": "Technical appendix", "title": "Edited subtitle"}[edit] in warm
+    assert edit != "section removed" or "Reporting checklist" not in warm
