@@ -519,13 +519,13 @@ def test_the_typst_written_part_by_part_equals_pandocs_typst_of_the_whole(source
 
     cache = tmp_path / "cache"
     for _ in ("made", "stored"):
-        writer = chunks.TypstSections(pandoc, "pandoc x", root, cache)
+        writer = chunks.TypstSections("pandoc x", root, cache)
         got = writer.write(json.loads(json.dumps(laid)), json.dumps, [pandoc, *body], standalone, run_together)
         assert got == expected
     assert [len(commands) for commands in ran] == [2, 1]      # stored: only the standalone shell is written
     # an edited part is written again, alone
     laid["blocks"].append({"t": "Para", "c": [{"t": "Str", "c": "edited"}]})
-    got = chunks.TypstSections(pandoc, "pandoc x", root, cache).write(laid, json.dumps, [pandoc, *body], standalone,
+    got = chunks.TypstSections("pandoc x", root, cache).write(laid, json.dumps, [pandoc, *body], standalone,
                                                                       run_together)
     (root / "whole.json").write_text(json.dumps(laid), encoding="utf-8")
     render._run([*standalone, "whole.json", "-o", "whole.typ"], root)
@@ -557,7 +557,7 @@ def test_the_reports_prose_is_read_and_written_section_by_section_as_pandoc_does
     standalone = [pandoc, *render._pandoc_writer_args(tmp_path), "--to=typst-citations", "-V", "papersize=a4"]
     (tmp_path / "whole.json").write_text(json.dumps(laid), encoding="utf-8")
     render._run([*standalone, "whole.json", "-o", "whole.typ"], tmp_path)
-    got = chunks.TypstSections(pandoc, "pandoc x", tmp_path, tmp_path / "cache").write(
+    got = chunks.TypstSections("pandoc x", tmp_path, tmp_path / "cache").write(
         laid, json.dumps, [pandoc, *body], standalone, lambda commands: render._run_together(commands, tmp_path))
     assert got == (tmp_path / "whole.typ").read_text(encoding="utf-8")
 

@@ -237,6 +237,7 @@ class SectionReader:
                 entry = {"blocks": pieces[i], "api": read.get("pandoc-api-version")}
                 if i == 0:
                     entry["meta"] = read.get("meta", {})
+                # kept as JSON text: the joined document is typeset in place, the kept pieces must not be
                 self.kept.put(self.keys[i], json.dumps(entry))
         entries = [json.loads(self.kept.get(key)) for key in self.keys]
         blocks = [block for entry in entries for block in entry["blocks"]]
@@ -258,8 +259,8 @@ def cut_blocks(blocks: list) -> list[list]:
 class TypstSections:
     """pandoc's Typst of a laid-out document, part by part (see the module's docstring)."""
 
-    def __init__(self, pandoc: str, version: str, work_dir: Path, cache_dir: Path, stem: str = "report-typst"):
-        self.pandoc, self.version, self.work_dir, self.stem = pandoc, version, Path(work_dir), stem
+    def __init__(self, version: str, work_dir: Path, cache_dir: Path, stem: str = "report-typst"):
+        self.version, self.work_dir, self.stem = version, Path(work_dir), stem
         self.kept = KeptPieces(cache_dir, TYPST_SECTIONS)
 
     def write(self, document: dict, json_text: Callable[[dict], str], body_writer: list[str],

@@ -1614,7 +1614,7 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
                           "-V", "margin.y=2.4cm", "-V", "page-numbering=1"]
             write_typst = [pandoc, doc.name, *standalone, "-o", typ.name]
             try:
-                source_typst = chunks.TypstSections(pandoc, fallback_renderer_line(), work_dir,
+                source_typst = chunks.TypstSections(fallback_renderer_line(), work_dir,
                                                     Path(output_dir) / RENDER_CACHE).write(
                     prepared, lambda document: tables.json_text(document, fmt), [pandoc, *typst_writer],
                     [pandoc, *standalone], lambda commands: _run_together(commands, work_dir))
