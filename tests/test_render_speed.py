@@ -612,3 +612,53 @@ def test_a_render_from_kept_pieces_equals_a_render_from_nothing(built_output, tm
     assert {"sentence": "A sentence added", "citation": "Kaplan", "new section": "An added subsection",
             "section removed": "Technical appendix", "title": "Edited subtitle"}[edit] in warm
     assert edit != "section removed" or "Reporting checklist" not in warm
+
+
+_BASE = "---\ntitle: Demo\n---\n\n# Methods\n\nText.\n\n"
+#: Prose that pandoc reads with document-wide state (found by a review; each: the prose, then a
+#: section's text before and after an edit)
+_CROSS_SECTION = {
+    "example list @.": (_BASE + "@. First example.\n\n# Results\n\n@. Second example.\n", "Second", "Later"),
+    "heading in a block quote": (_BASE + "> ## Results\n\n# Discussion\n\n## Results\n\nx\n", "\nx\n", "\ny\n"),
+    "heading in a list": (_BASE + "- ## Results\n\n# Discussion\n\n## Results\n\nx\n", "\nx\n", "\ny\n"),
+    "heading with a link": ("# [CONSORT](https://www.consort-statement.org) diagram\n\nText.\n\n# Results\n\n"
+                            "## CONSORT diagram\n\nx\n", "\nx\n", "\ny\n"),
+    "explicit identifier, then a span": ("# Intro {#methods}\n\nText.\n\n# Results\n\n## [Methods]{.smallcaps}\n\nx\n",
+                                         "\nx\n", "\ny\n"),
+    "inline note": (_BASE + "A.^[See @cox1972.]\n\n# Results\n\nAs in [@cox1972].\n", "As in", "As shown in"),
+    "link to a heading in a block quote": (_BASE + "> ## Baseline data\n\n# Results\n\nSee [Baseline data].\n",
+                                           "See", "As in"),
+    "link to a heading with closing hashes": ("# Methods\n\n## Baseline data ##\n\nText.\n\n# Results\n\n"
+                                              "See [Baseline data].\n", "See", "As in"),
+    "citation in a table caption": (_BASE + "| a | b |\n|---|---|\n| [@cox1972] | 2 |\n\nTable: From [@kaplan1958].\n\n"
+                                    "# Results\n\nAs in [@cox1972].\n", "As in", "As shown in"),
+    "citation in a link": (_BASE + "See [the paper by @cox1972](https://x.org) and [@kaplan1958].\n\n# Results\n\n"
+                           "R [@cox1972].\n", "R [", "S ["),
+    "citation in a figure caption": (_BASE + "![KM curve as in [@kaplan1958]](km.png)\n\nText [@cox1972].\n\n"
+                                     "# Results\n\nR [@cox1972].\n", "R [", "S ["),
+    "citation in the metadata": ("---\ntitle: Replicating @cox1972\n---\n\n# Methods\n\nText [@kaplan1958].\n\n"
+                                 "# Results\n\nR [@cox1972].\n", "R [", "S ["),
+    "a heading in a code block of four backticks": (
+        "# Methods\n\nText.\n\n# Fit the model\n\nx <- 1\n```\n````\n", "Text.\n\n# Fit the model\n\nx <- 1",
+        "````markdown\n```{r}\nlibrary(survival)\n\n# Fit the model\n\nx <- 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CROSS_SECTION))
+def test_prose_read_with_document_wide_state_is_read_whole_or_read_right(source, tmp_path, name):
+    """Each reading, the first and the one after an edit (the other sections taken from the last
+    render), is refused (then the prose is read whole) or equals pandoc's reading of the whole."""
+    from helpers.build import chunks
+
+    text, old, new = _CROSS_SECTION[name]
+    assert old in text
+    for version in (text, text.replace(old, new)):
+        if chunks.split_sections(version) is None:
+            continue
+        document, _ = _read_sections(source, version, tmp_path / "cache")
+        assert document is None or document == _read_plain_whole(source, version), version
+
+
+def test_a_fence_closes_only_on_its_own_character_at_least_as_long():
+    lines = "a\n````markdown\n```{r}\n# x\n```\n````\nb\n~~~\nc\n~~~~\nd".split("\n")
+    assert [line for _, line in render._outside_code(lines)] == ["a", "b", "d"]

@@ -60,7 +60,7 @@ def keep(path: Path, value) -> None:
     """Store ``value`` as JSON at ``path`` in the render cache: a new file replacing the last (the
     pipeline's staging copy hard-links the last one); a cache that cannot be written only costs time at
     the next render (a warning says so)."""
-    path = Path(path)
+    path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -70,6 +70,8 @@ def keep(path: Path, value) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         logger.warning("%s could not be stored: %s", path.name, exc)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 class KeptPieces:
@@ -97,8 +99,11 @@ class KeptPieces:
             keep(self.path, self.used)
 
 
-#: A line opening a raw HTML block (pandoc reads Markdown inside it, headings too)
-_HTML_BLOCK_RE = re.compile(r"^\s{0,3}<[A-Za-z!?/]")
+#: A line opening a raw HTML block (pandoc reads Markdown inside it, headings too); a comment that
+#: closes on its line is not one
+_HTML_BLOCK_RE = re.compile(r"^\s{0,3}<(?!!--.*-->\s*$)[A-Za-z!?/]")
+#: An example list item (``(@)``, ``@.``, ``(@label)``, ``@label)``): pandoc numbers them document-wide
+_EXAMPLE_RE = re.compile(r"^\s*\(?@[\w-]*[.)](?=\s)", re.M)
 
 
 def _key(*parts) -> str:
@@ -107,8 +112,9 @@ def _key(*parts) -> str:
 
 def _identifier_key(text: str) -> str:
     """A coarser form of pandoc's automatic identifier of a heading's text: lower case, letters and
-    digits only, from the first letter ("section" without a letter). Two headings pandoc would give
-    the same identifier get the same key."""
+    digits only, from the first letter ("section" without a letter). Two plain headings pandoc would
+    give the same identifier get the same key (headings with links or spans, or in block quotes, are
+    checked on the document read: :func:`cross_section_state`)."""
     text = "".join(ch for ch in text.casefold() if ch.isalnum())
     first = re.search(r"[^\W\d_]", text)
     return text[first.start():] if first else "section"
@@ -123,8 +129,10 @@ def split_sections(markdown: str) -> list[str] | None:
                                       _reference_key, _split_front_matter)
 
     front, body = _split_front_matter(markdown)
-    if "(@" in body:
+    if "(@" in body or _EXAMPLE_RE.search(body):
         return None         # example lists are numbered document-wide
+    if "^[" in body or "@" in front or SECTION_FORMAT in markdown:
+        return None         # notes and citations in the metadata count before the body's citations
     lines = body.split("\n")
     outside = dict(_outside_code(lines))
     identifiers: set[str] = set()
@@ -164,23 +172,86 @@ def split_sections(markdown: str) -> list[str] | None:
     return sections
 
 
-def _cites(node, found: list) -> list:
-    if isinstance(node, list):
-        for child in node:
-            _cites(child, found)
-    elif isinstance(node, dict):
-        if node.get("t") == "Cite":
-            found.append(node)
+def _plain(inlines) -> str:
+    """The text of pandoc inlines (as pandoc's ``stringify``, enough to compare heading texts)."""
+    out: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, dict):
+            kind = node.get("t")
+            if kind in ("Str", "Code", "Math", "RawInline"):
+                out.append(node["c"] if kind == "Str" else node["c"][-1])
+            elif kind in ("Space", "SoftBreak", "LineBreak"):
+                out.append(" ")
+            elif isinstance(node.get("c"), list):
+                walk(node["c"])
+    walk(inlines)
+    return "".join(out)
+
+
+#: Elements whose citations pandoc's reader does not number as the document order of ``Cite`` says
+#: (an image's caption is also its alt text; a link's text is not counted; a table's caption comes
+#: after its rows in the source), and notes, which take numbers of their own
+_CITES_NUMBERED_OTHERWISE = ("Image", "Link", "Figure", "Table", "Note")
+
+
+def cross_section_state(blocks: list, markdown: str) -> str | None:
+    """Why the document read section by section may differ from pandoc's reading of the whole: what
+    pandoc numbers or resolves document-wide (None when there is none). Checked on the joined
+    document, whatever the Markdown looked like: a repeated heading identifier, an automatic one that
+    pandoc numbered (``-1``, ``-2``, ...; read with another section), a link to a heading by its text,
+    an example list, a citation whose note number is not its place among the document's ``Cite``."""
+    from helpers.build.render import _BRACKETED_RE, _reference_key
+
+    identifiers: list[str] = []
+    headings: set[str] = set()
+    found: list[str] = []
+
+    def walk(node, inside: bool) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child, inside)
+            return
+        if not isinstance(node, dict):
+            return
+        kind = node.get("t")
+        if kind == "Header":
+            identifiers.append(node["c"][1][0])
+            headings.add(_reference_key(_plain(node["c"][2])))
+        elif kind == "OrderedList" and node["c"][0][1].get("t") == "Example":
+            found.append("an example list")
+        elif kind == "Cite" and inside:
+            found.append("a citation in a caption, a link or a note")
+        elif kind == "Note":
+            found.append("a note")
+        inside = inside or kind in _CITES_NUMBERED_OTHERWISE
         for value in node.values():
             if isinstance(value, (list, dict)):
-                _cites(value, found)
-    return found
+                walk(value, inside)
+    walk(blocks, False)
+    if found:
+        return found[0]
+    if len(set(identifiers)) < len(identifiers):
+        return "two headings with one identifier"
+    numbered = [i for i in identifiers if re.search(r"-\d+$", i) and "#" + i not in markdown]
+    if numbered:
+        return f"the heading identifier {numbered[0]} (numbered by pandoc)"
+    bracketed = {_reference_key(re.sub(r"[*_`]", "", text)) for text in _BRACKETED_RE.findall(markdown)}
+    if bracketed & headings:
+        return "a link to a heading by its text"
+    return None
 
 
 def number_citations(blocks: list) -> None:
     """Set each citation's note number as pandoc's Markdown reader counts it over a whole document
-    without footnotes: the n-th citation group (``Cite``) of the document is note n."""
-    for number, cite in enumerate(_cites(blocks, []), start=1):
+    without notes, and without citations in captions or links (:func:`cross_section_state`): the n-th
+    citation group (``Cite``) of the document is note n."""
+    from helpers.build.render import _cites
+
+    for number, cite in enumerate(_cites(blocks), start=1):
         for citation in cite["c"][0]:
             citation["citationNoteNum"] = number
 
@@ -192,9 +263,9 @@ class SectionReader:
     section is stored); after it ran, ``document()`` is pandoc's JSON document of the whole prose.
     """
 
-    def __init__(self, pandoc: str, reader: list[str], version: str, work_dir: Path, cache_dir: Path,
+    def __init__(self, pandoc: str, reader_args: list[str], version: str, work_dir: Path, cache_dir: Path,
                  stem: str = "report-prose-sections"):
-        self.pandoc, self.reader, self.work_dir = pandoc, list(reader), Path(work_dir)
+        self.pandoc, self.reader_args, self.work_dir = pandoc, list(reader_args), Path(work_dir)
         self.version, self.stem = version, stem
         self.kept = KeptPieces(cache_dir, READ_SECTIONS)
         self.sections: list[str] = []
@@ -203,7 +274,7 @@ class SectionReader:
 
     def command(self, sections: list[str]) -> list[str] | None:
         self.sections = sections
-        self.keys = [_key(self.version, self.reader, i == 0, text) for i, text in enumerate(sections)]
+        self.keys = [_key(self.version, self.reader_args, i == 0, text) for i, text in enumerate(sections)]
         self.missing = [i for i, key in enumerate(self.keys) if self.kept.get(key) is None]
         if not self.missing:
             return None
@@ -215,10 +286,11 @@ class SectionReader:
         # the first section (with the front matter) is read first when it is read
         text = "\n\n".join(parts[1:] if self.missing[0] == 0 else parts) + "\n"
         source.write_text(text, encoding="utf-8")
-        return [self.pandoc, source.name, *self.reader, "--to=json", "-o", f"{self.stem}.json"]
+        return [self.pandoc, source.name, *self.reader_args, "--to=json", "-o", f"{self.stem}.json"]
 
     def document(self) -> dict | None:
-        """The joined document (None when the sections read did not come back one by one)."""
+        """The joined document; None (the reason logged) when the sections read did not come back one by
+        one, or when the document holds what pandoc reads document-wide (:func:`cross_section_state`)."""
         if self.missing:
             read = json.loads((self.work_dir / f"{self.stem}.json").read_text(encoding="utf-8"))
             current = self.missing[0] if self.missing[0] == 0 else None      # the first has no raw block before it
@@ -229,9 +301,11 @@ class SectionReader:
                     pieces[current] = []
                     continue
                 if current is None:
+                    logger.info("the prose is read whole: a section did not read apart")
                     return None
                 pieces.setdefault(current, []).append(block)
             if sorted(pieces) != self.missing:
+                logger.info("the prose is read whole: the sections did not read apart")
                 return None
             for i in self.missing:
                 entry = {"blocks": pieces[i], "api": read.get("pandoc-api-version")}
@@ -241,8 +315,12 @@ class SectionReader:
                 self.kept.put(self.keys[i], json.dumps(entry))
         entries = [json.loads(self.kept.get(key)) for key in self.keys]
         blocks = [block for entry in entries for block in entry["blocks"]]
-        number_citations(blocks)
         self.kept.save()
+        reason = cross_section_state(blocks, "\n".join(self.sections))
+        if reason is not None:
+            logger.info("the prose is read whole: it holds %s", reason)
+            return None
+        number_citations(blocks)
         return {"pandoc-api-version": entries[0]["api"], "meta": entries[0].get("meta", {}), "blocks": blocks}
 
 
@@ -271,6 +349,9 @@ class TypstSections:
         ``body_writer`` is pandoc's command writing Typst from JSON without input, output or template;
         ``standalone_writer`` the same with the template and its variables. Raises ValueError when
         pandoc's Typst does not come back part by part."""
+        if any(a.startswith(("--highlight-style", "--syntax-highlighting")) and not a.endswith("=none")
+               for a in standalone_writer):
+            raise ValueError("a highlighting style puts definitions for the document's code in the template")
         api, meta = document.get("pandoc-api-version"), document.get("meta", {})
         parts = cut_blocks(document["blocks"])
         texts = [json_text({"pandoc-api-version": api, "meta": {}, "blocks": part}) for part in parts]

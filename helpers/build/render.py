@@ -747,18 +747,24 @@ def _split_front_matter(text: str) -> tuple[str, str]:
     return "", text
 
 
+_FENCE_RE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
 def _outside_code(lines: list[str]) -> Iterator[tuple[int, str]]:
-    fence = None
+    """The lines (index, text) outside fenced code blocks, fence lines excluded. A fence closes on the
+    same character repeated at least as often, alone on its line (a ```` ````markdown ```` block
+    may hold ```` ``` ```` lines)."""
+    fence: str | None = None
     for i, line in enumerate(lines):
-        stripped = line.lstrip()
-        if fence is None and (stripped.startswith("```") or stripped.startswith("~~~")):
-            fence = stripped[:3]
-            continue
-        if fence is not None:
-            if stripped.startswith(fence):
-                fence = None
-            continue
-        yield i, line
+        opening = _FENCE_RE.match(line)
+        if fence is None:
+            if opening:
+                fence = opening.group(1)
+                continue
+            yield i, line
+        elif (opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence)
+              and not line[opening.end():].strip()):
+            fence = None
 
 
 #: Shown for a cross-reference to a table or figure that was not produced for this study
