@@ -662,3 +662,15 @@ def test_prose_read_with_document_wide_state_is_read_whole_or_read_right(source,
 def test_a_fence_closes_only_on_its_own_character_at_least_as_long():
     lines = "a\n````markdown\n```{r}\n# x\n```\n````\nb\n~~~\nc\n~~~~\nd".split("\n")
     assert [line for _, line in render._outside_code(lines)] == ["a", "b", "d"]
+
+
+def test_a_section_kept_by_other_code_is_read_again(source, tmp_path, monkeypatch):
+    from helpers.build import chunks
+
+    cache = tmp_path / "cache"
+    _read_sections(source, SECTIONED, cache)
+    assert _read_sections(source, SECTIONED, cache)[1] == []
+    chunks._code_digest.cache_clear()
+    monkeypatch.setattr(chunks, "_code_digest", lambda: "other code")
+    document, read = _read_sections(source, SECTIONED, cache)
+    assert read == list(range(len(chunks.split_sections(SECTIONED)))) and document == _read_plain_whole(source, SECTIONED)

@@ -6,24 +6,26 @@ gives what converting it within the document gives, once the few things that spa
 ruled out or redone:
 
 * reading (:func:`split_sections`, :class:`SectionReader`): the prose is cut before each level-1 and
-  level-2 heading at the top level; each section's blocks are stored under a SHA-256 of its text and
-  of pandoc's version and reading options, and only the sections not stored are read (in one pandoc
-  run, a raw block between them). Not cut: a document whose headings could share an identifier
-  (pandoc numbers a repeated identifier document-wide), that links to a heading by its text, or
-  that has example lists, raw HTML blocks or a metadata block after the front matter. The
-  citations' note numbers, which pandoc counts document-wide, are counted again over the joined
-  document;
+  level-2 heading at the top level; each section's blocks are stored under a SHA-256 of its text,
+  pandoc's version and reading options, and this module's code, and only the sections not stored are
+  read (in one pandoc run, a raw block between them). What pandoc reads document-wide is refused,
+  and the prose then read whole: in the Markdown, example lists, notes, citations in the metadata,
+  raw HTML blocks and metadata blocks after the front matter; in the joined document
+  (:func:`cross_section_state`), a repeated heading identifier or one that pandoc numbered, a link to
+  a heading by its text, and citations in captions, links or notes. The citations' note numbers,
+  which pandoc counts document-wide, are counted again over the joined document;
 * writing Typst (:class:`TypstSections`): the laid-out document is cut before the same headings;
-  each part's Typst is stored under a SHA-256 of its JSON and of the writing options, and the parts
-  not stored are written in one pandoc run (a mark line between them), each with the space pandoc
-  puts after its last block (a blank line, none after raw Typst); pandoc then writes the standalone
-  file (template, header, title) around one mark that the parts replace.
+  each part's Typst is stored under a SHA-256 of its JSON, the writing options and this module's
+  code, and the parts not stored are written in one pandoc run (a mark line between them), each with
+  the space pandoc puts after its last block (a blank line, none after raw Typst); pandoc then
+  writes the standalone file (template, header, title) around one mark that the parts replace.
 
 ``tests/test_render_speed.py`` checks both against pandoc's conversion of the whole document, on a
 demonstration document and, in ``make check``, on the report itself.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -106,8 +108,15 @@ _HTML_BLOCK_RE = re.compile(r"^\s{0,3}<(?!!--.*-->\s*$)[A-Za-z!?/]")
 _EXAMPLE_RE = re.compile(r"^\s*\(?@[\w-]*[.)](?=\s)", re.M)
 
 
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """SHA-256 of this module's code: a piece kept by other code is not taken."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
 def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+    """The key of a kept piece: what converting it depends on, and this module's code."""
+    return hashlib.sha256(json.dumps([_code_digest(), *parts], ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _identifier_key(text: str) -> str:
