@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from helpers.build.chunks import READ_SECTIONS, TYPST_SECTIONS
+from helpers.build.chunks import HTML_SECTIONS, READ_SECTIONS, TYPST_SECTIONS
 from helpers.build.render import CITATIONS, RENDER_CACHE, TABLE_LAYOUTS
 from helpers.config import PROJECT_ROOT
 
@@ -51,7 +51,8 @@ EDITED = Path("sections") / "00-introduction.qmd"
 NOT_COPIED = (".venv", ".git", "_output", ".pytest_cache", "__pycache__", "*.egg-info", "._output.*", ".ipynb_checkpoints")
 #: What the fallback renderer keeps in the output's .cache/ for a prose-only edit (helpers.build.render,
 #: helpers.build.chunks): a render that keeps none of it reads and writes the whole document again
-KEPT = (*(TABLE_LAYOUTS.format(fmt=fmt) for fmt in ("pdf", "html", "docx")), CITATIONS, READ_SECTIONS, TYPST_SECTIONS)
+KEPT = (*(TABLE_LAYOUTS.format(fmt=fmt) for fmt in ("pdf", "html", "docx")), CITATIONS, READ_SECTIONS, TYPST_SECTIONS,
+        HTML_SECTIONS)
 PROGRESS_RE = re.compile(r"^\[\d+/\d+\] (?P<name>\S+\.ipynb): done in (?P<seconds>[\d.]+) s", re.M)
 
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"  FAIL: the edited sentence is missing from report.html after edit(s) {missing}")
     if (args.renderer or "pandoc+typst") == "pandoc+typst":
-        print(f"  kept between renders (tables, citations, prose sections read and in Typst): "
+        print(f"  kept between renders (tables, citations, prose sections read, in Typst and in HTML): "
               f"{verdict(not kept)}{': missing ' + ', '.join(kept) if kept else ''}")
     if args.keep:
         print(f"\nkept: {tmp}")

@@ -535,7 +535,7 @@ def test_the_typst_written_part_by_part_equals_pandocs_typst_of_the_whole(source
 
 def test_the_reports_prose_is_read_and_written_section_by_section_as_pandoc_does_whole(built_output, tmp_path):
     """On the report itself (make check): its tables are kept between renders, and its prose is read
-    and written in Typst section by section exactly as pandoc converts the whole."""
+    and written in Typst and HTML section by section exactly as pandoc converts the whole."""
     from helpers.build import chunks
 
     results = json.loads((built_output / "results.json").read_text(encoding="utf-8"))
@@ -560,6 +560,19 @@ def test_the_reports_prose_is_read_and_written_section_by_section_as_pandoc_does
     got = chunks.TypstSections("pandoc x", tmp_path, tmp_path / "cache").write(
         laid, json.dumps, [pandoc, *body], standalone, lambda commands: render._run_together(commands, tmp_path))
     assert got == (tmp_path / "whole.typ").read_text(encoding="utf-8")
+
+    from helpers.build import html_style
+
+    laid = typeset.lay_out(json.loads(json.dumps(document)), "html")
+    (tmp_path / "template.html").write_text(html_style.TEMPLATE, encoding="utf-8")
+    body = [pandoc, *[a for a in render._pandoc_writer_args(tmp_path) if a != "--standalone"], "--to=html5", "--mathml"]
+    standalone = [pandoc, *render._pandoc_writer_args(tmp_path), "--to=html5", "--mathml", "--toc", "--toc-depth=3",
+                  "--template=template.html"]
+    (tmp_path / "whole.json").write_text(json.dumps(laid), encoding="utf-8")
+    render._run([*standalone, "whole.json", "-o", "whole.html"], tmp_path)
+    got = chunks.HtmlSections("pandoc x", tmp_path, tmp_path / "cache").write(
+        laid, json.dumps, body, standalone, lambda commands: render._run_together(commands, tmp_path))
+    assert got == (tmp_path / "whole.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("edit", ["sentence", "citation", "new section", "section removed", "title"])
@@ -674,3 +687,34 @@ def test_a_section_kept_by_other_code_is_read_again(source, tmp_path, monkeypatc
     monkeypatch.setattr(chunks, "_code_digest", lambda: "other code")
     document, read = _read_sections(source, SECTIONED, cache)
     assert read == list(range(len(chunks.split_sections(SECTIONED)))) and document == _read_plain_whole(source, SECTIONED)
+
+
+def test_the_html_written_part_by_part_equals_pandocs_html_of_the_whole(source, tmp_path):
+    from helpers.build import chunks, html_style
+
+    root, pandoc = source.parent, render._pandoc_path()
+    laid = json.loads(_whole(source, ("html",))["html"])
+    (root / "template.html").write_text(html_style.TEMPLATE, encoding="utf-8")
+    (root / "style.html").write_text(html_style.style_header(), encoding="utf-8")
+    body = [pandoc, *[a for a in render._pandoc_writer_args(root) if a != "--standalone"], "--to=html5", "--mathml"]
+    standalone = [pandoc, *render._pandoc_writer_args(root), "--to=html5", "--mathml", "--toc", "--toc-depth=3",
+                  "--template=template.html", "--include-in-header=style.html"]
+
+    def whole(document: dict) -> str:
+        (root / "whole.json").write_text(json.dumps(document), encoding="utf-8")
+        render._run([*standalone, "whole.json", "-o", "whole.html"], root)
+        return (root / "whole.html").read_text(encoding="utf-8")
+
+    def parts(document: dict) -> str:
+        return chunks.HtmlSections("pandoc x", root, tmp_path / "cache").write(
+            json.loads(json.dumps(document)), json.dumps, body, standalone,
+            lambda commands: render._run_together(commands, root))
+
+    expected = whole(laid)
+    assert 'id="toc-sec-results"' in expected
+    assert parts(laid) == expected and parts(laid) == expected          # made, then stored
+    laid["blocks"].insert(2, {"t": "Para", "c": [{"t": "Str", "c": "edited"}]})
+    assert parts(laid) == whole(laid)
+    laid["blocks"].append({"t": "Para", "c": [{"t": "Note", "c": [{"t": "Para", "c": [{"t": "Str", "c": "n"}]}]}]})
+    with pytest.raises(ValueError, match="note"):
+        parts(laid)

@@ -1,9 +1,9 @@
 """The prose converted section by section, each section kept between renders (issue 16, item 4).
 
 A prose-only edit changes one section of the report. pandoc's reading of the Markdown and its
-writing of Typst treat the blocks of a document one after another, so a section converted alone
-gives what converting it within the document gives, once the few things that span sections are
-ruled out or redone:
+writing of Typst and HTML treat the blocks of a document one after another, so a section converted
+alone gives what converting it within the document gives, once the few things that span sections
+are ruled out or redone:
 
 * reading (:func:`split_sections`, :class:`SectionReader`): the prose is cut before each level-1 and
   level-2 heading at the top level; each section's blocks are stored under a SHA-256 of its text,
@@ -18,9 +18,12 @@ ruled out or redone:
   each part's Typst is stored under a SHA-256 of its JSON, the writing options and this module's
   code, and the parts not stored are written in one pandoc run (a mark line between them), each with
   the space pandoc puts after its last block (a blank line, none after raw Typst); pandoc then
-  writes the standalone file (template, header, title) around one mark that the parts replace.
+  writes the standalone file (template, header, title) around one mark that the parts replace;
+* writing HTML (:class:`HtmlSections`): the same, the standalone page written with the document's
+  headings (for its table of contents) between two marks that the parts replace; a document with
+  notes (pandoc collects them at the end of the page) is written whole.
 
-``tests/test_render_speed.py`` checks both against pandoc's conversion of the whole document, on a
+``tests/test_render_speed.py`` checks each against pandoc's conversion of the whole document, on a
 demonstration document and, in ``make check``, on the report itself.
 """
 from __future__ import annotations
@@ -40,11 +43,15 @@ logger = logging.getLogger(__name__)
 #: Folder-relative names of the stored sections in the output's render cache
 READ_SECTIONS = "render-prose-sections.json"
 TYPST_SECTIONS = "render-typst-sections.json"
+HTML_SECTIONS = "render-html-sections.json"
 #: Format of the raw block put between sections read in one pandoc run
 SECTION_FORMAT = "supplement-section"
 #: Typst comment line put between parts written in one pandoc run, and in place of the body
 TYPST_PART_MARK = "// supplement-part {number}"
 TYPST_PART_RE = re.compile(r"^// supplement-part (\d+|body|end)$", re.M)
+#: The same in HTML
+HTML_PART_MARK = "<!-- supplement-part {number} -->"
+HTML_PART_RE = re.compile(r"^<!-- supplement-part (\d+|body|end) -->$", re.M)
 #: Headings before which the document is cut (levels 1 and 2: the report's sections)
 CUT_LEVELS = 2
 
@@ -344,20 +351,39 @@ def cut_blocks(blocks: list) -> list[list]:
 
 
 class TypstSections:
-    """pandoc's Typst of a laid-out document, part by part (see the module's docstring)."""
+    """pandoc's Typst of a laid-out document, part by part (see the module's docstring).
+
+    :class:`HtmlSections` is the same for HTML; a subclass says how marks are written and where the
+    body goes in pandoc's standalone file (:meth:`shell_blocks`, :meth:`put_body`)."""
+
+    #: the raw format of the marks, their text, the pattern that finds them, the cache file, the suffix
+    raw, mark_text, mark_re, kept_name, suffix = "typst", TYPST_PART_MARK, TYPST_PART_RE, TYPST_SECTIONS, ".typ"
 
     def __init__(self, version: str, work_dir: Path, cache_dir: Path, stem: str = "report-typst"):
         self.version, self.work_dir, self.stem = version, Path(work_dir), stem
-        self.kept = KeptPieces(cache_dir, TYPST_SECTIONS)
+        self.kept = KeptPieces(cache_dir, self.kept_name)
+
+    def mark(self, number) -> dict:
+        return {"t": "RawBlock", "c": [self.raw, self.mark_text.format(number=number)]}
+
+    def shell_blocks(self, blocks: list) -> list:
+        """The blocks of the standalone file pandoc writes around the body: one mark."""
+        return [self.mark("body")]
+
+    def put_body(self, shell: str, body: str) -> str:
+        """``shell`` (pandoc's standalone file of :meth:`shell_blocks`) with ``body`` in place of its mark."""
+        if self.mark_re.findall(shell) != ["body"]:
+            raise ValueError("pandoc's standalone file lost the body's mark")
+        return self.mark_re.sub(lambda _m: body, shell)
 
     def write(self, document: dict, json_text: Callable[[dict], str], body_writer: list[str],
               standalone_writer: list[str], run_together: Callable[[list[list[str]]], None]) -> str:
-        """The standalone Typst of ``document``.
+        """The standalone file of ``document``.
 
         ``json_text(document)`` gives the JSON text pandoc reads (the stored tables spliced in);
-        ``body_writer`` is pandoc's command writing Typst from JSON without input, output or template;
-        ``standalone_writer`` the same with the template and its variables. Raises ValueError when
-        pandoc's Typst does not come back part by part."""
+        ``body_writer`` is pandoc's command writing the format from JSON without input, output or
+        template; ``standalone_writer`` the same with the template and its variables. Raises
+        ValueError when pandoc's output does not come back part by part."""
         if any(a.startswith(("--highlight-style", "--syntax-highlighting")) and not a.endswith("=none")
                for a in standalone_writer):
             raise ValueError("a highlighting style puts definitions for the document's code in the template")
@@ -366,38 +392,60 @@ class TypstSections:
         texts = [json_text({"pandoc-api-version": api, "meta": {}, "blocks": part}) for part in parts]
         keys = [_key(self.version, body_writer, text) for text in texts]
         missing = [i for i, key in enumerate(keys) if self.kept.get(key) is None]
-        mark = '{"t": "RawBlock", "c": ["typst", %s]}'
         shell = self.work_dir / f"{self.stem}-shell.json"
-        shell.write_text(json_text({"pandoc-api-version": api, "meta": meta, "blocks": [
-            {"t": "RawBlock", "c": ["typst", TYPST_PART_MARK.format(number="body")]}]}), encoding="utf-8")
-        commands = [[*standalone_writer, shell.name, "-o", shell.with_suffix(".typ").name]]
+        shell.write_text(json_text({"pandoc-api-version": api, "meta": meta,
+                                    "blocks": self.shell_blocks(document["blocks"])}), encoding="utf-8")
+        commands = [[*standalone_writer, shell.name, "-o", shell.with_suffix(self.suffix).name]]
         if missing:
             joined = []
             prefix = f'{{"pandoc-api-version": {json.dumps(api)}, "meta": {{}}, "blocks": ['
             for i in missing:
                 if not (texts[i].startswith(prefix) and texts[i].endswith("]}")):
                     raise ValueError(f"part {i} is not a document of blocks")
-                joined.append(mark % json.dumps(TYPST_PART_MARK.format(number=i)))
+                joined.append(json.dumps(self.mark(i)))
                 joined.append(texts[i][len(prefix):-2])
-            joined.append(mark % json.dumps(TYPST_PART_MARK.format(number="end")))
+            joined.append(json.dumps(self.mark("end")))
             source = self.work_dir / f"{self.stem}-parts.json"
-            source.write_text(f'{{"pandoc-api-version": {json.dumps(api)}, "meta": {{}}, "blocks": ['
-                              + ", ".join(piece for piece in joined if piece) + "]}", encoding="utf-8")
-            commands.append([*body_writer, source.name, "-o", source.with_suffix(".typ").name])
+            source.write_text(prefix + ", ".join(piece for piece in joined if piece) + "]}", encoding="utf-8")
+            commands.append([*body_writer, source.name, "-o", source.with_suffix(self.suffix).name])
         run_together(commands)
         if missing:
-            pieces = TYPST_PART_RE.split((self.work_dir / f"{self.stem}-parts.typ").read_text(encoding="utf-8"))
+            written = (self.work_dir / f"{self.stem}-parts{self.suffix}").read_text(encoding="utf-8")
+            pieces = self.mark_re.split(written)
             found = dict(zip(pieces[1::2], pieces[2::2]))
             for i in missing:
                 if not found.get(str(i), "").startswith("\n"):
-                    raise ValueError(f"pandoc's Typst lost part {i}")
+                    raise ValueError(f"pandoc's output lost part {i}")
                 # from the line after the mark to the next mark: with the space pandoc puts after the
                 # part's last block (a blank line, or none after raw Typst)
                 self.kept.put(keys[i], found[str(i)][1:])
         body = "".join(self.kept.get(key) for key in keys).rstrip("\n")
-        shell_typst = shell.with_suffix(".typ").read_text(encoding="utf-8")
-        marks = TYPST_PART_RE.findall(shell_typst)
-        if marks != ["body"]:
-            raise ValueError("pandoc's standalone Typst lost the body's mark")
         self.kept.save()
-        return TYPST_PART_RE.sub(lambda _m: body, shell_typst)
+        return self.put_body(shell.with_suffix(self.suffix).read_text(encoding="utf-8"), body)
+
+
+class HtmlSections(TypstSections):
+    """pandoc's HTML of a laid-out document, part by part: as :class:`TypstSections`, the standalone
+    page written with the document's headings (its table of contents) between two marks that the
+    parts replace. A document with notes (collected at the end of the page), or with a heading that
+    is not at the top level, is refused (ValueError)."""
+
+    raw, mark_text, mark_re, kept_name, suffix = "html", HTML_PART_MARK, HTML_PART_RE, HTML_SECTIONS, ".html"
+
+    def __init__(self, version: str, work_dir: Path, cache_dir: Path, stem: str = "report-html"):
+        super().__init__(version, work_dir, cache_dir, stem)
+
+    def shell_blocks(self, blocks: list) -> list:
+        from helpers.build.render import _nodes
+
+        headings = [block for block in blocks if block.get("t") == "Header"]
+        if len(_nodes(blocks, "Header")) != len(headings) or _nodes(blocks, "Note"):
+            raise ValueError("a note, or a heading below the top level")
+        return [self.mark("body"), *headings, self.mark("end")]
+
+    def put_body(self, shell: str, body: str) -> str:
+        found = self.mark_re.findall(shell)
+        if found != ["body", "end"]:
+            raise ValueError("pandoc's standalone page lost the body's marks")
+        start, end = (m for m in self.mark_re.finditer(shell))
+        return shell[:start.start()] + body + shell[end.end():]

@@ -44,8 +44,8 @@ Two renderers, one source:
      (:class:`TableLayouts`): each table block read, typeset and laid out per format (the prose is
      laid out around placeholders and the tables' stored JSON spliced in), the citations as
      citeproc resolved them while the prose cites the same works, and the prose's sections as pandoc
-     read them and wrote them in Typst (:mod:`helpers.build.chunks`); such a render reads only the
-     edited section, writes only its Typst, then writes the HTML and Word files. The HTML is made
+     read them and wrote them in Typst and HTML (:mod:`helpers.build.chunks`); such a render reads
+     only the edited section, writes only its Typst and HTML, and writes the Word file whole. The HTML is made
      self-contained here (:func:`helpers.build.html_style.embed_images`), not by pandoc's
      ``--embed-resources``, which parses the page again. The Word file is finished
      without compressing its figures again (:func:`helpers.build.docx_style.finish_docx`).
@@ -1568,7 +1568,7 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             typst_writer = [a for a in common if a != "--standalone"] + ["--to=typst-citations"]
             if fmt == "pdf":        # written part by part (chunks.TypstSections); the JSON when needed
                 tables.mark_typst_tables(prepared, fmt, typst_writer)
-            else:
+            elif fmt == "docx":     # the HTML too is written part by part (chunks.HtmlSections)
                 doc.write_text(tables.dumps(prepared, fmt), encoding="utf-8")
             tables.save(fmt)
         finally:
@@ -1588,12 +1588,20 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
             out = work_dir / f"{stem}.html"
             # self-contained without --embed-resources (pandoc would parse the page again to embed
             # it: half of the HTML's time): the CSS in the head, the figures as data URIs
-            _run([pandoc, doc.name, *common, "--to=html5", "--mathml", "--toc", "--toc-depth=3",
-                  f"--template={template.name}", f"--include-in-header={style.name}",
-                  f"--include-before-body={banner.name}", f"--include-before-body={block.name}",
-                  "-o", out.name], work_dir)
-            out.write_text(html_style.embed_images(out.read_text(encoding="utf-8"), [work_dir, root]),
-                           encoding="utf-8")
+            standalone = [*common, "--to=html5", "--mathml", "--toc", "--toc-depth=3",
+                          f"--template={template.name}", f"--include-in-header={style.name}",
+                          f"--include-before-body={banner.name}", f"--include-before-body={block.name}"]
+            body_writer = [pandoc, *[a for a in common if a != "--standalone"], "--to=html5", "--mathml"]
+            try:
+                page = chunks.HtmlSections(fallback_renderer_line(), work_dir, Path(output_dir) / RENDER_CACHE).write(
+                    prepared, lambda document: tables.json_text(document, fmt), body_writer,
+                    [pandoc, *standalone], lambda commands: _run_together(commands, work_dir))
+            except ValueError as exc:
+                logger.info("the HTML is written whole (%s)", exc)
+                doc.write_text(tables.json_text(prepared, fmt), encoding="utf-8")
+                _run([pandoc, doc.name, *standalone, "-o", out.name], work_dir)
+                page = out.read_text(encoding="utf-8")
+            out.write_text(html_style.embed_images(page, [work_dir, root]), encoding="utf-8")
         elif fmt == "docx":
             from helpers.build import docx_style
 
