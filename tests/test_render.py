@@ -228,6 +228,32 @@ def test_embed_check_reports_missing_notebooks_labels_and_unembedded_labels(proj
         "report.qmd: embeds notebooks/99-none.ipynb#tbl-z but notebooks/99-none.ipynb does not exist"]
 
 
+def test_an_unknown_citation_key_is_one_clear_error_naming_the_key_and_the_file(project):
+    methods = project / "sections" / "methods.qmd"
+    methods.write_text(methods.read_text(encoding="utf-8") + "As @kaplan1985 showed; see $$x$$ and @eq-cox.\n",
+                       encoding="utf-8")
+    before = sorted(p.name for p in (project / "_output").iterdir() if not p.name.startswith("."))
+    with pytest.raises(RenderError) as raised:
+        render_report(project, project / "_output", renderer="pandoc+typst")
+    message = str(raised.value)
+    assert message.startswith("unknown citations:")
+    assert "@kaplan1985 (sections/methods.qmd): not in references.bib" in message
+    assert "@eq-cox (sections/methods.qmd): an equation cross-reference" in message
+    assert "@kaplan1958" not in message and "typst" not in message.lower()
+    # no report written (the render cache may keep what was read)
+    assert sorted(p.name for p in (project / "_output").iterdir() if not p.name.startswith(".")) == before
+
+
+def test_the_html_title_block_shows_the_reports_subtitle(project):
+    report = project / "report.qmd"
+    report.write_text(report.read_text(encoding="utf-8").replace(
+        'title: "Demo supplement"', 'title: "Demo supplement"\nsubtitle: "Online-only material"'), encoding="utf-8")
+    render_report(project, project / "_output", renderer="pandoc+typst", formats=("html",))
+    page = (project / "_output" / "report.html").read_text(encoding="utf-8")
+    assert '<p class="subtitle">Online-only material</p>' in page
+    assert "Supplementary methods and results" not in page
+
+
 def test_images_are_embedded_as_pandocs_embed_resources_writes_them(tmp_path, caplog):
     import base64
 

@@ -109,11 +109,14 @@ blockquote { background: #fff4e5; border-left: 4px solid #e69500; margin: 1rem 0
 
 
 def title_block_html(front: dict) -> str:
-    """The title block: title, authors and affiliations, date, data cut-off and version."""
+    """The title block: title, subtitle (the report's front matter), authors and affiliations, date,
+    data cut-off and version."""
     esc = html.escape
     parts = ['<header class="title-block" id="title-block-header">',
              f'<h1 class="title">{esc(front.get("title", ""))}</h1>',
-             '<p class="subtitle">Supplementary methods and results</p>']
+]
+    if front.get("subtitle"):
+        parts.append(f'<p class="subtitle">{esc(front["subtitle"])}</p>')
     authors = front.get("authors") or []
     if authors:
         parts.append('<p class="authors">' + ", ".join(esc(a["name"]) for a in authors) + "</p>")

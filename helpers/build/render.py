@@ -1508,6 +1508,41 @@ def _count_splices(blocks) -> list[int]:
         return []
 
 
+def front_matter_field(markdown: str, field: str) -> str | None:
+    """The text of ``field`` in the YAML front matter of ``markdown`` (None when absent)."""
+    front, _ = _split_front_matter(markdown)
+    try:
+        value = (yaml.safe_load(front[4:-5]) or {}).get(field) if front else None
+    except (yaml.YAMLError, AttributeError):
+        return None
+    return str(value) if value not in (None, "") else None
+
+
+_BIB_KEY_RE = re.compile(r"@\w+\s*\{\s*([^,\s]+)\s*,")
+
+
+def check_citations(document: dict, root: Path, report: str = REPORT) -> None:
+    """Raise RenderError naming every citation of ``document`` (pandoc's) whose key is not in
+    ``references.bib``, and the files of the report that cite it (pandoc only warns, and the PDF
+    would then fail on a missing label); ``@eq-`` keys are said to be equation cross-references,
+    which the renderer does not number."""
+    bibliography = root / BIBLIOGRAPHY
+    known = set(_BIB_KEY_RE.findall(bibliography.read_text(encoding="utf-8"))) if bibliography.exists() else set()
+    cited = dict.fromkeys(c["citationId"] for cite in _cites(document["blocks"]) for c in cite["c"][0])
+    unknown = [key for key in cited if key not in known]
+    if not unknown:
+        return
+    files = list(iter_documents(root / report, root))
+    problems = []
+    for key in unknown:
+        where = [str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+                 for path, text in files if re.search(rf"@{re.escape(key)}(?!\w|[-:.#$%&+?<>~/]\w)", text)]
+        what = ("an equation cross-reference: equations are not numbered (write the equation's place in words)"
+                if key.startswith("eq-") else f"not in {BIBLIOGRAPHY}")
+        problems.append(f"@{key} ({', '.join(where) or 'the report'}): {what}")
+    raise RenderError("unknown citation" + ("s" if len(problems) > 1 else "") + ":\n  " + "\n  ".join(problems))
+
+
 def _pandoc_reader_args(root: Path) -> list[str]:
     """Reading the report: Markdown, citations resolved by citeproc from ``references.bib``."""
     args = ["--from=markdown", "--standalone", "--citeproc", f"--columns={PANDOC_COLUMNS}",
@@ -1547,6 +1582,7 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     from helpers.build.docx_style import HEADER_REL_ID
 
     front_matter = title_block(results, root, Path(output_dir))
+    front_matter["subtitle"] = front_matter_field(markdown, "subtitle")
     lists = typst_front_lists(markdown)
 
     def produce(fmt: str) -> Path:
@@ -1663,6 +1699,7 @@ def render_with_pandoc(project_root: Path, output_dir: Path, work_dir: Path,
     tables = TableLayouts(pandoc, source, root, work_dir, Path(output_dir) / RENDER_CACHE, formats,
                           HEADER_REL_ID if synthetic else None)
     parsed = tables.read()
+    check_citations(parsed, root, report)
     _drop_local_paths(parsed)
     # the typesetting that is the same for every format, done once (typeset.protect); the first
     # format lays out that document, the others a copy of it
