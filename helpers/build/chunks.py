@@ -188,26 +188,6 @@ def split_sections(markdown: str) -> list[str] | None:
     return sections
 
 
-def _plain(inlines) -> str:
-    """The text of pandoc inlines (as pandoc's ``stringify``, enough to compare heading texts)."""
-    out: list[str] = []
-
-    def walk(node) -> None:
-        if isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, dict):
-            kind = node.get("t")
-            if kind in ("Str", "Code", "Math", "RawInline"):
-                out.append(node["c"] if kind == "Str" else node["c"][-1])
-            elif kind in ("Space", "SoftBreak", "LineBreak"):
-                out.append(" ")
-            elif isinstance(node.get("c"), list):
-                walk(node["c"])
-    walk(inlines)
-    return "".join(out)
-
-
 #: Elements whose citations pandoc's reader does not number as the document order of ``Cite`` says
 #: (an image's caption is also its alt text; a link's text is not counted; a table's caption comes
 #: after its rows in the source), and notes, which take numbers of their own
@@ -221,6 +201,7 @@ def cross_section_state(blocks: list, markdown: str) -> str | None:
     pandoc numbered (``-1``, ``-2``, ...; read with another section), a link to a heading by its text,
     an example list, a citation whose note number is not its place among the document's ``Cite``."""
     from helpers.build.render import _BRACKETED_RE, _reference_key
+    from helpers.build.typeset import stringify
 
     identifiers: list[str] = []
     headings: set[str] = set()
@@ -236,7 +217,7 @@ def cross_section_state(blocks: list, markdown: str) -> str | None:
         kind = node.get("t")
         if kind == "Header":
             identifiers.append(node["c"][1][0])
-            headings.add(_reference_key(_plain(node["c"][2])))
+            headings.add(_reference_key(stringify(node["c"][2])))
         elif kind == "OrderedList" and node["c"][0][1].get("t") == "Example":
             found.append("an example list")
         elif kind == "Cite" and inside:
