@@ -412,3 +412,11 @@ def test_open_study_returns_the_cached_study_until_a_data_file_changes(data_copy
     assert open_study(data_copy, out).rules_checked == -1
     edit_csv(data_copy / "cohort.csv", _set("age", 0, "70"))
     assert open_study(data_copy, out).rules_checked > 0  # the key changed: validated again
+
+
+def test_agent_codes_read_a_missing_class_as_astype_str_does():
+    from helpers.data.load import agent_codes
+
+    for agent in (pd.Series(["ICI", None, "CMT", "ICI"], dtype="category"), pd.Series(["ICI", np.nan, "CMT", "ICI"])):
+        codes, names = agent_codes(agent)
+        assert [names[c] for c in codes] == list(agent.astype(str)), agent.dtype

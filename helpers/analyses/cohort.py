@@ -12,6 +12,8 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from helpers.data.load import agent_codes
+
 __all__ = ["PARTS", "InputFile", "GroupSummary", "CohortSummary", "MissingRow", "parts_present",
            "input_files", "summarise_cohort", "missing_values",
            "COHORT_DEFAULTS", "LOST_TO_FOLLOWUP_MONTHS", "lost_to_followup", "FlowCounts", "PatientFlow",
@@ -484,14 +486,7 @@ def summarise_exposure(study: Any, choices: Optional[dict] = None) -> Optional[E
     for e in exposures.values():
         by_class.setdefault(str(e.agent_class), e)
     # each cycle's class as a code into ``names`` (the classes as text; no string per cycle)
-    agent = cycles["agent_class"]
-    if isinstance(agent.dtype, pd.CategoricalDtype):
-        codes, names = agent.cat.codes.to_numpy(), [str(x) for x in agent.cat.categories]
-        if (codes < 0).any():                 # a missing class reads "nan", as astype(str) gives it
-            codes, names = np.where(codes < 0, len(names), codes), [*names, "nan"]
-    else:
-        codes, names = pd.factorize(agent.astype(str))
-        names = [str(x) for x in names]
+    codes, names = agent_codes(cycles["agent_class"])
     present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
     classes = list(dict.fromkeys([*by_class, *sorted({names[i] for i in present})]))
     ids_all = cycles["patient_id"].to_numpy()

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.data.load import agent_codes
 from helpers.parallel import POOL_MIN_PATIENTS, map_tasks
 from helpers.stats.concordance import harrell_c
 from helpers.stats.cox import (SEPARATION_COEF, TT_MAX_ROWS, CoxFit, fit_coxph, proportional_hazards_test,
@@ -881,14 +882,11 @@ def count_cycles_until(patients: pd.DataFrame, cycles: pd.DataFrame, months: flo
 
 def _exposure_codes(agent: pd.Series, exposures: dict[str, str]) -> np.ndarray:
     """Per cycle: the position of its agent class among the keys of ``exposures`` (-1: another agent
-    or none), from the categories' codes (no string per cycle)."""
-    if isinstance(agent.dtype, pd.CategoricalDtype):
-        codes, names = agent.cat.codes.to_numpy(), agent.cat.categories.astype(str)
-    else:
-        codes, names = pd.factorize(agent.astype(str))
-    exposure_of = np.full(len(names) + 1, -1)         # the last entry: a missing agent (code -1)
+    or none), from :func:`helpers.data.load.agent_codes` (no string per cycle)."""
+    codes, names = agent_codes(agent)
+    exposure_of = np.full(len(names), -1)
     for g, agent_name in enumerate(exposures):
-        exposure_of[np.flatnonzero(np.asarray(names) == agent_name)] = g
+        exposure_of[[i for i, name in enumerate(names) if name == agent_name]] = g
     return exposure_of[codes]
 
 

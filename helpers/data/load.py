@@ -693,6 +693,30 @@ def read_raw(path: Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def agent_codes(agent: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each cycle's agent class as a code into the class names, without a string per cycle.
+
+    Parameters
+    ----------
+    agent : Series (cycles,)
+        The ``agent_class`` column of the treatment cycles (categorical when loaded, else any dtype).
+
+    Returns
+    -------
+    codes : int array (cycles,)
+        Positions in ``names``.
+    names : list of str
+        The classes as text; a missing class is named "nan" (as ``astype(str)`` reads it).
+    """
+    if isinstance(agent.dtype, pd.CategoricalDtype):
+        codes, names = agent.cat.codes.to_numpy(), [str(x) for x in agent.cat.categories]
+        if (codes < 0).any():
+            codes, names = np.where(codes < 0, len(names), codes), [*names, "nan"]
+        return codes, names
+    codes, names = pd.factorize(agent.astype(str))
+    return codes, [str(x) for x in names]
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -8,14 +8,13 @@ ready-formatted ``text`` strings (``{{< res baseline.text.* >}}`` in the prose).
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Optional
 
 import pandas as pd
 
 from helpers.analyses.baseline import (OVERALL, UNKNOWN, BaselineRow, BaselineTable, PublishedComparison)
 from helpers.report.formatting import (count_of, format_count, format_p, in_sentence, number_words, plural,
-                                      results_key, show_table)
+                                      results_key, show_table, without_unit)
 from helpers.report.formatting import join_words as _join
 from helpers.stats.types import NotEstimable, TestResult
 
@@ -133,7 +132,7 @@ def _label(row: BaselineRow) -> str:
 def _prose_label(row: BaselineRow) -> str:
     """A characteristic inside a sentence: lower case unless an acronym, without its unit in parentheses
     ("Age (years)" -> "age"), which would nest inside the sentence's own parentheses."""
-    return in_sentence(re.sub(r"\s*\([^()]*\)$", "", row.label) or row.label)
+    return in_sentence(without_unit(row.label))
 
 
 def _test_letters(table: BaselineTable) -> dict[str, str]:
@@ -351,10 +350,6 @@ def _num(x: Any) -> Any:
     if math.isnan(f) or math.isinf(f):
         return None
     return int(x) if isinstance(x, int) or (hasattr(x, "dtype") and "int" in str(x.dtype)) else f
-
-
-
-
 
 
 def _rows_sentence(table: BaselineTable) -> str:

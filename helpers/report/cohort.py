@@ -39,10 +39,6 @@ DESIGN_WORDS = {"randomised": "randomised trial", "observational": "observationa
 
 
 
-
-_join = join_words
-
-
 def data_notice(study: Any) -> str:
     """Markdown notice for the top of each section: synthetic or real data, and which study."""
     if study.config.synthetic:
@@ -126,12 +122,12 @@ def parts_sentence(parts: dict) -> str:
     absent = [p for p in PART_WORDS if not parts.get(p)]
     out = "Besides the survival data, the data hold "
     if present:
-        out += _join([f"{PART_WORDS[p][0]} ({PART_WORDS[p][1]})" for p in present]) + "."
+        out += join_words([f"{PART_WORDS[p][0]} ({PART_WORDS[p][1]})" for p in present]) + "."
     else:
         out = "The data hold survival data only."
     if absent:
-        out += (f" They hold no {_join([PART_WORDS[p][0] for p in absent], 'or')}, so "
-                f"{_join([PART_WORDS[p][1] for p in absent])} "
+        out += (f" They hold no {join_words([PART_WORDS[p][0] for p in absent], 'or')}, so "
+                f"{join_words([PART_WORDS[p][1] for p in absent])} "
                 f"{'is' if len(absent) == 1 else 'are'} left out.")
     return out
 

@@ -331,6 +331,12 @@ def format_count(n: Any, missing: str = "–") -> str:
     return f"{value:,}"
 
 
+def without_unit(label: str) -> str:
+    """A label without its closing unit in parentheses ("Age (years)" -> "Age"), for a sentence or a
+    list whose own parentheses it would nest in; a label that is only a parenthesis is kept."""
+    return re.sub(r"\s*\([^()]*\)$", "", label) or label
+
+
 def join_words(words: list[str], conjunction: str = "and") -> str:
     """Items of a sentence: ``["a", "b", "c"]`` -> ``"a, b and c"`` (no serial comma; empty items dropped)."""
     words = [w for w in words if w]

@@ -16,7 +16,7 @@ from helpers.analyses.prognostic import (ImmortalTimeComparison, MultivariableRe
                                          PHRemedy, PHTest, PrognosticData, UnivariableResult)
 from helpers.report.formatting import join_words as _names
 from helpers.report.formatting import (count_of, format_ci, format_count, format_not_estimable, format_number, format_p, in_sentence,
-                                       ordinal)
+                                       ordinal, without_unit)
 from helpers.stats.types import Caveat, NotEstimable, is_estimable
 
 ENDPOINT_LABELS = {"os": "Overall survival", "pfs": "Progression-free survival"}
@@ -80,8 +80,6 @@ _PLAIN = Words()
 
 def _w(words: Words | None) -> Words:
     return words if words is not None else _PLAIN
-
-
 
 
 def result_key(term: str) -> str:
@@ -747,7 +745,6 @@ def plot_schoenfeld(ph: PHTest, words: Words | None = None):
                      "the smoother and its band use all of them.", ha="left", va="top", fontsize="small")
     plt.close(fig)
     return fig
-
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -1455,8 +1452,7 @@ def modelled_as(data: PrognosticData, words: Words) -> str:
             ref = words.level(v, cats[0])
             others = [words.level(v, c) for c in cats[1:]]
             # a grouped variable's unit ("Age (years)") would sit next to the levels' parenthesis
-            label = re.sub(r"\s*\([^()]*\)$", "", words.label(v)) or words.label(v)
-            items.append(f"{in_sentence(label)} ({', '.join(f'{o} vs {ref}' for o in others)})")
+            items.append(f"{in_sentence(without_unit(words.label(v)))} ({', '.join(f'{o} vs {ref}' for o in others)})")
         else:
             items.append(f"{in_sentence(words.label(v))} (linear, HR {words.unit(v)})")
     return "; ".join(items)
